@@ -1,0 +1,18 @@
+"""mars-zoo: a plugin-based model zoo and leaderboard harness for MarsRetrieval.
+
+Importing this package is cheap on purpose: it imports no torch, transformers or
+open_clip, so that listing models and validating results stay fast.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("mars-zoo")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+from mars_zoo.errors import MarsZooError
+from mars_zoo.hookspecs import hookimpl
+from mars_zoo.model import Encoder, ModelSpec
+
+__all__ = ["Encoder", "MarsZooError", "ModelSpec", "__version__", "hookimpl"]

@@ -1,0 +1,80 @@
+"""The model registry: every `ModelSpec` the loaded plugins register, by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Iterator
+
+from mars_zoo.errors import MarsZooError
+from mars_zoo.model import ModelSpec
+from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
+
+
+class Registry:
+    """Model specs keyed by their unique `family/name`.
+
+    Plugins are asked in load order (built-ins first), so a later plugin that
+    reuses a taken name is refused with a message naming both plugins.
+    """
+
+    def __init__(self, pm: PluginManager) -> None:
+        self.pm = pm
+        self._specs: dict[str, ModelSpec] = {}
+        impls = {impl.plugin_name: impl for impl in pm.hook.register_models.get_hookimpls()}
+        for info in pm.loaded:
+            impl = impls.get(info.name)
+            if impl is None:
+                continue
+            try:
+                impl.function(register=lambda spec, _plugin=info.name: self._add(spec, _plugin))
+            except MarsZooError:
+                raise
+            except Exception as exc:
+                raise MarsZooError(
+                    f"Plugin {info.name!r} ({info.package}) raised while registering its models: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+
+    def _add(self, spec: ModelSpec, plugin: str) -> None:
+        if not isinstance(spec, ModelSpec):
+            raise MarsZooError(
+                f"Plugin {plugin!r} registered {spec!r}, which is not a mars_zoo.ModelSpec."
+            )
+        owner = self._specs.get(spec.name)
+        if owner is not None:
+            raise MarsZooError(
+                f"Plugin {plugin!r} tried to register model {spec.name!r}, which plugin "
+                f"{owner.plugin!r} ({self.pm.info(owner.plugin).origin}) already registered. "
+                f"Model names are unique so that results stay unambiguous: give the model "
+                f"another name, or uninstall plugin {plugin!r}."
+            )
+        self._specs[spec.name] = dataclasses.replace(spec, plugin=plugin)
+
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(sorted(self._specs.values(), key=lambda spec: spec.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._specs
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            pass
+        close = difflib.get_close_matches(name, self._specs, n=3, cutoff=0.5)
+        # also match on the short name, so "tiny-random" finds "openclip/tiny-random"
+        close += [n for n in self._specs if n.split("/", 1)[1] == name and n not in close]
+        suggestion = f" Did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+        raise MarsZooError(
+            f"Unknown model {name!r}.{suggestion} Run 'mars-zoo list' to see every registered "
+            f"model; models of other families come from plugins (see 'mars-zoo plugins')."
+        )
+
+
+def load_registry(plugins_dir: Path | None = None) -> Registry:
+    return Registry(build_plugin_manager(plugins_dir))

@@ -1,0 +1,65 @@
+"""The one place that talks to the terminal below the CLI.
+
+Library code reports progress through a `Reporter`; the CLI passes a rich-backed
+one, tests and library users get the silent default. Nothing else prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+console = Console()
+console_err = Console(stderr=True)
+
+Advance = Callable[[int], None]
+
+
+class Reporter:
+    """Silent reporter: the default for library use and tests."""
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Advance]:
+        yield lambda n=1: None
+
+    def info(self, message: str) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+
+class RichReporter(Reporter):
+    """Progress bars and messages on stderr, so stdout stays clean for --json."""
+
+    def __init__(self, console: Console = console_err) -> None:
+        self.console = console
+
+    @contextlib.contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Advance]:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=self.console, transient=False) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n=1: bar.advance(task, n)
+
+    def info(self, message: str) -> None:
+        self.console.print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)

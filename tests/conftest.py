@@ -1,0 +1,34 @@
+"""Shared test set-up: never touch the network or the user's caches."""
+
+import os
+
+import pytest
+
+# Without this, a Hub call that cannot succeed here hangs for about 47 s before failing.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_caches(tmp_path_factory):
+    """One cache root per test session (the mini benchmark is generated once into
+    it), and a private Hugging Face home, for this process and its subprocesses."""
+    root = tmp_path_factory.mktemp("caches")
+    saved = {key: os.environ.get(key) for key in ("XDG_CACHE_HOME", "HF_HOME", "MARS_ZOO_CACHE")}
+    os.environ["XDG_CACHE_HOME"] = str(root / "xdg")
+    os.environ["HF_HOME"] = str(root / "hf")
+    os.environ.pop("MARS_ZOO_CACHE", None)
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def mini_dir(isolated_caches):
+    """The generated mini benchmark (`open_benchmark("mini")` reads this same copy)."""
+    from mars_zoo.data.benchmark import default_cache_dir
+    from mars_zoo.data.mini import ensure_mini
+
+    return ensure_mini(default_cache_dir())

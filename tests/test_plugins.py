@@ -1,0 +1,171 @@
+"""The plugin system: discovery order, entry points, plugin directories, the
+allow-list, shadowing, misspelled hooks, and what listing imports."""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mars_zoo.errors import MarsZooError
+from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.registry import Registry
+
+TESTS = Path(__file__).parent
+HEAVY_MODULES = ("torch", "open_clip", "transformers", "sentence_transformers", "datasets")
+
+
+def mars_zoo_cli(*args, env_extra=None, pythonpath=None):
+    import os
+
+    env = dict(os.environ, **(env_extra or {}))
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join([str(pythonpath), env.get("PYTHONPATH", "")])
+    return subprocess.run(
+        [sys.executable, "-m", "mars_zoo", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+@pytest.fixture
+def fake_registry():
+    """A registry with the throwaway fake plugin registered in-process, the way a
+    plugin author tests a plugin without installing it."""
+    import fake_models
+
+    pm = build_plugin_manager()
+    pm.add(fake_models, PluginInfo("fake", "test", "tests", "0"))
+    return Registry(pm)
+
+
+def make_distribution(root: Path, name: str, module_source: str, version: str = "1.2.3") -> Path:
+    """A minimal installed distribution (module + dist-info with an entry point)
+    in `root`, found by importlib.metadata once `root` is on the path."""
+    module = name.replace("-", "_")
+    (root / f"{module}.py").write_text(textwrap.dedent(module_source))
+    info = root / f"{module}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[mars_zoo]\n{name.split('-')[0]} = {module}\n")
+    return root
+
+
+ACME = """
+    import mars_zoo
+
+    def _load(spec, device, precision):
+        raise NotImplementedError
+
+    @mars_zoo.hookimpl
+    def register_models(register):
+        register(mars_zoo.ModelSpec(name="acme/tiny", family="acme", checkpoint="acme:tiny",
+                                    loader=_load, license="mit"))
+"""
+
+
+def test_builtins_register_the_paper_models_and_the_random_baseline(fake_registry):
+    names = {spec.name for spec in fake_registry if spec.family == "openclip"}
+    assert names == {
+        "openclip/dfn2b-clip-vit-l-14",
+        "openclip/vit-l-16-siglip-384",
+        "openclip/vit-l-16-siglip2-512",
+        "openclip/pe-core-l-14-336",
+        "openclip/marscope-v1",
+        "openclip/tiny-random",
+    }
+    assert fake_registry.get("openclip/tiny-random").random_weights
+    assert fake_registry.get("fake/good").plugin == "fake"
+    assert [info.origin for info in fake_registry.pm.loaded][0] == "builtin"
+
+
+def test_listing_imports_no_model_library():
+    code = (
+        "import json, sys; from mars_zoo.cli import main; main(['list', '--json']); "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+    models = json.loads(out[: out.rindex("]", 0, out.rstrip().rindex("\n")) + 1])
+    assert any(m["name"] == "openclip/tiny-random" and m["available"] for m in models)
+
+
+def test_entry_point_plugin_is_discovered(tmp_path):
+    site = make_distribution(tmp_path, "acme-mars-plugin", ACME)
+    plugins = mars_zoo_cli("plugins", "--json", pythonpath=site)
+    assert plugins.returncode == 0, plugins.stderr
+    rows = {row["name"]: row for row in json.loads(plugins.stdout)}
+    assert rows["acme"]["origin"] == "entry-point"
+    assert (rows["acme"]["package"], rows["acme"]["version"]) == ("acme-mars-plugin", "1.2.3")
+    assert rows["acme"]["hooks"] == ["register_models"]
+    listed = mars_zoo_cli("list", "--json", pythonpath=site)
+    assert "acme/tiny" in {row["name"] for row in json.loads(listed.stdout)}
+
+
+def test_allow_list_limits_entry_points(tmp_path):
+    site = make_distribution(tmp_path, "acme-mars-plugin", ACME)
+    for allowed, expected in (("", False), ("acme", True), ("other,acme", True), ("other", False)):
+        result = mars_zoo_cli("plugins", "--json", pythonpath=site, env_extra={"MARS_ZOO_LOAD_PLUGINS": allowed})
+        names = {row["name"] for row in json.loads(result.stdout)}
+        assert ("acme" in names) is expected, allowed
+        assert "openclip" in names
+
+
+def test_installed_plugin_cannot_shadow_a_builtin_model(tmp_path):
+    shadow = ACME.replace('name="acme/tiny", family="acme"', 'name="openclip/tiny-random", family="openclip"')
+    site = make_distribution(tmp_path, "evil-mars-plugin", shadow)
+    result = mars_zoo_cli("list", pythonpath=site)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "'evil'" in message and "'openclip/tiny-random'" in message and "already registered" in message
+
+
+def test_plugins_dir_files_are_loaded(tmp_path):
+    shutil.copy(TESTS / "fake_models.py", tmp_path / "fake_models.py")
+    result = mars_zoo_cli("list", "--json", "--plugins-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["fake/good"]["plugin"] == "fake_models"
+    assert rows["fake/image-only"]["modalities"] == ["image"]
+
+
+def test_misspelled_hook_is_refused(tmp_path):
+    (tmp_path / "typo.py").write_text(
+        "import mars_zoo\n\n@mars_zoo.hookimpl\ndef register_model(register):\n    pass\n"
+    )
+    with pytest.raises(MarsZooError, match="register_model"):
+        build_plugin_manager(tmp_path)
+
+
+def test_plugin_that_registers_something_else_is_named(tmp_path):
+    (tmp_path / "sloppy.py").write_text(
+        "import mars_zoo\n\n@mars_zoo.hookimpl\ndef register_models(register):\n    register('acme/x')\n"
+    )
+    with pytest.raises(MarsZooError, match="Plugin 'sloppy' registered 'acme/x'"):
+        Registry(build_plugin_manager(tmp_path))
+
+
+def test_plugin_import_error_names_the_file(tmp_path):
+    (tmp_path / "broken.py").write_text("raise ImportError('needs acme-sdk')\n")
+    with pytest.raises(MarsZooError, match="broken.py failed to import: ImportError: needs acme-sdk"):
+        build_plugin_manager(tmp_path)
+
+
+def test_unavailable_dependency_lists_with_hint_and_refuses_to_load():
+    from mars_zoo.model import ModelSpec
+
+    spec = ModelSpec(name="acme/x", family="acme", checkpoint="x", loader=lambda *a: None,
+                     requires=("surely-not-installed-dist",), install_hint="pip install acme-extra",
+                     plugin="acme")
+    assert not spec.available and spec.missing_requirements() == ["surely-not-installed-dist"]
+    with pytest.raises(MarsZooError, match="pip install acme-extra"):
+        spec.load("cpu", "fp32")
+
+
+def test_unknown_model_suggests_close_names(fake_registry):
+    with pytest.raises(MarsZooError, match="Did you mean 'openclip/tiny-random'"):
+        fake_registry.get("openclip/tiny-randon")
+    with pytest.raises(MarsZooError, match="'openclip/tiny-random'"):
+        fake_registry.get("tiny-random")
