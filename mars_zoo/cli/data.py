@@ -1,0 +1,191 @@
+"""`mars-zoo data download|info`: fetch the benchmark data ahead of a run, and show what
+is cached."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mars_zoo.data.benchmark import (
+    DATASETS,
+    TASKS,
+    datasets_for_tasks,
+    default_cache_dir,
+    find_dataset,
+)
+from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import RichReporter, console
+
+
+def _tasks(value: str) -> list[str]:
+    tasks = [task.strip() for task in value.split(",") if task.strip()]
+    try:
+        datasets_for_tasks(tasks)
+    except MarsZooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return tasks
+
+
+def _revision(value: str) -> tuple[str, str]:
+    name, sep, revision = value.partition("=")
+    if not sep or not name or not revision:
+        raise argparse.ArgumentTypeError(f"expected DATASET=REV (e.g. Mars-Landforms=main), got {value!r}")
+    try:
+        return find_dataset(name).repo_id, revision
+    except MarsZooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_revision_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--revision",
+        type=_revision,
+        action="append",
+        default=[],
+        metavar="DATASET=REV",
+        help="read DATASET (repository id or folder name, e.g. Mars-Landforms) at REV (commit, "
+        "branch or tag) instead of the benchmark's pinned or recorded revision; repeatable",
+    )
+
+
+def _add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"mars-zoo cache (mini benchmark, recorded revisions); default {default_cache_dir()}",
+    )
+
+
+def register(subparsers) -> None:
+    data = subparsers.add_parser(
+        "data",
+        help="download the benchmark data, show what is cached",
+        description="Manage the MarsRetrieval datasets in the Hugging Face cache.",
+    )
+    commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    download = commands.add_parser(
+        "download",
+        help="pre-fetch datasets into the Hugging Face cache",
+        description="Download the benchmark's datasets (at their pinned or recorded revisions) into "
+        "the Hugging Face cache, so later runs work offline (HF_HUB_OFFLINE=1). Copy that cache "
+        "(HF_HUB_CACHE) to a machine without internet to run there. The geo-localization gallery "
+        "(CTX tiles) is not on the Hub and is not downloaded.",
+    )
+    download.add_argument(
+        "--tasks",
+        type=_tasks,
+        default=list(TASKS),
+        metavar="TASKS",
+        help=f"comma-separated tasks whose data to fetch (default: {','.join(TASKS)})",
+    )
+    _add_revision_option(download)
+    _add_cache_dir_option(download)
+    download.set_defaults(handler=run_download)
+
+    info = commands.add_parser(
+        "info",
+        help="show cached datasets, revisions and sizes",
+        description="Show, for each benchmark dataset, its revision (pinned or recorded at first "
+        "use), the revisions in the Hugging Face cache with their size and folder, and where the "
+        "mini benchmark lives.",
+    )
+    info.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_cache_dir_option(info)
+    info.set_defaults(handler=run_info)
+
+
+def run_download(args: argparse.Namespace) -> int:
+    from mars_zoo.data import hub
+
+    reporter = RichReporter()
+    cache_dir = args.cache_dir or default_cache_dir()
+    overrides = dict(args.revision)
+    specs = datasets_for_tasks(args.tasks)
+    with reporter.progress("Benchmark datasets", len(specs)) as advance:
+        for spec in specs:
+            revision = hub.resolve_revision(spec, overrides.get(spec.repo_id), cache_dir)
+            path = hub.snapshot(spec, revision, reporter)
+            reporter.info(f"{spec.repo_id} @ {revision} -> {path}")
+            advance(1)
+    if "geolocalization" in args.tasks:
+        reporter.info(
+            "The geo-localization gallery (CTX mosaic tiles) is not on the Hub: build it with "
+            "`mars-zoo tiles build` and pass --tiles DIR to the run."
+        )
+    return 0
+
+
+def _size(path: Path) -> int:
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file()) if path.is_dir() else 0
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
+
+
+def collect_info(cache_dir: Path) -> dict:
+    """What `data info` shows, as plain data."""
+    from mars_zoo.data import hub
+    from mars_zoo.data.mini import MINI_VERSION
+
+    recorded = hub.recorded_revisions(cache_dir)
+    cached = hub.cached_snapshots()
+    mini_dir = cache_dir / MINI_VERSION
+    return {
+        "hf_hub_cache": str(hub.hub_cache_dir()),
+        "offline": hub.is_offline(),
+        "cache_dir": str(cache_dir),
+        "datasets": [
+            {
+                "dataset": spec.repo_id,
+                "folder": spec.name,
+                "task": spec.task,
+                "split": spec.split,
+                "revision": spec.revision or recorded.get(spec.repo_id),
+                "revision_source": (
+                    "pinned" if spec.revision else "recorded" if spec.repo_id in recorded else None
+                ),
+                "cached": cached.get(spec.repo_id, []),
+            }
+            for spec in DATASETS
+        ],
+        "mini": {"path": str(mini_dir), "exists": mini_dir.is_dir(), "size_on_disk": _size(mini_dir)},
+    }
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    info = collect_info(args.cache_dir or default_cache_dir())
+    if args.json:
+        console.print_json(json.dumps(info))
+        return 0
+    table = Table(title="MarsRetrieval datasets")
+    table.add_column("dataset", no_wrap=True)
+    for column in ("task", "revision", "HF cache"):
+        table.add_column(column, overflow="fold")
+    folders = []
+    for row in info["datasets"]:
+        revision = f"{row['revision'][:12]} ({row['revision_source']})" if row["revision"] else "at first use"
+        cached = [f"{entry['revision'][:12]} {_human(entry['size_on_disk'])}" for entry in row["cached"]]
+        table.add_row(row["dataset"], row["task"], revision, "\n".join(cached) or "[yellow]not cached[/]")
+        for entry in row["cached"]:
+            folders.append(f"  {row['dataset']}@{entry['revision'][:12]}: {entry['path']}")
+    console.print(table)
+    console.print(f"Hugging Face cache: {info['hf_hub_cache']}", highlight=False)
+    for line in folders:
+        console.print(line, highlight=False, soft_wrap=True)
+    mini = info["mini"]
+    state = f"{_human(mini['size_on_disk'])}" if mini["exists"] else "not generated yet (made on first use)"
+    console.print(f"Mini benchmark (SYNTHETIC): {mini['path']} - {state}", highlight=False, soft_wrap=True)
+    if info["offline"]:
+        console.print("HF_HUB_OFFLINE is set: only cached revisions can be read.", highlight=False)
+    return 0

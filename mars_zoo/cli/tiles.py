@@ -1,0 +1,54 @@
+"""`mars-zoo tiles build`: cut the CTX mosaic into the geo-localization gallery."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mars_zoo.data.ctx_tiles import DEFAULT_SHARD_SIZE, build_tiles
+from mars_zoo.protocol import GEO_TILE_WIDTH_PX
+from mars_zoo.reporting import RichReporter
+
+
+def register(subparsers) -> None:
+    tiles = subparsers.add_parser(
+        "tiles",
+        help="build the task 3 tile gallery",
+        description="Commands for the task 3 gallery of CTX mosaic tiles.",
+    )
+    commands = tiles.add_subparsers(dest="tiles_command", metavar="SUBCOMMAND", required=True)
+    build = commands.add_parser(
+        "build",
+        help="cut CTX mosaic GeoTIFFs into 0.2° tiles in tar shards",
+        description="Cut the Murray Lab CTX mosaic GeoTIFFs under --ctx into 0.2° x 0.2° tiles "
+        "named by their lower-left corner, skipping tiles outside -80..80° latitude and tiles "
+        "without data, and write them as tar shards (tiles-000000.tar, ...) with tiles.json to "
+        "--out. A killed build resumes where it stopped; rerunning a finished build does nothing.",
+    )
+    build.add_argument("--ctx", type=Path, required=True, metavar="DIR",
+                       help="folder with the mosaic GeoTIFFs (searched recursively)")
+    build.add_argument("--out", type=Path, required=True, metavar="DIR",
+                       help="output folder for the shards (build state goes to DIR/.build)")
+    build.add_argument("--tile-px", type=int, default=GEO_TILE_WIDTH_PX, metavar="N",
+                       help=f"tile width in pixels (default {GEO_TILE_WIDTH_PX}, the benchmark's)")
+    build.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="N",
+                       help=f"tiles per tar shard (default {DEFAULT_SHARD_SIZE})")
+    build.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                       help="source files rendered in parallel (default: the number of CPUs)")
+    build.set_defaults(handler=run_build)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    reporter = RichReporter()
+    report = build_tiles(args.ctx, args.out, tile_px=args.tile_px, shard_size=args.shard_size,
+                         workers=args.workers, reporter=reporter)
+    reporter.info(
+        f"{report.tiles} tiles in {report.shards} shards in {args.out} from {report.sources} "
+        f"source files ({report.rendered_sources} rendered now, {report.shards_written} shards "
+        f"written now); skipped {report.skipped_nodata} tiles without data and "
+        f"{report.skipped_polar} tiles beyond ±80° latitude"
+        + (f"; dropped {report.duplicates} duplicate tiles" if report.duplicates else "")
+        + "."
+    )
+    return 0

@@ -1,0 +1,2 @@
+"""Benchmark data: the dataset definitions, the Hub-format readers and writers, and
+the embedded synthetic mini benchmark."""

@@ -1,0 +1,171 @@
+"""The Hugging Face Hub side of the benchmark data: which commit, and where it is on disk.
+
+A dataset is always read from a directory: `snapshot` turns (repository, commit) into
+the snapshot folder of the Hugging Face cache (downloading what is missing), and the
+readers then treat it exactly like a local copy. Offline (HF_HUB_OFFLINE=1, or no
+network) a cached snapshot is used as is; a missing one is a `MarsZooError` that says
+what to download and how.
+
+Revisions: pinned commits come from the benchmark definition; a dataset without a
+pinned commit is resolved to the commit its main branch points to at first use, and
+that commit is recorded in `<cache_dir>/revisions.json`, so later runs keep scoring
+the same data (and can run offline) until the user asks for another revision.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mars_zoo.data.benchmark import DatasetSpec
+
+REVISIONS_FILE = "revisions.json"
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_cache_dir() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def _repo_cache(repo_id: str) -> Path:
+    return hub_cache_dir() / f"datasets--{repo_id.replace('/', '--')}"
+
+
+def recorded_revisions(cache_dir: Path) -> dict[str, str]:
+    path = cache_dir / REVISIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MarsZooError(
+            f"{path} is not valid JSON ({exc}). Fix: delete it; each unpinned dataset is then "
+            f"resolved to its current commit again."
+        ) from exc
+    return {str(key): str(value) for key, value in recorded.items()}
+
+
+def _record(cache_dir: Path, repo_id: str, commit: str) -> None:
+    recorded = recorded_revisions(cache_dir)
+    recorded[repo_id] = commit
+    text = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(cache_dir / REVISIONS_FILE, text.encode("utf-8"))
+
+
+def _unavailable(spec: "DatasetSpec", revision: str, reason: str) -> MarsZooError:
+    return MarsZooError(
+        f"Dataset {spec.repo_id} (revision {revision}) is not in the local Hugging Face cache "
+        f"({hub_cache_dir()}) and cannot be downloaded: {reason}. Fix: on a machine with internet "
+        f"run `mars-zoo data download --tasks {spec.task}` and copy its Hugging Face cache "
+        f"(HF_HUB_CACHE) to this machine, or put a copy of the repository's files in "
+        f"DIR/{spec.name} and pass --data-dir DIR."
+    )
+
+
+def _not_found(spec: "DatasetSpec", revision: str, exc: Exception) -> MarsZooError:
+    return MarsZooError(
+        f"The Hub has no revision {revision!r} of dataset {spec.repo_id} ({type(exc).__name__}). "
+        f"Fix: check --revision {spec.name}=REV (a commit, branch or tag of that repository), or "
+        f"set HF_TOKEN if the repository is gated or private."
+    )
+
+
+def _resolve_ref(spec: "DatasetSpec", ref: str) -> str:
+    """A branch or tag -> its commit: asked of the Hub, else read from the cache's refs."""
+    if _COMMIT.fullmatch(ref):
+        return ref
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    reason = "HF_HUB_OFFLINE=1 is set"
+    if not is_offline():
+        try:
+            sha = HfApi().dataset_info(spec.repo_id, revision=ref).sha
+            if sha:
+                return sha
+        except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+            raise _not_found(spec, ref, exc) from exc
+        except Exception as exc:  # no network, proxy, Hub down: fall back to the cache
+            reason = f"the Hub could not be reached ({type(exc).__name__}: {exc})"
+    cached_ref = _repo_cache(spec.repo_id) / "refs" / ref
+    if cached_ref.is_file():
+        return cached_ref.read_text(encoding="utf-8").strip()
+    raise _unavailable(spec, ref, reason)
+
+
+def resolve_revision(spec: "DatasetSpec", override: str | None, cache_dir: Path) -> str:
+    """The commit to read: an override, else the pinned commit, else the recorded one,
+    else the main branch's commit now (which is then recorded)."""
+    if override:
+        return _resolve_ref(spec, override)
+    if spec.revision:
+        return spec.revision
+    recorded = recorded_revisions(cache_dir).get(spec.repo_id)
+    if recorded:
+        return recorded
+    commit = _resolve_ref(spec, "main")
+    _record(cache_dir, spec.repo_id, commit)
+    return commit
+
+
+def snapshot(spec: "DatasetSpec", revision: str, reporter: Reporter) -> Path:
+    """The snapshot folder of `spec` at `revision`, downloading the benchmark's files of it
+    into the Hugging Face cache when they are not there yet."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    reporter.info(f"Dataset {spec.repo_id} @ {revision[:12]}")
+    try:
+        path = snapshot_download(
+            spec.repo_id,
+            repo_type="dataset",
+            revision=revision,
+            allow_patterns=list(spec.allow_patterns),
+        )
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise _not_found(spec, revision, exc) from exc
+    except LocalEntryNotFoundError as exc:
+        reason = "HF_HUB_OFFLINE=1 is set" if is_offline() else f"{type(exc).__name__}: {exc}"
+        raise _unavailable(spec, revision, reason) from exc
+    return Path(path)
+
+
+def cached_snapshots() -> dict[str, list[dict]]:
+    """Dataset repositories in the Hugging Face cache: per repository id, each cached
+    commit with its folder, refs and size on disk."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan_cache_dir(hub_cache_dir())
+    except CacheNotFound:
+        return {}
+    found: dict[str, list[dict]] = {}
+    for repo in info.repos:
+        if repo.repo_type != "dataset":
+            continue
+        found[repo.repo_id] = [
+            {
+                "revision": revision.commit_hash,
+                "refs": sorted(revision.refs),
+                "path": str(revision.snapshot_path),
+                "size_on_disk": revision.size_on_disk,
+            }
+            for revision in sorted(repo.revisions, key=lambda r: r.commit_hash)
+        ]
+    return found

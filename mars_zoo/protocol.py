@@ -1,0 +1,51 @@
+"""Constants of the MarsRetrieval evaluation protocol (the published protocol).
+
+Every number a leaderboard result depends on lives here, once. See PROTOCOL.md of
+the benchmark for the facts these encode.
+"""
+
+from __future__ import annotations
+
+TASK_NAMES = ("paired", "landform", "geolocalization")
+TEXT_TASKS = ("paired", "landform")  # tasks that cannot run without text embeddings
+
+# Prompt ensemble for text queries of tasks 2 and 3: embed each, L2-normalise each,
+# average, L2-normalise the mean.
+PROMPT_TEMPLATES = (
+    "a photo of {}, a type of martian terrain",
+    "a satellite photo of {}.",
+    "a high-resolution remote sensing image of {} on Mars.",
+)
+
+# Task 1: images are resized so the shorter side is 512 px and centre-cropped to
+# 512x512 before the model's own preprocessing.
+PAIRED_IMAGE_SIZE = 512
+PAIRED_CAPTION_COLUMNS = ("refined_caption", "ori_caption")
+PAIRED_DEFAULT_CAPTION = "refined_caption"
+
+# Task 3.
+GEO_LANDFORMS = ("alluvial_fans", "glacier-like_form", "landslides", "pitted_cones", "yardangs")
+GEO_QUERY_MODES = ("text", "image", "hybrid")
+GEO_K_MAX = 20_000
+GEO_RADIUS_DEG = 0.5
+GEO_CURVE_POINTS = 100
+GEO_HYBRID_TEMPERATURE = 0.1
+GEO_HYBRID_IMAGE_WEIGHT = 0.3
+GEO_HYBRID_TEXT_WEIGHT = 0.7
+GEO_TILE_DEG = 0.2
+GEO_TILE_WIDTH_PX = 512
+GEO_MAX_ABS_LAT = 80.0
+
+
+def landform_query_name(class_name: str) -> str:
+    """Task 2 query text: every '_' and every '-' becomes a space."""
+    return class_name.replace("_", " ").replace("-", " ")
+
+
+def geo_query_name(landform: str) -> str:
+    """Task 3 query text: only '_' becomes a space ('glacier-like' keeps its hyphen)."""
+    return landform.replace("_", " ")
+
+
+def prompts_for(concept: str) -> list[str]:
+    return [template.format(concept) for template in PROMPT_TEMPLATES]

@@ -1,0 +1,226 @@
+"""The CTX tile builder on small synthetic mosaic files in real Mars CRSs.
+
+Every source pixel value encodes its 0.2° cell (`cell_base`) plus +4 in the cell's
+northern half and +2 in its eastern half, so a tile's quadrants say both where it
+was cut from and that it is not flipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+from rasterio.transform import from_origin
+
+from mars_zoo.cli import main
+from mars_zoo.data import ctx_tiles
+from mars_zoo.data.ctx_tiles import build_tiles
+from mars_zoo.data.tile_names import parse_tile_name, tile_name
+from mars_zoo.errors import MarsZooError
+
+MARS_RADIUS = 3396190.0
+EQC = "+proj=eqc +lat_ts={lat_ts} +lon_0=0 +a=3396190 +b=3396190 +units=m +no_defs"
+LONLAT = "+proj=longlat +a=3396190 +b=3396190 +no_defs"
+TILE_PX = 32
+SHARD = 10
+NODATA_CELL = (10.4, 79.0)
+
+
+def cell_base(lon: float, lat: float) -> int:
+    """A value per cell that differs between neighbours and leaves room for +4, +2."""
+    return 10 + 8 * ((round(lat * 5) % 6) * 5 + round(lon * 5) % 5)
+
+
+def write_source(path: Path, crs: str, west: float, north: float, cols: int, rows: int,
+                 cell_px: int, x_per_degree: float, y_per_degree: float, crs_declared=True) -> None:
+    """A uint8 GeoTIFF of `cols` x `rows` cells of 0.2° from (west, north), nodata 0."""
+    data = np.zeros((rows * cell_px, cols * cell_px), dtype=np.uint8)
+    half = cell_px // 2
+    for row in range(rows):
+        for col in range(cols):
+            lon, lat = round(west + col * 0.2, 1), round(north - (row + 1) * 0.2, 1)
+            if (lon, lat) == NODATA_CELL:
+                continue
+            block = data[row * cell_px:(row + 1) * cell_px, col * cell_px:(col + 1) * cell_px]
+            block[:] = cell_base(lon, lat)
+            block[:half] += 4
+            block[:, half:] += 2
+    transform = from_origin(west * x_per_degree, north * y_per_degree,
+                            0.2 * x_per_degree / cell_px, 0.2 * y_per_degree / cell_px)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0],
+                       count=1, dtype="uint8", nodata=0, transform=transform,
+                       crs=crs if crs_declared else None) as dst:
+        dst.write(data, 1)
+
+
+@pytest.fixture(scope="module")
+def ctx_dir(tmp_path_factory) -> Path:
+    """Three sources: the mosaic's equirectangular CRS straddling the 80° cut, a lon/lat
+    file, and an equirectangular file with true scale at 60° (tiles twice as high)."""
+    root = tmp_path_factory.mktemp("ctx")
+    metres = math.radians(1) * MARS_RADIUS
+    # lon 10.0..10.6, lat 79.0..80.4: 5 rows kept (one cell without data), 2 rows polar.
+    write_source(root / "a_eqc.tif", EQC.format(lat_ts=0), 10.0, 80.4, 3, 7, 40, metres, metres)
+    # lon 10.6..11.0, lat 79.4..80.0.
+    (root / "sub").mkdir()
+    write_source(root / "sub" / "b_lonlat.tif", LONLAT, 10.6, 80.0, 2, 3, 30, 1.0, 1.0)
+    # lon 10.0..10.4, lat 78.6..79.0.
+    write_source(root / "c_eqc60.tif", EQC.format(lat_ts=60), 10.0, 79.0, 2, 2, 40,
+                 metres * 0.5, metres)
+    return root
+
+
+EXPECTED_TILES = (
+    [tile_name(lon / 10, lat / 10) for lat in (798, 796, 794, 792, 790) for lon in (100, 102, 104)
+     if (lon / 10, lat / 10) != NODATA_CELL]
+    + [tile_name(lon / 10, lat / 10) for lat in (788, 786) for lon in (100, 102)]
+    + [tile_name(lon / 10, lat / 10) for lat in (798, 796, 794) for lon in (106, 108)]
+)
+
+
+def shard_members(out: Path) -> list[list[tuple[str, bytes]]]:
+    shards = []
+    for path in sorted(out.glob("tiles-*.tar")):
+        with tarfile.open(path) as tar:
+            shards.append([(m.name, tar.extractfile(m).read()) for m in tar.getmembers()])
+    return shards
+
+
+def output_bytes(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(ctx_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tiles")
+    report = build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=SHARD)
+    return out, report
+
+
+def test_tiles_come_from_the_right_place(built):
+    out, report = built
+    shards = shard_members(out)
+    names = [name for shard in shards for name, _ in shard]
+    assert names == EXPECTED_TILES  # sources in path order, each row by row from the north-west
+    assert [len(shard) for shard in shards] == [10, 10, 4]
+    assert (report.tiles, report.shards, report.skipped_nodata, report.skipped_polar) == (24, 3, 1, 6)
+    for name, data in (member for shard in shards for member in shard):
+        lon, lat = parse_tile_name(name)
+        assert tile_name(lon, lat) == name
+        assert -80.0 <= lat and lat + 0.2 <= 80.0
+        image = Image.open(io.BytesIO(data))
+        assert image.mode == "L"
+        pixels = np.asarray(image)
+        height = 2 * TILE_PX if lat < 79.0 else TILE_PX  # c_eqc60: 0.2° is twice as high as wide
+        assert pixels.shape == (height, TILE_PX)
+        base = cell_base(lon, lat)
+        quarter_h, quarter_w = height // 4, TILE_PX // 4
+        quadrants = {(0, 0): base + 4, (0, 1): base + 6, (1, 0): base, (1, 1): base + 2}
+        for (north_south, west_east), value in quadrants.items():
+            y = quarter_h * (1 + 2 * north_south)
+            x = quarter_w * (1 + 2 * west_east)
+            assert np.all(pixels[y - 2:y + 2, x - 2:x + 2] == value), (name, north_south, west_east)
+    manifest = json.loads((out / "tiles.json").read_text())
+    assert manifest["tiles"] == 24 and manifest["tile_px"] == TILE_PX
+    assert [shard["members"] for shard in manifest["shards"]] == [10, 10, 4]
+
+
+def test_tar_headers_are_deterministic(built):
+    out, _ = built
+    with tarfile.open(out / "tiles-000000.tar") as tar:
+        for member in tar.getmembers():
+            assert (member.mtime, member.mode, member.uid, member.gid, member.uname) == (0, 0o644, 0, 0, "")
+
+
+def test_rerun_does_nothing(built, ctx_dir):
+    out, _ = built
+    before = output_bytes(out)
+    report = build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=SHARD)
+    assert (report.rendered_sources, report.shards_written) == (0, 0)
+    assert output_bytes(out) == before
+
+
+def test_resume_after_a_lost_done_marker_or_shard(built, ctx_dir, tmp_path):
+    out, _ = built
+    before = output_bytes(out)
+    (out / ".build" / "sources" / "a_eqc.tif.json").unlink()
+    (out / "tiles-000002.tar").unlink()
+    report = build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=SHARD)
+    # a_eqc renders again identically, so only the deleted shard is rewritten
+    assert (report.rendered_sources, report.shards_written) == (1, 1)
+    assert output_bytes(out) == before
+
+
+def test_killed_build_resumes_without_redoing_or_duplicating(built, ctx_dir, tmp_path, monkeypatch):
+    reference, _ = built
+    out = tmp_path / "out"
+    encode = ctx_tiles._encode_png
+    calls = []
+
+    def dies_in_second_source(pixels):
+        calls.append(1)
+        if len(calls) > 16:  # a_eqc has 14 tiles: die inside c_eqc60, the second source
+            raise KeyboardInterrupt
+        return encode(pixels)
+
+    monkeypatch.setattr(ctx_tiles, "_encode_png", dies_in_second_source)
+    with pytest.raises(KeyboardInterrupt):
+        build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=SHARD)
+    monkeypatch.setattr(ctx_tiles, "_encode_png", encode)
+    assert not list(out.glob("tiles-*.tar"))
+    assert not list(out.rglob("*.tmp"))
+    report = build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=SHARD)
+    assert report.rendered_sources == 2  # c and b; a was done
+    assert output_bytes(out) == output_bytes(reference)
+
+
+def test_changed_tile_size_renders_again(ctx_dir, tmp_path):
+    out = tmp_path / "out"
+    build_tiles(ctx_dir, out, tile_px=16, shard_size=100)
+    report = build_tiles(ctx_dir, out, tile_px=TILE_PX, shard_size=100)
+    assert (report.rendered_sources, report.shards, report.shards_written) == (3, 1, 1)
+    with tarfile.open(out / "tiles-000000.tar") as tar:
+        first = tar.extractfile(tar.getmembers()[0]).read()
+    assert Image.open(io.BytesIO(first)).size == (TILE_PX, TILE_PX)
+
+
+def test_southern_cut_keeps_the_tile_at_minus_80(tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    metres = math.radians(1) * MARS_RADIUS
+    write_source(ctx / "south.tif", EQC.format(lat_ts=0), -20.0, -79.8, 1, 2, 16, metres, metres)
+    report = build_tiles(ctx, tmp_path / "out", tile_px=TILE_PX)
+    assert [name for shard in shard_members(tmp_path / "out") for name, _ in shard] == [
+        "E_20_0_N_80_0.png"]  # -80.0..-79.8 is inside the band; -80.2..-80.0 is not
+    assert report.skipped_polar == 1
+
+
+def test_file_without_crs_is_an_error_naming_it(tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    metres = math.radians(1) * MARS_RADIUS
+    write_source(ctx / "no_crs.tif", EQC.format(lat_ts=0), 10.0, 10.4, 2, 2, 8, metres, metres,
+                 crs_declared=False)
+    with pytest.raises(MarsZooError, match="no_crs.tif.*coordinate reference system"):
+        build_tiles(ctx, tmp_path / "out")
+    assert not list((tmp_path / "out").glob("tiles-*.tar"))
+
+
+def test_cli_build_in_parallel_matches(built, ctx_dir, tmp_path):
+    reference, _ = built
+    out = tmp_path / "out"
+    argv = ["tiles", "build", "--ctx", str(ctx_dir), "--out", str(out), "--tile-px", str(TILE_PX),
+            "--shard-size", str(SHARD), "--workers", "2"]
+    assert main(argv) == 0
+    assert output_bytes(out) == output_bytes(reference)
+
+
+def test_cli_reports_a_missing_folder(tmp_path):
+    assert main(["tiles", "build", "--ctx", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
