@@ -1,0 +1,137 @@
+"""The embedding cache.
+
+An entry holds the embeddings of one item list (images or texts) by one model
+configuration, under a key made of everything that changes an embedding: plugin
+and its version, model name, checkpoint and revision, precision, preprocessing,
+dataset id, revision and split, and a hash of the item ids. Items are written in
+fixed-size shards, each published atomically (temp file + rename), so a killed
+run loses at most the shard in progress and a rerun recomputes only what is
+missing. A shard file that exists is complete by construction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mars_zoo.errors import MarsZooError
+
+CACHE_FORMAT = 1
+DEFAULT_SHARD_SIZE = 4096
+CACHE_ENV = "MARS_ZOO_CACHE"
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mars-zoo"
+    )
+    return Path(base) / "embeddings"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never
+    a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cache_key(fields: dict[str, Any]) -> str:
+    canonical = json.dumps({"cache_format": CACHE_FORMAT, **fields}, sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class CacheEntry:
+    """The shards of one item list under one key."""
+
+    def __init__(self, directory: Path, fields: dict[str, Any], items: int, shard_size: int) -> None:
+        self.directory = directory
+        self.fields = fields
+        self.items = items
+        self.shard_size = shard_size
+        self.shards = (items + shard_size - 1) // shard_size
+
+    def shard_range(self, shard: int) -> tuple[int, int]:
+        start = shard * self.shard_size
+        return start, min(start + self.shard_size, self.items)
+
+    def _shard_path(self, shard: int) -> Path:
+        return self.directory / f"shard-{shard:06d}.npy"
+
+    def has(self, shard: int) -> bool:
+        path = self._shard_path(shard)
+        if not path.exists():
+            return False
+        start, stop = self.shard_range(shard)
+        try:
+            array = np.load(path, mmap_mode="r")
+        except (ValueError, OSError):
+            return False  # unreadable: recompute and overwrite it
+        return array.ndim == 2 and array.shape[0] == stop - start
+
+    def missing(self) -> list[int]:
+        return [shard for shard in range(self.shards) if not self.has(shard)]
+
+    def write(self, shard: int, embeddings: np.ndarray) -> None:
+        start, stop = self.shard_range(shard)
+        if embeddings.shape[0] != stop - start:
+            raise ValueError(f"shard {shard} needs {stop - start} rows, got {embeddings.shape[0]}")
+        self._write_manifest()
+        buffer = _npy_bytes(np.ascontiguousarray(embeddings, dtype=np.float32))
+        atomic_write_bytes(self._shard_path(shard), buffer)
+
+    def read(self) -> np.ndarray:
+        """All embeddings [items, dim], float32, in item order."""
+        if self.items == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        parts = [np.load(self._shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
+        if len({part.shape[1] for part in parts}) != 1:
+            raise MarsZooError(
+                f"The embedding cache {self.directory} mixes dimensions across shards; delete that "
+                f"directory and rerun."
+            )
+        return np.concatenate(parts, axis=0)
+
+    def _write_manifest(self) -> None:
+        path = self.directory / "manifest.json"
+        if path.exists():
+            return
+        manifest = {"fields": self.fields, "items": self.items, "shard_size": self.shard_size}
+        atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+class EmbeddingCache:
+    """Where cache entries live."""
+
+    def __init__(self, root: Path, shard_size: int = DEFAULT_SHARD_SIZE) -> None:
+        if shard_size < 1:
+            raise MarsZooError(f"The cache shard size must be at least 1, not {shard_size}.")
+        self.root = root
+        self.shard_size = shard_size
+
+    def entry(self, fields: dict[str, Any], items: int) -> CacheEntry:
+        key = cache_key(fields)
+        model = str(fields.get("model", "model")).replace("/", "__")
+        directory = self.root / model / key[:32]
+        return CacheEntry(directory, fields, items, self.shard_size)

@@ -1,0 +1,46 @@
+"""`mars-zoo check MODEL`: the plugin contract check."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.table import Table
+
+from mars_zoo.cli.models import add_plugins_dir_option
+from mars_zoo.reporting import RichReporter, console
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check that a model honours the plugin contract",
+        description=(
+            "Run the plugin contract check on MODEL: on the embedded mini benchmark, on the CPU, "
+            "check output shapes, dtype and finite values, that an item's embedding does not depend "
+            "on its batch mates or the batch size, that two runs agree, and that the declared "
+            "metadata matches the model. Run it before submitting a plugin."
+        ),
+    )
+    parser.add_argument("model", help="model name, e.g. openclip/tiny-random")
+    add_plugins_dir_option(parser)
+    parser.set_defaults(handler=run_check)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from mars_zoo.contract import check_model
+    from mars_zoo.registry import load_registry
+
+    spec = load_registry(args.plugins_dir).get(args.model)
+    checks = check_model(spec, RichReporter())
+    table = Table(title=f"contract check of {spec.name} (plugin {spec.plugin})")
+    for column in ("check", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", check.detail)
+    console.print(table)
+    failed = [check for check in checks if not check.passed]
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/]")
+        return 1
+    console.print(f"[green]all {len(checks)} checks passed[/]")
+    return 0

@@ -1,0 +1,170 @@
+"""`mars-zoo run MODEL`: evaluate one model and write its result file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
+from mars_zoo.cli.models import add_plugins_dir_option
+from mars_zoo.errors import MarsZooError
+from mars_zoo.model import PRECISIONS
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, TASK_NAMES
+from mars_zoo.reporting import RichReporter, console
+
+
+def parse_tasks(value: str) -> tuple[str, ...]:
+    tasks = tuple(t.strip() for t in value.split(",") if t.strip())
+    unknown = [t for t in tasks if t not in TASK_NAMES]
+    if unknown or not tasks:
+        raise argparse.ArgumentTypeError(
+            f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASK_NAMES)}"
+        )
+    return tasks
+
+
+def parse_revision(value: str) -> tuple[str, str]:
+    dataset, sep, revision = value.partition("=")
+    if not sep or not dataset or not revision:
+        raise argparse.ArgumentTypeError(f"expected DATASET=REVISION, got {value!r}")
+    return dataset, revision
+
+
+def default_out(model: str, benchmark: str) -> Path:
+    return Path("mars-zoo-results") / f"{model.replace('/', '__')}__{benchmark}.json"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="evaluate a model and write a result file",
+        description=(
+            "Evaluate MODEL on the MarsRetrieval tasks and write a result file validated against "
+            "the result schema. Embeddings are cached, so a rerun (or a run killed and restarted) "
+            "only computes what is missing. Defaults follow the published protocol."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", help="model name as shown by 'mars-zoo list', e.g. openclip/tiny-random")
+    parser.add_argument(
+        "--tasks",
+        type=parse_tasks,
+        default=None,
+        help=f"comma-separated subset of {','.join(TASK_NAMES)} (default: every task the model's "
+        "modalities allow)",
+    )
+    parser.add_argument(
+        "--benchmark",
+        choices=("marsretrieval", "mini"),
+        default="marsretrieval",
+        help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
+        "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars)",
+    )
+    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+                        help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
+    parser.add_argument("--tiles", dest="tiles_dir", type=Path, metavar="DIR",
+                        help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
+    parser.add_argument("--revision", dest="revisions", type=parse_revision, action="append", default=[],
+                        metavar="DATASET=REV", help="use another revision of a Hub dataset (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="embedding precision (default: the model's recommendation)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="batch size (default: the model's recommendation)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed recorded in the result")
+    parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default="refined_caption",
+                        help="task 1 caption column")
+    parser.add_argument("--pairs-source", choices=("frozen", "urls"), default="frozen",
+                        help="task 1 data: the frozen copy with image bytes, or the original rows with "
+                        "image URLs fetched into a local cache")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help=f"embedding cache (default: ${CACHE_ENV} or ~/.cache/mars-zoo)/embeddings")
+    parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
+    parser.add_argument("--cache-shard-size", dest="shard_size", type=int, default=DEFAULT_SHARD_SIZE,
+                        help="items per cache shard (what a killed run can lose)")
+    add_plugins_dir_option(parser)
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from mars_zoo.registry import load_registry
+    from mars_zoo.runner import RunConfig, run
+
+    if args.shard_size < 1:
+        raise MarsZooError("--cache-shard-size must be at least 1.")
+    config = RunConfig(
+        model=args.model,
+        out=args.out or default_out(args.model, args.benchmark),
+        tasks=args.tasks,
+        benchmark=args.benchmark,
+        data_dir=args.data_dir,
+        tiles_dir=args.tiles_dir,
+        revisions=dict(args.revisions),
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        seed=args.seed,
+        caption=args.caption,
+        pairs_source=args.pairs_source,
+        cache_dir=args.cache_dir,
+        no_cache=args.no_cache,
+        shard_size=args.shard_size,
+        plugins_dir=args.plugins_dir,
+    )
+    registry = load_registry(args.plugins_dir)
+    result, embedder = run(config, registry, RichReporter())
+    print_summary(result)
+    calls = embedder.stats.calls
+    console.print(
+        f"model calls: {calls['image']} image batches, {calls['text']} text batches "
+        f"(0 means every embedding came from the cache)"
+    )
+    console.print(f"[green]result written to[/] {config.out}")
+    return 0
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def print_summary(result: dict) -> None:
+    """One table per task: the headline metrics in percent (MedR and K as integers)."""
+    tasks = result["tasks"]
+    synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
+    console.print(f"[bold]{result['model']['name']}[/] on {result['benchmark']['name']}{synthetic}")
+    if "paired" in tasks:
+        table = Table(title=f"Task 1: paired image-text retrieval ({tasks['paired']['dataset']['items']} pairs)")
+        for column in ("direction", "R@1", "R@10", "MRR", "MedR"):
+            table.add_column(column, justify="right")
+        for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):
+            m = tasks["paired"]["metrics"][direction]
+            table.add_row(label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), f"{m['medr']:g}")
+        missing = tasks["paired"]["dataset"]["missing"]
+        if missing:
+            table.caption = f"{len(missing)} pairs could not be evaluated (listed in the result file)"
+        console.print(table)
+    if "landform" in tasks:
+        m = tasks["landform"]["metrics"]
+        table = Table(title=f"Task 2: landform retrieval ({len(tasks['landform']['per_class'])} classes)")
+        for column in ("mAP", "R-Precision", "nDCG@10", "Hit@10"):
+            table.add_column(column, justify="right")
+        table.add_row(_pct(m["map"]), _pct(m["r_precision"]), _pct(m["ndcg@10"]), _pct(m["hit@10"]))
+        console.print(table)
+    if "geolocalization" in tasks:
+        geo = tasks["geolocalization"]
+        table = Table(title=f"Task 3: global geo-localization ({geo['gallery']['items']} tiles)")
+        for column in ("landform", "mode", "F1", "precision", "recall", "K", "AUPRC"):
+            table.add_column(column, justify="right")
+        for row in geo["per_landform"]:
+            table.add_row(row["landform"], row["mode"], _pct(row["f1"]), _pct(row["precision"]),
+                          _pct(row["recall"]), str(row["k"]), _pct(row["auprc"]))
+        for mode, m in geo["metrics"].items():
+            table.add_row("[bold]mean[/]", mode, _pct(m["f1"]), "", "", "", _pct(m["auprc"]))
+        console.print(table)

@@ -1,0 +1,243 @@
+"""Turning images and texts into cached, checked, L2-normalised embeddings.
+
+The model is loaded only when some shard is missing from the cache, so re-scoring
+a finished run makes no model call at all. Batches never cross shard boundaries,
+and each shard is written as soon as it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from mars_zoo.cache import CacheEntry, EmbeddingCache
+from mars_zoo.checks import BatchChecker
+from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
+from mars_zoo.errors import MarsZooError, ModelContractError
+from mars_zoo.model import Encoder, ModelSpec
+from mars_zoo.reporting import Reporter
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch_size: int = 64
+    workers: int = 0
+
+
+class LazyEncoder:
+    """Loads the model on first use and counts the model calls made."""
+
+    def __init__(self, spec: ModelSpec, options: EmbedOptions, reporter: Reporter) -> None:
+        self.spec = spec
+        self.options = options
+        self.reporter = reporter
+        self._encoder: Encoder | None = None
+        self.load_seconds = 0.0
+
+    def get(self) -> Encoder:
+        if self._encoder is None:
+            self.reporter.info(f"loading {self.spec.name} on {self.options.device} ...")
+            started = time.perf_counter()
+            self._encoder = self.spec.load(self.options.device, self.options.precision)
+            self.load_seconds = time.perf_counter() - started
+        return self._encoder
+
+
+def autocast(device: str, precision: str):
+    """Reduced precision through autocast, so weights stay fp32 and results of
+    different precisions come from the same loaded model."""
+    import torch
+
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+class _TransformedImages:
+    """Map-style dataset: decoding and the model's transform run in the workers."""
+
+    def __init__(self, source: ImageSource, transform: Callable | None) -> None:
+        self.source = source
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, index: int) -> Any:
+        image = self.source[index]
+        return self.transform(image) if self.transform is not None else image
+
+
+def _collate_list(batch: list) -> list:
+    return batch
+
+
+@dataclass
+class EmbedStats:
+    """Model calls and timings, for the result file and for tests."""
+
+    calls: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
+    items: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
+    seconds: dict[str, float] = field(default_factory=lambda: {"image": 0.0, "text": 0.0})
+
+
+class Embedder:
+    """Embeds item lists for one model, through the cache."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        plugin_version: str,
+        options: EmbedOptions,
+        cache: EmbeddingCache,
+        reporter: Reporter,
+    ) -> None:
+        self.spec = spec
+        self.plugin_version = plugin_version
+        self.options = options
+        self.cache = cache
+        self.reporter = reporter
+        self.encoder = LazyEncoder(spec, options, reporter)
+        self.check = BatchChecker(spec)
+        self.stats = EmbedStats()
+
+    def _entry(self, modality: str, ids: Sequence[str], data: dict[str, Any]) -> CacheEntry:
+        fields = {
+            "plugin": self.spec.plugin,
+            "plugin_version": self.plugin_version,
+            "model": self.spec.name,
+            "checkpoint": self.spec.checkpoint,
+            "revision": self.spec.revision,
+            "precision": self.options.precision,
+            "modality": modality,
+            "items_sha256": ids_sha256(ids),
+            **data,
+        }
+        return self.cache.entry(fields, len(ids))
+
+    def images(
+        self,
+        source: ImageSource,
+        dataset: DatasetRef,
+        label: str,
+        preprocessing: str = "none",
+        subset: str | None = None,
+    ) -> np.ndarray:
+        """Embeddings [N, D] of every image of `source`, in order.
+
+        `subset` names a part of the dataset whose ids are only unique within it
+        (the query images of one landform), so that it is part of the cache key.
+        """
+        entry = self._entry(
+            "image",
+            list(source.ids),
+            {
+                "dataset": dataset.id,
+                "dataset_revision": dataset.revision,
+                "split": dataset.split,
+                "subset": subset,
+                "preprocessing": preprocessing,
+            },
+        )
+        missing = entry.missing()
+        if missing:
+            self._run_images(source, entry, missing, label)
+        return entry.read()
+
+    def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
+        """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""
+        entry = self._entry("text", list(texts), {})
+        missing = entry.missing()
+        if missing:
+            self._run_texts(list(texts), entry, missing, label)
+        return entry.read()
+
+    def _batches(self, entry: CacheEntry, shards: list[int]) -> list[list[int]]:
+        """Index batches of at most batch_size that never cross a shard boundary."""
+        batches = []
+        for shard in shards:
+            start, stop = entry.shard_range(shard)
+            batches += [
+                list(range(s, min(s + self.options.batch_size, stop)))
+                for s in range(start, stop, self.options.batch_size)
+            ]
+        return batches
+
+    def _run_images(self, source: ImageSource, entry: CacheEntry, shards: list[int], label: str) -> None:
+        import torch
+        from torch.utils.data import DataLoader
+
+        encoder = self.encoder.get()
+        transform = getattr(encoder, "image_transform", None)
+        on_cuda = torch.device(self.options.device).type == "cuda"
+        loader = DataLoader(
+            _TransformedImages(source, transform),
+            batch_sampler=self._batches(entry, shards),
+            num_workers=self.options.workers,
+            collate_fn=None if transform is not None else _collate_list,
+            pin_memory=on_cuda and transform is not None,
+        )
+
+        def encode(batch: Any) -> Any:
+            if isinstance(batch, torch.Tensor):
+                batch = batch.to(self.options.device, non_blocking=True)
+            return encoder.encode_image(batch)
+
+        self._run(entry, shards, loader, encode, "image", label)
+
+    def _run_texts(self, texts: list[str], entry: CacheEntry, shards: list[int], label: str) -> None:
+        encoder = self.encoder.get()
+        batches = ([texts[i] for i in batch] for batch in self._batches(entry, shards))
+        self._run(entry, shards, batches, encoder.encode_text, "text", label)
+
+    def _run(
+        self,
+        entry: CacheEntry,
+        shards: list[int],
+        batches: Iterator[Any],
+        encode: Callable[[Any], Any],
+        modality: str,
+        label: str,
+    ) -> None:
+        import torch
+
+        total = sum(entry.shard_range(s)[1] - entry.shard_range(s)[0] for s in shards)
+        pending = iter(shards)
+        shard = next(pending)
+        parts: list[np.ndarray] = []
+        filled = 0
+        started = time.perf_counter()
+        with self.reporter.progress(f"embedding {label}", total) as advance:
+            for batch in batches:
+                rows = len(batch)
+                with torch.inference_mode(), autocast(self.options.device, self.options.precision):
+                    try:
+                        output = encode(batch)
+                    except MarsZooError:
+                        raise
+                    except Exception as exc:
+                        raise ModelContractError(
+                            f"Model {self.spec.name!r} (plugin {self.spec.plugin or '?'}) raised "
+                            f"{type(exc).__name__} in encode_{modality} on a batch of {rows} "
+                            f"{modality}s: {exc}"
+                        ) from exc
+                self.stats.calls[modality] += 1
+                parts.append(self.check(output, rows, modality).numpy())
+                filled += rows
+                advance(rows)
+                start, stop = entry.shard_range(shard)
+                if filled == stop - start:
+                    entry.write(shard, np.concatenate(parts))
+                    parts, filled = [], 0
+                    shard = next(pending, None)
+        if shard is not None:
+            raise MarsZooError(f"Embedding {label} stopped before shard {shard} was complete.")
+        self.stats.items[modality] += total
+        self.stats.seconds[modality] += time.perf_counter() - started

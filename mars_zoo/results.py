@@ -1,0 +1,56 @@
+"""Assembling, checking and writing result files.
+
+The result file is the product of a run: it must validate against the shipped
+JSON Schema before it is written, and it is written atomically so a crash never
+leaves a half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mars_zoo import __version__
+from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.errors import MarsZooError
+
+SCHEMA_VERSION = 1
+
+
+def dumps(result: dict[str, Any]) -> str:
+    """Canonical JSON (sorted keys, NaN refused) so equal results are equal files."""
+    return json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n"
+
+
+def check_writable(path: Path) -> None:
+    """Fail before hours of embedding, not after, when the output cannot be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise MarsZooError(f"--out {path} is a directory; give a file name such as {path / 'result.json'}.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / f".{path.name}.write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MarsZooError(
+            f"Cannot write the result file {path}: {exc.strerror or exc}. Choose another --out path."
+        ) from exc
+
+
+def write_result(result: dict[str, Any], path: Path) -> None:
+    from mars_zoo.results_schema import validate_result
+
+    problems = validate_result(result)
+    if problems:
+        raise RuntimeError(
+            "mars-zoo produced a result that does not match its own schema (a bug):\n"
+            + "\n".join(problems)
+        )
+    atomic_write_bytes(path, dumps(result).encode("utf-8"))
+
+
+def harness() -> dict[str, str]:
+    return {"name": "mars-zoo", "version": __version__}
+

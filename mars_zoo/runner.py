@@ -1,0 +1,160 @@
+"""The runner: the only place that knows the order of the steps of an evaluation.
+
+model name -> spec -> benchmark data -> (cached) embeddings -> metrics -> result file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, default_cache_root
+from mars_zoo.embed import Embedder, EmbedOptions
+from mars_zoo.environment import check_precision, describe, resolve_device
+from mars_zoo.errors import MarsZooError
+from mars_zoo.model import ModelSpec
+from mars_zoo.protocol import TASK_NAMES, TEXT_TASKS
+from mars_zoo.registry import Registry
+from mars_zoo.reporting import Reporter
+from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
+from mars_zoo.tasks.base import TaskContext
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything `mars-zoo run` can set; the defaults are the official protocol."""
+
+    model: str
+    out: Path
+    tasks: tuple[str, ...] | None = None  # None: every task the model's modalities allow
+    benchmark: str = "marsretrieval"
+    data_dir: Path | None = None
+    tiles_dir: Path | None = None
+    revisions: dict[str, str] = dataclasses.field(default_factory=dict)
+    device: str = "auto"
+    precision: str | None = None  # None: the model's recommended precision
+    batch_size: int | None = None  # None: the model's recommended batch size
+    workers: int | None = None  # None: 0 on the CPU, up to 8 on CUDA
+    seed: int = 0
+    caption: str = "refined_caption"
+    pairs_source: str = "frozen"
+    cache_dir: Path | None = None
+    no_cache: bool = False
+    shard_size: int = DEFAULT_SHARD_SIZE
+    plugins_dir: Path | None = None
+
+
+def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[str, ...]:
+    if requested is None:
+        return tuple(t for t in TASK_NAMES if spec.supports_text or t not in TEXT_TASKS)
+    unknown = [t for t in requested if t not in TASK_NAMES]
+    if unknown:
+        raise MarsZooError(f"Unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(TASK_NAMES)}.")
+    needs_text = [t for t in requested if t in TEXT_TASKS]
+    if needs_text and not spec.supports_text:
+        raise MarsZooError(
+            f"Model {spec.name!r} is image-only (modalities: {', '.join(spec.modalities)}), but task(s) "
+            f"{', '.join(needs_text)} need text embeddings. Image-only models take part in "
+            f"geolocalization (image queries) only: use --tasks geolocalization."
+        )
+    return tuple(t for t in TASK_NAMES if t in requested)
+
+
+def _default_workers(device: str) -> int:
+    import os
+
+    return min(8, os.cpu_count() or 1) if device.startswith("cuda") else 0
+
+
+@contextlib.contextmanager
+def _cache(config: RunConfig) -> Iterator[EmbeddingCache]:
+    if config.no_cache:
+        with tempfile.TemporaryDirectory(prefix="mars-zoo-nocache-") as tmp:
+            yield EmbeddingCache(Path(tmp), config.shard_size)
+    else:
+        yield EmbeddingCache(config.cache_dir or default_cache_root(), config.shard_size)
+
+
+def _task_runner(name: str):
+    from mars_zoo.tasks import geolocalization, landform, paired
+
+    return {"paired": paired.run, "landform": landform.run, "geolocalization": geolocalization.run}[name]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict[str, Any], Embedder]:
+    """Evaluate one model and write its result file; returns the result and the
+    embedder (whose stats count the model calls made)."""
+    import numpy as np
+    import torch
+
+    from mars_zoo.data.benchmark import open_benchmark
+
+    spec = registry.get(config.model)
+    tasks = select_tasks(spec, config.tasks)
+    device = resolve_device(config.device)
+    precision = config.precision or spec.precision
+    check_precision(precision, device)
+    check_writable(config.out)
+    options = EmbedOptions(
+        device=device,
+        precision=precision,
+        batch_size=config.batch_size or spec.batch_size,
+        workers=_default_workers(device) if config.workers is None else config.workers,
+    )
+    if options.batch_size < 1 or options.workers < 0:
+        raise MarsZooError("--batch-size must be at least 1 and --workers at least 0.")
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+
+    started_at, started = _now(), time.perf_counter()
+    benchmark = open_benchmark(
+        config.benchmark,
+        data_dir=config.data_dir,
+        tiles_dir=config.tiles_dir,
+        revisions=config.revisions,
+        reporter=reporter,
+    )
+    plugin = registry.pm.info(spec.plugin)
+    with _cache(config) as cache:
+        embedder = Embedder(spec, plugin.version, options, cache, reporter)
+        context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
+        sections = {}
+        for name in tasks:
+            reporter.info(f"[bold]{name}[/]")
+            sections[name] = _task_runner(name)(context)
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "provenance": "reproduced",
+        "model": {
+            **spec.metadata(),
+            "embedding_dim": embedder.check.dim,
+            "plugin_package": plugin.package,
+            "plugin_version": plugin.version,
+        },
+        "benchmark": {"name": benchmark.name, "synthetic": benchmark.synthetic},
+        "harness": harness(),
+        "environment": describe(device),
+        "run": {
+            "device": device,
+            "precision": precision,
+            "batch_size": options.batch_size,
+            "seed": config.seed,
+            "workers": options.workers,
+            "started_at": started_at,
+            "finished_at": _now(),
+            "wall_time_s": time.perf_counter() - started,
+        },
+        "tasks": sections,
+    }
+    write_result(result, config.out)
+    return result, embedder
