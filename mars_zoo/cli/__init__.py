@@ -1,0 +1,52 @@
+"""The `mars-zoo` command line.
+
+Each command group lives in its own module of this package and exposes
+`register(subparsers)`, which adds its parser(s) and sets `handler` to a function
+taking the parsed arguments and returning an exit code. Command modules import
+heavy libraries only inside their handlers, so `--help` and `list` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mars_zoo import __version__
+from mars_zoo.cli import check, data, leaderboard, models, run, tiles, validate
+from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import console_err
+
+COMMAND_MODULES = (models, run, check, data, tiles, validate, leaderboard)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mars-zoo",
+        description=(
+            "Evaluate vision-language embedding models on MarsRetrieval (paired image-text "
+            "retrieval, landform retrieval, global geo-localization), write validated result "
+            "files, and build the leaderboard."
+        ),
+        epilog="Run 'mars-zoo COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"mars-zoo {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except MarsZooError as exc:
+        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        console_err.print("[yellow]interrupted[/]")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""`mars-zoo leaderboard build|serve`: the static leaderboard site."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_SUBMISSIONS = Path("submissions")
+DEFAULT_SITE = Path("leaderboard/site")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard",
+        help="build or serve the static leaderboard",
+        description="Build the static leaderboard from result files, or serve a built one locally.",
+    )
+    commands = parser.add_subparsers(dest="leaderboard_command", metavar="COMMAND", required=True)
+
+    build = commands.add_parser(
+        "build",
+        help="build the site from submissions",
+        description="Validate every result file and write the static site: HTML pages with the "
+        "tables pre-rendered, SVG plots, JSON and CSV downloads. Reads only JSON (never plugin "
+        "code); the output is byte-identical for the same inputs and works from file://.",
+    )
+    build.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                       help=f"submissions folder (default: {DEFAULT_SUBMISSIONS})")
+    build.add_argument("--include", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
+                       help="also show these result files, e.g. a local mini run; synthetic "
+                       "results are shown apart, marked SYNTHETIC, never ranked")
+    build.add_argument("--out", type=Path, default=DEFAULT_SITE, metavar="DIR",
+                       help=f"output folder, replaced as a whole (default: {DEFAULT_SITE})")
+    build.set_defaults(handler=run_build)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a built site on 127.0.0.1",
+        description="Serve a built site with Python's http.server on 127.0.0.1 (loopback only).",
+    )
+    serve.add_argument("--dir", type=Path, default=DEFAULT_SITE, metavar="DIR",
+                       help=f"built site (default: {DEFAULT_SITE})")
+    serve.add_argument("--port", type=int, default=8000, metavar="N",
+                       help="port (default: 8000; 0 picks a free one)")
+    serve.set_defaults(handler=run_serve)
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from mars_zoo.leaderboard.build import build_site
+    from mars_zoo.reporting import RichReporter
+
+    build_site(args.submissions, args.out, include=args.include, reporter=RichReporter())
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from mars_zoo.leaderboard.serve import serve
+    from mars_zoo.reporting import RichReporter
+
+    serve(args.dir, args.port, reporter=RichReporter())
+    return 0

@@ -1,0 +1,106 @@
+"""`build_site`: result files in, a static site out.
+
+The build reads JSON only (it never imports a plugin or model), refuses invalid files, and
+renders everything in memory first; the tree is then written to a temporary sibling folder and
+swapped in, so a failed build never leaves a half-written site. Output depends only on the
+inputs and the mars-zoo version: same files in, byte-identical files out.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from importlib import resources
+from pathlib import Path
+from typing import Sequence
+
+from mars_zoo import __version__
+from mars_zoo.errors import MarsZooError
+from mars_zoo.leaderboard.entries import Entry, make_entries
+from mars_zoo.leaderboard.export import downloads
+from mars_zoo.leaderboard.index_page import index_page
+from mars_zoo.leaderboard.model_page import model_page
+from mars_zoo.leaderboard.svg import PALETTE
+from mars_zoo.reporting import Reporter
+from mars_zoo.submissions import validate_paths
+
+ASSETS = ("style.css", "leaderboard.js")
+MARKER = ".mars-zoo-site"  # marks a folder this build may replace
+SHOWN_PROBLEMS = 20
+
+
+def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]:
+    """Validate the submissions folder and the included files (without loading plugins) and
+    return their entries; any invalid file stops the build."""
+    if not submissions.is_dir():
+        raise MarsZooError(f"Submissions folder {submissions} does not exist; pass --submissions DIR.")
+    validation = validate_paths([submissions, *include], known_models=None)
+    if not validation.ok:
+        shown = "\n".join(str(problem) for problem in validation.problems[:SHOWN_PROBLEMS])
+        more = len(validation.problems) - SHOWN_PROBLEMS
+        raise MarsZooError(
+            f"The leaderboard is built only from valid result files; fix these (or run "
+            f"'mars-zoo validate' for the full list):\n{shown}" + (f"\n... and {more} more" if more > 0 else "")
+        )
+    return make_entries(validation.results, PALETTE)
+
+
+def render_site(entries: Sequence[Entry], version: str = __version__) -> dict[str, bytes]:
+    """Every file of the site: relative path -> contents."""
+    files: dict[str, bytes] = {"index.html": index_page(entries, version)}
+    by_page: dict[str, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        by_page[entry.page].append(entry)
+    for page, page_entries in by_page.items():
+        files[page] = model_page(page_entries, version)
+    assets = resources.files("mars_zoo.leaderboard").joinpath("assets")
+    for name in ASSETS:
+        files[f"assets/{name}"] = assets.joinpath(name).read_bytes()
+    files.update(downloads(entries, version))
+    files[".nojekyll"] = b""  # GitHub Pages: serve the files as they are
+    files[MARKER] = b"Built by 'mars-zoo leaderboard build'; the next build replaces this folder.\n"
+    return files
+
+
+def _write_tree(files: dict[str, bytes], out: Path) -> None:
+    """Write into a temporary sibling, then swap it in place of `out`."""
+    out = out.resolve()
+    if out.exists() and not out.is_dir():
+        raise MarsZooError(f"--out {out} is a file; give a folder for the site.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise MarsZooError(f"--out {out} is a non-empty folder that no leaderboard build made; it would be "
+                           f"replaced as a whole. Choose an empty or new folder.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        staging.chmod(0o755)
+        for relative, data in sorted(files.items()):
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        if out.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, retired / "site")
+            os.replace(staging, out)
+            shutil.rmtree(retired)
+        else:
+            os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def build_site(submissions: Path, out: Path, include: Sequence[Path] = (),
+               reporter: Reporter | None = None) -> dict[str, bytes]:
+    """Validate, render and write the site into `out` (replaced as a whole); returns the files."""
+    reporter = reporter or Reporter()
+    entries = load_entries(Path(submissions), [Path(path) for path in include])
+    files = render_site(entries)
+    _write_tree(files, Path(out))
+    synthetic = sum(entry.synthetic for entry in entries)
+    reporter.info(f"Built the leaderboard from {len(entries)} result file(s) ({synthetic} synthetic): "
+                  f"{len(files)} files in {out}; open {Path(out) / 'index.html'} or run "
+                  f"'mars-zoo leaderboard serve --dir {out}'.")
+    return files

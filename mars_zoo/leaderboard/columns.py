@@ -1,0 +1,122 @@
+"""Which numbers the leaderboard shows for each task, how they are read from a result and
+how they are formatted. Tables, charts and the CSV download all use these definitions, so a
+metric is named and formatted the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+FRACTION = "fraction"  # shown in percent with two decimals, like the paper
+RANK = "rank"  # MedR: a plain number, lower is better
+
+
+@dataclass(frozen=True)
+class Column:
+    """One metric of one task: `key` is its dotted path under `tasks.<task>.metrics`
+    (prefixed by the task), also the CSV header."""
+
+    key: str
+    label: str
+    group: str
+    kind: str = FRACTION
+
+    @property
+    def better(self) -> str:
+        return "lower" if self.kind == RANK else "higher"
+
+    def value(self, result: dict[str, Any]) -> float | None:
+        task, *path = self.key.split(".")
+        node: Any = result["tasks"].get(task, {}).get("metrics")
+        for part in path:
+            if not isinstance(node, dict):
+                return None
+            node = node.get(part)
+        return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    number: int
+    title: str
+    summary: str
+    columns: tuple[Column, ...]
+    headline: str  # the column key rows are ranked by
+
+    @property
+    def headline_column(self) -> Column:
+        return next(column for column in self.columns if column.key == self.headline)
+
+
+def _paired_columns() -> tuple[Column, ...]:
+    columns = []
+    for direction, group in (("t2i", "Text \u2192 image"), ("i2t", "Image \u2192 text")):
+        for metric, label, kind in (("r1", "R@1", FRACTION), ("r10", "R@10", FRACTION),
+                                    ("mrr", "MRR", FRACTION), ("medr", "MedR", RANK)):
+            columns.append(Column(f"paired.{direction}.{metric}", label, group, kind))
+    return tuple(columns)
+
+
+GEO_MODES = ("text", "image", "hybrid")
+
+TASKS = (
+    Task(
+        key="paired",
+        number=1,
+        title="Paired image-text retrieval",
+        summary="Each image must find its own caption among all captions, and each caption its "
+        "image (R@k: share of queries whose match ranks in the top k; MRR: mean reciprocal rank; "
+        "MedR: median rank, lower is better). Ranked by text-to-image R@1.",
+        columns=_paired_columns(),
+        headline="paired.t2i.r1",
+    ),
+    Task(
+        key="landform",
+        number=2,
+        title="Landform retrieval",
+        summary="One text query per landform class ranks every image; the images of that class "
+        "are relevant. Means over classes. Ranked by mAP.",
+        columns=(
+            Column("landform.map", "mAP", "Mean over classes"),
+            Column("landform.r_precision", "R-Precision", "Mean over classes"),
+            Column("landform.ndcg@10", "nDCG@10", "Mean over classes"),
+            Column("landform.hit@10", "Hit@10", "Mean over classes"),
+        ),
+        headline="landform.map",
+    ),
+    Task(
+        key="geolocalization",
+        number=3,
+        title="Global geo-localization",
+        summary="A query (text, example images, or both: hybrid) ranks about 1.4 million CTX tiles "
+        "of the whole planet; retrieved tiles within 0.5\u00b0 of a catalogued landform count. "
+        "Best F1 over K and the area under the precision-recall curve, means over landforms. "
+        "Ranked by image-query F1, the mode every model can run.",
+        columns=tuple(
+            Column(f"geolocalization.{mode}.{metric}", label, f"{mode.capitalize()} query")
+            for mode in GEO_MODES
+            for metric, label in (("f1", "F1"), ("auprc", "AUPRC"))
+        ),
+        headline="geolocalization.image.f1",
+    ),
+)
+
+TASKS_BY_KEY = {task.key: task for task in TASKS}
+LANDFORM_CLASS_METRICS = (("ap", "AP"), ("r_precision", "R-Precision"), ("ndcg@10", "nDCG@10"),
+                          ("hit@10", "Hit@10"))
+
+
+def format_value(value: float | None, kind: str = FRACTION) -> str:
+    """Percent with two decimals for fractions (0.1273 -> 12.73), plain numbers for ranks."""
+    if value is None:
+        return "\u2013"
+    if kind == RANK:
+        return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+    return f"{value * 100:.2f}"
+
+
+def sort_key(value: float | None) -> str:
+    """The `data-sort` attribute: full precision, empty for missing (always sorted last)."""
+    return "" if value is None else repr(float(value))

@@ -1,0 +1,131 @@
+"""The leaderboard's view of validated result files: one `Entry` per file, in a fixed order,
+with the page it lives on and its rank per task.
+
+Synthetic results (the mini benchmark) are kept apart: they get no rank and are shown in their
+own section, so a local demo run can never be mistaken for a benchmark number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from mars_zoo.leaderboard.columns import Task
+from mars_zoo.submissions import ResultFile
+
+_SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One result on the leaderboard.
+
+    `source` is where it was read from (`openclip/x.json` in the submissions folder, or
+    `include: x.json`); `slug` names its model page `models/<slug>.html`, shared by every
+    entry of the same model name; `anchor` is its id on that page.
+    """
+
+    data: dict[str, Any]
+    source: str
+    submitted: bool
+    slug: str
+    anchor: str
+    color: str
+
+    @property
+    def model(self) -> dict[str, Any]:
+        return self.data["model"]
+
+    @property
+    def name(self) -> str:
+        return self.model["name"]
+
+    @property
+    def family(self) -> str:
+        return self.model["family"]
+
+    @property
+    def provenance(self) -> str:
+        return self.data["provenance"]
+
+    @property
+    def synthetic(self) -> bool:
+        return self.data["benchmark"]["synthetic"]
+
+    @property
+    def modalities(self) -> str:
+        return "+".join(sorted(self.model["modalities"]))
+
+    @property
+    def revision(self) -> str | None:
+        return self.model.get("revision")
+
+    @property
+    def page(self) -> str:
+        return f"models/{self.slug}.html"
+
+    def task(self, key: str) -> dict[str, Any] | None:
+        return self.data["tasks"].get(key)
+
+
+def _slug(name: str) -> str:
+    """A file name for a model name: readable where possible, unique always (a short hash of
+    the exact name is added whenever the readable form is lossy)."""
+    readable = _SLUG_UNSAFE.sub("-", name.lower().replace("/", "--")).strip("-.") or "model"
+    if readable == name.replace("/", "--"):
+        return readable
+    return f"{readable[:60]}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:10]}"
+
+
+def _order(result: ResultFile) -> tuple:
+    data = result.data
+    model = data["model"]
+    return (data["benchmark"]["synthetic"], model["name"], data["provenance"],
+            model.get("revision") or "", data["benchmark"]["name"], result.display)
+
+
+def make_entries(results: Sequence[ResultFile], palette: Sequence[str]) -> list[Entry]:
+    """Entries in a stable order (real before synthetic, then by model name, provenance,
+    revision, file); one colour per model name, kept across every chart."""
+    ordered = sorted(results, key=_order)
+    names = sorted({result.data["model"]["name"] for result in ordered})
+    colors = {name: palette[index % len(palette)] for index, name in enumerate(names)}
+    slugs = {name: _slug(name) for name in names}
+    if len(set(slugs.values())) != len(slugs):  # two names with the same readable form
+        slugs = {name: f"{slug}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:10]}"
+                 for name, slug in slugs.items()}
+    counts: dict[str, int] = {}
+    entries = []
+    for result in ordered:
+        name = result.data["model"]["name"]
+        counts[name] = counts.get(name, 0) + 1
+        source = result.display if result.in_folder else f"include: {result.path.name}"
+        entries.append(Entry(result.data, source, result.in_folder, slugs[name],
+                             f"result-{counts[name]}", colors[name]))
+    return entries
+
+
+def ranked(entries: Sequence[Entry], task: Task) -> list[tuple[int | None, Entry]]:
+    """The entries that have `task`, best first by its headline metric, with competition
+    ranks (equal scores share a rank); entries without the headline value come last, unranked."""
+    column = task.headline_column
+    with_task = [entry for entry in entries if entry.task(task.key) is not None]
+    sign = -1 if column.better == "higher" else 1
+
+    def order(entry: Entry) -> tuple:
+        value = column.value(entry.data)
+        return (value is None, sign * value if value is not None else 0.0)
+
+    rows = sorted(with_task, key=order)  # stable: ties keep the entries' fixed order
+    ranks: list[tuple[int | None, Entry]] = []
+    for position, entry in enumerate(rows):
+        value = column.value(entry.data)
+        if value is None:
+            ranks.append((None, entry))
+        elif position and column.value(rows[position - 1].data) == value:
+            ranks.append((ranks[-1][0], entry))
+        else:
+            ranks.append((position + 1, entry))
+    return ranks

@@ -1,0 +1,180 @@
+"""One page per model name: every result of that model, each with its metadata, provenance
+(the source it cites, or the full fingerprint of the run) and per-task details."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from mars_zoo.leaderboard import plots
+from mars_zoo.leaderboard.columns import GEO_MODES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, format_value
+from mars_zoo.leaderboard.entries import Entry
+from mars_zoo.leaderboard.html import Markup, el, external_link
+from mars_zoo.leaderboard.layout import definitions, document, notes, text_of
+from mars_zoo.leaderboard.svg import stack
+from mars_zoo.leaderboard.tables import (
+    TEXT, Cell, Header, Row, badge, format_parameters, metric_cell, metric_header, table,
+)
+
+PREFIX = "../"
+
+
+def _model_facts(model: dict[str, Any]) -> Markup:
+    links = [external_link(model[key], label) for key, label in (("paper_url", "paper"), ("code_url", "code"))
+             if model.get(key)]
+    facts = [
+        ("Family", model["family"]),
+        ("Checkpoint", model.get("checkpoint")),
+        ("Revision", model.get("revision")),
+        ("Modalities", model["modalities"]),
+        ("Embedding dimension", model.get("embedding_dim")),
+        ("Parameters", format_parameters(model["parameters"]) if model.get("parameters") else None),
+        ("Licence", model.get("license")),
+        ("Image size", model.get("image_size")),
+        ("Batch size", model.get("batch_size")),
+        ("Precision", model.get("precision")),
+        ("Random weights", model.get("random_weights")),
+        ("Requires", model.get("requires")),
+        ("Plugin", " ".join(text_of(model[key]) for key in ("plugin", "plugin_package", "plugin_version")
+                            if key in model) or None),
+        ("Links", Markup(" \u00b7 ".join(links)) if links else None),
+    ]
+    return definitions([(term, value) for term, value in facts if value is not None])
+
+
+def _dataset_rows(entry: Entry) -> list[Row]:
+    rows = []
+    for task_key, body in entry.data["tasks"].items():
+        for role in ("dataset", "gallery"):
+            dataset = body.get(role)
+            if dataset:
+                rows.append(Row([Cell(f"{task_key} {role}"), Cell(dataset["id"]), Cell(dataset["revision"]),
+                                 Cell(text_of(dataset["split"])), Cell(dataset["items"], class_="num"),
+                                 Cell(len(dataset["missing"]), class_="num"),
+                                 Cell(el("code", dataset["items_sha256"])), Cell(dataset["location"])]))
+    return rows
+
+
+def _provenance(entry: Entry, table_prefix: str) -> list[Markup]:
+    data = entry.data
+    if entry.provenance == "reported":
+        source = data["source"]
+        return [el("h3", "Source"), definitions([
+            ("Link", external_link(source["url"])),
+            ("Citation", source["citation"]),
+            ("Measured on", source["dataset"]),
+            ("Items", source.get("items")),
+            ("Notes", source.get("notes")),
+        ])]
+    parts = [el("h3", "Fingerprint"), definitions(
+        [("Harness", f"{data['harness']['name']} {data['harness']['version']}")]
+        + [(f"run.{key}", value) for key, value in data["run"].items()]
+        + [(f"environment.{key}", value) for key, value in data["environment"].items()])]
+    headers = [Header(label, "", TEXT) for label in
+               ("Data", "Id", "Revision", "Split", "Items", "Missing", "Items sha256", "Location")]
+    rows = _dataset_rows(entry)
+    if rows:
+        parts.append(table(f"{table_prefix}-data", "Evaluated data", headers, rows, sortable=False))
+    return parts
+
+
+def _timings(body: dict[str, Any]) -> Markup | None:
+    pairs = [(key, f"{value:.3f} s") for key, value in sorted(body.get("timings", {}).items())]
+    pairs += [(key, f"{value:.1f}") for key, value in sorted(body.get("throughput", {}).items())]
+    return definitions(pairs, "facts compact") if pairs else None
+
+
+def _paired(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
+    task = TASKS_BY_KEY["paired"]
+    metrics = [column for column in task.columns if column.group == task.columns[0].group]
+    headers = [Header("Direction", "", TEXT)] + [Header(column.label, "", better=column.better) for column in metrics]
+    rows = []
+    for direction, label in (("t2i", "Text \u2192 image"), ("i2t", "Image \u2192 text")):
+        values = body["metrics"].get(direction)
+        if values:
+            rows.append(Row([Cell(label)] + [metric_cell(values.get(column.key.rsplit(".", 1)[1]), column.kind)
+                                             for column in metrics]))
+    facts = [("Caption", body.get("caption")), ("Images", body.get("source"))]
+    return [definitions([(term, value) for term, value in facts if value]),
+            table(table_id, "Task 1 scores (%, MedR as a rank)", headers, rows, sortable=False)]
+
+
+def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
+    task = TASKS_BY_KEY["landform"]
+    parts = [table(f"{table_id}-means", "Task 2 means over classes (%)",
+                   [metric_header(column) for column in task.columns],
+                   [Row([metric_cell(column.value(entry.data), column.kind) for column in task.columns])],
+                   sortable=False)]
+    per_class = body.get("per_class", [])
+    if per_class:
+        headers = [Header("Class", "", TEXT, "lower"), Header("Relevant", "")] + [
+            Header(label, "", title=f"{label} (%)") for _, label in LANDFORM_CLASS_METRICS]
+        rows = [Row([Cell(row["class"], row["class"].lower()), Cell(row["relevant"], str(row["relevant"]), "num")]
+                    + [metric_cell(row[key], "fraction") for key, _ in LANDFORM_CLASS_METRICS])
+                for row in per_class]
+        parts.append(table(f"{table_id}-classes", "Task 2 per class (%)", headers, rows))
+    return parts
+
+
+def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
+    parts = [definitions([(term, body.get(key)) for term, key in
+                          (("K max", "k_max"), ("Radius (degrees)", "radius_deg")) if key in body])]
+    mode_rows = [Row([Cell(mode)] + [metric_cell(body["metrics"][mode].get(metric), "fraction")
+                                     for metric in ("f1", "auprc")])
+                 for mode in GEO_MODES if mode in body["metrics"]]
+    parts.append(table(f"{table_id}-modes", "Task 3 means over landforms (%)",
+                       [Header("Query", "", TEXT), Header("F1"), Header("AUPRC")], mode_rows, sortable=False))
+    per_landform = body.get("per_landform", [])
+    if per_landform:
+        headers = [Header("Landform", "", TEXT, "lower"), Header("Query", "", TEXT, "lower"),
+                   Header("Ground truth")] + [Header(label, title=f"{label} (%)") for label in
+                                             ("F1", "Precision", "Recall", "AUPRC")] + [Header("K", better="lower")]
+        rows = [Row([Cell(row["landform"], row["landform"].lower()), Cell(row["mode"], row["mode"]),
+                     Cell(row["ground_truth"], str(row["ground_truth"]), "num")]
+                    + [metric_cell(row[key], "fraction") for key in ("f1", "precision", "recall", "auprc")]
+                    + [Cell(format_value(row["k"], RANK), "" if row["k"] is None else str(row["k"]), "num")])
+                for row in per_landform]
+        parts.append(table(f"{table_id}-landforms", "Task 3 per landform and query mode", headers, rows))
+    curves = plots.pr_curves_of_entry(entry, f"{table_id}-pr")
+    if curves:
+        parts += [el("h4", "Precision-recall curves"), stack(curves)]
+    return parts
+
+
+RENDER_TASK = {"paired": _paired, "landform": _landform, "geolocalization": _geo}
+
+
+def _entry_section(entry: Entry) -> Markup:
+    data = entry.data
+    heading = [f"{entry.provenance.capitalize()} result on {data['benchmark']['name']}", " ",
+               badge(entry.provenance, entry.provenance),
+               entry.synthetic and badge("SYNTHETIC", "synthetic"),
+               not entry.submitted and badge("local file", "local")]
+    parts: list[Any] = [el("h2", heading)]
+    if entry.synthetic:
+        parts.append(el("p", el("strong", "SYNTHETIC"), " \u2014 measured on the generated mini benchmark: "
+                        "not a MarsRetrieval result, not ranked.", class_="synthetic-banner"))
+    parts += [el("p", "From ", el("code", entry.source), class_="source-file"),
+              notes(data.get("notes")), el("h3", "Model"), _model_facts(entry.model),
+              notes(entry.model.get("description"))]
+    parts += _provenance(entry, entry.anchor)
+    for key, render in RENDER_TASK.items():
+        body = entry.task(key)
+        if body is not None:
+            task = TASKS_BY_KEY[key]
+            parts += [el("h3", f"Task {task.number}: {task.title}"), notes(body.get("notes"))]
+            parts += render(entry, body, f"{entry.anchor}-{key}")
+            parts.append(_timings(body))
+    return el("section", parts, id=entry.anchor, class_="result synthetic" if entry.synthetic else "result")
+
+
+def model_page(entries: Sequence[Entry], version: str) -> bytes:
+    """The page of one model name; `entries` are all its results, in the leaderboard's order."""
+    name = entries[0].name
+    contents = [el("li", el("a", f"{entry.provenance} on {entry.data['benchmark']['name']}"
+                            + (" (SYNTHETIC)" if entry.synthetic else ""), href=f"#{entry.anchor}"),
+                    " \u2014 ", el("code", entry.source))
+                for entry in entries]
+    body = [el("p", el("a", "\u2190 back to the leaderboard", href=f"{PREFIX}index.html"), class_="back"),
+            el("h1", name), el("ul", contents, class_="results")]
+    body += [_entry_section(entry) for entry in entries]
+    return document(f"{name} \u2014 mars-zoo leaderboard", body, PREFIX, version)

@@ -1,0 +1,90 @@
+"""Which charts the pages show, and the data each one is drawn from."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from mars_zoo.leaderboard.columns import GEO_MODES, TASKS, Task
+from mars_zoo.leaderboard.entries import Entry
+from mars_zoo.leaderboard.html import Markup
+from mars_zoo.leaderboard.svg import Series, bar_chart, line_chart, no_data, scatter_chart
+
+
+def _label(entry: Entry) -> str:
+    return f"{entry.name} ({entry.provenance})"
+
+
+def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
+    """The task's fraction metrics of its headline group, one bar per metric, models best first."""
+    if not ranked:
+        return no_data("No results for this task yet.")
+    group = task.headline_column.group
+    columns = [column for column in task.columns if column.group == group and column.kind == "fraction"]
+    series = [Series(column.label, _metric_color(index), [column.value(entry.data) for entry in ranked])
+              for index, column in enumerate(columns)]
+    title = f"Task {task.number}: {task.title} \u2014 {group}"
+    return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series)
+
+
+def _metric_color(index: int) -> str:
+    return ("#3b6ea8", "#8fb4de", "#d08c34", "#9b59b6")[index % 4]
+
+
+def curve_of(entry: Entry, landform: str, mode: str) -> list[tuple[float, float]] | None:
+    """(recall, precision) points of one landform and query mode, ordered by recall with
+    equal recalls kept in K order (the order AUPRC is integrated in)."""
+    geo = entry.task("geolocalization") or {}
+    for row in geo.get("per_landform", []):
+        if row["landform"] == landform and row["mode"] == mode and "curve" in row:
+            curve = row["curve"]
+            points = list(zip(curve["recall"], curve["precision"]))
+            return sorted(points, key=lambda point: point[0])
+    return None
+
+
+def landforms_of(entries: Sequence[Entry]) -> list[str]:
+    return sorted({row["landform"] for entry in entries
+                   for row in (entry.task("geolocalization") or {}).get("per_landform", [])})
+
+
+def pr_curves_by_mode(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
+    """Small multiples: one chart per landform and query mode, one curve per result."""
+    charts = []
+    for landform in landforms_of(entries):
+        for mode in GEO_MODES:
+            series = [Series(_label(entry), entry.color, points=points) for entry in entries
+                      if (points := curve_of(entry, landform, mode))]
+            if series:
+                charts.append(line_chart(f"{id_prefix}-{len(charts)}", f"{landform} \u2014 {mode} query",
+                                         series, "recall", "precision"))
+    return charts
+
+
+def pr_curves_of_entry(entry: Entry, id_prefix: str) -> list[Markup]:
+    """One chart per landform, one curve per query mode."""
+    charts = []
+    for landform in landforms_of([entry]):
+        series = [Series(f"{mode} query", color, points=points)
+                  for mode, color in zip(GEO_MODES, ("#1f77b4", "#d62728", "#2ca02c"))
+                  if (points := curve_of(entry, landform, mode))]
+        if series:
+            charts.append(line_chart(f"{id_prefix}-{len(charts)}", landform, series, "recall", "precision"))
+    return charts
+
+
+def size_charts(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
+    """Headline score against parameter count, one chart per task, for results that state
+    their parameter count."""
+    charts = []
+    for task in TASKS:
+        column = task.headline_column
+        series = [
+            Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)])
+            for entry in entries
+            if entry.model.get("parameters") and (value := column.value(entry.data)) is not None
+        ]
+        if series:
+            charts.append(scatter_chart(f"{id_prefix}-{task.key}",
+                                        f"Task {task.number}: {column.group} {column.label} vs parameters",
+                                        series, "parameters (log scale)", f"{column.label} (%)"))
+    return charts

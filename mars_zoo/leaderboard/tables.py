@@ -1,0 +1,130 @@
+"""Pre-rendered, sortable HTML tables.
+
+Every row is in the HTML, so the page is complete without JavaScript; the script only
+reorders rows (by each cell's `data-sort`) and hides rows that fail the filters (by the row's
+`data-family`, `data-modality` and `data-provenance`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from mars_zoo.leaderboard.columns import RANK, Column, Task, format_value, sort_key
+from mars_zoo.leaderboard.entries import Entry
+from mars_zoo.leaderboard.html import Markup, el, escape
+
+NUMBER, TEXT = "number", "text"
+
+
+@dataclass(frozen=True)
+class Header:
+    label: str
+    group: str = ""
+    type: str = NUMBER
+    better: str = "higher"  # the first click sorts best first
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Cell:
+    content: Any
+    sort: str = ""
+    class_: str | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    cells: Sequence[Cell]
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+def metric_header(column: Column) -> Header:
+    return Header(column.label, column.group, NUMBER, column.better,
+                  f"{column.group}: {column.label}" + (" (lower is better)" if column.kind == RANK else " (%)"))
+
+
+def metric_cell(value: float | None, kind: str) -> Cell:
+    return Cell(format_value(value, kind), sort_key(value), "num" if value is not None else "num missing")
+
+
+def entry_attributes(entry: Entry) -> dict[str, str]:
+    return {"data-family": entry.family, "data-modality": entry.modalities, "data-provenance": entry.provenance}
+
+
+def _group_row(headers: Sequence[Header]) -> Markup | None:
+    if not any(header.group for header in headers):
+        return None
+    cells, index = [], 0
+    while index < len(headers):
+        group, span = headers[index].group, 1
+        while index + span < len(headers) and headers[index + span].group == group:
+            span += 1
+        cells.append(el("th", group, colspan=span if span > 1 else None, scope="colgroup" if group else None))
+        index += span
+    return el("tr", cells, class_="groups")
+
+
+def table(table_id: str, caption: Any, headers: Sequence[Header], rows: Sequence[Row],
+          *, sortable: bool = True, filterable: bool = False) -> Markup:
+    """A table whose header buttons sort it (with JavaScript) and whose rows carry filter data."""
+    head_cells = []
+    for index, header in enumerate(headers):
+        label = el("button", header.label, type="button", class_="sort") if sortable else escape(header.label)
+        head_cells.append(el("th", label, scope="col", title=header.title, data_col=index,
+                             data_type=header.type, data_better=header.better))
+    head = el("thead", _group_row(headers), el("tr", head_cells, class_="labels"))
+    body_rows = [
+        el("tr", [el("td", cell.content, data_sort=cell.sort, class_=cell.class_) for cell in row.cells],
+           **{name.replace("-", "_"): value for name, value in row.attributes.items()})
+        for row in rows
+    ]
+    classes = " ".join(filter(None, ["board", "sortable" if sortable else "", "filterable" if filterable else ""]))
+    return el("div", el("table", el("caption", caption), head, el("tbody", body_rows), id=table_id, class_=classes),
+              class_="table-scroll")
+
+
+def format_parameters(count: int | None) -> str:
+    if count is None:
+        return "?"
+    for size, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if count >= size:
+            return f"{count / size:.1f}{suffix}"
+    return str(count)
+
+
+def badge(text: str, kind: str) -> Markup:
+    return el("span", text, class_=f"badge badge-{kind}")
+
+
+def model_cell(entry: Entry, prefix: str) -> Cell:
+    """The model's name linking to its page, with revision and where the result came from."""
+    details = [entry.revision and el("span", f"@ {entry.revision}", class_="revision"),
+               not entry.submitted and badge("local file", "local")]
+    link = el("a", entry.name, href=prefix + entry.page + "#" + entry.anchor, class_="model")
+    return Cell([link, " ", details], entry.name.lower(), "model-cell")
+
+
+def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], prefix: str,
+              with_rank: bool) -> list[Row]:
+    rows = []
+    for rank, entry in ranked_entries:
+        cells = []
+        if with_rank:
+            cells.append(Cell("\u2013", "", "num") if rank is None else Cell(rank, str(rank), "num"))
+        cells += [
+            model_cell(entry, prefix),
+            Cell(badge(entry.provenance, entry.provenance), entry.provenance),
+            Cell(format_parameters(entry.model.get("parameters")), sort_key(entry.model.get("parameters")), "num"),
+        ]
+        cells += [metric_cell(column.value(entry.data), column.kind) for column in task.columns]
+        rows.append(Row(cells, entry_attributes(entry)))
+    return rows
+
+
+def task_headers(task: Task, with_rank: bool) -> list[Header]:
+    headers = [Header("#", "", NUMBER, "lower", "Rank by " + task.headline_column.group + " "
+                      + task.headline_column.label)] if with_rank else []
+    headers += [Header("Model", "", TEXT, "lower"), Header("Provenance", "", TEXT, "lower"),
+                Header("Params", "", NUMBER, "higher", "Parameter count")]
+    return headers + [metric_header(column) for column in task.columns]

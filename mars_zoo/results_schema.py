@@ -1,0 +1,349 @@
+"""Is this a valid result file? The versioned JSON Schema plus the rules it cannot state.
+
+Every problem is reported as a field path (`tasks.paired.metrics.i2t.r1`, `model.modalities[0]`)
+and a message that says what is expected, so a contributor can fix a file without reading the
+schema. The schema ships in the package (`mars_zoo/schema/result-v1.schema.json`); this module
+adds what JSON Schema cannot express: finite numbers only (NaN and Infinity are refused while
+parsing, where Python's json would otherwise accept them), no duplicate keys, and cross-field
+consistency (the family is the prefix of the name, R@1 <= R@10, curve lengths agree, ...).
+
+Only jsonschema and the standard library are imported: `mars-zoo validate` must stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+SCHEMA_VERSION = 1
+SCHEMA_RESOURCE = "result-v1.schema.json"
+MAX_FILE_BYTES = 2 * 1024 * 1024
+
+ROOT = "(root)"  # the field path of the top-level JSON value
+FILE = "(file)"  # the field path of problems with the file itself (size, encoding, syntax)
+
+FieldPath = Sequence["str | int"]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One reason a result is invalid: where (a field path) and what to do."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@functools.cache
+def load_schema() -> dict:
+    """The result-file JSON Schema (version 1) shipped with the package."""
+    text = resources.files("mars_zoo").joinpath("schema", SCHEMA_RESOURCE).read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema())
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing
+
+
+class NonFinite(str):
+    """Stands in for a NaN / Infinity / overflowing literal found while parsing, so that the
+    problem can be reported with its field path instead of a bare line and column."""
+
+
+class DuplicateKeys(dict):
+    """A parsed JSON object that repeated some key (json keeps the last value silently)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    counts: dict[str, int] = {}
+    for key, _ in pairs:
+        counts[key] = counts.get(key, 0) + 1
+    marked = DuplicateKeys(obj)
+    marked.duplicates = tuple(sorted(key for key, count in counts.items() if count > 1))
+    return marked
+
+
+def _float(token: str) -> float | NonFinite:
+    value = float(token)
+    return value if math.isfinite(value) else NonFinite(token)
+
+
+def parse_json(data: bytes) -> tuple[Any, list[Problem]]:
+    """Parse a result file's bytes strictly: UTF-8, standard JSON, no NaN or Infinity.
+
+    Returns the parsed value (None if unparseable) and the problems found at file level.
+    NaN and duplicate keys are not file-level: `result_problems` reports them by path.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, [Problem(FILE, f"is not UTF-8 text (byte {exc.start}); save the file as UTF-8")]
+    try:
+        value = json.loads(
+            text, parse_constant=NonFinite, parse_float=_float, object_pairs_hook=_object
+        )
+    except json.JSONDecodeError as exc:
+        return None, [
+            Problem(FILE, f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+        ]
+    except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
+        return None, [Problem(FILE, f"is not valid JSON: {exc}")]
+    return value, []
+
+
+# ---------------------------------------------------------------------------------------------
+# field paths and messages
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_@-]+$")
+
+
+def format_path(parts: FieldPath) -> str:
+    """`tasks.landform.per_class[3].ap`; odd keys are quoted: `timings["a b"]`."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out or ROOT
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    text = "NaN/Infinity" if isinstance(value, NonFinite) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_TYPE_WORDS = {
+    "object": "an object", "array": "a list", "string": "a string", "number": "a number",
+    "integer": "an integer", "boolean": "true or false", "null": "null",
+}
+
+
+def _schema_problems(error, root: Any) -> Iterator[Problem]:
+    """Turn one jsonschema error into problems that name the field and the fix."""
+    path = list(error.absolute_path)
+    if "propertyNames" in error.relative_schema_path:  # the offending key itself
+        path.append(error.instance)
+    where = format_path(path)
+    kind, schema, value = error.validator, error.schema, error.instance
+    described = schema.get("description") if isinstance(schema, dict) else None
+    in_branch = "then" in error.schema_path
+    provenance = root.get("provenance") if isinstance(root, dict) else None
+    for_provenance = f" in a {provenance} result" if in_branch and provenance else ""
+
+    if kind == "required":
+        for key in error.validator_value:
+            if isinstance(value, dict) and key not in value:
+                yield Problem(format_path([*path, key]), f"is required{for_provenance}")
+    elif kind == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        for key in value:
+            if key not in known:
+                allowed = f" (allowed: {', '.join(known)})" if known else ""
+                yield Problem(format_path([*path, key]), f"is not a known field{allowed}")
+    elif kind == "type":
+        wanted = error.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        yield Problem(where, f"must be {' or '.join(_TYPE_WORDS[t] for t in wanted)}, got {_show(value)}")
+    elif kind in ("enum", "const"):
+        options = [json.dumps(option) for option in
+                   (error.validator_value if kind == "enum" else [error.validator_value])]
+        expected = described or (", ".join(options[:-1]) + " or " if len(options) > 1 else "") + options[-1]
+        yield Problem(where, f"must be {expected}, got {_show(value)}")
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum") and described:
+        yield Problem(where, f"must be {described}, got {_show(value)}")
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
+        yield Problem(where, f"must be {sign[kind]} {error.validator_value}, got {_show(value)}")
+    elif kind in ("pattern", "not") and described:
+        yield Problem(where, f"must be {described}, got {_show(value)}")
+    elif kind == "minItems" and error.validator_value == 1:
+        yield Problem(where, "must not be empty")
+    elif kind == "minProperties" and described:
+        yield Problem(where, f"must contain {described}")
+    elif kind == "minLength" and error.validator_value == 1:
+        yield Problem(where, "must not be empty")
+    elif kind == "maxLength":
+        yield Problem(where, f"is too long (at most {error.validator_value} characters)")
+    elif kind == "uniqueItems":
+        yield Problem(where, "must not repeat an item")
+    else:
+        yield Problem(where, error.message)
+
+
+# ---------------------------------------------------------------------------------------------
+# rules beyond the schema
+
+
+def _walk(value: Any, path: list) -> Iterator[Problem]:
+    """Non-finite numbers and duplicate keys, wherever they are."""
+    if isinstance(value, NonFinite) or (isinstance(value, float) and not math.isfinite(value)):
+        yield Problem(format_path(path), f"must be a finite number, got {value} (NaN and Infinity are not allowed)")
+    elif isinstance(value, dict):
+        for key in getattr(value, "duplicates", ()):
+            yield Problem(format_path([*path, key]), "appears more than once in its object; keep one")
+        for key, item in value.items():
+            yield from _walk(item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk(item, [*path, index])
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _paired_rules(paired: dict) -> Iterator[Problem]:
+    for direction, metrics in paired["metrics"].items():
+        base = ["tasks", "paired", "metrics", direction]
+        r1, r10, mrr = (_number(metrics.get(key)) for key in ("r1", "r10", "mrr"))
+        if r1 is not None and r10 is not None and r1 > r10:
+            yield Problem(format_path([*base, "r1"]), f"R@1 ({r1}) cannot exceed R@10 ({r10})")
+        if r1 is not None and mrr is not None and r1 > mrr:
+            yield Problem(format_path([*base, "r1"]), f"R@1 ({r1}) cannot exceed MRR ({mrr})")
+
+
+def _landform_rules(landform: dict) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for index, row in enumerate(landform.get("per_class", [])):
+        if row["class"] in seen:
+            yield Problem(format_path(["tasks", "landform", "per_class", index, "class"]),
+                          f"class {row['class']!r} is listed twice")
+        seen.add(row["class"])
+
+
+def _geo_rules(geo: dict) -> Iterator[Problem]:
+    modes = set(geo["metrics"])
+    k_max = geo.get("k_max")
+    seen: set[tuple[str, str]] = set()
+    for index, row in enumerate(geo.get("per_landform", [])):
+        base = ["tasks", "geolocalization", "per_landform", index]
+        key = (row["landform"], row["mode"])
+        if key in seen:
+            yield Problem(format_path(base), f"landform {key[0]!r} with mode {key[1]!r} is listed twice")
+        seen.add(key)
+        if row["mode"] not in modes:
+            yield Problem(format_path([*base, "mode"]),
+                          f"mode {row['mode']!r} has no entry in tasks.geolocalization.metrics")
+        if k_max is not None and row["k"] is not None and row["k"] > k_max:
+            yield Problem(format_path([*base, "k"]), f"K {row['k']} exceeds k_max {k_max}")
+        curve = row.get("curve")
+        if curve is None:
+            continue
+        lengths = {name: len(values) for name, values in curve.items()}
+        if len(set(lengths.values())) > 1:
+            yield Problem(format_path([*base, "curve"]),
+                          f"k, precision, recall and f1 must have the same length, got {lengths}")
+        ks = curve["k"]
+        if any(b <= a for a, b in zip(ks, ks[1:])):
+            yield Problem(format_path([*base, "curve", "k"]), "must be strictly increasing")
+        if k_max is not None and ks and ks[-1] > k_max:
+            yield Problem(format_path([*base, "curve", "k"]), f"goes beyond k_max {k_max}")
+
+
+def _dataset_rules(result: dict) -> Iterator[Problem]:
+    synthetic = result["benchmark"]["synthetic"]
+    for task, body in result["tasks"].items():
+        for key in ("dataset", "gallery"):
+            if key in body and body[key]["synthetic"] != synthetic:
+                yield Problem(format_path(["tasks", task, key, "synthetic"]),
+                              f"must equal benchmark.synthetic ({json.dumps(synthetic)})")
+
+
+def _run_rules(run: dict) -> Iterator[Problem]:
+    times = {}
+    for key in ("started_at", "finished_at"):
+        try:
+            times[key] = datetime.fromisoformat(run[key].replace("Z", "+00:00"))
+        except ValueError as exc:
+            yield Problem(f"run.{key}", f"is not a real date and time ({exc})")
+    if len(times) == 2 and times["finished_at"] < times["started_at"]:
+        yield Problem("run.finished_at", "is earlier than run.started_at")
+
+
+def _consistency_problems(result: dict) -> Iterator[Problem]:
+    """Cross-field rules; `result` has already passed the schema, so shapes are known."""
+    model = result["model"]
+    if not model["name"].startswith(model["family"] + "/"):
+        yield Problem("model.family",
+                      f"must be the prefix of model.name {model['name']!r} (names are '<family>/<name>')")
+    tasks = result["tasks"]
+    if "paired" in tasks:
+        yield from _paired_rules(tasks["paired"])
+    if "landform" in tasks:
+        yield from _landform_rules(tasks["landform"])
+    if "geolocalization" in tasks:
+        yield from _geo_rules(tasks["geolocalization"])
+    yield from _dataset_rules(result)
+    if "run" in result:
+        yield from _run_rules(result["run"])
+
+
+# ---------------------------------------------------------------------------------------------
+# public entry points
+
+
+def result_problems(result: Any) -> list[Problem]:
+    """Every problem of one parsed result, sorted by field path."""
+    problems = set(_walk(result, []))
+    flagged = {problem.field for problem in problems}
+    schema_problems = {
+        problem
+        for error in _validator().iter_errors(result)
+        for problem in _schema_problems(error, result)
+        if problem.field not in flagged  # a NaN is reported once, not also as "not a number"
+    }
+    problems |= schema_problems
+    if not problems:
+        problems.update(_consistency_problems(result))
+    return sorted(problems)
+
+
+def validate_result(result: Any) -> list[str]:
+    """Messages `field.path: message` for every problem of one parsed result; [] if valid."""
+    return [str(problem) for problem in result_problems(result)]
+
+
+def read_result(path: Path) -> tuple[Any, list[Problem]]:
+    """Read, parse and check one result file; returns the parsed value (None if it could not
+    be parsed) and every problem found."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [Problem(FILE, f"is {size} bytes; result files are capped at "
+                                        f"{MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES // 2**20} MiB)")]
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(FILE, f"cannot be read: {exc.strerror or exc}")]
+    value, problems = parse_json(data)
+    if problems:
+        return None, problems
+    return value, result_problems(value)
+
+
+def validate_file(path: str | Path) -> list[str]:
+    """Messages `field.path: message` for every problem of one result file; [] if valid."""
+    return [str(problem) for problem in read_result(Path(path))[1]]

@@ -1,0 +1,305 @@
+"""The built leaderboard in a real headless Chromium (Debian's `chromium`, driven by Playwright).
+
+One browser for the module. The site is built from the real submissions, the XSS fixtures and a
+reproduced result, plus a synthetic mini result (--include), and served from a loopback
+http.server thread. Every page is visited once (`crawl`): console errors, dialogs, requests
+that would leave the local server (blocked and recorded), links and a screenshot per page are
+collected, and the tests below assert on them. Screenshots go to $MARS_ZOO_ARTIFACTS or
+test-artifacts/screenshots/ (printed when the module starts).
+
+Chromium must be installed (Debian/Ubuntu: apt-get install chromium): without it these tests
+fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import pytest
+
+from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_names
+from mars_zoo.leaderboard.build import build_site
+from mars_zoo.leaderboard.serve import make_server
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TASK_TABLES = {"paired": "#table-paired", "landform": "#table-landform", "geolocalization": "#table-geolocalization"}
+
+
+@dataclass
+class Visit:
+    url: str
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    xss: object = None
+    links: list[str] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+
+@pytest.fixture(scope="module")
+def artifacts(request) -> Path:
+    folder = Path(os.environ.get("MARS_ZOO_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\nleaderboard screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    submissions = make_submissions(root)
+    build_site(submissions, root / "site", include=[MINI])
+    return root / "site", results_in(submissions)
+
+
+@pytest.fixture(scope="module")
+def base_url(site):
+    server = make_server(site[0], 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Chromium is not installed, and the leaderboard browser tests need it: install "
+                    "Debian's chromium (sudo apt-get install chromium) so that 'chromium' is on PATH.",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    """A fresh browser context whose requests may reach only the page's own origin (or file://);
+    anything else is aborted and recorded in `context.outside`."""
+    made = []
+
+    def make(local_prefix: str, **options):
+        ctx = browser.new_context(**options)
+        ctx.outside = []
+
+        def route(route):
+            if route.request.url.startswith(local_prefix):
+                route.continue_()
+            else:
+                ctx.outside.append(route.request.url)
+                route.abort()
+
+        ctx.route("**/*", route)
+        made.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+def open_page(ctx, url: str) -> tuple[object, Visit]:
+    visit = Visit(url)
+    page = ctx.new_page()
+    page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))
+    page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
+
+    def dialog(d):
+        visit.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.goto(url, wait_until="load")
+    return page, visit
+
+
+@pytest.fixture(scope="module")
+def crawl(browser, base_url, artifacts):
+    """Visit the index and every page it links to, once; screenshot each."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.outside = []
+    ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base_url)
+              else (ctx.outside.append(route.request.url), route.abort()))
+    visits: dict[str, Visit] = {}
+    queue = [base_url + "index.html"]
+    while queue:
+        url = queue.pop(0)
+        if url in visits:
+            continue
+        page, visit = open_page(ctx, url)
+        page.wait_for_timeout(50)  # let autofocus / ontoggle style payloads fire if they could
+        visit.xss = page.evaluate("window.__xss")
+        visit.links = page.eval_on_selector_all("a[href]", "nodes => nodes.map(n => n.getAttribute('href'))")
+        visit.ids = set(page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)"))
+        name = urlsplit(url).path.strip("/").replace("/", "__") or "index.html"
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        page.close()
+        visits[url] = visit
+        for href in visit.links:
+            target = urldefrag(urljoin(url, href))[0]
+            if target.startswith(base_url) and target.endswith(".html"):
+                queue.append(target)
+    outside = list(ctx.outside)
+    ctx.close()
+    return visits, outside
+
+
+def expected_rows(results: list[dict], task: str) -> int:
+    return sum(task in result["tasks"] for result in results)
+
+
+def test_every_page_loads_cleanly_without_outside_requests(crawl, site):
+    visits, outside = crawl
+    assert outside == []
+    assert {url: visit.console_errors for url, visit in visits.items() if visit.console_errors} == {}
+    names = {result["model"]["name"] for result in site[1]}
+    assert len(visits) == 1 + len(names)  # the index and one page per model
+
+
+def test_xss_payloads_are_inert_text(crawl, browser, base_url, context):
+    visits, _ = crawl
+    assert {url: (visit.dialogs, visit.xss) for url, visit in visits.items()
+            if visit.dialogs or visit.xss is not None} == {}
+    page, visit = open_page(context(base_url), base_url + "index.html")
+    shown = page.locator("#table-paired a.model").all_text_contents()
+    for name in xss_names():
+        assert name in shown  # rendered as the literal text, not as markup
+    assert page.locator("#table-paired img, #table-paired iframe, #table-paired input").count() == 0
+    assert visit.dialogs == []
+
+
+def test_internal_links_resolve_and_external_links_are_plain_http(crawl, base_url):
+    visits, _ = crawl
+    for url, visit in visits.items():
+        for href in visit.links:
+            target, fragment = urldefrag(urljoin(url, href))
+            if not target.startswith(base_url):
+                assert href.startswith(("https://", "http://")), (url, href)
+                continue
+            if target in visits:
+                assert not fragment or fragment in visits[target].ids, (url, href)
+            else:
+                with urllib.request.urlopen(target, timeout=10) as response:
+                    assert response.status == 200, (url, href)
+
+
+def test_row_counts_equal_the_submissions(browser, base_url, site, context):
+    results = site[1]
+    page, _ = open_page(context(base_url), base_url + "index.html")
+    for task, selector in TASK_TABLES.items():
+        assert page.locator(f"{selector} tbody tr").count() == expected_rows(results, task), task
+        assert page.locator(f"#synthetic-{task} tbody tr").count() == 1, task
+    assert page.locator("#filter-count").text_content() == f"{len(results) + 1} of {len(results) + 1} results shown"
+
+
+def column_values(page, table: str, column: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"{table} tbody tr", f"rows => rows.map(r => r.cells[{column}].getAttribute('data-sort'))")
+
+
+def test_clicking_a_header_sorts(browser, base_url, context):
+    page, visit = open_page(context(base_url), base_url + "index.html")
+    headers = page.locator("#table-paired thead tr.labels th")
+    labels = [text.strip(" \u2195") for text in headers.all_text_contents()]
+    medr = labels.index("MedR")  # text -> image MedR: lower is better
+    model = labels.index("Model")
+
+    def numbers(column: int) -> list[float]:
+        return [float(v) for v in column_values(page, "#table-paired", column) if v]
+
+    headers.nth(medr).locator("button").click()
+    assert headers.nth(medr).get_attribute("aria-sort") == "ascending"
+    values = column_values(page, "#table-paired", medr)
+    assert numbers(medr) == sorted(numbers(medr)) and values[-1] == ""  # missing MedR last
+    headers.nth(medr).locator("button").click()
+    assert headers.nth(medr).get_attribute("aria-sort") == "descending"
+    assert numbers(medr) == sorted(numbers(medr), reverse=True)
+    assert column_values(page, "#table-paired", medr)[-1] == ""
+    headers.nth(model).locator("button").click()
+    names = column_values(page, "#table-paired", model)
+    assert names == sorted(names)
+    assert headers.nth(medr).get_attribute("aria-sort") is None
+    assert visit.console_errors == []
+
+
+def visible_rows(page, table: str) -> int:
+    return page.locator(f"{table} tbody tr:visible").count()
+
+
+def test_filters(browser, base_url, site, context):
+    real = site[1]
+    page, visit = open_page(context(base_url), base_url + "index.html")
+    page.select_option("select[name=provenance]", "reproduced")
+    assert visible_rows(page, "#table-paired") == sum(r["provenance"] == "reproduced" for r in real)
+    assert visible_rows(page, "#synthetic-paired") == 1
+    page.select_option("select[name=provenance]", "")
+    page.select_option("select[name=family]", "xss")
+    assert visible_rows(page, "#table-paired") == sum(r["model"]["family"] == "xss" for r in real)
+    assert visible_rows(page, "#synthetic-paired") == 0
+    page.select_option("select[name=modality]", "image")
+    image_only = sum(r["model"]["family"] == "xss" and r["model"]["modalities"] == ["image"] for r in real)
+    assert 0 < image_only == visible_rows(page, "#table-paired")
+    assert page.locator("#filter-count").text_content() == f"{image_only} of {len(real) + 1} results shown"
+    page.select_option("select[name=family]", "")
+    page.select_option("select[name=modality]", "")
+    assert visible_rows(page, "#table-paired") == expected_rows(real, "paired")
+    assert visit.console_errors == []
+
+
+def test_downloads_are_valid_json_and_csv(browser, base_url, site, context):
+    results = site[1]
+    page, _ = open_page(context(base_url), base_url + "index.html")
+    links = page.eval_on_selector_all("#downloads a[download]", "nodes => nodes.map(n => n.href)")
+    assert len(links) == 4
+    for link in links:
+        response = page.request.get(link)
+        assert response.ok, link
+        if link.endswith(".json"):
+            document = json.loads(response.text())
+            assert len(document["results"]) == len(results) + 1
+        else:
+            rows = list(csv.DictReader(io.StringIO(response.text())))
+            assert rows and all(row["file"] for row in rows), link
+            if link.endswith("/results.csv"):
+                assert len(rows) == len(results) + 1
+
+
+def test_the_page_works_from_file_urls(browser, site, context):
+    folder, results = site
+    prefix = folder.resolve().as_uri() + "/"
+    ctx = context(prefix)
+    page, visit = open_page(ctx, prefix + "index.html")
+    assert page.locator("#table-paired tbody tr").count() == expected_rows(results, "paired")
+    page.locator("#table-paired thead tr.labels th button").nth(0).click()  # '#': rank, best first
+    ranks = [int(v) for v in column_values(page, "#table-paired", 0)]
+    assert ranks == sorted(ranks)
+    page.click("#table-paired a.model >> nth=0")
+    assert page.url.startswith(prefix + "models/")
+    assert page.locator("h1").count() == 1
+    assert visit.console_errors == [] and ctx.outside == []
+
+
+def test_rows_show_with_javascript_disabled(browser, base_url, site, context):
+    results = site[1]
+    page, _ = open_page(context(base_url, java_script_enabled=False), base_url + "index.html")
+    for task, selector in TASK_TABLES.items():
+        assert visible_rows(page, selector) == expected_rows(results, task)
+    assert not page.locator("#filters").is_visible()
+    assert re.search(r"\bno-js\b", page.locator("html").get_attribute("class"))

@@ -1,0 +1,216 @@
+"""`mars-zoo leaderboard build`: deterministic, escaped, http(s)-only links, synthetic apart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_names
+from mars_zoo.cli import main
+from mars_zoo.errors import MarsZooError
+from mars_zoo.leaderboard.build import MARKER, build_site
+from mars_zoo.leaderboard.html import el, safe_url
+from mars_zoo.leaderboard.serve import make_server
+
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "main", "footer", "section",
+    "p", "a", "ul", "li", "h1", "h2", "h3", "h4", "strong", "span", "code", "form", "label", "select",
+    "option", "output", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "button", "dl", "dt",
+    "dd", "svg", "text", "rect", "line", "polyline", "circle",
+}
+
+
+class PageScan(HTMLParser):
+    """Every start tag with its attributes, and the text, of one page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def scan(data: bytes) -> PageScan:
+    parser = PageScan()
+    parser.feed(data.decode("utf-8"))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("leaderboard")
+    submissions = make_submissions(root)
+    files = build_site(submissions, root / "site", include=[MINI])
+    return root, submissions, files
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_two_builds_are_byte_identical(site, tmp_path):
+    root, submissions, files = site
+    again = build_site(submissions, tmp_path / "again", include=[MINI])
+    assert tree(root / "site") == tree(tmp_path / "again") == files
+    build_site(submissions, tmp_path / "again", include=[MINI])  # replaces its own earlier output
+    assert tree(tmp_path / "again") == again
+
+
+def test_site_layout(site):
+    _, submissions, files = site
+    names = {result["model"]["name"] for result in results_in(submissions)}
+    pages = [path for path in files if path.startswith("models/")]
+    assert len(pages) == len(names)
+    assert {"index.html", "assets/style.css", "assets/leaderboard.js", "data/results.json", "data/results.csv",
+            "data/landform_per_class.csv", "data/geolocalization_per_landform.csv", MARKER} <= set(files)
+
+
+def test_every_page_is_escaped_and_links_only_to_the_site_or_http(site):
+    _, _, files = site
+    for path, data in files.items():
+        if not path.endswith(".html"):
+            continue
+        page = scan(data)
+        for tag, attributes in page.tags:
+            assert tag in ALLOWED_TAGS, (path, tag)
+            assert not [name for name in attributes if name.startswith("on")], (path, tag, attributes)
+            assert "style" not in attributes and "srcdoc" not in attributes, (path, tag)
+            if tag == "script":
+                assert attributes["src"].endswith("assets/leaderboard.js"), path
+            for name in ("href", "src"):
+                value = attributes.get(name)
+                if value is None:
+                    continue
+                if "://" in value or value.startswith("//") or ":" in value.split("/")[0]:
+                    assert safe_url(value) == value and value.startswith(("http://", "https://")), (path, value)
+                    assert tag == "a" and attributes["rel"] == "noopener noreferrer nofollow"
+        assert sum(tag == "script" for tag, _ in page.tags) == 1, path
+
+
+def test_payloads_appear_as_text(site):
+    _, _, files = site
+    index_text = "".join(scan(files["index.html"]).text)
+    for name in xss_names():
+        assert name in index_text
+
+
+def test_synthetic_results_are_apart_and_unranked(site):
+    _, submissions, files = site
+    index = files["index.html"].decode()
+    synthetic_at = index.index('<section id="synthetic" class="synthetic">')
+    mini_row = 'href="models/openclip--tiny-random.html#result-2"'
+    assert index.count(mini_row) == 3  # one row per task, all in the synthetic section
+    assert index.index(mini_row) > synthetic_at
+    assert "SYNTHETIC" in index[synthetic_at:]
+    synthetic_tables = index[synthetic_at:].split('<section id="downloads">')[0]
+    assert 'data-col="0" data-type="number" data-better="lower"><button type="button" class="sort">#' \
+        not in synthetic_tables
+    exported = json.loads(files["data/results.json"])["results"]
+    assert [item["synthetic"] for item in exported].count(True) == 1
+    assert len(exported) == len(results_in(submissions)) + 1
+
+
+def test_csv_downloads_match_the_results_and_defuse_formulas(site, tmp_path):
+    _, submissions, files = site
+    rows = list(csv.DictReader(io.StringIO(files["data/results.csv"].decode())))
+    assert len(rows) == len(results_in(submissions)) + 1
+    siglip = next(row for row in rows if row["model.name"] == "openclip/vit-l-16-siglip2-512")
+    assert (siglip["paired.t2i.r1"], siglip["paired.t2i.medr"], siglip["provenance"]) == ("0.1273", "78", "reported")
+    result = json.loads((REPO / "submissions" / "baseline" / "random__reported.json").read_text())
+    result["model"]["checkpoint"] = "=HYPERLINK(\"http://evil.example\")"
+    folder = tmp_path / "subs" / "baseline"
+    folder.mkdir(parents=True)
+    (folder / "random.json").write_text(json.dumps(result))
+    built = build_site(tmp_path / "subs", tmp_path / "out")
+    [row] = csv.DictReader(io.StringIO(built["data/results.csv"].decode()))
+    assert row["model.checkpoint"] == "'=HYPERLINK(\"http://evil.example\")"
+
+
+@pytest.mark.parametrize("url, safe", [
+    ("https://example.org/a?b=c#d", True),
+    ("http://example.org", True),
+    ("javascript:alert(1)", False),
+    ("JavaScript:alert(1)//https://x.org", False),
+    (" javascript:alert(1)", False),
+    ("data:text/html,<script>alert(1)</script>", False),
+    ("vbscript:msgbox(1)", False),
+    ("//evil.example/x", False),
+    ("/relative", False),
+    ("https:/example.org", False),
+    ("https://exa mple.org", False),
+    ("https://example.org/\n", False),
+    (None, False),
+])
+def test_safe_url(url, safe):
+    assert safe_url(url) == (url if safe else None)
+
+
+def test_el_escapes_text_and_attributes():
+    assert el("a", "<b>&", href='x" onclick="y', data_sort="1") == \
+        '<a href="x&quot; onclick=&quot;y" data-sort="1">&lt;b&gt;&amp;</a>'
+
+
+def test_invalid_files_stop_the_build_and_keep_the_old_site(site, tmp_path):
+    _, submissions, _ = site
+    out = tmp_path / "site"
+    build_site(submissions, out)
+    before = tree(out)
+    bad = REPO / "tests" / "fixtures" / "malformed" / "javascript_paper_url.json"
+    with pytest.raises(MarsZooError, match=r"javascript_paper_url\.json: model\.paper_url: must be an http"):
+        build_site(submissions, out, include=[bad])
+    assert tree(out) == before
+
+
+def test_build_refuses_to_replace_a_folder_it_did_not_make(site, tmp_path):
+    _, submissions, _ = site
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(MarsZooError, match="no leaderboard build made"):
+        build_site(submissions, tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_build_never_imports_plugins_or_model_libraries(site, tmp_path):
+    _, submissions, _ = site
+    code = (
+        "import sys\n"
+        "from mars_zoo.leaderboard.build import build_site\n"
+        f"build_site({str(submissions)!r}, {str(tmp_path / 'out')!r})\n"
+        "loaded = {'torch', 'open_clip', 'transformers', 'mars_zoo.registry', 'mars_zoo_openclip'} & set(sys.modules)\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_cli_build_and_serve(site, tmp_path, capsys):
+    _, submissions, _ = site
+    out = tmp_path / "cli-site"
+    assert main(["leaderboard", "build", "--submissions", str(submissions), "--include", str(MINI),
+                 "--out", str(out)]) == 0
+    assert "Built the leaderboard from" in capsys.readouterr().err
+    server = make_server(out, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200 and response.read() == (out / "index.html").read_bytes()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(MarsZooError, match="No built site"):
+        make_server(tmp_path / "nothing", 0)

@@ -1,0 +1,131 @@
+"""The result-file schema (version 1) and the per-file checks of mars_zoo.results_schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from mars_zoo.model import ModelSpec
+from mars_zoo.results_schema import (
+    FILE, ROOT, SCHEMA_VERSION, format_path, load_schema, result_problems, validate_file, validate_result,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+REPRODUCED = FIXTURES / "valid" / "reproduced.json"
+MINI = FIXTURES / "valid" / "mini.json"
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text("utf-8"))
+
+
+def fields(result) -> set[str]:
+    return {problem.field for problem in result_problems(result)}
+
+
+def test_schema_is_a_valid_draft_2020_12_schema_shipped_with_the_package():
+    schema = load_schema()
+    Draft202012Validator.check_schema(schema)
+    assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
+    assert schema["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("path", [REPRODUCED, MINI, *sorted((REPO / "submissions").rglob("*.json"))],
+                         ids=lambda path: path.name)
+def test_valid_files_have_no_problems(path):
+    assert validate_file(path) == []
+
+
+def test_minimal_reported_result_is_valid():
+    minimal = {
+        "schema_version": 1,
+        "provenance": "reported",
+        "model": {"name": "acme/model-x", "family": "acme", "modalities": ["image"]},
+        "benchmark": {"name": "marsretrieval", "synthetic": False},
+        "tasks": {"landform": {"metrics": {"map": 0.5, "r_precision": None, "ndcg@10": None, "hit@10": None}}},
+        "source": {"url": "https://example.org/paper", "citation": "A paper", "dataset": "SUSTech/Mars-Landforms@abc"},
+    }
+    assert validate_result(minimal) == []
+
+
+def test_model_spec_metadata_fits_the_schema():
+    """What the runner copies from a ModelSpec (plus the plugin's package and version) is
+    exactly what a reproduced result's model must hold."""
+    spec = ModelSpec(name="acme/m", family="acme", checkpoint="acme/m", loader=lambda *a: None)
+    model_schema = load_schema()["$defs"]["model"]
+    metadata_keys = set(spec.metadata()) | {"plugin_package", "plugin_version"}
+    assert metadata_keys == set(model_schema["properties"])
+    assert metadata_keys == set(load_schema()["$defs"]["reproduced"]["properties"]["model"]["required"])
+
+
+def test_in_memory_nan_and_infinity_are_reported_by_path():
+    result = load(REPRODUCED)
+    result["tasks"]["paired"]["metrics"]["i2t"]["r1"] = math.nan
+    result["tasks"]["landform"]["per_class"][0]["ap"] = math.inf
+    problems = validate_result(result)
+    assert any(p.startswith("tasks.paired.metrics.i2t.r1: must be a finite number") for p in problems)
+    assert any(p.startswith("tasks.landform.per_class[0].ap: must be a finite number") for p in problems)
+
+
+def test_reported_metrics_may_be_null_reproduced_may_not():
+    random_baseline = load(REPO / "submissions" / "baseline" / "random__reported.json")
+    assert random_baseline["tasks"]["paired"]["metrics"]["t2i"]["medr"] is None
+    assert validate_result(random_baseline) == []
+    reproduced = load(REPRODUCED)
+    reproduced["tasks"]["landform"]["metrics"]["map"] = None
+    assert fields(reproduced) == {"tasks.landform.metrics.map"}
+
+
+def test_reproduced_requires_the_full_fingerprint_reported_does_not():
+    reproduced = load(REPRODUCED)
+    for key in ("harness", "environment", "run"):
+        broken = copy.deepcopy(reproduced)
+        del broken[key]
+        assert fields(broken) == {key}
+    del reproduced["tasks"]["geolocalization"]["per_landform"][0]["curve"]
+    assert fields(reproduced) == {"tasks.geolocalization.per_landform[0].curve"}
+
+
+def test_environment_accepts_extra_library_versions_but_not_numbers():
+    result = load(REPRODUCED)
+    result["environment"]["open_clip"] = "3.0.0"
+    assert validate_result(result) == []
+    result["environment"]["gpus"] = 8
+    assert fields(result) == {"environment.gpus"}
+
+
+def test_problems_are_sorted_unique_and_formatted_as_path_colon_message():
+    result = load(REPRODUCED)
+    result["run"]["seed"] = "zero"
+    result["model"]["batch_size"] = 0
+    problems = validate_result(result)
+    assert problems == sorted(set(problems))
+    assert problems == ["model.batch_size: must be >= 1, got 0", 'run.seed: must be an integer, got "zero"']
+
+
+def test_non_object_results():
+    assert validate_result([1]) == [f"{ROOT}: must be an object, got [1]"]
+    assert fields("text") == {ROOT}
+
+
+def test_file_level_problems(tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text("")
+    assert validate_file(empty)[0].startswith(f"{FILE}: is not valid JSON")
+    huge_int = tmp_path / "huge.json"
+    huge_int.write_text("1" * 5000)
+    assert validate_file(huge_int)[0].startswith(f"{FILE}: is not valid JSON")
+    missing = tmp_path / "missing.json"
+    assert validate_file(missing)[0].startswith(f"{FILE}: cannot be read")
+
+
+def test_format_path_quotes_keys_that_are_not_plain():
+    assert format_path(["tasks", "landform", "per_class", 3, "ndcg@10"]) == "tasks.landform.per_class[3].ndcg@10"
+    assert format_path(["tasks", "paired", "timings", "a.b c"]) == 'tasks.paired.timings["a.b c"]'
+    assert format_path([]) == ROOT
