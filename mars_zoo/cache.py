@@ -15,12 +15,12 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 
 CACHE_FORMAT = 1
@@ -28,27 +28,18 @@ DEFAULT_SHARD_SIZE = 4096
 CACHE_ENV = "MARS_ZOO_CACHE"
 
 
+def default_cache_dir() -> Path:
+    """Where mars-zoo keeps what it derives (mini benchmark, recorded revisions, fetched
+    images, embeddings): $MARS_ZOO_CACHE, else $XDG_CACHE_HOME/mars-zoo or ~/.cache/mars-zoo."""
+    base = os.environ.get(CACHE_ENV)
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mars-zoo"
+
+
 def default_cache_root() -> Path:
-    base = os.environ.get(CACHE_ENV) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "mars-zoo"
-    )
-    return Path(base) / "embeddings"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see the old file or the new one, never
-    a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Where the embedding cache lives by default."""
+    return default_cache_dir() / "embeddings"
 
 
 def cache_key(fields: dict[str, Any]) -> str:

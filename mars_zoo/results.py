@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mars_zoo import __version__
-from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 
 SCHEMA_VERSION = 1

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mars_zoo.cache import EmbeddingCache, cache_key
+from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
+from mars_zoo.cache import EmbeddingCache, cache_key, default_cache_dir, default_cache_root
 
 FIELDS = {"model": "fake/good", "precision": "fp32", "dataset": "d", "dataset_revision": "r1", "items_sha256": "x"}
 
@@ -47,3 +48,53 @@ def test_no_temporary_files_are_left_behind(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=2).entry(FIELDS, items=2)
     entry.write(0, np.ones((2, 3), dtype=np.float32))
     assert sorted(p.name for p in entry.directory.iterdir()) == ["manifest.json", "shard-000000.npy"]
+
+
+def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):
+    target = tmp_path / "sub" / "file.bin"
+    atomic_write_bytes(target, b"old")
+    assert target.read_bytes() == b"old"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as handle:
+            handle.write(b"half")
+            raise RuntimeError("killed")
+    assert target.read_bytes() == b"old"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.name.startswith(".")
+        tmp.write_bytes(b"new")
+        assert target.read_bytes() == b"old"  # published only when the block succeeds
+    assert target.read_bytes() == b"new"
+    assert [path.name for path in target.parent.iterdir()] == ["file.bin"]
+
+
+def test_remove_temporaries_clears_only_what_killed_writers_left(tmp_path):
+    for name in (".file.bin.x1y2.tmp", "file.bin", "notes.tmp"):
+        (tmp_path / name).write_bytes(b"x")
+    remove_temporaries(tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["file.bin", "notes.tmp"]
+
+
+def test_cache_directory_rule(monkeypatch, tmp_path):
+    from mars_zoo.data import benchmark
+
+    assert benchmark.default_cache_dir is default_cache_dir  # one rule for data and embeddings
+    monkeypatch.setenv("MARS_ZOO_CACHE", str(tmp_path / "mz"))
+    assert default_cache_dir() == tmp_path / "mz"
+    assert default_cache_root() == tmp_path / "mz" / "embeddings"
+    monkeypatch.delenv("MARS_ZOO_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "mars-zoo"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_root() == tmp_path / "home" / ".cache" / "mars-zoo" / "embeddings"
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    import os
+
+    from mars_zoo.atomic import atomic_write_bytes
+
+    previous = os.umask(0o022)
+    os.umask(previous)
+    atomic_write_bytes(tmp_path / "result.json", b"{}")
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == 0o666 & ~previous

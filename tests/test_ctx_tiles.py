@@ -20,7 +20,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from mars_zoo.cli import main
-from mars_zoo.data import ctx_tiles
+from mars_zoo.data import ctx_tiles, hub_format
 from mars_zoo.data.ctx_tiles import build_tiles
 from mars_zoo.data.tile_names import parse_tile_name, tile_name
 from mars_zoo.errors import MarsZooError
@@ -137,6 +137,13 @@ def test_tar_headers_are_deterministic(built):
     with tarfile.open(out / "tiles-000000.tar") as tar:
         for member in tar.getmembers():
             assert (member.mtime, member.mode, member.uid, member.gid, member.uname) == (0, 0o644, 0, 0, "")
+
+
+def test_shards_are_exactly_what_the_gallery_writer_writes(built, tmp_path):
+    out, _ = built
+    for path, members in zip(sorted(out.glob("tiles-*.tar")), shard_members(out)):
+        hub_format.write_tile_shard(tmp_path / path.name, members)
+        assert (tmp_path / path.name).read_bytes() == path.read_bytes()
 
 
 def test_rerun_does_nothing(built, ctx_dir):

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mars_zoo.cli import main
+from mars_zoo.cli import build_parser, main
 from mars_zoo.data import hub
 from mars_zoo.data.benchmark import (
     GEOLOCALIZATION,
@@ -189,3 +189,13 @@ def test_cli_download(cached_benchmark, tmp_path, capsys):
     for bad in (["--tasks", "pairs"], ["--revision", "Mars-Rovers=main"], ["--revision", "Mars-Landforms"]):
         with pytest.raises(SystemExit):
             main(["data", "download", *bad])
+
+
+def test_run_and_download_parse_revisions_alike():
+    parser = build_parser()
+    for command, dest in ((["run", "openclip/tiny-random"], "revisions"), (["data", "download"], "revision")):
+        args = parser.parse_args([*command, "--revision", "Mars-Landforms=v2"])
+        assert getattr(args, dest) == [(LANDFORMS.repo_id, "v2")]
+        for bad in ("Mars-Rovers=main", "Mars-Landforms", "=main"):
+            with pytest.raises(SystemExit):
+                parser.parse_args([*command, "--revision", bad])

@@ -65,6 +65,23 @@ def test_missing_dataset_folder_names_path_and_fix(data_dir, tmp_path):
     assert "--data-dir" in message or "copy" in message
 
 
+def test_datasets_stays_quiet_inside_the_readers(data_dir, tmp_path, capfd):
+    """Progress goes through the reporter and a failure is one MarsZooError: `datasets`
+    draws no bar of its own ("Generating train split") and logs no error line."""
+    from datasets.utils import logging as ds_logging
+
+    capfd.readouterr()
+    bars = ds_logging.is_progress_bar_enabled()
+    open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache").landforms()  # a new copy: prepared now
+    path = next((data_dir / LANDFORMS.name / "data").glob("*.parquet"))
+    path.write_bytes(b"not a parquet file" * 100)
+    with pytest.raises(MarsZooError, match=str(path.parent.parent)):
+        open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache").landforms()
+    out, err = capfd.readouterr()
+    assert "Generating" not in out + err and "Failed to read" not in out + err
+    assert ds_logging.is_progress_bar_enabled() == bars  # datasets' own settings are restored
+
+
 @pytest.mark.parametrize("damage", ["no data folder", "truncated parquet"])
 def test_unreadable_parquet_folder_names_the_path(data_dir, tmp_path, damage):
     folder = data_dir / PAIRS_FROZEN.name / "data"

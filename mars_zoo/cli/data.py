@@ -7,14 +7,10 @@ import argparse
 import json
 from pathlib import Path
 
-from mars_zoo.data.benchmark import (
-    DATASETS,
-    TASKS,
-    datasets_for_tasks,
-    default_cache_dir,
-    find_dataset,
-)
+from mars_zoo.cache import default_cache_dir
+from mars_zoo.data.benchmark import DATASETS, datasets_for_tasks, find_dataset
 from mars_zoo.errors import MarsZooError
+from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
 
 
@@ -27,7 +23,10 @@ def _tasks(value: str) -> list[str]:
     return tasks
 
 
-def _revision(value: str) -> tuple[str, str]:
+def parse_revision(value: str) -> tuple[str, str]:
+    """DATASET=REV (`--revision` of `run` and `data download`) -> (repository id, REV); the
+    dataset may be named by repository id or folder name and is checked here, so a typo
+    fails before anything is loaded."""
     name, sep, revision = value.partition("=")
     if not sep or not name or not revision:
         raise argparse.ArgumentTypeError(f"expected DATASET=REV (e.g. Mars-Landforms=main), got {value!r}")
@@ -40,7 +39,7 @@ def _revision(value: str) -> tuple[str, str]:
 def _add_revision_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--revision",
-        type=_revision,
+        type=parse_revision,
         action="append",
         default=[],
         metavar="DATASET=REV",
@@ -77,9 +76,9 @@ def register(subparsers) -> None:
     download.add_argument(
         "--tasks",
         type=_tasks,
-        default=list(TASKS),
+        default=list(TASK_NAMES),
         metavar="TASKS",
-        help=f"comma-separated tasks whose data to fetch (default: {','.join(TASKS)})",
+        help=f"comma-separated tasks whose data to fetch (default: {','.join(TASK_NAMES)})",
     )
     _add_revision_option(download)
     _add_cache_dir_option(download)

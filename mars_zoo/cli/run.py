@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.table import Table
 
 from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
+from mars_zoo.cli.data import parse_revision
 from mars_zoo.cli.models import add_plugins_dir_option
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
@@ -23,13 +24,6 @@ def parse_tasks(value: str) -> tuple[str, ...]:
             f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASK_NAMES)}"
         )
     return tasks
-
-
-def parse_revision(value: str) -> tuple[str, str]:
-    dataset, sep, revision = value.partition("=")
-    if not sep or not dataset or not revision:
-        raise argparse.ArgumentTypeError(f"expected DATASET=REVISION, got {value!r}")
-    return dataset, revision
 
 
 def default_out(model: str, benchmark: str) -> Path:

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mars_zoo.data.ctx_tiles import DEFAULT_SHARD_SIZE, build_tiles
+from mars_zoo.data.benchmark import TILE_SHARD_SIZE
 from mars_zoo.protocol import GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import RichReporter
 
@@ -32,14 +32,16 @@ def register(subparsers) -> None:
                        help="output folder for the shards (build state goes to DIR/.build)")
     build.add_argument("--tile-px", type=int, default=GEO_TILE_WIDTH_PX, metavar="N",
                        help=f"tile width in pixels (default {GEO_TILE_WIDTH_PX}, the benchmark's)")
-    build.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="N",
-                       help=f"tiles per tar shard (default {DEFAULT_SHARD_SIZE})")
+    build.add_argument("--shard-size", type=int, default=TILE_SHARD_SIZE, metavar="N",
+                       help=f"tiles per tar shard (default {TILE_SHARD_SIZE})")
     build.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
                        help="source files rendered in parallel (default: the number of CPUs)")
     build.set_defaults(handler=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from mars_zoo.data.ctx_tiles import build_tiles
+
     reporter = RichReporter()
     report = build_tiles(args.ctx, args.out, tile_px=args.tile_px, shard_size=args.shard_size,
                          workers=args.workers, reporter=reporter)

@@ -17,20 +17,19 @@ Local layout of `data_dir` (each folder is exactly the Hub repository's files):
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mars_zoo.cache import default_cache_dir
 from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
 from mars_zoo.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
 
 BENCHMARK_NAMES = ("marsretrieval", "mini")
-TASKS = ("paired", "landform", "geolocalization")
 PAIRED_SOURCES = ("frozen", "urls")
 
 
@@ -96,17 +95,17 @@ DATASETS = (PAIRS_FROZEN, PAIRS_URLS, LANDFORMS, GEOLOCALIZATION)
 # The task 3 gallery is not on the Hub: it is cut from the CTX mosaic by `mars-zoo tiles build`.
 TILES_DIRNAME = "tiles"
 TILE_GALLERY_ID = "MurrayLab/CTX-Mosaic-V01/tiles-0.2deg-512px"
-TILE_SHARD_SIZE = 1000
+TILE_SHARD_SIZE = 1000  # tiles per tar shard of a built gallery
 
 MINI_ID_PREFIX = "mars-zoo/mini-"
 
 
 def datasets_for_tasks(tasks: list[str] | tuple[str, ...]) -> list[DatasetSpec]:
     """The datasets the given tasks read (task 1 reads both the frozen copy and the URL rows)."""
-    unknown = [task for task in tasks if task not in TASKS]
+    unknown = [task for task in tasks if task not in TASK_NAMES]
     if unknown:
         raise MarsZooError(
-            f"Unknown task(s) {', '.join(unknown)}: the benchmark's tasks are {', '.join(TASKS)}."
+            f"Unknown task(s) {', '.join(unknown)}: the benchmark's tasks are {', '.join(TASK_NAMES)}."
         )
     return [spec for spec in DATASETS if spec.task in tasks]
 
@@ -118,17 +117,6 @@ def find_dataset(name: str) -> DatasetSpec:
             return spec
     known = ", ".join(spec.repo_id for spec in DATASETS)
     raise MarsZooError(f"Unknown dataset {name!r}: the benchmark's datasets are {known}.")
-
-
-def default_cache_dir() -> Path:
-    """Where mars-zoo keeps what it derives (mini benchmark, recorded revisions, fetched
-    images, embeddings): $MARS_ZOO_CACHE, else $XDG_CACHE_HOME/mars-zoo or ~/.cache/mars-zoo."""
-    from mars_zoo.cache import CACHE_ENV
-
-    base = os.environ.get(CACHE_ENV)
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mars-zoo"
 
 
 @dataclass

@@ -32,8 +32,9 @@ source's own body (its geodetic CRS, e.g. the Mars sphere), so rasterio/GDAL and
 PROJ do all reprojection and only the windows being cut are read.
 
 Output (in `out_dir`): `tiles-000000.tar`, ... with `shard_size` PNG members each
-(deterministic tar headers) and `tiles.json` describing them. The build is
-resumable in two stages, under `out_dir/.build/`:
+(written, like the staging tars below, by the gallery's one tar writer
+`hub_format.write_tile_shard`) and `tiles.json` describing them. The build is resumable
+in two stages, under `out_dir/.build/`:
 
 1. render: each source file becomes one tar of its tiles plus a done-marker JSON
    (both written atomically, the marker last). A marker that matches the source's
@@ -53,31 +54,29 @@ use an output directory.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
+import itertools
 import json
-import os
 import tarfile
-import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Iterator
 
 import numpy as np
 
-from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.atomic import atomic_write_bytes, remove_temporaries
+from mars_zoo.data.benchmark import TILE_SHARD_SIZE
+from mars_zoo.data.hub_format import SHARD_GLOB, encode_image, shard_name, write_tile_shard
+from mars_zoo.data.readers import file_sha256
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import Reporter
 
 TILES_FORMAT = 1
-DEFAULT_SHARD_SIZE = 1000
 SOURCE_SUFFIXES = (".tif", ".tiff")
-SHARD_PREFIX = "tiles-"
 MANIFEST_NAME = "tiles.json"
 BUILD_DIR_NAME = ".build"
 
@@ -120,7 +119,7 @@ def build_tiles(
     out_dir: Path,
     *,
     tile_px: int = GEO_TILE_WIDTH_PX,
-    shard_size: int = DEFAULT_SHARD_SIZE,
+    shard_size: int = TILE_SHARD_SIZE,
     workers: int = 1,
     reporter: Reporter | None = None,
 ) -> BuildReport:
@@ -203,38 +202,10 @@ def _done_marker(path: str, rel: str, staging: str, params: dict) -> dict | None
 
 
 def _remove_leftover_temporaries(out_dir: Path) -> None:
-    """Temporary files of a killed build (never read: outputs appear by rename)."""
-    for pattern in (".*.tmp", f"{BUILD_DIR_NAME}/*/.*.tmp"):
-        for leftover in out_dir.glob(pattern):
-            leftover.unlink(missing_ok=True)
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """A file that appears at `path` complete, by rename, or not at all."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _add_member(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    """A tar member whose header depends on its name and size only."""
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    tar.addfile(info, io.BytesIO(data))
-
-
-def _open_tar_writer(handle: BinaryIO) -> tarfile.TarFile:
-    return tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT)
+    """Temporary files of a killed build, in the output and the build state folders."""
+    for directory in (out_dir, *(out_dir / BUILD_DIR_NAME).iterdir()):
+        if directory.is_dir():
+            remove_temporaries(directory)
 
 
 # ----------------------------------------------------------------------------- render
@@ -286,21 +257,22 @@ def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
     stem = _staging_stem(rel)
     tar_path = Path(staging) / f"{stem}.tar"
     tiles: list[str] = []
-    skipped_nodata = skipped_polar = 0
-    with _atomic_output(tar_path) as handle, _open_tar_writer(handle) as tar:
+    skipped = {"polar": 0, "nodata": 0}
+
+    def rendered() -> Iterator[tuple[str, bytes]]:
         for name, kind, pixels in _cut(Path(path), params["tile_px"]):
-            if kind == "polar":
-                skipped_polar += 1
-            elif kind == "nodata":
-                skipped_nodata += 1
-            else:
-                _add_member(tar, name, _encode_png(pixels))
+            if kind == "tile":
                 tiles.append(name)
+                yield name, _encode_png(pixels)
+            else:
+                skipped[kind] += 1
+
+    write_tile_shard(tar_path, rendered())
     marker = {
         "source": rel, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "params": params,
         "tar": tar_path.name, "tar_size": tar_path.stat().st_size,
-        "tar_sha256": _file_sha256(tar_path), "tiles": tiles,
-        "skipped_nodata": skipped_nodata, "skipped_polar": skipped_polar,
+        "tar_sha256": file_sha256(tar_path), "tiles": tiles,
+        "skipped_nodata": skipped["nodata"], "skipped_polar": skipped["polar"],
     }
     atomic_write_bytes(Path(staging) / f"{stem}.json", json.dumps(marker, indent=1).encode())
     return marker
@@ -355,20 +327,8 @@ def _snap(degrees: float) -> int:
 
 
 def _encode_png(pixels: np.ndarray) -> bytes:
-    from PIL import Image
-
-    image = Image.fromarray(pixels[0] if len(pixels) == 1 else np.moveaxis(pixels, 0, -1))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """[bands, H, W] -> PNG: grayscale for one band, RGB for three."""
+    return encode_image(pixels[0] if len(pixels) == 1 else np.moveaxis(pixels, 0, -1))
 
 
 # ------------------------------------------------------------------------------- pack
@@ -392,13 +352,13 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
                       f"files overlap); the first source in path order was kept.")
 
     shards = [members[i:i + shard_size] for i in range(0, len(members), shard_size)]
-    names = [f"{SHARD_PREFIX}{index:06d}.tar" for index in range(len(shards))]
+    names = [shard_name(index) for index in range(len(shards))]
     written = 0
     with reporter.progress("packing tile shards", total=len(shards)) as advance:
-        for shard_name, shard in zip(names, shards):
-            written += _write_shard(out_dir / shard_name, shard, staging)
+        for name, shard in zip(names, shards):
+            written += _write_shard(out_dir / name, shard, staging)
             advance(1)
-    for stale in sorted(out_dir.glob(f"{SHARD_PREFIX}*.tar")):
+    for stale in sorted(out_dir.glob(SHARD_GLOB)):
         if stale.name not in names:
             _signature_path(staging, stale.name).unlink(missing_ok=True)
             stale.unlink()
@@ -423,8 +383,8 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
     return report
 
 
-def _signature_path(staging: Path, shard_name: str) -> Path:
-    return staging.parent / "shards" / f"{shard_name}.sha256"
+def _signature_path(staging: Path, shard: str) -> Path:
+    return staging.parent / "shards" / f"{shard}.sha256"
 
 
 def _write_shard(path: Path, shard: list[tuple[str, dict]], staging: Path) -> int:
@@ -437,16 +397,15 @@ def _write_shard(path: Path, shard: list[tuple[str, dict]], staging: Path) -> in
     if path.is_file() and signature_path.is_file() and signature_path.read_text() == signature:
         return 0
     signature_path.unlink(missing_ok=True)
-    with _atomic_output(path) as handle, _open_tar_writer(handle) as out:
-        start = 0
-        while start < len(shard):  # consecutive members of one source tar
-            marker = shard[start][1]
-            end = start
-            while end < len(shard) and shard[end][1] is marker:
-                end += 1
-            with tarfile.open(staging / marker["tar"], mode="r:") as source:
-                for name, _ in shard[start:end]:
-                    _add_member(out, name, source.extractfile(name).read())
-            start = end
+    write_tile_shard(path, _staged_tiles(shard, staging))
     atomic_write_bytes(signature_path, signature.encode())
     return 1
+
+
+def _staged_tiles(shard: list[tuple[str, dict]], staging: Path) -> Iterator[tuple[str, bytes]]:
+    """The shard's tiles read from the staging tars, opening each tar once for its run of
+    consecutive members."""
+    for tar_name, run in itertools.groupby(shard, key=lambda member: member[1]["tar"]):
+        with tarfile.open(staging / tar_name, mode="r:") as source:
+            for name, _ in run:
+                yield name, source.extractfile(name).read()

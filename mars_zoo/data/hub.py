@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
 

@@ -15,20 +15,19 @@ written to a temporary name in its directory and renamed into place.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
-import os
 import tarfile
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
 
-from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes
+from mars_zoo.data.benchmark import TILE_SHARD_SIZE
+from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.tile_names import parse_tile_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,20 +36,8 @@ if TYPE_CHECKING:  # pragma: no cover
 PNG_COMPRESS_LEVEL = 6
 JPEG_QUALITY = 90
 TAR_MTIME = 0
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+SHARD_PREFIX = "tiles-"
+SHARD_GLOB = f"{SHARD_PREFIX}*.tar"
 
 
 def encode_image(image: "Image.Image | np.ndarray", image_format: str = "PNG") -> bytes:
@@ -67,20 +54,6 @@ def encode_image(image: "Image.Image | np.ndarray", image_format: str = "PNG") -
     return buffer.getvalue()
 
 
-@contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Writing a few megabytes needs no progress bar."""
-    from datasets.utils import logging as ds_logging
-
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()
-
-
 def write_parquet_split(
     repo_dir: Path, split: str, columns: dict[str, list], features: "Features", num_shards: int = 1
 ) -> list[Path]:
@@ -89,7 +62,7 @@ def write_parquet_split(
 
     dataset = Dataset.from_dict(columns, features=features)
     paths = []
-    with _quiet_datasets():
+    with quiet_datasets():
         for index in range(num_shards):
             path = repo_dir / "data" / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
             with atomic_path(path) as tmp:
@@ -229,10 +202,12 @@ def write_geolocalization(
 
 
 def write_tile_shard(path: Path, tiles: Iterable[tuple[str, bytes]]) -> None:
-    """One gallery shard: a plain tar of PNG tiles named by the tile naming rule, in the
-    order given, with fixed metadata so the shard's bytes depend only on its tiles."""
-    with atomic_path(path) as tmp:
-        with tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT) as tar:
+    """One tar of PNG tiles named by the tile naming rule, in the order given, with fixed
+    member headers so its bytes depend only on its tiles. `tiles` is consumed as it is
+    written (it may stream from other tars); the tar appears at `path` complete or not at
+    all."""
+    with atomic_output(path) as handle:
+        with tarfile.open(fileobj=handle, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for name, data in tiles:
                 parse_tile_name(name)  # refuse to write a tile the reader would reject
                 info = tarfile.TarInfo(name)
@@ -245,11 +220,12 @@ def write_tile_shard(path: Path, tiles: Iterable[tuple[str, bytes]]) -> None:
 
 
 def shard_name(index: int) -> str:
-    return f"tiles-{index:06d}.tar"
+    """The gallery's shard file names: tiles-000000.tar, tiles-000001.tar, ..."""
+    return f"{SHARD_PREFIX}{index:06d}.tar"
 
 
 def write_tile_shards(
-    dest_dir: Path, tiles: Iterable[tuple[str, bytes]], shard_size: int = 1000
+    dest_dir: Path, tiles: Iterable[tuple[str, bytes]], shard_size: int = TILE_SHARD_SIZE
 ) -> list[Path]:
     """The tile gallery: tiles-000000.tar, tiles-000001.tar, ... with `shard_size` tiles
     each, in the order given (pass them sorted for a reproducible gallery)."""

@@ -34,7 +34,7 @@ from http.client import HTTPException
 from pathlib import Path
 
 from mars_zoo import __version__
-from mars_zoo.cache import atomic_write_bytes
+from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.data.images import resize_center_crop
 from mars_zoo.reporting import Reporter
 
@@ -206,6 +206,8 @@ def _prepare(data: bytes) -> bytes:
     """Decode (fully: truncated files fail here), resize-and-crop, encode as PNG."""
     from PIL import Image, UnidentifiedImageError
 
+    from mars_zoo.data.hub_format import encode_image
+
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
@@ -215,7 +217,5 @@ def _prepare(data: bytes) -> bytes:
                        transient=False) from exc
     except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise _Failure(f"not an image: {exc}", transient=False) from exc
-    buffer = io.BytesIO()
-    prepared.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode_image(prepared)
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 
 from mars_zoo.data.images import resize_center_crop
+from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.tile_names import parse_tile_name
 from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
 from mars_zoo.errors import MarsZooError
@@ -57,7 +58,8 @@ def _visible_files(root: Path) -> Iterator[Path]:
                 yield Path(directory) / name
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks (shards can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -74,7 +76,7 @@ def content_fingerprint(root: Path) -> str:
         digest.update(path.relative_to(root).as_posix().encode("utf-8"))
         digest.update(f"\0{path.stat().st_size}\0".encode())
         if path.suffix.lower() in _HASHED_SUFFIXES:
-            digest.update(_file_sha256(path).encode())
+            digest.update(file_sha256(path).encode())
         digest.update(b"\n")
     return f"content-sha256:{digest.hexdigest()}"
 
@@ -214,11 +216,13 @@ class TarImageSource:
 
 
 def load_split(path: Path, split: str, required: Sequence[str], dataset_id: str) -> "Dataset":
-    """`datasets.load_dataset` on a directory in the Hub layout, with its columns checked."""
+    """`datasets.load_dataset` on a directory in the Hub layout, with its columns checked
+    (quietly: the caller's reporter shows progress, and a failure is one MarsZooError)."""
     from datasets import load_dataset
 
     try:
-        dataset = load_dataset(str(path), split=split)
+        with quiet_datasets():
+            dataset = load_dataset(str(path), split=split)
     except Exception as exc:  # datasets raises many types for a bad directory; name the place
         reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise MarsZooError(

@@ -81,6 +81,18 @@ def _rotate(xx: np.ndarray, yy: np.ndarray, cx: float, cy: float, angle: float):
     return dx * c - dy * s, dx * s + dy * c
 
 
+def _from_edge(rng, xx, yy, extent, inset: float):
+    """A landform spreading in a random direction from a point `inset` (a fraction of the
+    scene's shorter side) back from the centre, so it crosses the middle of the image:
+    the direction, the coordinates along and across it, and the polar radius and angle
+    about that point."""
+    angle = rng.uniform(0, 2 * np.pi)
+    ox = extent[0] / 2 - inset * np.cos(angle) * min(extent)
+    oy = extent[1] / 2 + inset * np.sin(angle) * min(extent)
+    u, v = _rotate(xx, yy, ox, oy, angle)
+    return angle, u, v, np.hypot(u, v), np.arctan2(v, u)
+
+
 def _crater(rng, xx, yy, extent):
     count = int(rng.integers(1, 4))
     height = np.zeros_like(xx)
@@ -144,12 +156,7 @@ def _yardangs(rng, xx, yy, extent):
 
 
 def _landslide(rng, xx, yy, extent):
-    angle = rng.uniform(0, 2 * np.pi)
-    sx = extent[0] / 2 - 0.45 * np.cos(angle) * min(extent)
-    sy = extent[1] / 2 + 0.45 * np.sin(angle) * min(extent)
-    u, v = _rotate(xx, yy, sx, sy, angle)
-    r = np.hypot(u, v)
-    phi = np.arctan2(v, u)
+    angle, u, v, r, phi = _from_edge(rng, xx, yy, extent, 0.45)
     lobes = int(rng.integers(3, 6))
     reach = rng.uniform(0.55, 0.8) * (1 + 0.12 * np.cos(lobes * phi))
     inside = (np.abs(phi) < 1.0) & (r < reach)
@@ -162,12 +169,7 @@ def _landslide(rng, xx, yy, extent):
 
 
 def _alluvial_fan(rng, xx, yy, extent):
-    angle = rng.uniform(0, 2 * np.pi)
-    ax = extent[0] / 2 - 0.4 * np.cos(angle) * min(extent)
-    ay = extent[1] / 2 + 0.4 * np.sin(angle) * min(extent)
-    u, v = _rotate(xx, yy, ax, ay, angle)
-    r = np.hypot(u, v)
-    phi = np.arctan2(v, u)
+    angle, _, _, r, phi = _from_edge(rng, xx, yy, extent, 0.4)
     radius = rng.uniform(0.6, 0.85)
     spread = rng.uniform(0.6, 0.9)
     inside = (np.abs(phi) < spread) & (r < radius)
