@@ -36,13 +36,25 @@ def check_precision(precision: str, device: str) -> None:
         raise MarsZooError("--precision fp16 needs a CUDA device; on the CPU use fp32 or bf16.")
 
 
+def _cpu_name() -> str:
+    """The CPU model (platform.processor() is empty on most Linux systems)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def describe(device: str) -> dict[str, str | None]:
     import torch
 
     if device.startswith("cuda"):
         device_name = torch.cuda.get_device_name(torch.device(device))
     else:
-        device_name = platform.processor() or platform.machine() or "cpu"
+        device_name = _cpu_name()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
