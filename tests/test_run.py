@@ -195,3 +195,37 @@ def test_user_mistakes_give_one_paragraph_and_a_nonzero_exit(tmp_path, capsys, p
                            "--tasks", "landform", "--out", out], capsys)
     assert code == 2 and "Mars-Landforms" in err
     assert not Path(out).exists()
+
+
+def test_dataloader_workers_give_the_same_embeddings(registry, tmp_path):
+    """Decoding and the model's transform run in worker processes; the numbers must not change."""
+    in_process, _ = evaluate(registry, "openclip/tiny-random", tmp_path / "a", tasks=("landform",), workers=0)
+    in_workers, _ = evaluate(registry, "openclip/tiny-random", tmp_path / "b", tasks=("landform",), workers=2)
+    assert in_workers["tasks"]["landform"]["metrics"] == in_process["tasks"]["landform"]["metrics"]
+    assert in_workers["run"]["workers"] == 2
+
+
+def test_dead_image_links_are_recorded_and_reported(mini_dir, tmp_path, capsys):
+    from test_data_readers import _ImageServer
+
+    from mars_zoo.data import hub_format
+    from mars_zoo.data.benchmark import PAIRS_URLS, open_benchmark
+
+    frozen = open_benchmark("mini").paired()
+    served = {f"{key}.png": hub_format.encode_image(frozen.images[i]) for i, key in enumerate(frozen.keys[:6])}
+    server = _ImageServer(served)
+    try:
+        rows = [{"key": key, "image_url": server.url(f"{key}.png"), "ori_caption": caption,
+                 "refined_caption": caption} for key, caption in zip(frozen.keys[:8], frozen.captions)]
+        hub_format.write_pairs_urls(tmp_path / "data" / PAIRS_URLS.name, rows)
+        out = tmp_path / "r.json"
+        code = main(["run", "openclip/tiny-random", "--data-dir", str(tmp_path / "data"), "--tasks", "paired",
+                     "--pairs-source", "urls", "--out", str(out), "--cache-dir", str(tmp_path / "cache")])
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    assert code == 0
+    assert "2 pairs could not be evaluated" in " ".join(capsys.readouterr().out.split())
+    dataset = json.loads(out.read_text())["tasks"]["paired"]["dataset"]
+    assert dataset["id"] == PAIRS_URLS.repo_id and dataset["items"] == 6 and dataset["source_rows"] == 8
+    assert dataset["missing"] == frozen.keys[6:8]
