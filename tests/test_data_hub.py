@@ -193,9 +193,9 @@ def test_cli_download(cached_benchmark, tmp_path, capsys):
 
 def test_run_and_download_parse_revisions_alike():
     parser = build_parser()
-    for command, dest in ((["run", "openclip/tiny-random"], "revisions"), (["data", "download"], "revision")):
+    for command in (["run", "openclip/tiny-random"], ["data", "download"]):
         args = parser.parse_args([*command, "--revision", "Mars-Landforms=v2"])
-        assert getattr(args, dest) == [(LANDFORMS.repo_id, "v2")]
+        assert args.revisions == [(LANDFORMS.repo_id, "v2")]
         for bad in ("Mars-Rovers=main", "Mars-Landforms", "=main"):
             with pytest.raises(SystemExit):
                 parser.parse_args([*command, "--revision", bad])

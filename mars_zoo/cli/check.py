@@ -6,7 +6,7 @@ import argparse
 
 from rich.table import Table
 
-from mars_zoo.cli.models import add_plugins_dir_option
+from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.reporting import RichReporter, console
 
 

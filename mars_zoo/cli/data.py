@@ -8,44 +8,10 @@ import json
 from pathlib import Path
 
 from mars_zoo.cache import default_cache_dir
-from mars_zoo.data.benchmark import DATASETS, datasets_for_tasks, find_dataset
-from mars_zoo.errors import MarsZooError
+from mars_zoo.data.benchmark import DATASETS, datasets_for_tasks
+from mars_zoo.cli.options import add_revision_option, parse_tasks
 from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
-
-
-def _tasks(value: str) -> list[str]:
-    tasks = [task.strip() for task in value.split(",") if task.strip()]
-    try:
-        datasets_for_tasks(tasks)
-    except MarsZooError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return tasks
-
-
-def parse_revision(value: str) -> tuple[str, str]:
-    """DATASET=REV (`--revision` of `run` and `data download`) -> (repository id, REV); the
-    dataset may be named by repository id or folder name and is checked here, so a typo
-    fails before anything is loaded."""
-    name, sep, revision = value.partition("=")
-    if not sep or not name or not revision:
-        raise argparse.ArgumentTypeError(f"expected DATASET=REV (e.g. Mars-Landforms=main), got {value!r}")
-    try:
-        return find_dataset(name).repo_id, revision
-    except MarsZooError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_revision_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--revision",
-        type=parse_revision,
-        action="append",
-        default=[],
-        metavar="DATASET=REV",
-        help="read DATASET (repository id or folder name, e.g. Mars-Landforms) at REV (commit, "
-        "branch or tag) instead of the benchmark's pinned or recorded revision; repeatable",
-    )
 
 
 def _add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -75,12 +41,12 @@ def register(subparsers) -> None:
     )
     download.add_argument(
         "--tasks",
-        type=_tasks,
-        default=list(TASK_NAMES),
+        type=parse_tasks,
+        default=TASK_NAMES,
         metavar="TASKS",
         help=f"comma-separated tasks whose data to fetch (default: {','.join(TASK_NAMES)})",
     )
-    _add_revision_option(download)
+    add_revision_option(download)
     _add_cache_dir_option(download)
     download.set_defaults(handler=run_download)
 
@@ -101,7 +67,7 @@ def run_download(args: argparse.Namespace) -> int:
 
     reporter = RichReporter()
     cache_dir = args.cache_dir or default_cache_dir()
-    overrides = dict(args.revision)
+    overrides = dict(args.revisions)
     specs = datasets_for_tasks(args.tasks)
     with reporter.progress("Benchmark datasets", len(specs)) as advance:
         for spec in specs:

@@ -8,17 +8,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.registry import load_registry
 from mars_zoo.reporting import console
-
-
-def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--plugins-dir",
-        type=Path,
-        metavar="DIR",
-        help="also load every *.py file of DIR as a plugin (after built-ins and installed ones)",
-    )
 
 
 def register(subparsers) -> None:

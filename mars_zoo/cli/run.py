@@ -8,22 +8,11 @@ from pathlib import Path
 from rich.table import Table
 
 from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
-from mars_zoo.cli.data import parse_revision
-from mars_zoo.cli.models import add_plugins_dir_option
+from mars_zoo.cli.options import add_plugins_dir_option, add_revision_option, parse_tasks
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
-
-
-def parse_tasks(value: str) -> tuple[str, ...]:
-    tasks = tuple(t.strip() for t in value.split(",") if t.strip())
-    unknown = [t for t in tasks if t not in TASK_NAMES]
-    if unknown or not tasks:
-        raise argparse.ArgumentTypeError(
-            f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASK_NAMES)}"
-        )
-    return tasks
 
 
 def default_out(model: str, benchmark: str) -> Path:
@@ -39,7 +28,6 @@ def register(subparsers) -> None:
             "the result schema. Embeddings are cached, so a rerun (or a run killed and restarted) "
             "only computes what is missing. Defaults follow the published protocol."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("model", help="model name as shown by 'mars-zoo list', e.g. openclip/tiny-random")
     parser.add_argument(
@@ -54,34 +42,34 @@ def register(subparsers) -> None:
         choices=("marsretrieval", "mini"),
         default="marsretrieval",
         help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
-        "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars)",
+        "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
+        "default: %(default)s",
     )
     parser.add_argument("--data-dir", type=Path, metavar="DIR",
                         help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
     parser.add_argument("--tiles", dest="tiles_dir", type=Path, metavar="DIR",
                         help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
-    parser.add_argument("--revision", dest="revisions", type=parse_revision, action="append", default=[],
-                        metavar="DATASET=REV", help="use another revision of a Hub dataset (repeatable)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_revision_option(parser)
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="embedding precision (default: the model's recommendation)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="batch size (default: the model's recommendation)")
     parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed recorded in the result")
+    parser.add_argument("--seed", type=int, default=0, help="random seed, recorded in the result; default: %(default)s")
     parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default="refined_caption",
-                        help="task 1 caption column")
+                        help="task 1 caption column; default: %(default)s")
     parser.add_argument("--pairs-source", choices=("frozen", "urls"), default="frozen",
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
-                        "image URLs fetched into a local cache")
+                        "image URLs fetched into a local cache; default: %(default)s")
     parser.add_argument("--out", type=Path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help=f"embedding cache (default: ${CACHE_ENV} or ~/.cache/mars-zoo)/embeddings")
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int, default=DEFAULT_SHARD_SIZE,
-                        help="items per cache shard (what a killed run can lose)")
+                        help="items per cache shard (what a killed run can lose); default: %(default)s")
     add_plugins_dir_option(parser)
     parser.set_defaults(handler=run_command)
 
