@@ -229,3 +229,16 @@ def test_dead_image_links_are_recorded_and_reported(mini_dir, tmp_path, capsys):
     dataset = json.loads(out.read_text())["tasks"]["paired"]["dataset"]
     assert dataset["id"] == PAIRS_URLS.repo_id and dataset["items"] == 6 and dataset["source_rows"] == 8
     assert dataset["missing"] == frozen.keys[6:8]
+
+
+def test_a_copy_of_the_mini_benchmark_stays_synthetic(registry, mini_dir, tmp_path):
+    """Passing the generated data as --data-dir must not turn it into a 'real' result."""
+    copy = shutil.copytree(mini_dir, tmp_path / "data")
+    result, _ = evaluate(registry, "fake/good", tmp_path, tasks=("landform", "geolocalization"))
+    config = RunConfig(model="fake/good", out=tmp_path / "copy.json", benchmark="marsretrieval", data_dir=copy,
+                       cache_dir=tmp_path / "cache", tasks=("landform", "geolocalization"))
+    copied, _ = run(config, registry, Reporter())
+    assert copied["benchmark"] == {"name": "mini", "synthetic": True}
+    assert copied["tasks"]["landform"]["dataset"]["id"].startswith("mars-zoo/mini-")
+    assert copied["tasks"]["geolocalization"]["gallery"]["synthetic"] is True
+    assert copied["tasks"]["landform"]["metrics"] == result["tasks"]["landform"]["metrics"]

@@ -152,7 +152,7 @@ class Benchmark:
         return f"Benchmark({self.name!r}, data from {where})"
 
     def _locate(self, spec: DatasetSpec) -> _Located:
-        from mars_zoo.data import hub, readers
+        from mars_zoo.data import hub, hub_format, readers
         from mars_zoo.data.types import DatasetRef
 
         if self.data_dir is None:
@@ -162,8 +162,9 @@ class Benchmark:
             return _Located(path, ref)
         path = self.data_dir / spec.name
         readers.require_dir(path, f"The local copy of {spec.repo_id}", self._local_fix(spec))
-        dataset_id = MINI_ID_PREFIX + spec.name if self.synthetic else spec.repo_id
-        ref = DatasetRef(dataset_id, readers.content_fingerprint(path), spec.split, str(path), self.synthetic)
+        synthetic = self.synthetic or hub_format.is_synthetic(path)
+        dataset_id = MINI_ID_PREFIX + spec.name if synthetic else spec.repo_id
+        ref = DatasetRef(dataset_id, readers.content_fingerprint(path), spec.split, str(path), synthetic)
         return _Located(path, ref)
 
     def _local_fix(self, spec: DatasetSpec) -> str:
@@ -220,7 +221,7 @@ class Benchmark:
 
     def tile_gallery(self) -> "TileGallery":
         """Task 3's gallery alone: `tiles_dir`, else DIR/tiles of the local data."""
-        from mars_zoo.data import readers
+        from mars_zoo.data import hub_format, readers
 
         tiles_dir = self.tiles_dir or (self.data_dir / TILES_DIRNAME if self.data_dir else None)
         if tiles_dir is None:
@@ -229,8 +230,9 @@ class Benchmark:
                 "build it from the CTX mosaic with `mars-zoo tiles build` and pass --tiles DIR (tar "
                 "shards or PNG files named E{lon}_N{lat}.png), or --data-dir DIR with the tiles in DIR/tiles."
             )
-        gallery_id = MINI_ID_PREFIX + TILES_DIRNAME if self.synthetic else TILE_GALLERY_ID
-        return readers.read_tile_gallery(tiles_dir, gallery_id, self.synthetic, self.reporter)
+        synthetic = self.synthetic or hub_format.is_synthetic(Path(tiles_dir))
+        gallery_id = MINI_ID_PREFIX + TILES_DIRNAME if synthetic else TILE_GALLERY_ID
+        return readers.read_tile_gallery(tiles_dir, gallery_id, synthetic, self.reporter)
 
 
 def open_benchmark(

@@ -71,6 +71,19 @@ def write_parquet_split(
     return paths
 
 
+SYNTHETIC_MARKER = "MARS_ZOO_SYNTHETIC"
+
+
+def mark_synthetic(repo_dir: Path) -> None:
+    """Leave a machine-readable marker in a folder of generated data, so that a copy of it
+    read through --data-dir or --tiles is still recorded as synthetic in every result."""
+    atomic_write_bytes(repo_dir / SYNTHETIC_MARKER, b"generated test data, not Mars data\n")
+
+
+def is_synthetic(repo_dir: Path) -> bool:
+    return (repo_dir / SYNTHETIC_MARKER).is_file()
+
+
 def write_readme(repo_dir: Path, title: str, body: str, tags: Sequence[str] = ()) -> None:
     """A dataset card: YAML metadata (so `datasets` finds a card) and a text body."""
     tag_lines = "tags:\n" + "".join(f"- {tag}\n" for tag in tags) if tags else ""

@@ -98,6 +98,7 @@ def _rng(stream: int, *index: int) -> np.random.Generator:
 def _readme(folder: Path, layout: str, extra: str = "") -> None:
     body = _NOTICE.format(version=MINI_VERSION, layout=layout) + ("\n" + extra if extra else "")
     hub_format.write_readme(folder, f"mars-zoo mini benchmark: {folder.name}", body, tags=("synthetic",))
+    hub_format.mark_synthetic(folder)
 
 
 def _pairs() -> list[dict]:
