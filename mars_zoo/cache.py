@@ -87,16 +87,21 @@ class CacheEntry:
         atomic_write_bytes(self._shard_path(shard), buffer)
 
     def read(self) -> np.ndarray:
-        """All embeddings [items, dim], float32, in item order."""
+        """All embeddings [items, dim], float32, in item order, in memory."""
         if self.items == 0:
             return np.zeros((0, 0), dtype=np.float32)
+        return self.rows()[:]
+
+    def rows(self) -> "ShardedRows":
+        """All embeddings as a lazy [items, dim] view over the memory-mapped shards, for
+        galleries too large to hold in memory twice (1.4M tiles x 1024 floats)."""
         parts = [np.load(self._shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
         if len({part.shape[1] for part in parts}) != 1:
             raise MarsZooError(
                 f"The embedding cache {self.directory} mixes dimensions across shards; delete that "
                 f"directory and rerun."
             )
-        return np.concatenate(parts, axis=0)
+        return ShardedRows(parts)
 
     def _write_manifest(self) -> None:
         path = self.directory / "manifest.json"
@@ -110,6 +115,32 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
+
+
+class ShardedRows:
+    """Row slices of consecutive shards, read only when asked for (what exact search
+    needs: `len`, `shape` and `rows[start:stop]`)."""
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(part) for part in parts])
+        self.shape = (int(self.starts[-1]), parts[0].shape[1])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise IndexError("ShardedRows supports contiguous slices only")
+        pieces = [
+            part[max(start - first, 0) : max(min(stop - first, len(part)), 0)]
+            for part, first in zip(self.parts, self.starts[:-1])
+            if first < stop and first + len(part) > start
+        ]
+        if not pieces:
+            return np.zeros((0, self.shape[1]), dtype=np.float32)
+        return np.concatenate(pieces, axis=0)
 
 
 class EmbeddingCache:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from mars_zoo.cache import CacheEntry, EmbeddingCache
+from mars_zoo.cache import CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
 from mars_zoo.errors import MarsZooError, ModelContractError
@@ -129,11 +129,14 @@ class Embedder:
         label: str,
         preprocessing: str = "none",
         subset: str | None = None,
-    ) -> np.ndarray:
+        in_memory: bool = True,
+    ) -> "np.ndarray | ShardedRows":
         """Embeddings [N, D] of every image of `source`, in order.
 
         `subset` names a part of the dataset whose ids are only unique within it
         (the query images of one landform), so that it is part of the cache key.
+        With `in_memory=False` the result is a lazy view over the cache shards, for a
+        gallery that search reads chunk by chunk.
         """
         entry = self._entry(
             "image",
@@ -149,7 +152,7 @@ class Embedder:
         missing = entry.missing()
         if missing:
             self._run_images(source, entry, missing, label)
-        return entry.read()
+        return entry.read() if in_memory else entry.rows()
 
     def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
         """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""

@@ -30,6 +30,18 @@ def test_shards_round_trip_and_missing_ones_are_listed(tmp_path):
     assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10).missing() == []
 
 
+def test_lazy_rows_slice_across_shards(tmp_path):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10)
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    for shard in range(3):
+        start, stop = entry.shard_range(shard)
+        entry.write(shard, data[start:stop])
+    rows = entry.rows()
+    assert len(rows) == 10 and rows.shape == (10, 3)
+    for start, stop in ((0, 10), (3, 9), (4, 8), (9, 10), (0, 1), (7, 50), (5, 5)):
+        np.testing.assert_array_equal(rows[start:stop], data[start:stop])
+
+
 def test_truncated_shard_counts_as_missing(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
     entry.write(0, np.ones((4, 3), dtype=np.float32))

@@ -50,7 +50,7 @@ def run(context: TaskContext) -> dict[str, Any]:
     modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
     before = stats_snapshot(embedder)
     watch = Stopwatch()
-    gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles")
+    gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
     text_queries = (
         prompt_ensemble(embedder, [geo_query_name(name) for name in GEO_LANDFORMS], "geo text queries")
         if "text" in modes
