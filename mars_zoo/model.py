@@ -117,15 +117,18 @@ class ModelSpec:
     def hint(self) -> str:
         return self.install_hint or "pip install " + " ".join(self.requires)
 
-    def load(self, device: str, precision: str) -> Encoder:
-        """Build the encoder on `device`; fails with the install hint when a
-        required package is missing."""
+    def require_available(self) -> None:
+        """Fail with the install hint when a required package is missing."""
         missing = self.missing_requirements()
         if missing:
             raise MarsZooError(
                 f"Model {self.name!r} (plugin {self.plugin or '?'}) needs "
                 f"{', '.join(missing)}, which is not installed. Install it with: {self.hint()}"
             )
+
+    def load(self, device: str, precision: str) -> Encoder:
+        """Build the encoder on `device`."""
+        self.require_available()
         return self.loader(self, device, precision)
 
     def metadata(self) -> dict[str, Any]:

@@ -108,6 +108,7 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
     from mars_zoo.data.benchmark import open_benchmark
 
     spec = registry.get(config.model)
+    spec.require_available()  # before any data is read, not after
     tasks = select_tasks(spec, config.tasks)
     device = resolve_device(config.device)
     precision = config.precision or spec.precision

@@ -169,3 +169,25 @@ def test_unknown_model_suggests_close_names(fake_registry):
         fake_registry.get("openclip/tiny-randon")
     with pytest.raises(MarsZooError, match="'openclip/tiny-random'"):
         fake_registry.get("tiny-random")
+
+
+def test_model_with_missing_package_lists_as_unavailable_and_run_gives_the_hint(tmp_path):
+    (tmp_path / "needy.py").write_text(textwrap.dedent("""
+        import mars_zoo
+
+        def _load(spec, device, precision):
+            import acme_sdk_that_is_not_installed  # noqa: F401
+
+        @mars_zoo.hookimpl
+        def register_models(register):
+            register(mars_zoo.ModelSpec(name="needy/x", family="needy", checkpoint="x", loader=_load,
+                                        requires=("acme-sdk-that-is-not-installed",),
+                                        install_hint="pip install acme-sdk-that-is-not-installed"))
+    """))
+    listed = mars_zoo_cli("list", "--json", "--plugins-dir", str(tmp_path))
+    row = next(row for row in json.loads(listed.stdout) if row["name"] == "needy/x")
+    assert row["available"] is False and row["install_hint"] == "pip install acme-sdk-that-is-not-installed"
+    ran = mars_zoo_cli("run", "needy/x", "--benchmark", "mini", "--tasks", "landform", "--plugins-dir",
+                       str(tmp_path), "--out", str(tmp_path / "r.json"))
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr
+    assert "pip install acme-sdk-that-is-not-installed" in " ".join(ran.stderr.split())
