@@ -19,8 +19,10 @@ def test_wheel_carries_the_builtin_plugins_and_package_data(tmp_path):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(unpacked)
+    sources = {f"mars_zoo/{p.relative_to(ROOT / 'mars_zoo').as_posix()}" for p in (ROOT / "mars_zoo").rglob("*.py")}
+    sources |= {f"mars_zoo_openclip/{p.name}" for p in (ROOT / "plugins" / "openclip").glob("*.py")}
+    assert sources - names == set()
     for required in (
-        "mars_zoo_openclip/__init__.py",
         "mars_zoo_openclip/mars-zoo-tiny-random.json",
         "mars_zoo/schema/result-v1.schema.json",
         "mars_zoo/leaderboard/assets/leaderboard.js",
