@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, default_cache_root
+from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
 from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, describe, resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
-from mars_zoo.protocol import TASK_NAMES, TEXT_TASKS
+from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, TASK_NAMES, TEXT_TASKS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
@@ -41,12 +41,11 @@ class RunConfig:
     batch_size: int | None = None  # None: the model's recommended batch size
     workers: int | None = None  # None: 0 on the CPU, up to 8 on CUDA
     seed: int = 0
-    caption: str = "refined_caption"
+    caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
-    cache_dir: Path | None = None
+    cache_dir: Path | None = None  # None: $MARS_ZOO_CACHE or ~/.cache/mars-zoo
     no_cache: bool = False
     shard_size: int = DEFAULT_SHARD_SIZE
-    plugins_dir: Path | None = None
 
 
 def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -77,13 +76,13 @@ def _cache(config: RunConfig) -> Iterator[EmbeddingCache]:
         with tempfile.TemporaryDirectory(prefix="mars-zoo-nocache-") as tmp:
             yield EmbeddingCache(Path(tmp), config.shard_size)
     else:
-        yield EmbeddingCache(config.cache_dir or default_cache_root(), config.shard_size)
+        yield EmbeddingCache(embeddings_dir(config.cache_dir), config.shard_size)
 
 
-def _task_runner(name: str):
+def _task_module(name: str):
     from mars_zoo.tasks import geolocalization, landform, paired
 
-    return {"paired": paired.run, "landform": landform.run, "geolocalization": geolocalization.run}[name]
+    return {"paired": paired, "landform": landform, "geolocalization": geolocalization}[name]
 
 
 def _now() -> str:
@@ -131,16 +130,20 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
         data_dir=config.data_dir,
         tiles_dir=config.tiles_dir,
         revisions=config.revisions,
+        cache_dir=config.cache_dir,
         reporter=reporter,
     )
     plugin = registry.pm.info(spec.plugin)
     with _cache(config) as cache:
         embedder = Embedder(spec, plugin.version, options, cache, reporter)
         context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
+        # Every task's data is read before anything is embedded, so that missing data
+        # (a gallery not passed with --tiles, say) fails in seconds, not after hours.
+        data = {name: _task_module(name).load(context) for name in tasks}
         sections = {}
         for name in tasks:
-            reporter.info(f"[bold]{name}[/]")
-            sections[name] = _task_runner(name)(context)
+            reporter.info(f"task: {name}")
+            sections[name] = _task_module(name).run(context, data[name])
 
     result = {
         "schema_version": SCHEMA_VERSION,

@@ -12,7 +12,7 @@ import numpy as np
 from mars_zoo.data.benchmark import Benchmark
 from mars_zoo.data.types import DatasetRef, ids_sha256
 from mars_zoo.embed import Embedder
-from mars_zoo.protocol import PROMPT_TEMPLATES, prompts_for
+from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PROMPT_TEMPLATES, prompts_for
 
 
 @dataclass
@@ -20,7 +20,7 @@ class TaskContext:
     benchmark: Benchmark
     embedder: Embedder
     device: str
-    caption: str = "refined_caption"
+    caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from mars_zoo import metrics, search
+from mars_zoo.data.types import GeoData
 from mars_zoo.protocol import (
     GEO_CURVE_POINTS,
     GEO_HYBRID_IMAGE_WEIGHT,
@@ -44,9 +45,12 @@ def hybrid_query(image_embeddings: np.ndarray, text_query: np.ndarray) -> np.nda
     return l2_normalize(GEO_HYBRID_IMAGE_WEIGHT * visual + GEO_HYBRID_TEXT_WEIGHT * text_query)
 
 
-def run(context: TaskContext) -> dict[str, Any]:
+def load(context: TaskContext) -> GeoData:
+    return context.benchmark.geolocalization()
+
+
+def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
     embedder = context.embedder
-    data = context.benchmark.geolocalization()
     modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
     before = stats_snapshot(embedder)
     watch = Stopwatch()

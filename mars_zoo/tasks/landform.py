@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from mars_zoo import metrics, search
+from mars_zoo.data.types import LandformData
 from mars_zoo.protocol import landform_query_name
 from mars_zoo.tasks.base import (
     Stopwatch,
@@ -18,9 +19,12 @@ from mars_zoo.tasks.base import (
 )
 
 
-def run(context: TaskContext) -> dict[str, Any]:
+def load(context: TaskContext) -> LandformData:
+    return context.benchmark.landforms()
+
+
+def run(context: TaskContext, data: LandformData) -> dict[str, Any]:
     embedder = context.embedder
-    data = context.benchmark.landforms()
     before = stats_snapshot(embedder)
     watch = Stopwatch()
     images = embedder.images(data.images, data.dataset, "landform images")

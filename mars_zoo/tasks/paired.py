@@ -5,18 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from mars_zoo import metrics
+from mars_zoo.data.types import PairsData
 from mars_zoo.protocol import PAIRED_IMAGE_SIZE
 from mars_zoo.tasks.base import Stopwatch, TaskContext, dataset_record, stats_snapshot, throughput
 
 
-def run(context: TaskContext) -> dict[str, Any]:
+IMAGE_PREPARATION = f"resize-center-crop-{PAIRED_IMAGE_SIZE}"
+
+
+def load(context: TaskContext) -> PairsData:
+    return context.benchmark.paired(caption_column=context.caption, source=context.pairs_source)
+
+
+def run(context: TaskContext, data: PairsData) -> dict[str, Any]:
     embedder = context.embedder
-    data = context.benchmark.paired(caption_column=context.caption, source=context.pairs_source)
     before = stats_snapshot(embedder)
     watch = Stopwatch()
-    images = embedder.images(
-        data.images, data.dataset, "pair images", preprocessing=f"resize-center-crop-{PAIRED_IMAGE_SIZE}"
-    )
+    images = embedder.images(data.images, data.dataset, "pair images", preprocessing=IMAGE_PREPARATION)
     texts = embedder.texts(data.captions, "captions")
     watch.lap("embed")
     scores = metrics.paired(images, texts)
@@ -24,6 +29,7 @@ def run(context: TaskContext) -> dict[str, Any]:
     return {
         "dataset": dataset_record(data.dataset, data.keys, data.missing, data.source_rows),
         "caption": data.caption_column,
+        "image_preparation": IMAGE_PREPARATION,
         "source": context.pairs_source,
         "metrics": scores,
         "timings": watch.timings,
