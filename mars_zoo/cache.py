@@ -37,9 +37,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mars-zoo"
 
 
-def default_cache_root() -> Path:
-    """Where the embedding cache lives by default."""
-    return default_cache_dir() / "embeddings"
+def embeddings_dir(cache_dir: Path | None = None) -> Path:
+    """Where the embedding cache lives inside a mars-zoo cache directory."""
+    return (cache_dir or default_cache_dir()) / "embeddings"
 
 
 def cache_key(fields: dict[str, Any]) -> str:

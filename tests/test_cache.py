@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
-from mars_zoo.cache import EmbeddingCache, cache_key, default_cache_dir, default_cache_root
+from mars_zoo.cache import EmbeddingCache, cache_key, default_cache_dir, embeddings_dir
 
 FIELDS = {"model": "fake/good", "precision": "fp32", "dataset": "d", "dataset_revision": "r1", "items_sha256": "x"}
 
@@ -92,13 +92,13 @@ def test_cache_directory_rule(monkeypatch, tmp_path):
     assert benchmark.default_cache_dir is default_cache_dir  # one rule for data and embeddings
     monkeypatch.setenv("MARS_ZOO_CACHE", str(tmp_path / "mz"))
     assert default_cache_dir() == tmp_path / "mz"
-    assert default_cache_root() == tmp_path / "mz" / "embeddings"
+    assert embeddings_dir() == tmp_path / "mz" / "embeddings"
     monkeypatch.delenv("MARS_ZOO_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "mars-zoo"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_root() == tmp_path / "home" / ".cache" / "mars-zoo" / "embeddings"
+    assert embeddings_dir() == tmp_path / "home" / ".cache" / "mars-zoo" / "embeddings"
 
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path):

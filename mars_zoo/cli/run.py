@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
 from mars_zoo.cli.options import add_plugins_dir_option, add_revision_option, parse_tasks
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, TASK_NAMES
+from mars_zoo.data.benchmark import BENCHMARK_NAMES, PAIRED_SOURCES
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
 
 
@@ -39,7 +41,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--benchmark",
-        choices=("marsretrieval", "mini"),
+        choices=BENCHMARK_NAMES,
         default="marsretrieval",
         help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
         "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
@@ -58,15 +60,16 @@ def register(subparsers) -> None:
     parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
     parser.add_argument("--seed", type=int, default=0, help="random seed, recorded in the result; default: %(default)s")
-    parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default="refined_caption",
+    parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default=PAIRED_DEFAULT_CAPTION,
                         help="task 1 caption column; default: %(default)s")
-    parser.add_argument("--pairs-source", choices=("frozen", "urls"), default="frozen",
+    parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
                         "image URLs fetched into a local cache; default: %(default)s")
     parser.add_argument("--out", type=Path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help=f"embedding cache (default: ${CACHE_ENV} or ~/.cache/mars-zoo)/embeddings")
+    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                        help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
+                        f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int, default=DEFAULT_SHARD_SIZE,
                         help="items per cache shard (what a killed run can lose); default: %(default)s")
@@ -98,7 +101,6 @@ def run_command(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         no_cache=args.no_cache,
         shard_size=args.shard_size,
-        plugins_dir=args.plugins_dir,
     )
     registry = load_registry(args.plugins_dir)
     result, embedder = run(config, registry, RichReporter())
@@ -108,7 +110,7 @@ def run_command(args: argparse.Namespace) -> int:
         f"model calls: {calls['image']} image batches, {calls['text']} text batches "
         f"(0 means every embedding came from the cache)"
     )
-    console.print(f"[green]result written to[/] {config.out}")
+    console.print(f"[green]result written to[/] {escape(str(config.out))}")
     return 0
 
 
@@ -120,14 +122,14 @@ def print_summary(result: dict) -> None:
     """One table per task: the headline metrics in percent (MedR and K as integers)."""
     tasks = result["tasks"]
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
-    console.print(f"[bold]{result['model']['name']}[/] on {result['benchmark']['name']}{synthetic}")
+    console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")
     if "paired" in tasks:
         table = Table(title=f"Task 1: paired image-text retrieval ({tasks['paired']['dataset']['items']} pairs)")
         for column in ("direction", "R@1", "R@10", "MRR", "MedR"):
             table.add_column(column, justify="right")
         for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):
             m = tasks["paired"]["metrics"][direction]
-            table.add_row(label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), f"{m['medr']:g}")
+            table.add_row(label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), str(round(m["medr"])))
         missing = tasks["paired"]["dataset"]["missing"]
         if missing:
             table.caption = f"{len(missing)} pairs could not be evaluated (listed in the result file)"
@@ -145,7 +147,7 @@ def print_summary(result: dict) -> None:
         for column in ("landform", "mode", "F1", "precision", "recall", "K", "AUPRC"):
             table.add_column(column, justify="right")
         for row in geo["per_landform"]:
-            table.add_row(row["landform"], row["mode"], _pct(row["f1"]), _pct(row["precision"]),
+            table.add_row(escape(row["landform"]), row["mode"], _pct(row["f1"]), _pct(row["precision"]),
                           _pct(row["recall"]), str(row["k"]), _pct(row["auprc"]))
         for mode, m in geo["metrics"].items():
             table.add_row("[bold]mean[/]", mode, _pct(m["f1"]), "", "", "", _pct(m["auprc"]))
