@@ -10,6 +10,7 @@ import contextlib
 from typing import Callable, Iterator
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -59,7 +60,8 @@ class RichReporter(Reporter):
             yield lambda n=1: bar.advance(task, n)
 
     def info(self, message: str) -> None:
-        self.console.print(message, highlight=False)
+        # Messages carry names from plugins, data and paths: never read them as markup.
+        self.console.print(message, markup=False, highlight=False)
 
     def warn(self, message: str) -> None:
-        self.console.print(f"[yellow]warning:[/] {message}", highlight=False)
+        self.console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False)

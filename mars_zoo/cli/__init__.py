@@ -14,6 +14,8 @@ import sys
 from mars_zoo import __version__
 from mars_zoo.cli import check, data, leaderboard, models, run, tiles, validate
 from mars_zoo.errors import MarsZooError
+from rich.markup import escape
+
 from mars_zoo.reporting import console_err
 
 COMMAND_MODULES = (models, run, check, data, tiles, validate, leaderboard)
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except MarsZooError as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console_err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         console_err.print("[yellow]interrupted[/]")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 
 from mars_zoo.cli.options import add_plugins_dir_option
@@ -32,11 +33,11 @@ def run_check(args: argparse.Namespace) -> int:
 
     spec = load_registry(args.plugins_dir).get(args.model)
     checks = check_model(spec, RichReporter())
-    table = Table(title=f"contract check of {spec.name} (plugin {spec.plugin})")
+    table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")
     for check in checks:
-        table.add_row(check.name, "[green]pass[/]" if check.passed else "[red]FAIL[/]", check.detail)
+        table.add_row(escape(check.name), "[green]pass[/]" if check.passed else "[red]FAIL[/]", escape(check.detail))
     console.print(table)
     failed = [check for check in checks if not check.passed]
     if failed:

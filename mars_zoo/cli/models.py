@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from mars_zoo.cli.options import add_plugins_dir_option
@@ -53,7 +54,8 @@ def run_plugins(args: argparse.Namespace) -> int:
     for column in ("name", "origin", "package", "version", "hooks"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["origin"], row["package"], row["version"], ", ".join(row["hooks"]))
+        table.add_row(*(escape(str(cell)) for cell in (row["name"], row["origin"], row["package"],
+                                                        row["version"], ", ".join(row["hooks"]))))
     console.print(table)
     return 0
 
@@ -72,11 +74,12 @@ def run_list(args: argparse.Namespace) -> int:
     for column in ("model", "checkpoint", "modalities", "dim", "params", "license", "status"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        status = "[green]ready[/]" if row["available"] else f"[red]needs[/] {row['install_hint']}"
+        status = "[green]ready[/]" if row["available"] else f"[red]needs[/] {escape(row['install_hint'])}"
         if row["random_weights"]:
             status += " [yellow](random weights)[/]"
         params = f"{row['parameters'] / 1e6:.1f}M" if row["parameters"] else "?"
-        table.add_row(row["name"], row["checkpoint"], "+".join(row["modalities"]),
-                      str(row["embedding_dim"] or "?"), params, row["license"] or "?", status)
+        cells = (row["name"], row["checkpoint"], "+".join(row["modalities"]), str(row["embedding_dim"] or "?"),
+                 params, row["license"] or "?")
+        table.add_row(*(escape(cell) for cell in cells), status)
     console.print(table)
     return 0
