@@ -63,20 +63,50 @@ def autocast(device: str, precision: str):
 class _TransformedImages:
     """Map-style dataset: decoding and the model's transform run in the workers."""
 
-    def __init__(self, source: ImageSource, transform: Callable | None) -> None:
+    def __init__(self, source: ImageSource, transform: Callable | None, spec: ModelSpec) -> None:
         self.source = source
         self.transform = transform
+        self.spec = spec
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, index: int) -> Any:
         image = self.source[index]
-        return self.transform(image) if self.transform is not None else image
+        if self.transform is None:
+            return image
+        try:
+            return self.transform(image)
+        except Exception as exc:
+            raise ModelContractError(
+                f"The image_transform of model {self.spec.name!r} (plugin {self.spec.plugin or '?'}) "
+                f"failed on image {self.source.ids[index]!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _without_worker_traceback(exc: MarsZooError) -> MarsZooError:
+    """A MarsZooError raised in a DataLoader worker comes back with the worker's
+    traceback pasted into its message; keep the user-facing last line only."""
+    message = str(exc)
+    if "Original Traceback" not in message:
+        return exc
+    last = message.strip().splitlines()[-1]
+    return type(exc)(last.split(": ", 1)[1] if ": " in last else last)
 
 
 def _collate_list(batch: list) -> list:
     return batch
+
+
+@contextlib.contextmanager
+def _clean_worker_errors() -> Iterator[None]:
+    try:
+        yield
+    except MarsZooError as exc:
+        cleaned = _without_worker_traceback(exc)
+        if cleaned is exc:
+            raise
+        raise cleaned from None
 
 
 @dataclass
@@ -181,7 +211,7 @@ class Embedder:
         transform = getattr(encoder, "image_transform", None)
         on_cuda = torch.device(self.options.device).type == "cuda"
         loader = DataLoader(
-            _TransformedImages(source, transform),
+            _TransformedImages(source, transform, self.spec),
             batch_sampler=self._batches(entry, shards),
             num_workers=self.options.workers,
             collate_fn=None if transform is not None else _collate_list,
@@ -217,7 +247,7 @@ class Embedder:
         parts: list[np.ndarray] = []
         filled = 0
         started = time.perf_counter()
-        with self.reporter.progress(f"embedding {label}", total) as advance:
+        with self.reporter.progress(f"embedding {label}", total) as advance, _clean_worker_errors():
             for batch in batches:
                 rows = len(batch)
                 with torch.inference_mode(), autocast(self.options.device, self.options.precision):

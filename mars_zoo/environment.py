@@ -26,6 +26,13 @@ def resolve_device(requested: str) -> str:
         )
     if requested not in DEVICES and not requested.startswith("cuda:"):
         raise MarsZooError(f"Unknown --device {requested!r}; use one of {', '.join(DEVICES)} or cuda:N.")
+    if requested.startswith("cuda:"):
+        index = requested.removeprefix("cuda:")
+        count = torch.cuda.device_count()
+        if not index.isdigit() or int(index) >= count:
+            raise MarsZooError(
+                f"--device {requested}: torch sees {count} CUDA device(s), numbered 0 to {count - 1}."
+            )
     return requested
 
 

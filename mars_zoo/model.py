@@ -110,10 +110,6 @@ class ModelSpec:
                 missing.append(requirement)
         return missing
 
-    @property
-    def available(self) -> bool:
-        return not self.missing_requirements()
-
     def hint(self) -> str:
         return self.install_hint or "pip install " + " ".join(self.requires)
 

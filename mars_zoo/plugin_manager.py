@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -120,7 +121,10 @@ def _load_directory(pm: PluginManager, directory: Path) -> None:
             raise MarsZooError(
                 f"Plugin file {path} failed to import: {type(exc).__name__}: {exc}."
             ) from exc
-        pm.add(module, PluginInfo(path.stem, "plugins-dir", str(path), "-"))
+        # The file's content hash is its version: it keys the embedding cache, so editing
+        # the plugin file can never silently reuse embeddings of the old code.
+        version = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        pm.add(module, PluginInfo(path.stem, "plugins-dir", str(path), version))
 
 
 def build_plugin_manager(plugins_dir: Path | None = None) -> PluginManager:

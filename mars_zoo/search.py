@@ -2,8 +2,10 @@
 
 The real task-3 gallery is about 1.4 million tiles of up to 1024 floats, too large
 to score in one matrix product on every machine, so the gallery (a numpy array, a
-np.memmap of a cache file, or a torch tensor) is read `chunk_size` rows at a time:
-memory stays bounded by one chunk plus the [Q, k] best-so-far. Scores are float32
+np.memmap of a cache file, a lazy view of cache shards, or a torch tensor) is read
+`chunk_size` rows at a time: memory stays bounded by one chunk plus the [Q, N]
+float32 scores. The metrics rank those scores themselves, since ranking needs the
+protocol's tie rule, which plain top-k does not know. Scores are float32
 inner products; with L2-normalised embeddings they are cosine similarities.
 
 On `device="cpu"` the products run in numpy; on any other device (e.g. "cuda")
@@ -31,55 +33,6 @@ def scores_all(
     for start, block in _scored_chunks(query_matrix, gallery, chunk_size, device):
         scores[:, start : start + block.shape[1]] = block
     return scores
-
-
-def topk(
-    queries: Any,
-    gallery: Any,
-    k: int,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-    device: str = "cpu",
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k best gallery rows of each query: (scores [Q, k'] float32, indices [Q, k'] int64).
-
-    k' = min(k, N). Rows are sorted by score, highest first; equal scores are in
-    ascending gallery index, so the result never depends on the chunk size. (This
-    order knows nothing about relevance: the metrics apply their own tie rule.)
-    """
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}.")
-    query_matrix = _query_matrix(queries, gallery)
-    best_scores = np.empty((query_matrix.shape[0], 0), dtype=np.float32)
-    best_indices = np.empty((query_matrix.shape[0], 0), dtype=np.int64)
-    for start, block in _scored_chunks(query_matrix, gallery, chunk_size, device):
-        block_indices = np.broadcast_to(np.arange(start, start + block.shape[1]), block.shape)
-        best_scores, best_indices = _best(
-            np.concatenate([best_scores, block], axis=1),
-            np.concatenate([best_indices, block_indices], axis=1),
-            k,
-        )
-    return best_scores, best_indices
-
-
-def _best(scores: np.ndarray, indices: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k entries first by (score descending, index ascending).
-
-    Only entries reaching the row's k-th best score can be among them, so just
-    those (all of the tied ones included) are sorted.
-    """
-    width = min(k, scores.shape[1])
-    kept_scores = np.empty((scores.shape[0], width), dtype=np.float32)
-    kept_indices = np.empty((scores.shape[0], width), dtype=np.int64)
-    for row in range(scores.shape[0]):
-        row_scores, row_indices = scores[row], indices[row]
-        if width < row_scores.size:
-            boundary = np.partition(row_scores, row_scores.size - width)[row_scores.size - width]
-            candidates = np.flatnonzero(row_scores >= boundary)
-            row_scores, row_indices = row_scores[candidates], row_indices[candidates]
-        order = np.lexsort((row_indices, -row_scores))[:width]
-        kept_scores[row] = row_scores[order]
-        kept_indices[row] = row_indices[order]
-    return kept_scores, kept_indices
 
 
 def _query_matrix(queries: Any, gallery: Any) -> np.ndarray:

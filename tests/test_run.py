@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -173,6 +174,13 @@ def test_user_mistakes_give_one_paragraph_and_a_nonzero_exit(tmp_path, capsys, p
     code, err = _error_of(["run", "openclip/tiny-randm", "--benchmark", "mini", "--out", out], capsys)
     assert code == 2 and "Unknown model 'openclip/tiny-randm'" in err and "openclip/tiny-random" in err
 
+    code, err = _error_of(["run", "acme/[/bold]x[red]", "--benchmark", "mini", "--out", out], capsys)
+    assert code == 2 and "Unknown model 'acme/[/bold]x[red]'" in err  # shown verbatim, not as markup
+
+    code, err = _error_of(["run", "openclip/tiny-random", "--benchmark", "mini", "--device", "cuda:7", "--out", out],
+                          capsys)
+    assert code == 2 and "--device cuda:7" in err
+
     code, err = _error_of(["run", "fake/image-only", "--plugins-dir", str(plugins_dir), "--benchmark", "mini",
                            "--tasks", "paired", "--out", out], capsys)
     assert code == 2 and "image-only" in err and "--tasks geolocalization" in err
@@ -242,3 +250,37 @@ def test_a_copy_of_the_mini_benchmark_stays_synthetic(registry, mini_dir, tmp_pa
     assert copied["tasks"]["landform"]["dataset"]["id"].startswith("mars-zoo/mini-")
     assert copied["tasks"]["geolocalization"]["gallery"]["synthetic"] is True
     assert copied["tasks"]["landform"]["metrics"] == result["tasks"]["landform"]["metrics"]
+
+
+def test_a_failing_image_transform_is_named_even_in_worker_processes(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "broken_transform.py").write_text(textwrap.dedent("""
+        import mars_zoo
+
+
+        class BrokenTransform:
+            def __call__(self, image):
+                raise ValueError("cannot resize")
+
+
+        class TransformEncoder(mars_zoo.Encoder):
+            image_transform = BrokenTransform()
+
+
+        @mars_zoo.hookimpl
+        def register_models(register):
+            register(mars_zoo.ModelSpec(name="fake/bad-transform", family="fake", checkpoint="x",
+                                        loader=lambda spec, device, precision: TransformEncoder()))
+    """))
+    for workers in ("0", "2"):
+        result = subprocess.run(
+            [sys.executable, "-m", "mars_zoo", "run", "fake/bad-transform", "--benchmark", "mini", "--tasks",
+             "landform", "--workers", workers, "--plugins-dir", str(plugins), "--out", str(tmp_path / "r.json"),
+             "--cache-dir", str(tmp_path / "cache")],
+            capture_output=True, text=True, timeout=300,
+        )
+        message = " ".join(result.stderr.split())
+        assert result.returncode == 3, result.stderr
+        assert "The image_transform of model 'fake/bad-transform' (plugin broken_transform)" in message
+        assert "ValueError: cannot resize" in message and "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""Chunked exact search against a full sort of the full score matrix."""
+"""Chunked exact search against the full score matrix."""
 
 from __future__ import annotations
 
@@ -13,37 +13,6 @@ def small_integer_embeddings(rng, rows, dim=6):
     """Small integers: every dot product is exact in float32 whatever the summation
     order, so chunked and full products agree bit for bit, and ties abound."""
     return rng.integers(-2, 3, (rows, dim)).astype(np.float32)
-
-
-def reference_topk(queries, gallery, k):
-    """Sort every row of the full score matrix: score descending, then index."""
-    scores = queries @ gallery.T
-    order = np.array([np.lexsort((np.arange(len(row)), -row)) for row in scores])[:, :k]
-    return np.take_along_axis(scores, order, axis=1), order
-
-
-@pytest.mark.parametrize("chunk_size", [1, 3, 7, 64, 101, 1000])
-@pytest.mark.parametrize("k", [1, 5, 37, 101, 150])
-def test_topk_equals_full_sort(chunk_size, k):
-    rng = np.random.default_rng(chunk_size * 1000 + k)
-    queries, gallery = small_integer_embeddings(rng, 4), small_integer_embeddings(rng, 101)
-    scores, indices = search.topk(queries, gallery, k, chunk_size=chunk_size)
-    expected_scores, expected_indices = reference_topk(queries, gallery, k)
-    assert scores.dtype == np.float32 and indices.dtype == np.int64
-    assert scores.shape == indices.shape == (4, min(k, 101))
-    np.testing.assert_array_equal(indices, expected_indices)
-    np.testing.assert_array_equal(scores, expected_scores)
-
-
-def test_topk_on_real_valued_scores_follows_scores_all():
-    rng = np.random.default_rng(1)
-    queries = rng.standard_normal((3, 32)).astype(np.float32)
-    gallery = rng.standard_normal((500, 32)).astype(np.float32)
-    all_scores = search.scores_all(queries, gallery, chunk_size=128)
-    scores, indices = search.topk(queries, gallery, 40, chunk_size=128)
-    expected = np.argsort(-all_scores, axis=1, kind="stable")[:, :40]
-    np.testing.assert_array_equal(indices, expected)
-    np.testing.assert_array_equal(scores, np.take_along_axis(all_scores, expected, axis=1))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 9, 100, 4096])
@@ -66,10 +35,6 @@ def test_memmap_gallery(tmp_path, dtype):
     stored.flush()
     mapped = np.load(path, mmap_mode="r")
     assert isinstance(mapped, np.memmap)
-    scores, indices = search.topk(queries, mapped, 20, chunk_size=64)
-    expected_scores, expected_indices = reference_topk(queries, gallery, 20)
-    np.testing.assert_array_equal(indices, expected_indices)
-    np.testing.assert_array_equal(scores, expected_scores)
     all_scores = search.scores_all(queries, mapped, chunk_size=64)
     np.testing.assert_array_equal(all_scores, queries @ gallery.T)
 
@@ -80,12 +45,10 @@ def test_torch_inputs_and_the_torch_path(device):
     rng = np.random.default_rng(3)
     queries, gallery = small_integer_embeddings(rng, 2), small_integer_embeddings(rng, 90)
     half_gallery = torch.from_numpy(gallery).half()  # small integers: exact in float16
-    scores, indices = search.topk(
-        torch.from_numpy(queries), half_gallery, 12, chunk_size=16, device=device
+    np.testing.assert_array_equal(
+        search.scores_all(torch.from_numpy(queries), half_gallery, chunk_size=16, device=device),
+        queries @ gallery.T,
     )
-    expected_scores, expected_indices = reference_topk(queries, gallery, 12)
-    np.testing.assert_array_equal(indices, expected_indices)
-    np.testing.assert_array_equal(scores, expected_scores)
     np.testing.assert_array_equal(
         search.scores_all(queries, gallery, chunk_size=16, device=device), queries @ gallery.T
     )
@@ -95,7 +58,5 @@ def test_bad_arguments_are_rejected():
     queries, gallery = np.zeros((2, 4), np.float32), np.zeros((10, 5), np.float32)
     with pytest.raises(ValueError, match="dimension 4"):
         search.scores_all(queries, gallery)
-    with pytest.raises(ValueError, match="k must"):
-        search.topk(queries, np.zeros((10, 4), np.float32), 0)
     with pytest.raises(ValueError, match="chunk_size"):
         search.scores_all(queries, np.zeros((10, 4), np.float32), chunk_size=0)

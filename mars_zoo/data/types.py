@@ -57,8 +57,10 @@ def ids_sha256(ids: Sequence[str]) -> str:
     they scored exactly when these agree."""
     digest = hashlib.sha256()
     for item_id in ids:
-        digest.update(item_id.encode("utf-8"))
-        digest.update(b"\n")
+        encoded = item_id.encode("utf-8")
+        # length-prefixed, so ids containing newlines (captions) cannot collide
+        digest.update(len(encoded).to_bytes(8, "little"))
+        digest.update(encoded)
     return digest.hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Sequence
@@ -70,13 +71,25 @@ def _create_pretrained(spec: ModelSpec):
     return model, preprocess, tokenizer
 
 
+@contextlib.contextmanager
+def _quiet_open_clip():
+    """open_clip logs expected warnings ("no pretrained weights" for the random
+    baseline) on the root logger; silence them while loading, and only then."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
 def load_encoder(spec: ModelSpec, device: str, precision: str) -> OpenClipEncoder:
     """Build the encoder in fp32 on `device`; the harness applies autocast for
     reduced precision, so weights are never down-cast here."""
-    logging.getLogger("root").setLevel(logging.ERROR)  # open_clip logs expected warnings to root
-    if spec.random_weights:
-        _, tag = split_checkpoint(spec.checkpoint)
-        model, preprocess, tokenizer = _create_tiny_random(seed=int(tag.removeprefix("seed")))
-    else:
-        model, preprocess, tokenizer = _create_pretrained(spec)
+    with _quiet_open_clip():
+        if spec.random_weights:
+            _, tag = split_checkpoint(spec.checkpoint)
+            model, preprocess, tokenizer = _create_tiny_random(seed=int(tag.removeprefix("seed")))
+        else:
+            model, preprocess, tokenizer = _create_pretrained(spec)
     return OpenClipEncoder(model.to(device), preprocess, tokenizer, device)
