@@ -8,8 +8,11 @@ harness validates model output before it gets here, so such input is a bug.
 Ties never help a model (PROTOCOL.md, common rules): wherever candidates share a
 score, the correct ones are ranked after the wrong ones, so a model whose embeddings
 are all equal scores at the floor of every metric. The published evaluation code
-breaks ties by sort order instead; with real embeddings ties do not occur, so this
-changes no published number.
+breaks ties by sort order instead, and ties do occur there: for tasks 2 and 3 it
+rounds every similarity to 6 decimals before an unstable sort, so candidates whose
+scores agree to 6 decimals come out in an arbitrary order. Here scores are never
+rounded and only exactly equal scores count as tied, so where scores agree to 6
+decimals a number can differ slightly from the published code's.
 
 The functions are vectorised: they run on the full benchmark sizes in milliseconds
 on one CPU core (see benchmarks/bench_metrics.py).
@@ -85,8 +88,9 @@ def paired_from_scores(scores: Any) -> dict[str, dict[str, float]]:
     Image-to-text: rank_i = 1 + #{j != i : S[i, j] >= S[i, i]}, so a tie counts
     against the model; text-to-image: the same on Sᵀ. Each direction reports R@1,
     R@10 and MRR as fractions and MedR = numpy's median of the ranks, a float that
-    ends in .5 when N is even and the two middle ranks differ (the published code
-    computes it the same way and prints it rounded).
+    ends in .5 when N is even and the two middle ranks differ. The published code
+    computes it the same way and prints int(round(medr)), rounding half to even;
+    result files keep the float and the leaderboard shows it rounded that way.
     """
     matrix = _finite_floats(scores, "scores")
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
@@ -206,10 +210,14 @@ def geolocalization(
     The top min(k_max, N) tiles by score are retrieved. A tile is a *hit* when it
     lies within `radius` of some ground-truth point, and a ground-truth point is
     *found* when some retrieved tile lies within `radius` of it; "within" means
-    sqrt(dlon² + dlat²) <= radius in float64 degrees (inclusive, as the published
-    code's `d <= radius`; no wrap-around, no cos(latitude)). Coordinates are taken
-    in float64: pass them as float64 (a float32 12.4 is 4e-7 degrees off). Among
-    tiles of equal score, non-hits come before hits, then lower gallery index first.
+    sqrt(dlon² + dlat²) <= radius in float64 degrees, inclusive, with no wrap-around
+    and no cos(latitude), as PROTOCOL.md states. The published code measures in
+    pixels of its map instead (radius 0.5 x 2644/360 px, nearest neighbours from a
+    k-d tree): the same test in exact arithmetic, rounded differently, so where a
+    point lies almost exactly 0.5° from a tile its numbers can differ from these.
+    Coordinates are taken in float64: pass them as float64 (a float32 12.4 is 4e-7
+    degrees off). Among tiles of equal score, non-hits come before hits, then lower
+    gallery index first.
 
     The curve runs over K = step, 2·step, ... up to K_max (plus K_max when off the
     grid), step = max(1, K_max // points): precision(K) = hits among the top K / K,

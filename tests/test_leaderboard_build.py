@@ -50,6 +50,63 @@ def scan(data: bytes) -> PageScan:
     return parser
 
 
+class TableScan(HTMLParser):
+    """The header labels and the body cells (text and attributes) of one table, by id."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.table_id = table_id
+        self.inside = False
+        self.labels: list[str] = []
+        self.rows: list[list[tuple[str, dict[str, str | None]]]] = []
+        self.cell: list | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "table":
+            self.inside = attributes.get("id") == self.table_id
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = ["", attributes, tag]
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            text, attributes, kind = self.cell
+            if kind == "td":
+                self.rows[-1].append((text.strip(), attributes))
+            elif attributes.get("data-col") is not None:
+                self.labels.append(text.strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell[0] += data
+
+
+def submitted(name: str) -> dict:
+    """A result from the real submissions folder, to modify."""
+    return json.loads((REPO / "submissions" / name).read_text("utf-8"))
+
+
+def build_one(tmp_path: Path, result: dict) -> dict[str, bytes]:
+    """The site of a submissions folder that holds only `result`."""
+    folder = tmp_path / "subs" / result["model"]["family"]
+    folder.mkdir(parents=True)
+    (folder / "result.json").write_text(json.dumps(result))
+    return build_site(tmp_path / "subs", tmp_path / "out")
+
+
+def table_of(data: bytes, table_id: str) -> tuple[list[str], dict[str, list[tuple[str, dict]]]]:
+    """The labels of a task table and its body rows keyed by the model cell's text."""
+    parser = TableScan(table_id)
+    parser.feed(data.decode("utf-8"))
+    model = parser.labels.index("Model")
+    return parser.labels, {row[model][0].split(" @ ")[0]: row for row in parser.rows if row}
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("leaderboard")
@@ -131,14 +188,57 @@ def test_csv_downloads_match_the_results_and_defuse_formulas(site, tmp_path):
     assert len(rows) == len(results_in(submissions)) + 1
     siglip = next(row for row in rows if row["model.name"] == "openclip/vit-l-16-siglip2-512")
     assert (siglip["paired.t2i.r1"], siglip["paired.t2i.medr"], siglip["provenance"]) == ("0.1273", "78", "reported")
-    result = json.loads((REPO / "submissions" / "baseline" / "random__reported.json").read_text())
+    result = submitted("baseline/random__reported.json")
     result["model"]["checkpoint"] = "=HYPERLINK(\"http://evil.example\")"
-    folder = tmp_path / "subs" / "baseline"
-    folder.mkdir(parents=True)
-    (folder / "random.json").write_text(json.dumps(result))
-    built = build_site(tmp_path / "subs", tmp_path / "out")
+    built = build_one(tmp_path, result)
     [row] = csv.DictReader(io.StringIO(built["data/results.csv"].decode()))
     assert row["model.checkpoint"] == "'=HYPERLINK(\"http://evil.example\")"
+
+
+def test_medr_is_shown_rounded_half_to_even_and_kept_raw_in_the_downloads(tmp_path):
+    """The published code prints int(round(medr)); a median of an even count can end in .5."""
+    result = submitted("openclip/vit-l-16-siglip2-512__reported.json")
+    result["tasks"]["paired"]["metrics"]["t2i"]["medr"] = 77.5
+    result["tasks"]["paired"]["metrics"]["i2t"]["medr"] = 76.5
+    files = build_one(tmp_path, result)
+    name = result["model"]["name"]
+    for page, table_id in (("index.html", "table-paired"), ("models/openclip--vit-l-16-siglip2-512.html",
+                                                            "result-1-paired")):
+        parser = TableScan(table_id)
+        parser.feed(files[page].decode())
+        medr = [cell for row in parser.rows for label, cell in zip(parser.labels, row) if label == "MedR"]
+        assert [(text, attributes["title"]) for text, attributes in medr] == \
+            [("78", "77.5 before rounding"), ("76", "76.5 before rounding")], page
+    labels, rows = table_of(files["index.html"], "table-paired")
+    assert [rows[name][index][1]["data-sort"] for index, label in enumerate(labels) if label == "MedR"] == \
+        ["77.5", "76.5"]
+    [row] = csv.DictReader(io.StringIO(files["data/results.csv"].decode()))
+    assert (row["paired.t2i.medr"], row["paired.i2t.medr"]) == ("77.5", "76.5")
+    [exported] = json.loads(files["data/results.json"])["results"]
+    assert exported["result"]["tasks"]["paired"]["metrics"]["t2i"]["medr"] == 77.5
+
+
+def test_task_1_shows_how_the_images_were_prepared(site, tmp_path):
+    """Reproduced and reported task 1 rows were measured on differently prepared images:
+    the table, the model pages and the CSV say which."""
+    _, _, files = site
+    labels, rows = table_of(files["index.html"], "table-paired")
+    column = labels.index("Image preparation")
+    assert rows["openclip/vit-l-16-siglip2-512"][column][0] == "original-bytes (model preprocessing only)"
+    assert rows["openclip/tiny-random"][column][0] == "resize-center-crop-512"
+    assert "Rows whose images were prepared differently" in "".join(scan(files["index.html"]).text)
+    page_text = "".join(scan(files["models/openclip--tiny-random.html"]).text)
+    assert "Image preparationresize-center-crop-512" in page_text
+    csv_rows = {row["file"]: row for row in csv.DictReader(io.StringIO(files["data/results.csv"].decode()))}
+    assert csv_rows["openclip/tiny-random__unpinned.json"]["paired.image_preparation"] == "resize-center-crop-512"
+
+    result = submitted("baseline/random__reported.json")
+    del result["tasks"]["paired"]["image_preparation"]  # optional in a reported result
+    built = build_one(tmp_path, result)
+    labels, rows = table_of(built["index.html"], "table-paired")
+    cell = rows["baseline/random"][labels.index("Image preparation")]
+    assert (cell[0], cell[1]["data-sort"]) == ("\u2013", "")
+    assert "Image preparationnot stated" in "".join(scan(built["models/baseline--random.html"]).text)
 
 
 @pytest.mark.parametrize("url, safe", [

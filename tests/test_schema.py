@@ -92,6 +92,21 @@ def test_reproduced_requires_the_full_fingerprint_reported_does_not():
     assert fields(reproduced) == {"tasks.geolocalization.per_landform[0].curve"}
 
 
+def test_image_preparation_is_required_in_reproduced_paired_results_only():
+    """Task 1 numbers depend on how the images were prepared, so a run must say it; a reported
+    result says it when its source does."""
+    reproduced = load(REPRODUCED)
+    assert reproduced["tasks"]["paired"]["image_preparation"] == "resize-center-crop-512"
+    del reproduced["tasks"]["paired"]["image_preparation"]
+    assert validate_result(reproduced) == ["tasks.paired.image_preparation: is required in a reproduced result"]
+    reported = load(REPO / "submissions" / "openclip" / "vit-l-16-siglip2-512__reported.json")
+    assert reported["tasks"]["paired"]["image_preparation"] == "original-bytes (model preprocessing only)"
+    del reported["tasks"]["paired"]["image_preparation"]
+    assert validate_result(reported) == []
+    reported["tasks"]["paired"]["image_preparation"] = "resize\ncrop"
+    assert fields(reported) == {"tasks.paired.image_preparation"}
+
+
 def test_environment_accepts_extra_library_versions_but_not_numbers():
     result = load(REPRODUCED)
     result["environment"]["open_clip"] = "3.0.0"

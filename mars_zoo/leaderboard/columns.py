@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
-RANK = "rank"  # MedR: a plain number, lower is better
+RANK = "rank"  # MedR: shown as an integer, lower is better
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,22 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Detail:
+    """A text field of a task section that is no metric but says how its scores were measured,
+    so that rows measured differently are told apart: `key` is its dotted path under `tasks`
+    (also the CSV header), `explanation` the footnote shown with it."""
+
+    key: str
+    label: str
+    explanation: str
+
+    def value(self, result: dict[str, Any]) -> str | None:
+        task, name = self.key.split(".")
+        value = result["tasks"].get(task, {}).get(name)
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
 class Task:
     key: str
     number: int
@@ -44,6 +60,7 @@ class Task:
     summary: str
     columns: tuple[Column, ...]
     headline: str  # the column key rows are ranked by
+    details: tuple[Detail, ...] = ()
 
     @property
     def headline_column(self) -> Column:
@@ -68,9 +85,18 @@ TASKS = (
         title="Paired image-text retrieval",
         summary="Each image must find its own caption among all captions, and each caption its "
         "image (R@k: share of queries whose match ranks in the top k; MRR: mean reciprocal rank; "
-        "MedR: median rank, lower is better). Ranked by text-to-image R@1.",
+        "MedR: median rank, lower is better, shown rounded to an integer as the published code prints "
+        "it). Ranked by text-to-image R@1.",
         columns=_paired_columns(),
         headline="paired.t2i.r1",
+        details=(
+            Detail("paired.image_preparation", "Image preparation",
+                   "Image preparation: how the pair images were prepared before the model's own "
+                   "preprocessing. mars-zoo run follows the published protocol, resize-center-crop-512 "
+                   "(shorter side resized to 512 px, bicubic, then a centred 512x512 crop); the MTEB "
+                   "numbers were measured on the frozen copy's original image bytes (original-bytes). "
+                   "Rows whose images were prepared differently are not strictly comparable."),
+        ),
     ),
     Task(
         key="landform",
@@ -109,11 +135,17 @@ LANDFORM_CLASS_METRICS = (("ap", "AP"), ("r_precision", "R-Precision"), ("ndcg@1
 
 
 def format_value(value: float | None, kind: str = FRACTION) -> str:
-    """Percent with two decimals for fractions (0.1273 -> 12.73), plain numbers for ranks."""
+    """Percent with two decimals for fractions (0.1273 -> 12.73); ranks as integers.
+
+    A MedR is a median, so it ends in .5 when the two middle ranks differ. PROTOCOL.md reports
+    it as a plain integer and the published code prints int(round(medr)): Python's round, half
+    to even (77.5 -> 78, 76.5 -> 76), so the same value shows the same here. Result files and
+    the downloads keep the raw value.
+    """
     if value is None:
         return "\u2013"
     if kind == RANK:
-        return f"{value:g}" if float(value).is_integer() else f"{value:.1f}"
+        return str(round(value))
     return f"{value * 100:.2f}"
 
 

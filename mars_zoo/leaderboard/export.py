@@ -57,11 +57,14 @@ def results_json(entries: Sequence[Entry], version: str) -> bytes:
 
 
 def results_csv(entries: Sequence[Entry]) -> bytes:
+    """One row per result: raw metric values (MedR unrounded), then how they were measured."""
     columns = [column for task in TASKS for column in task.columns]
+    details = [detail for task in TASKS for detail in task.details]
     header = (BASE_HEADER + [f"model.{key}" for key in MODEL_FIELDS] + [column.key for column in columns]
-              + ["source.url"])
+              + [detail.key for detail in details] + ["source.url"])
     rows = [_base(entry) + [entry.model.get(key) for key in MODEL_FIELDS]
             + [column.value(entry.data) for column in columns]
+            + [detail.value(entry.data) for detail in details]
             + [entry.data.get("source", {}).get("url")]
             for entry in entries]
     return _csv(header, rows)

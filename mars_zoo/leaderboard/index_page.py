@@ -11,7 +11,8 @@ from mars_zoo.leaderboard.html import Markup, el, external_link
 from mars_zoo.leaderboard.layout import BENCHMARK_URL, document
 from mars_zoo.leaderboard.svg import no_data, stack
 from mars_zoo.leaderboard.tables import (
-    TEXT, Header, Row, entry_attributes, metric_cell, model_cell, table, task_headers, task_rows,
+    TEXT, Header, Row, details_note, entry_attributes, metric_cell, model_cell, table, task_headers,
+    task_rows,
 )
 
 DOWNLOADS = (
@@ -77,8 +78,9 @@ def _task_section(task: Task, entries: Sequence[Entry]) -> Markup:
         plots.task_bars(task, with_task, f"bars-{task.key}"),
     ]
     if ranking:
-        parts.append(table(f"table-{task.key}", f"Task {task.number}: {task.title} (scores in %)",
-                           task_headers(task, True), task_rows(task, ranking, "", True), filterable=True))
+        parts += [table(f"table-{task.key}", f"Task {task.number}: {task.title} (scores in %)",
+                        task_headers(task, True), task_rows(task, ranking, "", True), filterable=True),
+                  details_note(task)]
     if task.key == "landform":
         parts += [el("h3", "Per class"), _per_class(with_task, "table-landform-classes")]
     if task.key == "geolocalization":

@@ -12,7 +12,7 @@ from mars_zoo.leaderboard.html import Markup, el, external_link
 from mars_zoo.leaderboard.layout import definitions, document, notes, text_of
 from mars_zoo.leaderboard.svg import stack
 from mars_zoo.leaderboard.tables import (
-    TEXT, Cell, Header, Row, badge, format_parameters, metric_cell, metric_header, table,
+    TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, table,
 )
 
 PREFIX = "../"
@@ -93,8 +93,9 @@ def _paired(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
         if values:
             rows.append(Row([Cell(label)] + [metric_cell(values.get(column.key.rsplit(".", 1)[1]), column.kind)
                                              for column in metrics]))
-    facts = [("Caption", body.get("caption")), ("Images", body.get("source"))]
-    return [definitions([(term, value) for term, value in facts if value]),
+    facts = [("Caption", body.get("caption")), ("Image source", body.get("source"))]
+    facts += [(detail.label, detail.value(entry.data) or "not stated") for detail in task.details]
+    return [definitions([(term, value) for term, value in facts if value]), details_note(task),
             table(table_id, "Task 1 scores (%, MedR as a rank)", headers, rows, sortable=False)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from mars_zoo.leaderboard.columns import RANK, Column, Task, format_value, sort_key
+from mars_zoo.leaderboard.columns import RANK, Column, Detail, Task, format_value, sort_key
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, escape
 
@@ -31,6 +31,7 @@ class Cell:
     content: Any
     sort: str = ""
     class_: str | None = None
+    title: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,30 @@ class Row:
 
 
 def metric_header(column: Column) -> Header:
-    return Header(column.label, column.group, NUMBER, column.better,
-                  f"{column.group}: {column.label}" + (" (lower is better)" if column.kind == RANK else " (%)"))
+    unit = " (lower is better; rounded half to even)" if column.kind == RANK else " (%)"
+    return Header(column.label, column.group, NUMBER, column.better, f"{column.group}: {column.label}{unit}")
 
 
 def metric_cell(value: float | None, kind: str) -> Cell:
-    return Cell(format_value(value, kind), sort_key(value), "num" if value is not None else "num missing")
+    """The formatted value; a rank shown rounded keeps its raw value in the tooltip."""
+    rounded = kind == RANK and value is not None and not float(value).is_integer()
+    return Cell(format_value(value, kind), sort_key(value), "num" if value is not None else "num missing",
+                f"{float(value)!r} before rounding" if rounded else None)
+
+
+def detail_header(detail: Detail) -> Header:
+    return Header(detail.label, "", TEXT, "lower", detail.explanation)
+
+
+def detail_cell(value: str | None) -> Cell:
+    return Cell("\u2013" if value is None else value, value or "", "detail" if value else "detail missing")
+
+
+def details_note(task: Task) -> Markup | None:
+    """The footnote that explains the task's detail columns, shown under its tables."""
+    if not task.details:
+        return None
+    return el("p", [detail.explanation for detail in task.details], class_="table-note")
 
 
 def entry_attributes(entry: Entry) -> dict[str, str]:
@@ -75,7 +94,8 @@ def table(table_id: str, caption: Any, headers: Sequence[Header], rows: Sequence
                              data_type=header.type, data_better=header.better))
     head = el("thead", _group_row(headers), el("tr", head_cells, class_="labels"))
     body_rows = [
-        el("tr", [el("td", cell.content, data_sort=cell.sort, class_=cell.class_) for cell in row.cells],
+        el("tr", [el("td", cell.content, data_sort=cell.sort, class_=cell.class_, title=cell.title)
+                  for cell in row.cells],
            **{name.replace("-", "_"): value for name, value in row.attributes.items()})
         for row in rows
     ]
@@ -117,6 +137,7 @@ def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], pr
             Cell(badge(entry.provenance, entry.provenance), entry.provenance),
             Cell(format_parameters(entry.model.get("parameters")), sort_key(entry.model.get("parameters")), "num"),
         ]
+        cells += [detail_cell(detail.value(entry.data)) for detail in task.details]
         cells += [metric_cell(column.value(entry.data), column.kind) for column in task.columns]
         rows.append(Row(cells, entry_attributes(entry)))
     return rows
@@ -127,4 +148,5 @@ def task_headers(task: Task, with_rank: bool) -> list[Header]:
                       + task.headline_column.label)] if with_rank else []
     headers += [Header("Model", "", TEXT, "lower"), Header("Provenance", "", TEXT, "lower"),
                 Header("Params", "", NUMBER, "higher", "Parameter count")]
+    headers += [detail_header(detail) for detail in task.details]
     return headers + [metric_header(column) for column in task.columns]
