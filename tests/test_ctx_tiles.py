@@ -2,7 +2,7 @@
 
 Every source pixel value encodes its 0.2° cell (`cell_base`) plus +4 in the cell's
 northern half and +2 in its eastern half, so a tile's quadrants say both where it
-was cut from and that it is not flipped.
+was cut from and that it is not flipped. One cell (`NODATA_CELL`) has no data.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def cell_base(lon: float, lat: float) -> int:
 
 
 def write_source(path: Path, crs: str, west: float, north: float, cols: int, rows: int,
-                 cell_px: int, x_per_degree: float, y_per_degree: float, crs_declared=True) -> None:
-    """A uint8 GeoTIFF of `cols` x `rows` cells of 0.2° from (west, north), nodata 0."""
-    data = np.zeros((rows * cell_px, cols * cell_px), dtype=np.uint8)
+                 cell_px: int, x_per_degree: float, y_per_degree: float, crs_declared=True,
+                 nodata: int = 0) -> None:
+    """A uint8 GeoTIFF of `cols` x `rows` cells of 0.2° from (west, north) that declares
+    `nodata` and holds it in `NODATA_CELL`."""
+    data = np.full((rows * cell_px, cols * cell_px), nodata, dtype=np.uint8)
     half = cell_px // 2
     for row in range(rows):
         for col in range(cols):
@@ -55,7 +57,7 @@ def write_source(path: Path, crs: str, west: float, north: float, cols: int, row
     transform = from_origin(west * x_per_degree, north * y_per_degree,
                             0.2 * x_per_degree / cell_px, 0.2 * y_per_degree / cell_px)
     with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0],
-                       count=1, dtype="uint8", nodata=0, transform=transform,
+                       count=1, dtype="uint8", nodata=nodata, transform=transform,
                        crs=crs if crs_declared else None) as dst:
         dst.write(data, 1)
 
@@ -77,9 +79,8 @@ def ctx_dir(tmp_path_factory) -> Path:
     return root
 
 
-EXPECTED_TILES = (
-    [tile_name(lon / 10, lat / 10) for lat in (798, 796, 794, 792, 790) for lon in (100, 102, 104)
-     if (lon / 10, lat / 10) != NODATA_CELL]
+EXPECTED_TILES = (  # the cell without data included, as in the published gallery
+    [tile_name(lon / 10, lat / 10) for lat in (798, 796, 794, 792, 790) for lon in (100, 102, 104)]
     + [tile_name(lon / 10, lat / 10) for lat in (788, 786) for lon in (100, 102)]
     + [tile_name(lon / 10, lat / 10) for lat in (798, 796, 794) for lon in (106, 108)]
 )
@@ -109,8 +110,8 @@ def test_tiles_come_from_the_right_place(built):
     shards = shard_members(out)
     names = [name for shard in shards for name, _ in shard]
     assert names == EXPECTED_TILES  # sources in path order, each row by row from the north-west
-    assert [len(shard) for shard in shards] == [10, 10, 4]
-    assert (report.tiles, report.shards, report.skipped_nodata, report.skipped_polar) == (24, 3, 1, 6)
+    assert [len(shard) for shard in shards] == [10, 10, 5]
+    assert (report.tiles, report.shards, report.empty, report.skipped_polar) == (25, 3, 1, 6)
     for name, data in (member for shard in shards for member in shard):
         lon, lat = parse_tile_name(name)
         assert tile_name(lon, lat) == name
@@ -120,6 +121,9 @@ def test_tiles_come_from_the_right_place(built):
         pixels = np.asarray(image)
         height = 2 * TILE_PX if lat < 79.0 else TILE_PX  # c_eqc60: 0.2° is twice as high as wide
         assert pixels.shape == (height, TILE_PX)
+        if (lon, lat) == NODATA_CELL:
+            assert not pixels.any()  # kept, every pixel 0
+            continue
         base = cell_base(lon, lat)
         quarter_h, quarter_w = height // 4, TILE_PX // 4
         quadrants = {(0, 0): base + 4, (0, 1): base + 6, (1, 0): base, (1, 1): base + 2}
@@ -128,8 +132,8 @@ def test_tiles_come_from_the_right_place(built):
             x = quarter_w * (1 + 2 * west_east)
             assert np.all(pixels[y - 2:y + 2, x - 2:x + 2] == value), (name, north_south, west_east)
     manifest = json.loads((out / "tiles.json").read_text())
-    assert manifest["tiles"] == 24 and manifest["tile_px"] == TILE_PX
-    assert [shard["members"] for shard in manifest["shards"]] == [10, 10, 4]
+    assert (manifest["tiles"], manifest["empty"], manifest["tile_px"]) == (25, 1, TILE_PX)
+    assert [shard["members"] for shard in manifest["shards"]] == [10, 10, 5]
 
 
 def test_tar_headers_are_deterministic(built):
@@ -173,7 +177,7 @@ def test_killed_build_resumes_without_redoing_or_duplicating(built, ctx_dir, tmp
 
     def dies_in_second_source(pixels):
         calls.append(1)
-        if len(calls) > 16:  # a_eqc has 14 tiles: die inside c_eqc60, the second source
+        if len(calls) > 16:  # a_eqc has 15 tiles: die inside c_eqc60, the second source
             raise KeyboardInterrupt
         return encode(pixels)
 
@@ -207,6 +211,25 @@ def test_southern_cut_keeps_the_tile_at_minus_80(tmp_path):
     assert [name for shard in shard_members(tmp_path / "out") for name, _ in shard] == [
         "E_20_0_N_80_0.png"]  # -80.0..-79.8 is inside the band; -80.2..-80.0 is not
     assert report.skipped_polar == 1
+
+
+def test_declared_nodata_becomes_0_and_empty_tiles_are_kept(tmp_path):
+    """Like the published cut (dstNodata=0): the source's own nodata value (255 here) and
+    areas outside it become 0, and a tile with no data at all is kept and counted."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    metres = math.radians(1) * MARS_RADIUS
+    # lon 10.2..10.6, lat 79.0..79.2: (10.2, 79.0) has data, NODATA_CELL (10.4, 79.0) holds 255.
+    write_source(ctx / "nodata255.tif", EQC.format(lat_ts=0), 10.2, 79.2, 2, 1, 16, metres, metres,
+                 nodata=255)
+    report = build_tiles(ctx, tmp_path / "out", tile_px=TILE_PX)
+    tiles = dict(member for shard in shard_members(tmp_path / "out") for member in shard)
+    assert list(tiles) == [tile_name(10.2, 79.0), tile_name(*NODATA_CELL)]
+    assert (report.tiles, report.empty) == (2, 1)
+    assert not np.asarray(Image.open(io.BytesIO(tiles[tile_name(*NODATA_CELL)]))).any()
+    with_data = np.asarray(Image.open(io.BytesIO(tiles[tile_name(10.2, 79.0)])))
+    assert with_data.min() >= cell_base(10.2, 79.0) and with_data.max() < 255
+    assert json.loads((tmp_path / "out" / "tiles.json").read_text())["empty"] == 1
 
 
 def test_file_without_crs_is_an_error_naming_it(tmp_path):

@@ -22,9 +22,10 @@ def register(subparsers) -> None:
         "build",
         help="cut CTX mosaic GeoTIFFs into 0.2° tiles in tar shards",
         description="Cut the Murray Lab CTX mosaic GeoTIFFs under --ctx into 0.2° x 0.2° tiles "
-        "named by their lower-left corner, skipping tiles outside -80..80° latitude and tiles "
-        "without data, and write them as tar shards (tiles-000000.tar, ...) with tiles.json to "
-        "--out. A killed build resumes where it stopped; rerunning a finished build does nothing.",
+        "named by their lower-left corner, skipping tiles outside -80..80° latitude (tiles "
+        "without data are kept, as in the published gallery), and write them as tar shards "
+        "(tiles-000000.tar, ...) with tiles.json to --out. A killed build resumes where it "
+        "stopped; rerunning a finished build does nothing.",
     )
     build.add_argument("--ctx", type=Path, required=True, metavar="DIR",
                        help="folder with the mosaic GeoTIFFs (searched recursively)")
@@ -46,10 +47,10 @@ def run_build(args: argparse.Namespace) -> int:
     report = build_tiles(args.ctx, args.out, tile_px=args.tile_px, shard_size=args.shard_size,
                          workers=args.workers, reporter=reporter)
     reporter.info(
-        f"{report.tiles} tiles in {report.shards} shards in {args.out} from {report.sources} "
-        f"source files ({report.rendered_sources} rendered now, {report.shards_written} shards "
-        f"written now); skipped {report.skipped_nodata} tiles without data and "
-        f"{report.skipped_polar} tiles beyond ±80° latitude"
+        f"{report.tiles} tiles ({report.empty} of them without data) in {report.shards} shards "
+        f"in {args.out} from {report.sources} source files ({report.rendered_sources} rendered "
+        f"now, {report.shards_written} shards written now); skipped {report.skipped_polar} "
+        f"tiles beyond ±80° latitude"
         + (f"; dropped {report.duplicates} duplicate tiles" if report.duplicates else "")
         + "."
     )

@@ -10,19 +10,27 @@ facts follow the builder published with the benchmark:
   (The published script reads the corner from the file name; for the Murray Lab
   files the footprint gives the same cells and works for any file name.)
 - Each cell is rendered `tile_px` wide (512 by default) and
-  `round(tile_px * aspect)` high, where aspect is the cell's height over its width
-  measured in the file's own projection, with bilinear resampling and nodata 0
-  where the file declares none. For the mosaic's equirectangular projection (and
-  for any lon/lat file) the aspect is 1, so tiles are 512 x 512 as published; the
-  published thumbnail step that follows resizes to the same square size and is
-  then an identity.
+  `round(tile_px * aspect)` high, as PROTOCOL.md states ("rendered 512 px wide
+  (height by the projection's aspect)"): aspect is a cell's height over its width in
+  the file's own projection, measured here on the file's central cell (the published
+  cut script measures each cell; the two differ only where the aspect varies within
+  a file). Resampling is bilinear; pixels without data (the source's own nodata, or
+  outside its coverage) become 0, the published script's `dstNodata=0`.
+  What this builder does not do: the published pipeline follows the cut with a
+  thumbnail step that resizes every tile to 512 x 512 (bicubic) whatever its aspect.
+  Here a tile keeps its rendered height (the model's own preprocessing resizes it),
+  so the two galleries are identical where the aspect rounds to 1 (square tiles;
+  resizing to the same size is a copy) and differ in pixel size elsewhere.
 - Polar cut: the published script skips whole 4° files whose latitude nearest the
   equator is at |lat| >= 80°, i.e. it keeps exactly the cells that lie inside
   -80° <= lat <= 80°. Applied per tile: a tile is kept when its whole extent is
   inside that band, so the tile with lower-left latitude 79.8 (79.8..80.0) and the
   one at -80.0 (-80.0..-79.8) are kept, the one at 80.0 is skipped.
-- Tiles whose every pixel is nodata (outside the mosaic's coverage) are skipped and
-  counted.
+- Every cell inside the band becomes a tile, including "empty" ones whose every
+  pixel is 0 (no data: gaps in the mosaic's coverage). The published builder keeps
+  those too (that is how its gallery reaches about 1.44 million tiles, 1800 x 800
+  cells), and they are part of the ranking, so dropping them would change task 3's
+  precision, F1 and AUPRC. They are counted (`empty` in tiles.json), for information.
 - Images are 8-bit PNGs with the source's bands: grayscale for the (single-band)
   mosaic, RGB for a 3-band file. (The published thumbnail step converts to RGB;
   the readers do that when they decode, so storing one band saves two thirds.)
@@ -75,11 +83,14 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import Reporter
 
-TILES_FORMAT = 1
+# 2: empty tiles are kept (format 1 dropped them), so staging from format 1 is redone.
+TILES_FORMAT = 2
 SOURCE_SUFFIXES = (".tif", ".tiff")
 MANIFEST_NAME = "tiles.json"
 BUILD_DIR_NAME = ".build"
 
+# The value of pixels without data (the published cut script's dstNodata).
+NODATA = 0
 # The grid in tenths of a degree, so corners are exact integers (tile names have one
 # decimal).
 _STEP = round(GEO_TILE_DEG * 10)
@@ -93,9 +104,9 @@ class BuildReport:
     sources: int  # source files found
     rendered_sources: int  # of those, rendered by this run (the rest were done)
     tiles: int  # tiles in the shards
+    empty: int  # of those, tiles without any data (all pixels NODATA), kept as published
     shards: int
     shards_written: int  # shards (re)written by this run
-    skipped_nodata: int  # tiles whose pixels are all nodata
     skipped_polar: int  # tiles outside -80..80° latitude
     duplicates: int  # tile names produced again by a later source, dropped
 
@@ -257,22 +268,26 @@ def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
     stem = _staging_stem(rel)
     tar_path = Path(staging) / f"{stem}.tar"
     tiles: list[str] = []
-    skipped = {"polar": 0, "nodata": 0}
+    empty: list[str] = []
+    polar = 0
 
     def rendered() -> Iterator[tuple[str, bytes]]:
+        nonlocal polar
         for name, kind, pixels in _cut(Path(path), params["tile_px"]):
-            if kind == "tile":
-                tiles.append(name)
-                yield name, _encode_png(pixels)
-            else:
-                skipped[kind] += 1
+            if kind == "polar":
+                polar += 1
+                continue
+            tiles.append(name)
+            if kind == "empty":
+                empty.append(name)
+            yield name, _encode_png(pixels)
 
     write_tile_shard(tar_path, rendered())
     marker = {
         "source": rel, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "params": params,
         "tar": tar_path.name, "tar_size": tar_path.stat().st_size,
         "tar_sha256": file_sha256(tar_path), "tiles": tiles,
-        "skipped_nodata": skipped["nodata"], "skipped_polar": skipped["polar"],
+        "empty": empty, "skipped_polar": polar,
     }
     atomic_write_bytes(Path(staging) / f"{stem}.json", json.dumps(marker, indent=1).encode())
     return marker
@@ -280,8 +295,8 @@ def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
 
 def _cut(path: Path, tile_px: int) -> Iterator[tuple[str, str, np.ndarray | None]]:
     """(tile name, kind, pixels [bands, H, W]) for every grid cell of the file's
-    footprint, row by row from the north-west. kind is "tile", "polar" (outside the
-    latitude band, not read, pixels None) or "nodata" (no valid pixel)."""
+    footprint, row by row from the north-west. kind is "tile", "empty" (every pixel
+    NODATA) or "polar" (outside the latitude band, not read, pixels None)."""
     import pyproj
     import rasterio
     from rasterio.crs import CRS
@@ -304,10 +319,9 @@ def _cut(path: Path, tile_px: int) -> Iterator[tuple[str, str, np.ndarray | None
         lat0 = (south_t + (rows // 2) * _STEP) / 10
         xs, ys = transform(lonlat, src.crs, [lon0, lon0 + GEO_TILE_DEG], [lat0, lat0 + GEO_TILE_DEG])
         tile_h = max(1, round(tile_px * abs(ys[1] - ys[0]) / abs(xs[1] - xs[0])))
-        fill = 0 if src.nodata is None else src.nodata
         grid = Affine(GEO_TILE_DEG / tile_px, 0, west_t / 10, 0, -GEO_TILE_DEG / tile_h, north_t / 10)
         with WarpedVRT(src, crs=lonlat, transform=grid, width=cols * tile_px,
-                       height=rows * tile_h, nodata=fill, resampling=Resampling.bilinear) as vrt:
+                       height=rows * tile_h, nodata=NODATA, resampling=Resampling.bilinear) as vrt:
             for row in range(rows):
                 lat_t = north_t - (row + 1) * _STEP
                 names = [tile_name((west_t + col * _STEP) / 10, lat_t / 10) for col in range(cols)]
@@ -318,7 +332,7 @@ def _cut(path: Path, tile_px: int) -> Iterator[tuple[str, str, np.ndarray | None
                 strip = vrt.read(window=Window(0, row * tile_h, cols * tile_px, tile_h))
                 for col, name in enumerate(names):
                     pixels = strip[:, :, col * tile_px:(col + 1) * tile_px]
-                    yield name, "nodata" if np.all(pixels == fill) else "tile", pixels
+                    yield name, "empty" if np.all(pixels == NODATA) else "tile", pixels
 
 
 def _snap(degrees: float) -> int:
@@ -339,14 +353,16 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
     """Group the rendered tiles into shards, rewriting only the shards that changed."""
     members: list[tuple[str, dict]] = []  # (tile name, marker of its source)
     seen: set[str] = set()
-    duplicates = 0
+    duplicates = empty = 0
     for marker in markers:
+        empty_here = set(marker["empty"])
         for name in marker["tiles"]:
             if name in seen:
                 duplicates += 1
                 continue
             seen.add(name)
             members.append((name, marker))
+            empty += name in empty_here
     if duplicates:
         reporter.warn(f"{duplicates} tiles were produced by more than one source file (the "
                       f"files overlap); the first source in path order was kept.")
@@ -364,18 +380,18 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
             stale.unlink()
 
     report = BuildReport(
-        sources=len(markers), rendered_sources=rendered, tiles=len(members), shards=len(shards),
+        sources=len(markers), rendered_sources=rendered, tiles=len(members),
+        empty=empty, shards=len(shards),
         shards_written=written,
-        skipped_nodata=sum(marker["skipped_nodata"] for marker in markers),
         skipped_polar=sum(marker["skipped_polar"] for marker in markers),
         duplicates=duplicates,
     )
     manifest = {
         **params,
         "tiles": report.tiles,
+        "empty": report.empty,
         "shards": [{"file": name, "members": len(shard)} for name, shard in zip(names, shards)],
         "sources": [marker["source"] for marker in markers],
-        "skipped_nodata": report.skipped_nodata,
         "skipped_polar": report.skipped_polar,
         "duplicates": duplicates,
     }
