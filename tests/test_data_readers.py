@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import pickle
 import shutil
 import tarfile
@@ -35,6 +36,24 @@ def data_dir(mini_dir, tmp_path):
 
 def _png(value: int, mode: str = "L", size=(8, 8)) -> bytes:
     return hub_format.encode_image(Image.new(mode, size, (value,) * len(mode)))
+
+
+def _truncated_jpeg() -> bytes:
+    """A JPEG cut in its scan data: it opens and passes PIL's verify, but does not decode."""
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 256), 50).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()[: buffer.tell() * 3 // 4]
+
+
+CORRUPT_PNG = b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
 def test_local_copy_is_named_after_the_real_datasets(data_dir, tmp_path):
@@ -170,13 +189,115 @@ def test_ground_truth_accepts_extra_columns_and_spaces(data_dir, tmp_path):
 def test_query_images_are_sorted_and_required(data_dir, tmp_path):
     folder = data_dir / "Mars-Global-Geolocalization" / "image_queries" / "landslides"
     (folder / "a_first.JPG").write_bytes(hub_format.encode_image(Image.new("L", (8, 8), 5), "JPEG"))
-    (folder / "notes.txt").write_text("not an image")
+    for name, fmt in (("b.BMP", "BMP"), ("c.webp", "WEBP"), ("d.Tif", "TIFF"), ("e.tiff", "TIFF")):
+        buffer = io.BytesIO()
+        Image.new("RGB", (8, 8), (9, 9, 9)).save(buffer, format=fmt)
+        (folder / name).write_bytes(buffer.getvalue())
+    (folder / ".DS_Store").write_bytes(b"\0\0")  # hidden: ignored
+    (folder / "README.md").write_text("where these come from")  # a README: ignored
     geo = open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache").geolocalization()
-    assert list(geo.query_images["landslides"].ids)[0] == "landslides/a_first.JPG"
-    assert len(geo.query_images["landslides"]) == 4
+    ids = list(geo.query_images["landslides"].ids)
+    assert ids[:5] == [f"landslides/{name}" for name in ("a_first.JPG", "b.BMP", "c.webp", "d.Tif", "e.tiff")]
+    assert len(ids) == 8  # the mini benchmark's three and these five
+    assert all(geo.query_images["landslides"][i].mode == "RGB" for i in range(len(ids)))
+
+    for stray in ("notes.txt", "more_queries"):
+        (folder / stray).mkdir() if stray == "more_queries" else (folder / stray).write_text("?")
+        with pytest.raises(MarsZooError, match="is not a query image") as error:
+            open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache").geolocalization()
+        assert str(folder / stray) in str(error.value)
+        shutil.rmtree(folder / stray) if stray == "more_queries" else (folder / stray).unlink()
     shutil.rmtree(folder)
     with pytest.raises(MarsZooError, match=str(folder)):
         open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache").geolocalization()
+
+
+def test_undecodable_frozen_images_are_reported_missing(tmp_path):
+    """Open-and-verify at load time catches an image that is not one; an image that passes
+    it but does not decode (a cut JPEG) fails where it is decoded, naming row and copy."""
+    from datasets import Features, Image as ImageFeature, Value
+
+    folder = tmp_path / "data" / PAIRS_FROZEN.name
+    images = [_png(10, "RGB"), CORRUPT_PNG, _png(30, "RGB"), _truncated_jpeg()]
+    columns = {
+        "key": [f"k{i}" for i in range(4)],
+        "image": [{"bytes": data, "path": None} for data in images],
+        "ori_caption": [f"o{i}" for i in range(4)],
+        "refined_caption": [f"r{i}" for i in range(4)],
+    }
+    features = Features({"key": Value("string"), "image": ImageFeature(),
+                         "ori_caption": Value("string"), "refined_caption": Value("string")})
+    hub_format.write_parquet_split(folder, "test", columns, features)
+    reporter = Recorder()
+    pairs = open_benchmark(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", reporter=reporter).paired()
+    assert pairs.keys == ["k0", "k2", "k3"] and pairs.missing == ["k1"] and pairs.source_rows == 4
+    assert any("1 of 4 pairs" in warning and "missing" in warning for warning in reporter.warnings)
+    assert pairs.images[1].size == (512, 512)
+    with pytest.raises(MarsZooError, match="Image k3 \\(row 2 of ") as error:
+        pairs.images[2]
+    assert str(folder) in str(error.value) and "mars-zoo data download" in str(error.value)
+
+
+def test_undecodable_images_name_item_file_and_fix(data_dir, tmp_path):
+    from datasets import ClassLabel, Features, Image as ImageFeature
+
+    landforms = data_dir / LANDFORMS.name
+    shutil.rmtree(landforms / "data")
+    columns = {"image": [{"bytes": _png(9), "path": None}, {"bytes": CORRUPT_PNG, "path": None}],
+               "label": [0, 1]}
+    features = Features({"image": ImageFeature(), "label": ClassLabel(names=["a", "b"])})
+    hub_format.write_parquet_split(landforms, "train", columns, features)
+    query = data_dir / "Mars-Global-Geolocalization" / "image_queries" / "yardangs" / "z_bad.png"
+    query.write_bytes(b"")
+    shards = tmp_path / "shards"
+    hub_format.write_tile_shard(shards / "tiles-000000.tar", [(tile_name(1.0, 1.0), _png(5)),
+                                                              (tile_name(1.2, 1.0), CORRUPT_PNG)])
+    pngs = tmp_path / "pngs"
+    pngs.mkdir()
+    (pngs / tile_name(1.0, 1.0)).write_bytes(CORRUPT_PNG)
+
+    benchmark = open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache")
+    cases = [
+        (benchmark.landforms().images, 1, ["Image 1 (row 1 of", str(landforms), "mars-zoo data download"]),
+        (benchmark.geolocalization().query_images["yardangs"], -1,
+         ["Image yardangs/z_bad.png", str(query), "remove it from the query folder"]),
+        (read_tile_gallery(shards, "g", False, Reporter()).images, 1,
+         [f"Image {tile_name(1.2, 1.0)} (member of {shards / 'tiles-000000.tar'})", "mars-zoo tiles build"]),
+        (read_tile_gallery(pngs, "g", False, Reporter()).images, 0,
+         [f"Image {tile_name(1.0, 1.0)} ({pngs / tile_name(1.0, 1.0)})", "mars-zoo tiles build"]),
+    ]
+    for source, index, parts in cases:
+        with pytest.raises(MarsZooError) as error:
+            source[index if index >= 0 else len(source) - 1]
+        message = str(error.value)
+        assert all(part in message for part in parts), message
+        assert "cannot be read as an image" in message
+        # the error crosses process boundaries intact (DataLoader workers)
+        assert str(pickle.loads(pickle.dumps(error.value))) == message
+
+
+def test_decode_error_in_a_dataloader_worker_keeps_its_message(tmp_path):
+    from torch.utils.data import DataLoader
+
+    shards = tmp_path / "shards"
+    hub_format.write_tile_shard(shards / "tiles-000000.tar", [(tile_name(1.0, 1.0), CORRUPT_PNG)])
+    source = read_tile_gallery(shards, "g", False, Reporter()).images
+    loader = DataLoader(source, batch_size=1, num_workers=1, collate_fn=lambda batch: batch,
+                        multiprocessing_context="fork")
+    with pytest.raises(MarsZooError) as error:
+        list(loader)
+    assert f"Image {tile_name(1.0, 1.0)} (member of {shards / 'tiles-000000.tar'})" in str(error.value)
+
+
+def test_row_count_warning_only_for_real_data(mini_dir, data_dir, tmp_path):
+    """A copy of the generated data read through --data-dir keeps its synthetic marker and
+    is not compared with the real dataset's row count; an unmarked copy is."""
+    marked = shutil.copytree(mini_dir, tmp_path / "marked")
+    quiet, loud = Recorder(), Recorder()
+    assert open_benchmark(data_dir=marked, cache_dir=tmp_path / "cache", reporter=quiet).paired().dataset.synthetic
+    assert not [warning for warning in quiet.warnings if "rows where the benchmark defines" in warning]
+    open_benchmark(data_dir=data_dir, cache_dir=tmp_path / "cache", reporter=loud).paired()
+    assert [warning for warning in loud.warnings if f"where the benchmark defines {PAIRS_FROZEN.rows}" in warning]
 
 
 def test_gallery_must_be_given_for_hub_data(tmp_path):
@@ -199,6 +320,26 @@ def test_png_gallery_in_subfolders(tmp_path):
     (tiles / "b" / tile_name(12.4, 3.2)).write_bytes(_png(1))
     with pytest.raises(MarsZooError, match="appears twice"):
         read_tile_gallery(tiles, "gallery", False, Reporter())
+
+
+def test_gallery_order_is_sorted_by_path_whatever_the_walk_order(tmp_path, monkeypatch):
+    tiles = tmp_path / "tiles"
+    layout = {"tiles-000001.tar": (2.0, 2.0), "part/tiles-000000.tar": (1.0, 1.0),
+              "part/a/tiles-000009.tar": (0.0, 0.0), "Z/tiles-000005.tar": (3.0, 3.0)}
+    for relative, (lon, lat) in layout.items():
+        hub_format.write_tile_shard(tiles / relative, [(tile_name(lon, lat), _png(1))])
+    expected = [tile_name(*layout[relative]) for relative in sorted(layout)]
+    assert list(read_tile_gallery(tiles, "g", False, Reporter()).images.ids) == expected
+
+    walk = os.walk
+
+    def reversed_walk(top, *args, **kwargs):
+        for directory, subdirs, files in walk(top, *args, **kwargs):
+            subdirs.reverse()
+            yield directory, subdirs, files[::-1]
+
+    monkeypatch.setattr(os, "walk", reversed_walk)
+    assert list(read_tile_gallery(tiles, "g", False, Reporter()).images.ids) == expected
 
 
 def test_bad_tile_name_names_the_shard(tmp_path):

@@ -175,12 +175,24 @@ class Benchmark:
             f"{self.data_dir / spec.name}, or run without --data-dir to read the Hub"
         )
 
-    def _check_rows(self, spec: DatasetSpec, rows: int) -> None:
-        if not self.synthetic and spec.rows is not None and rows != spec.rows:
+    def _check_rows(self, spec: DatasetSpec, dataset: "DatasetRef", rows: int) -> None:
+        """Warn when a copy of the real data has another row count than the benchmark's.
+        Generated data (the mini benchmark, or a copy of it read through --data-dir) is
+        known to differ and is recorded as synthetic, so it is not warned about."""
+        if not dataset.synthetic and spec.rows is not None and rows != spec.rows:
             self.reporter.warn(
                 f"{spec.repo_id} has {rows} rows where the benchmark defines {spec.rows}; results "
                 f"will not be comparable with the leaderboard."
             )
+
+    def _report_missing(self, data: "PairsData") -> "PairsData":
+        if data.missing:
+            self.reporter.warn(
+                f"{len(data.missing)} of {data.source_rows} pairs of {data.dataset.id} cannot be "
+                f"evaluated (no caption, or an image that is missing, unreachable or does not "
+                f"decode); they are reported as missing."
+            )
+        return data
 
     def paired(self, caption_column: str = PAIRED_DEFAULT_CAPTION, source: str = "frozen") -> "PairsData":
         """Task 1 pairs: from the frozen copy with image bytes (default, what the MTEB task
@@ -196,13 +208,15 @@ class Benchmark:
         if source == "frozen":
             located = self._locate(PAIRS_FROZEN)
             data = readers.read_pairs_frozen(located.path, located.ref, caption_column)
-            self._check_rows(PAIRS_FROZEN, data.source_rows)
-            return data
+            self._check_rows(PAIRS_FROZEN, located.ref, data.source_rows)
+            return self._report_missing(data)
         located = self._locate(PAIRS_URLS)
         rows = readers.read_pairs_urls(located.path, located.ref)
-        self._check_rows(PAIRS_URLS, len(rows.keys))
+        self._check_rows(PAIRS_URLS, located.ref, len(rows.keys))
         # Fetched images are cached by URL, so every copy of the rows shares them.
-        return readers.fetch_pairs(rows, caption_column, self.cache_dir / "url-images", self.reporter)
+        return self._report_missing(
+            readers.fetch_pairs(rows, caption_column, self.cache_dir / "url-images", self.reporter)
+        )
 
     def landforms(self) -> "LandformData":
         """Task 2: every landform image with its class label."""

@@ -7,7 +7,9 @@ id, so Image and ClassLabel features come from the parquet's own metadata.
 
 The image collections here (`ImageSource`s) decode lazily in `__getitem__` and pickle
 cheaply (a memory-mapped Arrow file, a list of paths, or an index into tar shards),
-so DataLoader workers can decode in parallel. Every image comes out RGB.
+so DataLoader workers can decode in parallel. Every image comes out RGB. An image that
+does not decode is a `MarsZooError` naming the item, its file or shard, and the fix
+(it carries only a string, so it survives the trip back from a worker process).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ from mars_zoo.reporting import Reporter
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# The query image files the published evaluation code reads (compared case-insensitively).
+QUERY_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# What PIL raises for bytes that are not a (complete) image: UnidentifiedImageError and
+# "image file is truncated" are OSErrors; some plugins raise SyntaxError or EOFError.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 _HASHED_SUFFIXES = (".parquet", ".csv")
 _MAX_OPEN_SHARDS = 32
 
@@ -49,13 +55,14 @@ def require_dir(path: Path, what: str, fix: str) -> None:
         raise MarsZooError(f"{what} is missing: {path} is not a directory. Fix: {fix}.")
 
 
-def _visible_files(root: Path) -> Iterator[Path]:
-    """Files under `root` in a stable order, skipping hidden entries (download caches, temp files)."""
+def _visible_files(root: Path) -> list[Path]:
+    """Files under `root` sorted by their path relative to `root` (so the order never
+    depends on the file system), skipping hidden entries (download caches, temp files)."""
+    found = []
     for directory, subdirs, files in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(directory) / name
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        found += [Path(directory) / name for name in files if not name.startswith(".")]
+    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
 
 
 def file_sha256(path: Path) -> str:
@@ -85,11 +92,32 @@ def content_fingerprint(root: Path) -> str:
 # Image sources
 
 
-def _decode(data: bytes | str, size: int | None) -> Image.Image:
-    """Encoded bytes or a file path -> an RGB image, optionally resized and centre-cropped."""
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-        image = image.convert("RGB")
+def _decode(data: bytes | str, size: int | None, item: str, where: str, fix: str) -> Image.Image:
+    """Encoded bytes or a file path -> an RGB image, optionally resized and centre-cropped.
+    `item`, `where` and `fix` name the image, its file or shard, and the remedy if it
+    does not decode."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            image = image.convert("RGB")
+    except DECODE_ERRORS as exc:
+        raise MarsZooError(
+            f"Image {item} ({where}) cannot be read as an image ({type(exc).__name__}: {exc}). "
+            f"Fix: {fix}."
+        ) from None  # the reason is in the message; a chained traceback would not cross processes
     return resize_center_crop(image, size) if size else image
+
+
+def _decodes(data: bytes | None) -> bool:
+    """Whether `data` opens as an image and passes PIL's integrity check (headers, and for
+    PNG the chunk checksums) without decoding the pixels: cheap enough for every row."""
+    if data is None:
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except DECODE_ERRORS:
+        return False
+    return True
 
 
 class NameList(Sequence[str]):
@@ -120,9 +148,12 @@ class NameList(Sequence[str]):
 class DatasetImageSource:
     """The images of one Image column of a `datasets.Dataset` (memory-mapped Arrow: pickles
     as a file reference). Decoding happens here, not in `datasets`, so the bytes are read
-    only for the image asked for and every image is converted the same way."""
+    only for the image asked for and every image is converted the same way. `where` names
+    the copy (dataset id and folder) in errors."""
 
-    def __init__(self, dataset: "Dataset", column: str, ids: Sequence[str], size: int | None = None) -> None:
+    def __init__(
+        self, dataset: "Dataset", column: str, ids: Sequence[str], where: str, size: int | None = None
+    ) -> None:
         from datasets import Image as ImageFeature
 
         if len(ids) != len(dataset):
@@ -130,31 +161,41 @@ class DatasetImageSource:
         self._dataset = dataset.select_columns([column]).cast_column(column, ImageFeature(decode=False))
         self._column = column
         self.ids = list(ids)
+        self.where = where
         self.size = size
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> Image.Image:
-        value = self._dataset[int(index)][self._column]
-        return _decode(value["bytes"], self.size)
+        index = int(index)
+        value = self._dataset[index][self._column]
+        return _decode(
+            value["bytes"], self.size, self.ids[index], f"row {index} of {self.where}",
+            "download the dataset again with `mars-zoo data download`, or replace the copy",
+        )
 
 
 class FileImageSource:
-    """Images in files (query images, PNG tile galleries, fetched URL images)."""
+    """Images in files (query images, PNG tile galleries, fetched URL images); `fix` says
+    what to do about a file that does not decode."""
 
-    def __init__(self, paths: Sequence[str | Path], ids: Sequence[str], size: int | None = None) -> None:
+    def __init__(
+        self, paths: Sequence[str | Path], ids: Sequence[str], fix: str, size: int | None = None
+    ) -> None:
         if len(ids) != len(paths):
             raise ValueError("one id per path is required")
         self.paths = [str(path) for path in paths]
         self.ids = ids
+        self.fix = fix
         self.size = size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
-        return _decode(self.paths[int(index)], self.size)
+        path = self.paths[int(index)]
+        return _decode(path, self.size, self.ids[int(index)], path, self.fix)
 
 
 class TarImageSource:
@@ -200,7 +241,11 @@ class TarImageSource:
                 f"Tile {self.ids[index]} is truncated in {self.shards[int(self._shard[index])]}: "
                 f"the shard changed after it was indexed. Re-run to index it again."
             )
-        return _decode(data, None)
+        shard = self.shards[int(self._shard[index])]
+        return _decode(
+            data, None, self.ids[index], f"member of {shard}",
+            "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
+        )
 
     def close(self) -> None:
         for fd in self._fds.values():
@@ -255,16 +300,20 @@ def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
 
 def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> PairsData:
     """Task 1 from the frozen copy: the image bytes are in the parquet; each image is
-    resized and centre-cropped to 512 when it is decoded. Rows without an image or a
-    caption are listed in `missing`, never dropped silently."""
+    resized and centre-cropped to 512 when it is decoded. Rows without a caption, or
+    whose image is absent or fails PIL's open-and-verify check, are listed in `missing`,
+    never dropped silently (the check reads each image once, without decoding pixels)."""
     import pyarrow.compute as pc
 
     dataset = load_split(path, ref.split or "test", ("key", "image", caption_column), ref.id)
     keys = [str(key) for key in _strings(dataset, "key")]
     _check_unique(keys, ref.id, path)
     captions = _strings(dataset, caption_column)
-    no_image = pc.struct_field(dataset.with_format("arrow")["image"], "bytes").is_null().to_pylist()
-    keep = [i for i, caption in enumerate(captions) if caption and caption.strip() and not no_image[i]]
+    images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
+    keep = [
+        i for i, (caption, image) in enumerate(zip(captions, images))
+        if caption and caption.strip() and _decodes(image.as_py())
+    ]
     missing = [keys[i] for i in sorted(set(range(len(keys))) - set(keep))]
     if len(keep) < len(keys):
         dataset = dataset.select(keep)
@@ -272,7 +321,7 @@ def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> Pairs
     return PairsData(
         dataset=ref,
         keys=kept_keys,
-        images=DatasetImageSource(dataset, "image", kept_keys, PAIRED_IMAGE_SIZE),
+        images=DatasetImageSource(dataset, "image", kept_keys, f"{ref.id} at {path}", PAIRED_IMAGE_SIZE),
         captions=[captions[i] for i in keep],
         caption_column=caption_column,
         missing=missing,
@@ -300,7 +349,7 @@ def read_pairs_urls(path: Path, ref: DatasetRef) -> UrlRows:
 
 def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: Reporter) -> PairsData:
     """Task 1 from the original rows: fetch every URL (cached), keep the pairs whose image
-    arrived; the rest (dead links, empty rows) are listed in `missing`."""
+    arrived; the rest (dead links, undecodable images, empty rows) are listed in `missing`."""
     from mars_zoo.data.image_fetch import fetch_images
 
     captions = rows.captions[caption_column]
@@ -313,16 +362,14 @@ def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: R
     kept = [i for i, key in enumerate(rows.keys) if key in report.paths]
     keys = [rows.keys[i] for i in kept]
     missing = [key for key in rows.keys if key not in report.paths]
-    if missing:
-        reporter.warn(
-            f"{len(missing)} of {len(rows.keys)} pairs of {rows.dataset.id} have no image; they are "
-            f"reported as missing."
-        )
     return PairsData(
         dataset=rows.dataset,
         keys=keys,
         # fetch_images hands back images already resized and centre-cropped to 512.
-        images=FileImageSource([report.paths[key] for key in keys], keys),
+        images=FileImageSource(
+            [report.paths[key] for key in keys], keys,
+            "delete that cached file; the image is fetched again on the next run",
+        ),
         captions=[captions[i] for i in kept],
         caption_column=caption_column,
         missing=missing,
@@ -351,7 +398,7 @@ def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter) -> LandformD
             reporter.warn(f"Column {id_column!r} of {ref.id} is not unique; images are identified by row.")
     return LandformData(
         dataset=ref,
-        images=DatasetImageSource(dataset, "image", ids),
+        images=DatasetImageSource(dataset, "image", ids, f"{ref.id} at {path}"),
         labels=np.asarray(_strings(dataset, "label"), dtype=np.int64),
         class_names=list(label_feature.names),
     )
@@ -394,15 +441,32 @@ def read_ground_truth(path: Path) -> np.ndarray:
 
 def read_query_images(directory: Path) -> FileImageSource:
     """A landform's example images, sorted by file name (native size: the model's own
-    preprocessing is the only transform, as in the published protocol)."""
+    preprocessing is the only transform, as in the published protocol).
+
+    Every entry of the folder is a query image with one of the suffixes the published
+    code reads (`QUERY_IMAGE_SUFFIXES`, any case), except hidden entries (download
+    caches, editor and OS files) and a README (README or README.*), which are ignored.
+    Anything else (another file, a subfolder) is an error rather than skipped: a query
+    image silently left out would change the image and hybrid queries."""
     require_dir(directory, "A query image folder", f"put the landform's example images in {directory}")
-    paths = sorted(
-        (path for path in directory.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES),
-        key=lambda path: path.name,
-    )
+    paths = []
+    for path in sorted(directory.iterdir(), key=lambda path: path.name):
+        if path.name.startswith("."):
+            continue
+        if path.is_file() and path.suffix.lower() in QUERY_IMAGE_SUFFIXES:
+            paths.append(path)
+        elif path.name.split(".")[0].upper() != "README":
+            raise MarsZooError(
+                f"{path} is not a query image: {directory} may hold only images "
+                f"({', '.join(QUERY_IMAGE_SUFFIXES)}), and every one of them is used. Fix: move it "
+                f"out of the folder, or convert it to one of those formats."
+            )
     if not paths:
-        raise MarsZooError(f"{directory} holds no query images ({', '.join(IMAGE_SUFFIXES)}).")
-    return FileImageSource(paths, [f"{directory.name}/{path.name}" for path in paths])
+        raise MarsZooError(f"{directory} holds no query images ({', '.join(QUERY_IMAGE_SUFFIXES)}).")
+    return FileImageSource(
+        paths, [f"{directory.name}/{path.name}" for path in paths],
+        "replace it with a valid image, or remove it from the query folder",
+    )
 
 
 def read_geolocalization(path: Path, ref: DatasetRef, gallery: TileGallery) -> GeoData:
@@ -477,15 +541,16 @@ def _check_unique_tiles(names: Sequence[str], where: Sequence[str]) -> None:
 
 def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter) -> TileGallery:
     """The gallery: tar shards (preferred) or PNG files, possibly in subfolders, each tile
-    named by its lower-left corner. Order: shards (or files) sorted by path, members in
-    shard order. Ids are the tile file names."""
+    named by its lower-left corner. Order: shards (or files) sorted by their path relative
+    to `tiles_dir` (as the published code sorts its shard paths), members in shard order.
+    Ids are the tile file names."""
     tiles_dir = Path(tiles_dir)
     require_dir(
         tiles_dir,
         "The tile gallery",
         "build the gallery with `mars-zoo tiles build` and pass its folder with --tiles DIR",
     )
-    files = list(_visible_files(tiles_dir))
+    files = _visible_files(tiles_dir)
     shards = [path for path in files if path.suffix.lower() == ".tar"]
     if shards:
         names, (shard_of, offsets, sizes), digest = _index_tar_shards(shards, tiles_dir, reporter)
@@ -507,6 +572,8 @@ def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporte
     if shards:
         images = TarImageSource([str(path) for path in shards], NameList(names), shard_of, offsets, sizes)
     else:
-        images = FileImageSource(pngs, NameList(names))
+        images = FileImageSource(
+            pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file"
+        )
     ref = DatasetRef(gallery_id, f"content-sha256:{digest.hexdigest()}", None, str(tiles_dir), synthetic)
     return TileGallery(source=ref, images=images, lonlat=lonlat)
