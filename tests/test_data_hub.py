@@ -199,3 +199,29 @@ def test_run_and_download_parse_revisions_alike():
         for bad in ("Mars-Rovers=main", "Mars-Landforms", "=main"):
             with pytest.raises(SystemExit):
                 parser.parse_args([*command, "--revision", bad])
+
+
+def _record_many(cache_dir: str, worker: int, count: int) -> None:
+    for index in range(count):
+        hub._record(Path(cache_dir), f"test/w{worker}-{index}", f"{worker:02d}{index:038d}")
+
+
+def test_concurrent_runs_keep_every_recorded_revision(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_record_many, args=(str(tmp_path), w, 30)) for w in range(4)]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    recorded = hub.recorded_revisions(tmp_path)
+    assert len(recorded) == 4 * 30  # a read-modify-write without the lock loses some
+    assert recorded["test/w3-29"] == f"03{29:038d}"
+
+
+def test_a_revision_recorded_meanwhile_is_adopted(tmp_path):
+    assert hub._record(tmp_path, LANDFORMS.repo_id, COMMIT_A) == COMMIT_A
+    assert hub._record(tmp_path, LANDFORMS.repo_id, COMMIT_B) == COMMIT_A  # a second run, later
+    assert hub.recorded_revisions(tmp_path) == {LANDFORMS.repo_id: COMMIT_A}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from collections import Counter
@@ -17,7 +18,9 @@ from mars_zoo.data import image_fetch
 from mars_zoo.data.image_fetch import cache_path, fetch_images
 from mars_zoo.reporting import Reporter
 
-CLIENT_TIMEOUT = 0.5
+# Wide margins: a slow response must finish well inside the timeout even on a busy machine.
+CLIENT_TIMEOUT = 1.5
+SLOW_RESPONSE = 0.1
 FAST = {"timeout": CLIENT_TIMEOUT, "retries": 1, "backoff": 0.01, "workers": 8}
 GREEN = (0, 200, 0)
 
@@ -96,10 +99,10 @@ class Server:
         elif path == "/redirect":
             self.send(handler, 302, headers={"Location": "/wide.png"})
         elif path == "/slow.png":
-            time.sleep(CLIENT_TIMEOUT / 2)
+            time.sleep(SLOW_RESPONSE)
             self.send(handler, 200, SMALL)
         elif path == "/timeout.png":
-            time.sleep(CLIENT_TIMEOUT * 2)
+            time.sleep(CLIENT_TIMEOUT + 1.0)
             self.send(handler, 200, SMALL)
         elif path == "/flaky.png":
             self.send(handler, 503 if count == 1 else 200, b"busy" if count == 1 else SMALL)
@@ -224,3 +227,18 @@ def test_size_cap(server, tmp_path):
     report = fetch_images(items_for(server, ["wide"]), tmp_path, max_bytes=1000, **FAST)
     assert report.failures["wide"].startswith("too large")
     assert not report.paths
+
+
+@pytest.mark.parametrize("record", [b"{not json", b"", b'["a list"]', b'{"url": "u"}'])
+def test_a_damaged_failure_record_counts_as_absent(server, tmp_path, record):
+    items = items_for(server, ["missing", "wide"])
+    fetch_images(items, tmp_path, **FAST)
+    failed = image_fetch._failure_path(cache_path(tmp_path, items[0][1]))
+    failed.write_bytes(record)
+    working = image_fetch._failure_path(cache_path(tmp_path, items[1][1]))
+    working.write_bytes(record)  # next to an image that is cached: ignored, never read
+    server.hits.clear()
+    report = fetch_images(items, tmp_path, **FAST)
+    assert report.failures == {"missing": "HTTP 404"} and list(report.paths) == ["wide"]
+    assert server.hits == {"/missing.png": 1}  # asked again, as if never recorded
+    assert json.loads(failed.read_text())["reason"] == "HTTP 404"  # and the record rewritten

@@ -11,7 +11,9 @@ Failures are reported per key, never cached as images. A permanent failure (HTTP
 404/403/410 and other 4xx except 408/425/429, a body that is not an image, a body
 over the size cap, a URL that is not http(s)) is remembered in
 `<cache>/<h[:2]>/<h>.failed` so later runs do not ask the server again;
-`retry_failed=True` asks again (and a success removes the record). Transient
+`retry_failed=True` asks again (and a success removes the record). A record that
+cannot be read (a damaged file) counts as absent: the URL is asked again and the record
+rewritten if it fails again. Transient
 failures (timeouts, connection errors, 408/425/429/5xx after the retries) are not
 remembered.
 
@@ -73,6 +75,15 @@ def _failure_path(image_path: Path) -> Path:
     return image_path.with_suffix(".failed")
 
 
+def _remembered_failure(path: Path) -> str | None:
+    """The reason recorded in a `.failed` file, or None when there is no readable record."""
+    try:
+        reason = json.loads(path.read_text(encoding="utf-8"))["reason"]
+    except (OSError, ValueError, KeyError, TypeError):  # absent, unreadable, not JSON, wrong shape
+        return None
+    return reason if isinstance(reason, str) else None
+
+
 def fetch_images(
     items: list[tuple[str, str]],
     cache_dir: Path,
@@ -101,11 +112,9 @@ def fetch_images(
     remembered = 0
     for url, keys in keys_by_url.items():
         path = cache_path(cache_dir, url)
-        failure = _failure_path(path)
         if path.is_file():
             report.paths.update((key, path) for key in keys)
-        elif failure.is_file() and not retry_failed:
-            reason = json.loads(failure.read_text())["reason"]
+        elif not retry_failed and (reason := _remembered_failure(_failure_path(path))) is not None:
             report.failures.update((key, reason) for key in keys)
             remembered += 1
         else:
