@@ -16,7 +16,7 @@ import numpy as np
 from mars_zoo.checks import BatchChecker
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import Encoder, ModelSpec
-from mars_zoo.protocol import PROMPT_TEMPLATES
+from mars_zoo.protocol import landform_query_name, prompts_for
 from mars_zoo.reporting import Reporter
 
 SAMPLE_SIZE = 8
@@ -65,7 +65,7 @@ def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
 
     data = open_benchmark("mini", reporter=reporter).landforms()
     images = [data.images[i] for i in range(min(SAMPLE_SIZE, len(data.images)))]
-    texts = [template.format(name.replace("_", " ")) for name in data.class_names for template in PROMPT_TEMPLATES]
+    texts = [prompt for name in data.class_names for prompt in prompts_for(landform_query_name(name))]
     texts = texts[:SAMPLE_SIZE]
     collector = _Checker()
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import platform
 
-
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
 
