@@ -75,6 +75,12 @@ class ModelSpec:
     install_hint: str | None = None
     random_weights: bool = False
     description: str = ""
+    # Where the published evaluation recipe (which the leaderboard follows) differs from
+    # the model card: prompts, checkpoint, preprocessing. Shown on the model's page.
+    recipe_notes: str = ""
+    # A local path holding fine-tuned weights of this architecture (`run --weights`):
+    # a loader that sees it loads these weights instead of the checkpoint's.
+    weights: str | None = None
     plugin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -146,5 +152,6 @@ class ModelSpec:
             "requires": list(self.requires),
             "random_weights": self.random_weights,
             "description": self.description,
+            "recipe_notes": self.recipe_notes,
             "plugin": self.plugin,
         }
