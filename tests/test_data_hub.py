@@ -18,14 +18,8 @@ import pytest
 
 from mars_zoo.cli import build_parser, main
 from mars_zoo.data import hub
-from mars_zoo.data.benchmark import (
-    GEOLOCALIZATION,
-    LANDFORMS,
-    PAIRS_FROZEN,
-    PAIRS_URLS,
-    TILES_DIRNAME,
-    open_benchmark,
-)
+from mars_zoo.data.benchmark import open_benchmark
+from mars_zoo.data.specs import GEOLOCALIZATION, LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILES_DIRNAME
 from mars_zoo.errors import MarsZooError
 
 COMMIT_A = "a" * 40

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from mars_zoo.data import terrain
-from mars_zoo.data.benchmark import DATASETS, TILES_DIRNAME, open_benchmark
+from mars_zoo.data.benchmark import open_benchmark
+from mars_zoo.data.specs import DATASETS, TILES_DIRNAME
 from mars_zoo.data.mini import (
     GEO_REGION,
     IMAGES_PER_CLASS,

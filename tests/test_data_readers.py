@@ -17,8 +17,10 @@ import pytest
 from PIL import Image
 
 from mars_zoo.data import hub_format
-from mars_zoo.data.benchmark import LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILE_GALLERY_ID, open_benchmark
-from mars_zoo.data.readers import content_fingerprint, read_tile_gallery
+from mars_zoo.data.benchmark import open_benchmark
+from mars_zoo.data.files import content_fingerprint
+from mars_zoo.data.specs import LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILE_GALLERY_ID
+from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter

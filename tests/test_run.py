@@ -217,7 +217,8 @@ def test_dead_image_links_are_recorded_and_reported(mini_dir, tmp_path, capsys):
     from test_data_readers import _ImageServer
 
     from mars_zoo.data import hub_format
-    from mars_zoo.data.benchmark import PAIRS_URLS, open_benchmark
+    from mars_zoo.data.benchmark import open_benchmark
+    from mars_zoo.data.specs import PAIRS_URLS
 
     frozen = open_benchmark("mini").paired()
     served = {f"{key}.png": hub_format.encode_image(frozen.images[i]) for i, key in enumerate(frozen.keys[:6])}

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from mars_zoo.cache import default_cache_dir
-from mars_zoo.data.benchmark import DATASETS, datasets_for_tasks
+from mars_zoo.data.specs import DATASETS, datasets_for_tasks
 from mars_zoo.cli.options import add_revision_option, parse_tasks
 from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mars_zoo.data.benchmark import find_dataset
+from mars_zoo.data.specs import find_dataset
 from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import TASK_NAMES
 

@@ -12,7 +12,7 @@ from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
 from mars_zoo.cli.options import add_plugins_dir_option, add_revision_option, parse_tasks
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
-from mars_zoo.data.benchmark import BENCHMARK_NAMES, PAIRED_SOURCES
+from mars_zoo.data.specs import BENCHMARK_NAMES, PAIRED_SOURCES
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
 

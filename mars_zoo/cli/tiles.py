@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from mars_zoo.data.benchmark import TILE_SHARD_SIZE
+from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.protocol import GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import RichReporter
 

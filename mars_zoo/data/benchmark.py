@@ -1,122 +1,42 @@
-"""The one definition of the MarsRetrieval benchmark data, and `open_benchmark`.
+"""`open_benchmark`: the benchmark's data opened from the Hub, a local directory, or
+the embedded synthetic mini benchmark.
 
-Every dataset id, pinned revision, split and required column lives here, once
-(PROTOCOL.md). The same `Benchmark` reads the Hugging Face Hub, a local directory
-holding copies in the Hub layout (`data_dir`), or the embedded synthetic mini
-benchmark, which is generated into exactly that local layout: one code path, so
-what the tests exercise offline is what a GPU box runs against the Hub.
-
-Local layout of `data_dir` (each folder is exactly the Hub repository's files):
-
-    DIR/Mars-VL-Pairs-MTEB/           task 1 frozen copy (parquet with image bytes)
-    DIR/Mars-VL-Pairs/                task 1 original (parquet of image URLs)
-    DIR/Mars-Landforms/               task 2 (parquet, Image + ClassLabel)
-    DIR/Mars-Global-Geolocalization/  task 3 (ground_truth/, image_queries/, mars_map/)
-    DIR/tiles/                        task 3 gallery (tar shards or PNG files)
+The datasets themselves are defined in `specs`. The same `Benchmark` reads the
+Hugging Face Hub, a local directory holding copies in the Hub layout (`data_dir`,
+laid out as `specs` describes), or the mini benchmark, which is generated into
+exactly that local layout: one code path, so what the tests exercise offline is what
+a GPU box runs against the Hub.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mars_zoo.cache import default_cache_dir
+from mars_zoo.data import hub, hub_format
+from mars_zoo.data.files import content_fingerprint, require_dir
+from mars_zoo.data.geo_readers import read_geolocalization
+from mars_zoo.data.mini import ensure_mini
+from mars_zoo.data.parquet_readers import fetch_pairs, read_landforms, read_pairs_frozen, read_pairs_urls
+from mars_zoo.data.specs import (
+    BENCHMARK_NAMES,
+    GEOLOCALIZATION,
+    LANDFORMS,
+    MINI_ID_PREFIX,
+    PAIRED_SOURCES,
+    PAIRS_FROZEN,
+    PAIRS_URLS,
+    TILE_GALLERY_ID,
+    TILES_DIRNAME,
+    DatasetSpec,
+    find_dataset,
+)
+from mars_zoo.data.tile_gallery import read_tile_gallery
+from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
 from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
 from mars_zoo.reporting import Reporter
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
-
-BENCHMARK_NAMES = ("marsretrieval", "mini")
-PAIRED_SOURCES = ("frozen", "urls")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset of the benchmark.
-
-    `revision` is a pinned commit, or None for datasets the paper did not pin: those
-    are resolved to a commit at first use and recorded, so later runs (and offline
-    ones) keep scoring the same data.
-    """
-
-    name: str  # folder name in a local data directory
-    repo_id: str
-    revision: str | None
-    split: str | None
-    required: tuple[str, ...]  # columns (parquet) or folders (geo) a copy must have
-    allow_patterns: tuple[str, ...]  # the repository files the benchmark uses
-    task: str
-    rows: int | None = None  # expected row count of the real dataset
-
-
-PAIRS_FROZEN = DatasetSpec(
-    name="Mars-VL-Pairs-MTEB",
-    repo_id="Cerru02/Mars-VL-Pairs-MTEB",
-    revision="f0084ab0ba2f584b15dc72a82502b38ee490f58d",
-    split="test",
-    required=("key", "image", *PAIRED_CAPTION_COLUMNS),
-    allow_patterns=("data/*", "README.md"),
-    task="paired",
-    rows=2247,
-)
-PAIRS_URLS = DatasetSpec(
-    name="Mars-VL-Pairs",
-    repo_id="SUSTech/Mars-VL-Pairs",
-    revision="1cac8885e481256d3752ad0d3a0f8f9681c5f206",
-    split="train",
-    required=("key", "image_url", *PAIRED_CAPTION_COLUMNS),
-    allow_patterns=("data/*", "README.md"),
-    task="paired",
-    rows=2287,
-)
-LANDFORMS = DatasetSpec(
-    name="Mars-Landforms",
-    repo_id="SUSTech/Mars-Landforms",
-    revision=None,
-    split="train",
-    required=("image", "label"),
-    allow_patterns=("data/*", "README.md"),
-    task="landform",
-)
-GEOLOCALIZATION = DatasetSpec(
-    name="Mars-Global-Geolocalization",
-    repo_id="SUSTech/Mars-Global-Geolocalization",
-    revision=None,
-    split=None,
-    required=("ground_truth", "image_queries", "mars_map"),
-    allow_patterns=("ground_truth/*", "image_queries/*", "mars_map/*"),
-    task="geolocalization",
-)
-DATASETS = (PAIRS_FROZEN, PAIRS_URLS, LANDFORMS, GEOLOCALIZATION)
-
-# The task 3 gallery is not on the Hub: it is cut from the CTX mosaic by `mars-zoo tiles build`.
-TILES_DIRNAME = "tiles"
-TILE_GALLERY_ID = "MurrayLab/CTX-Mosaic-V01/tiles-0.2deg-512px"
-TILE_SHARD_SIZE = 1000  # tiles per tar shard of a built gallery
-
-MINI_ID_PREFIX = "mars-zoo/mini-"
-
-
-def datasets_for_tasks(tasks: list[str] | tuple[str, ...]) -> list[DatasetSpec]:
-    """The datasets the given tasks read (task 1 reads both the frozen copy and the URL rows)."""
-    unknown = [task for task in tasks if task not in TASK_NAMES]
-    if unknown:
-        raise MarsZooError(
-            f"Unknown task(s) {', '.join(unknown)}: the benchmark's tasks are {', '.join(TASK_NAMES)}."
-        )
-    return [spec for spec in DATASETS if spec.task in tasks]
-
-
-def find_dataset(name: str) -> DatasetSpec:
-    """A dataset by repository id (`SUSTech/Mars-Landforms`) or folder name (`Mars-Landforms`)."""
-    for spec in DATASETS:
-        if name in (spec.repo_id, spec.name):
-            return spec
-    known = ", ".join(spec.repo_id for spec in DATASETS)
-    raise MarsZooError(f"Unknown dataset {name!r}: the benchmark's datasets are {known}.")
 
 
 @dataclass
@@ -124,7 +44,7 @@ class _Located:
     """A dataset copy on disk, and how to name it in result files."""
 
     path: Path
-    ref: "DatasetRef"
+    ref: DatasetRef
 
 
 class Benchmark:
@@ -152,19 +72,16 @@ class Benchmark:
         return f"Benchmark({self.name!r}, data from {where})"
 
     def _locate(self, spec: DatasetSpec) -> _Located:
-        from mars_zoo.data import hub, hub_format, readers
-        from mars_zoo.data.types import DatasetRef
-
         if self.data_dir is None:
             revision = hub.resolve_revision(spec, self.revisions.get(spec.repo_id), self.cache_dir)
             path = hub.snapshot(spec, revision, self.reporter)
             ref = DatasetRef(spec.repo_id, revision, spec.split, f"hf://datasets/{spec.repo_id}@{revision}")
             return _Located(path, ref)
         path = self.data_dir / spec.name
-        readers.require_dir(path, f"The local copy of {spec.repo_id}", self._local_fix(spec))
+        require_dir(path, f"The local copy of {spec.repo_id}", self._local_fix(spec))
         synthetic = self.synthetic or hub_format.is_synthetic(path)
         dataset_id = MINI_ID_PREFIX + spec.name if synthetic else spec.repo_id
-        ref = DatasetRef(dataset_id, readers.content_fingerprint(path), spec.split, str(path), synthetic)
+        ref = DatasetRef(dataset_id, content_fingerprint(path), spec.split, str(path), synthetic)
         return _Located(path, ref)
 
     def _local_fix(self, spec: DatasetSpec) -> str:
@@ -175,7 +92,7 @@ class Benchmark:
             f"{self.data_dir / spec.name}, or run without --data-dir to read the Hub"
         )
 
-    def _check_rows(self, spec: DatasetSpec, dataset: "DatasetRef", rows: int) -> None:
+    def _check_rows(self, spec: DatasetSpec, dataset: DatasetRef, rows: int) -> None:
         """Warn when a copy of the real data has another row count than the benchmark's.
         Generated data (the mini benchmark, or a copy of it read through --data-dir) is
         known to differ and is recorded as synthetic, so it is not warned about."""
@@ -185,7 +102,7 @@ class Benchmark:
                 f"will not be comparable with the leaderboard."
             )
 
-    def _report_missing(self, data: "PairsData") -> "PairsData":
+    def _report_missing(self, data: PairsData) -> PairsData:
         if data.missing:
             self.reporter.warn(
                 f"{len(data.missing)} of {data.source_rows} pairs of {data.dataset.id} cannot be "
@@ -194,11 +111,9 @@ class Benchmark:
             )
         return data
 
-    def paired(self, caption_column: str = PAIRED_DEFAULT_CAPTION, source: str = "frozen") -> "PairsData":
+    def paired(self, caption_column: str = PAIRED_DEFAULT_CAPTION, source: str = "frozen") -> PairsData:
         """Task 1 pairs: from the frozen copy with image bytes (default, what the MTEB task
         uses), or from the original rows with images fetched from their URLs."""
-        from mars_zoo.data import readers
-
         if caption_column not in PAIRED_CAPTION_COLUMNS:
             raise MarsZooError(
                 f"Unknown caption column {caption_column!r}: use one of {', '.join(PAIRED_CAPTION_COLUMNS)}."
@@ -207,36 +122,30 @@ class Benchmark:
             raise MarsZooError(f"Unknown pairs source {source!r}: use one of {', '.join(PAIRED_SOURCES)}.")
         if source == "frozen":
             located = self._locate(PAIRS_FROZEN)
-            data = readers.read_pairs_frozen(located.path, located.ref, caption_column)
+            data = read_pairs_frozen(located.path, located.ref, caption_column)
             self._check_rows(PAIRS_FROZEN, located.ref, data.source_rows)
             return self._report_missing(data)
         located = self._locate(PAIRS_URLS)
-        rows = readers.read_pairs_urls(located.path, located.ref)
+        rows = read_pairs_urls(located.path, located.ref)
         self._check_rows(PAIRS_URLS, located.ref, len(rows.keys))
         # Fetched images are cached by URL, so every copy of the rows shares them.
         return self._report_missing(
-            readers.fetch_pairs(rows, caption_column, self.cache_dir / "url-images", self.reporter)
+            fetch_pairs(rows, caption_column, self.cache_dir / "url-images", self.reporter)
         )
 
-    def landforms(self) -> "LandformData":
+    def landforms(self) -> LandformData:
         """Task 2: every landform image with its class label."""
-        from mars_zoo.data import readers
-
         located = self._locate(LANDFORMS)
-        return readers.read_landforms(located.path, located.ref, self.reporter)
+        return read_landforms(located.path, located.ref, self.reporter)
 
-    def geolocalization(self) -> "GeoData":
+    def geolocalization(self) -> GeoData:
         """Task 3: ground truth and query images per landform, and the tile gallery."""
-        from mars_zoo.data import readers
-
         gallery = self.tile_gallery()
         located = self._locate(GEOLOCALIZATION)
-        return readers.read_geolocalization(located.path, located.ref, gallery)
+        return read_geolocalization(located.path, located.ref, gallery)
 
-    def tile_gallery(self) -> "TileGallery":
+    def tile_gallery(self) -> TileGallery:
         """Task 3's gallery alone: `tiles_dir`, else DIR/tiles of the local data."""
-        from mars_zoo.data import hub_format, readers
-
         tiles_dir = self.tiles_dir or (self.data_dir / TILES_DIRNAME if self.data_dir else None)
         if tiles_dir is None:
             raise MarsZooError(
@@ -246,7 +155,7 @@ class Benchmark:
             )
         synthetic = self.synthetic or hub_format.is_synthetic(Path(tiles_dir))
         gallery_id = MINI_ID_PREFIX + TILES_DIRNAME if synthetic else TILE_GALLERY_ID
-        return readers.read_tile_gallery(tiles_dir, gallery_id, synthetic, self.reporter)
+        return read_tile_gallery(tiles_dir, gallery_id, synthetic, self.reporter)
 
 
 def open_benchmark(
@@ -270,8 +179,6 @@ def open_benchmark(
         raise MarsZooError(f"Unknown benchmark {name!r}: use one of {', '.join(BENCHMARK_NAMES)}.")
     overrides = {find_dataset(key).repo_id: value for key, value in (revisions or {}).items()}
     if name == "mini":
-        from mars_zoo.data.mini import ensure_mini
-
         if data_dir is not None or tiles_dir is not None or overrides:
             raise MarsZooError(
                 "The mini benchmark is generated by mars-zoo and takes no --data-dir, --tiles or "

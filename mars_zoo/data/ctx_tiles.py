@@ -75,9 +75,9 @@ from typing import Iterator
 import numpy as np
 
 from mars_zoo.atomic import atomic_write_bytes, remove_temporaries
-from mars_zoo.data.benchmark import TILE_SHARD_SIZE
+from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.data.hub_format import SHARD_GLOB, encode_image, shard_name, write_tile_shard
-from mars_zoo.data.readers import file_sha256
+from mars_zoo.data.files import file_sha256
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX

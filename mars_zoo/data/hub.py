@@ -28,7 +28,7 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mars_zoo.data.benchmark import DatasetSpec
+    from mars_zoo.data.specs import DatasetSpec
 
 REVISIONS_FILE = "revisions.json"
 REVISIONS_LOCK = "revisions.json.lock"

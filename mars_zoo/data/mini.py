@@ -1,7 +1,7 @@
 """The embedded mini benchmark: a SYNTHETIC TEST BENCHMARK, not Mars data.
 
 It has the same five folders, in the same formats, as a local copy of the real
-benchmark (see `mars_zoo.data.benchmark`), written by the same writers, so a full
+benchmark (see `mars_zoo.data.specs`), written by the same writers, so a full
 run of all three tasks exercises every reader and every task in seconds on one CPU
 core with no network. Its images are drawn by `terrain` (class-specific synthetic
 landforms), so its scores respond to a model but say nothing about Mars imagery.
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mars_zoo.data import hub_format, terrain
-from mars_zoo.data.benchmark import (
+from mars_zoo.data.specs import (
     GEOLOCALIZATION,
     LANDFORMS,
     PAIRS_FROZEN,

@@ -1,0 +1,194 @@
+"""Image sources: the image collections the tasks embed, decoded lazily.
+
+Each source (`DatasetImageSource`, `FileImageSource`, `TarImageSource`) decodes in
+`__getitem__` and pickles cheaply (a memory-mapped Arrow file, a list of paths, or an
+index into tar shards), so DataLoader workers can decode in parallel. Every image
+comes out RGB. An image that does not decode is a `MarsZooError` naming the item, its
+file or shard, and the fix (it carries only a string, so it survives the trip back
+from a worker process).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+import numpy as np
+from PIL import Image
+
+from mars_zoo.data.images import resize_center_crop
+from mars_zoo.errors import MarsZooError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+# What PIL raises for bytes that are not a (complete) image: UnidentifiedImageError and
+# "image file is truncated" are OSErrors; some plugins raise SyntaxError or EOFError.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+_MAX_OPEN_SHARDS = 32
+
+
+def _decode(data: bytes | str, size: int | None, item: str, where: str, fix: str) -> Image.Image:
+    """Encoded bytes or a file path -> an RGB image, optionally resized and centre-cropped.
+    `item`, `where` and `fix` name the image, its file or shard, and the remedy if it
+    does not decode."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+            image = image.convert("RGB")
+    except DECODE_ERRORS as exc:
+        raise MarsZooError(
+            f"Image {item} ({where}) cannot be read as an image ({type(exc).__name__}: {exc}). "
+            f"Fix: {fix}."
+        ) from None  # the reason is in the message; a chained traceback would not cross processes
+    return resize_center_crop(image, size) if size else image
+
+
+def decodes(data: bytes | None) -> bool:
+    """Whether `data` opens as an image and passes PIL's integrity check (headers, and for
+    PNG the chunk checksums) without decoding the pixels: cheap enough for every row."""
+    if data is None:
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except DECODE_ERRORS:
+        return False
+    return True
+
+
+class NameList(Sequence[str]):
+    """Item ids stored as one ASCII byte array: a 1.4-million-tile gallery's ids pickle as
+    one buffer instead of 1.4 million string objects."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = np.array([name.encode("ascii") for name in names], dtype=bytes)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [name.decode("ascii") for name in self._names[index]]
+        return self._names[index].decode("ascii")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("ascii") for name in self._names.tolist())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"NameList({len(self)} names)"
+
+
+class DatasetImageSource:
+    """The images of one Image column of a `datasets.Dataset` (memory-mapped Arrow: pickles
+    as a file reference). Decoding happens here, not in `datasets`, so the bytes are read
+    only for the image asked for and every image is converted the same way. `where` names
+    the copy (dataset id and folder) in errors."""
+
+    def __init__(
+        self, dataset: "Dataset", column: str, ids: Sequence[str], where: str, size: int | None = None
+    ) -> None:
+        from datasets import Image as ImageFeature
+
+        if len(ids) != len(dataset):
+            raise ValueError("one id per row is required")
+        self._dataset = dataset.select_columns([column]).cast_column(column, ImageFeature(decode=False))
+        self._column = column
+        self.ids = list(ids)
+        self.where = where
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        index = int(index)
+        value = self._dataset[index][self._column]
+        return _decode(
+            value["bytes"], self.size, self.ids[index], f"row {index} of {self.where}",
+            "download the dataset again with `mars-zoo data download`, or replace the copy",
+        )
+
+
+class FileImageSource:
+    """Images in files (query images, PNG tile galleries, fetched URL images); `fix` says
+    what to do about a file that does not decode."""
+
+    def __init__(
+        self, paths: Sequence[str | Path], ids: Sequence[str], fix: str, size: int | None = None
+    ) -> None:
+        if len(ids) != len(paths):
+            raise ValueError("one id per path is required")
+        self.paths = [str(path) for path in paths]
+        self.ids = ids
+        self.fix = fix
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        path = self.paths[int(index)]
+        return _decode(path, self.size, self.ids[int(index)], path, self.fix)
+
+
+class TarImageSource:
+    """Images stored as members of tar shards, read by offset.
+
+    The index (shard, byte offset, size per image) is built once from the tar headers;
+    reads are `os.pread` on descriptors opened lazily in each process, so a forked
+    DataLoader worker never shares a file position with its parent.
+    """
+
+    def __init__(
+        self, shards: Sequence[str], ids: NameList, shard: np.ndarray, offset: np.ndarray, size: np.ndarray
+    ) -> None:
+        self._fds: dict[int, int] = {}
+        self.shards = list(shards)
+        self.ids = ids
+        self._shard = shard
+        self._offset = offset
+        self._size = size
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fds"] = {}
+        return state
+
+    def _fd(self, shard: int) -> int:
+        fd = self._fds.get(shard)
+        if fd is None:
+            if len(self._fds) >= _MAX_OPEN_SHARDS:
+                os.close(self._fds.pop(next(iter(self._fds))))
+            fd = self._fds[shard] = os.open(self.shards[shard], os.O_RDONLY)
+        return fd
+
+    def __getitem__(self, index: int) -> Image.Image:
+        index = int(index)
+        size = int(self._size[index])
+        data = os.pread(self._fd(int(self._shard[index])), size, int(self._offset[index]))
+        if len(data) != size:
+            raise MarsZooError(
+                f"Tile {self.ids[index]} is truncated in {self.shards[int(self._shard[index])]}: "
+                f"the shard changed after it was indexed. Re-run to index it again."
+            )
+        shard = self.shards[int(self._shard[index])]
+        return _decode(
+            data, None, self.ids[index], f"member of {shard}",
+            "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
+        )
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __del__(self) -> None:
+        self.close()

@@ -1,0 +1,169 @@
+"""Parquet repositories (tasks 1 and 2): a copy in the Hub layout -> pairs and landforms.
+
+A directory is either a Hub snapshot (resolved by `hub.snapshot`) or a local copy;
+these readers cannot tell them apart, which is the point. Parquet repositories are
+read with `datasets.load_dataset(<directory>, split=...)`, exactly as for a repository
+id, so Image and ClassLabel features come from the parquet's own metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource, decodes
+from mars_zoo.data.quiet import quiet_datasets
+from mars_zoo.data.types import DatasetRef, LandformData, PairsData
+from mars_zoo.errors import MarsZooError
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_IMAGE_SIZE
+from mars_zoo.reporting import Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+
+def load_split(path: Path, split: str, required: Sequence[str], dataset_id: str) -> "Dataset":
+    """`datasets.load_dataset` on a directory in the Hub layout, with its columns checked
+    (quietly: the caller's reporter shows progress, and a failure is one MarsZooError)."""
+    from datasets import load_dataset
+
+    try:
+        with quiet_datasets():
+            dataset = load_dataset(str(path), split=split)
+    except Exception as exc:  # datasets raises many types for a bad directory; name the place
+        reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+        raise MarsZooError(
+            f"Could not read split {split!r} of {dataset_id} from {path} ({reason}). Fix: the "
+            f"directory must hold the repository's files as on the Hub "
+            f"(data/{split}-00000-of-0000N.parquet); download it again with `mars-zoo data download` "
+            f"or replace the copy."
+        ) from exc
+    missing = [column for column in required if column not in dataset.column_names]
+    if missing:
+        raise MarsZooError(
+            f"{dataset_id} at {path} lacks the column(s) {', '.join(missing)} (it has "
+            f"{', '.join(dataset.column_names)}). Fix: use a copy of the benchmark's revision of "
+            f"{dataset_id}, which has them."
+        )
+    return dataset
+
+
+def _strings(dataset: "Dataset", column: str) -> list:
+    return dataset.with_format("arrow")[column].to_pylist()
+
+
+def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise MarsZooError(f"{what} at {path} has a duplicate key {key!r}; keys must be unique.")
+        seen.add(key)
+
+
+def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> PairsData:
+    """Task 1 from the frozen copy: the image bytes are in the parquet; each image is
+    resized and centre-cropped to 512 when it is decoded. Rows without a caption, or
+    whose image is absent or fails PIL's open-and-verify check, are listed in `missing`,
+    never dropped silently (the check reads each image once, without decoding pixels)."""
+    import pyarrow.compute as pc
+
+    dataset = load_split(path, ref.split or "test", ("key", "image", caption_column), ref.id)
+    keys = [str(key) for key in _strings(dataset, "key")]
+    _check_unique(keys, ref.id, path)
+    captions = _strings(dataset, caption_column)
+    images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
+    keep = [
+        i for i, (caption, image) in enumerate(zip(captions, images))
+        if caption and caption.strip() and decodes(image.as_py())
+    ]
+    missing = [keys[i] for i in sorted(set(range(len(keys))) - set(keep))]
+    if len(keep) < len(keys):
+        dataset = dataset.select(keep)
+    kept_keys = [keys[i] for i in keep]
+    return PairsData(
+        dataset=ref,
+        keys=kept_keys,
+        images=DatasetImageSource(dataset, "image", kept_keys, f"{ref.id} at {path}", PAIRED_IMAGE_SIZE),
+        captions=[captions[i] for i in keep],
+        caption_column=caption_column,
+        missing=missing,
+        source_rows=len(keys),
+    )
+
+
+@dataclass
+class UrlRows:
+    """The original task 1 rows: image URLs and both captions, before fetching."""
+
+    dataset: DatasetRef
+    keys: list[str]
+    urls: list[str | None]
+    captions: dict[str, list[str | None]]
+
+
+def read_pairs_urls(path: Path, ref: DatasetRef) -> UrlRows:
+    dataset = load_split(path, ref.split or "train", ("key", "image_url", *PAIRED_CAPTION_COLUMNS), ref.id)
+    keys = [str(key) for key in _strings(dataset, "key")]
+    _check_unique(keys, ref.id, path)
+    captions = {column: _strings(dataset, column) for column in PAIRED_CAPTION_COLUMNS}
+    return UrlRows(ref, keys, _strings(dataset, "image_url"), captions)
+
+
+def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: Reporter) -> PairsData:
+    """Task 1 from the original rows: fetch every URL (cached), keep the pairs whose image
+    arrived; the rest (dead links, undecodable images, empty rows) are listed in `missing`."""
+    from mars_zoo.data.image_fetch import fetch_images
+
+    captions = rows.captions[caption_column]
+    items = [
+        (key, url)
+        for key, url, caption in zip(rows.keys, rows.urls, captions)
+        if url and caption and caption.strip()
+    ]
+    report = fetch_images(items, cache_dir, reporter=reporter)
+    kept = [i for i, key in enumerate(rows.keys) if key in report.paths]
+    keys = [rows.keys[i] for i in kept]
+    missing = [key for key in rows.keys if key not in report.paths]
+    return PairsData(
+        dataset=rows.dataset,
+        keys=keys,
+        # fetch_images hands back images already resized and centre-cropped to 512.
+        images=FileImageSource(
+            [report.paths[key] for key in keys], keys,
+            "delete that cached file; the image is fetched again on the next run",
+        ),
+        captions=[captions[i] for i in kept],
+        caption_column=caption_column,
+        missing=missing,
+        source_rows=len(rows.keys),
+    )
+
+
+def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter) -> LandformData:
+    """Task 2: every image with its label; class names come from the ClassLabel feature."""
+    from datasets import ClassLabel
+
+    dataset = load_split(path, ref.split or "train", ("image", "label"), ref.id)
+    label_feature = dataset.features["label"]
+    if not isinstance(label_feature, ClassLabel):
+        raise MarsZooError(
+            f"Column 'label' of {ref.id} at {path} is {label_feature!r}, not a ClassLabel: the class "
+            f"names are needed for the text queries. Fix: use the Hub copy, whose label is a ClassLabel."
+        )
+    ids = [str(index) for index in range(len(dataset))]
+    id_column = next((name for name in ("image_id", "id") if name in dataset.column_names), None)
+    if id_column is not None:
+        values = [str(value) for value in _strings(dataset, id_column)]
+        if len(set(values)) == len(values):
+            ids = values
+        else:
+            reporter.warn(f"Column {id_column!r} of {ref.id} is not unique; images are identified by row.")
+    return LandformData(
+        dataset=ref,
+        images=DatasetImageSource(dataset, "image", ids, f"{ref.id} at {path}"),
+        labels=np.asarray(_strings(dataset, "label"), dtype=np.int64),
+        class_names=list(label_feature.names),
+    )

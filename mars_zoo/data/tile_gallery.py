@@ -1,0 +1,110 @@
+"""The tile gallery (task 3, not on the Hub): tar shards or PNG files -> an indexed
+`TileGallery`, each tile placed by the lower-left corner in its name."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from mars_zoo.data.files import require_dir, visible_files
+from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
+from mars_zoo.data.tile_names import parse_tile_name
+from mars_zoo.data.types import DatasetRef, TileGallery
+from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import Reporter
+
+
+def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
+    names: list[str] = []
+    shard_of: list[int] = []
+    offsets: list[int] = []
+    sizes: list[int] = []
+    digest = hashlib.sha256()
+    with reporter.progress(f"Indexing tile shards in {tiles_dir}", len(shards)) as advance:
+        for number, shard in enumerate(shards):
+            digest.update(f"{shard.relative_to(tiles_dir).as_posix()}\0{shard.stat().st_size}\n".encode())
+            try:
+                with tarfile.open(shard) as tar:
+                    for member in tar:
+                        if not member.isfile() or not member.name.lower().endswith(".png"):
+                            continue
+                        names.append(member.name.rsplit("/", 1)[-1])
+                        shard_of.append(number)
+                        offsets.append(member.offset_data)
+                        sizes.append(member.size)
+                        digest.update(f"{member.name}\0{member.size}\n".encode())
+            except tarfile.TarError as exc:
+                raise MarsZooError(
+                    f"Tile shard {shard} is not a readable tar file ({exc}). Fix: rebuild or re-copy it."
+                ) from exc
+            advance(1)
+    index = (
+        np.asarray(shard_of, dtype=np.int32),
+        np.asarray(offsets, dtype=np.int64),
+        np.asarray(sizes, dtype=np.int64),
+    )
+    return names, index, digest
+
+
+def _tile_lonlat(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
+    lonlat = np.empty((len(names), 2), dtype=np.float64)
+    for i, name in enumerate(names):
+        try:
+            lonlat[i] = parse_tile_name(name)
+        except MarsZooError as exc:
+            raise MarsZooError(f"{exc} Found in {where[i]}; rename or remove that tile.") from None
+    return lonlat
+
+
+def _check_unique_tiles(names: Sequence[str], where: Sequence[str]) -> None:
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        j = first.setdefault(name, i)
+        if j != i:
+            raise MarsZooError(
+                f"Tile {name} appears twice, in {where[j]} and {where[i]}; each tile must appear once."
+            )
+
+
+def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter) -> TileGallery:
+    """The gallery: tar shards (preferred) or PNG files, possibly in subfolders, each tile
+    named by its lower-left corner. Order: shards (or files) sorted by their path relative
+    to `tiles_dir` (as the published code sorts its shard paths), members in shard order.
+    Ids are the tile file names."""
+    tiles_dir = Path(tiles_dir)
+    require_dir(
+        tiles_dir,
+        "The tile gallery",
+        "build the gallery with `mars-zoo tiles build` and pass its folder with --tiles DIR",
+    )
+    files = visible_files(tiles_dir)
+    shards = [path for path in files if path.suffix.lower() == ".tar"]
+    if shards:
+        names, (shard_of, offsets, sizes), digest = _index_tar_shards(shards, tiles_dir, reporter)
+        where = [str(shards[number]) for number in shard_of]
+    else:
+        pngs = [path for path in files if path.suffix.lower() == ".png"]
+        names = [path.name for path in pngs]
+        where = [str(path) for path in pngs]
+        digest = hashlib.sha256()
+        for path in pngs:
+            digest.update(f"{path.relative_to(tiles_dir).as_posix()}\0{path.stat().st_size}\n".encode())
+    if not names:
+        raise MarsZooError(
+            f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
+            f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
+        )
+    lonlat = _tile_lonlat(names, where)
+    _check_unique_tiles(names, where)
+    if shards:
+        images = TarImageSource([str(path) for path in shards], NameList(names), shard_of, offsets, sizes)
+    else:
+        images = FileImageSource(
+            pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file"
+        )
+    ref = DatasetRef(gallery_id, f"content-sha256:{digest.hexdigest()}", None, str(tiles_dir), synthetic)
+    return TileGallery(source=ref, images=images, lonlat=lonlat)
