@@ -24,7 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from mars_zoo.protocol import GEO_CURVE_POINTS, GEO_K_MAX, GEO_RADIUS_DEG
+from mars_zoo.protocol import (
+    GEO_CURVE_POINTS,
+    GEO_K_MAX,
+    GEO_MAP_HEIGHT_PX,
+    GEO_MAP_SHIFT_X_PX,
+    GEO_MAP_SHIFT_Y_PX,
+    GEO_MAP_WIDTH_PX,
+    GEO_RADIUS_DEG,
+)
 
 # nDCG@10 discount of ranks 1..10: 1 / log2(rank + 1).
 _NDCG_DEPTH = 10
@@ -208,13 +216,14 @@ def geolocalization(
     """Task 3 metrics of one query: `scores` [N] over the whole tile gallery.
 
     The top min(k_max, N) tiles by score are retrieved. A tile is a *hit* when it
-    lies within `radius` of some ground-truth point, and a ground-truth point is
-    *found* when some retrieved tile lies within `radius` of it; "within" means
-    sqrt(dlon² + dlat²) <= radius in float64 degrees, inclusive, with no wrap-around
-    and no cos(latitude), as PROTOCOL.md states. The published code measures in
-    pixels of its map instead (radius 0.5 x 2644/360 px, nearest neighbours from a
-    k-d tree): the same test in exact arithmetic, rounded differently, so where a
-    point lies almost exactly 0.5° from a tile its numbers can differ from these.
+    lies within `radius` degrees of some ground-truth point, and a ground-truth point
+    is *found* when some retrieved tile lies within `radius` of it. "Within" is
+    decided exactly as the published evaluator decides it (leaderboard/PROTOCOL.md,
+    task 3): both points are mapped to pixels of its world map (`map_pixels`) and
+    sqrt(dx² + dy²) <= radius · 2644 / 360 in float64, inclusive, with no
+    wrap-around and no cos(latitude). In exact arithmetic that is the Euclidean test
+    in degrees; in floating point it decides points lying exactly `radius` from a
+    tile (common on a 0.1° catalogue grid) as the published numbers do.
     Coordinates are taken in float64: pass them as float64 (a float32 12.4 is 4e-7
     degrees off). Among tiles of equal score, non-hits come before hits, then lower
     gallery index first.
@@ -249,7 +258,9 @@ def geolocalization(
         candidates = np.flatnonzero(values >= boundary)
     else:
         candidates = np.arange(values.size)
-    tile_of_pair, point_of_pair = _pairs_within(tiles[candidates], truth, radius)
+    tile_of_pair, point_of_pair = _pairs_within(
+        map_pixels(tiles[candidates]), map_pixels(truth), radius * (GEO_MAP_WIDTH_PX / 360.0)
+    )
     is_hit = np.zeros(candidates.size, dtype=bool)
     is_hit[tile_of_pair] = True
     # lexsort is stable and `candidates` ascends: equal (score, hit) keep index order.
@@ -285,6 +296,16 @@ def geolocalization(
             "f1": f1.tolist(),
         },
     }
+
+
+def map_pixels(lonlat: np.ndarray) -> np.ndarray:
+    """[n, 2] (lon, lat) degrees -> [n, 2] (x, y) pixels of the published evaluator's
+    2644 x 1322 world map, in float64 with its operations in its order, so that each
+    distance rounds exactly as it does there."""
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    x = (lon + 180) / 360 * GEO_MAP_WIDTH_PX + GEO_MAP_SHIFT_X_PX
+    y = (90 - lat) / 180 * GEO_MAP_HEIGHT_PX + GEO_MAP_SHIFT_Y_PX
+    return np.stack([x, y], axis=1)
 
 
 def _pairs_within(a: np.ndarray, b: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:

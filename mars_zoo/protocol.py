@@ -28,6 +28,14 @@ GEO_LANDFORMS = ("alluvial_fans", "glacier-like_form", "landslides", "pitted_con
 GEO_QUERY_MODES = ("text", "image", "hybrid")
 GEO_K_MAX = 20_000
 GEO_RADIUS_DEG = 0.5
+# The published evaluator measures distances in pixels of its 2644 x 1322 world map,
+# offset by (158, 68): x = (lon + 180) / 360 * W + 158, y = (90 - lat) / 180 * H + 68,
+# radius 0.5 * W / 360 px. Its floating-point rounding decides points lying exactly
+# 0.5 degrees from a tile, so the metrics use the same arithmetic.
+GEO_MAP_WIDTH_PX = 2644
+GEO_MAP_HEIGHT_PX = 1322
+GEO_MAP_SHIFT_X_PX = 158
+GEO_MAP_SHIFT_Y_PX = 68
 GEO_CURVE_POINTS = 100
 GEO_HYBRID_TEMPERATURE = 0.1
 GEO_HYBRID_IMAGE_WEIGHT = 0.3

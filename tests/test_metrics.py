@@ -91,12 +91,17 @@ def reference_geolocalization(scores, tiles, truth, k_max, radius, points) -> di
     """Task 3, literally: top K_max tiles; for each K on the grid, precision = share
     of the top K within radius of some ground-truth point, recall = share of points
     within radius of some top-K tile; best F1 (first K); AUPRC by trapezoids over
-    (recall, precision) sorted by recall, stable."""
+    (recall, precision) sorted by recall, stable. "Within" is measured in pixels of
+    the published evaluator's 2644 x 1322 map, as PROTOCOL.md states."""
     scores, tiles, truth = scores.tolist(), tiles.tolist(), truth.tolist()
 
+    def pixel(lon, lat):
+        return (lon + 180) / 360 * 2644 + 158, (90 - lat) / 180 * 1322 + 68
+
     def within(a, b):
-        dx, dy = a[0] - b[0], a[1] - b[1]
-        return math.sqrt(dx * dx + dy * dy) <= radius
+        (ax, ay), (bx, by) = pixel(*a), pixel(*b)
+        dx, dy = ax - bx, ay - by
+        return math.sqrt(dx * dx + dy * dy) <= radius * (2644 / 360)
 
     near = [[within(tile, point) for point in truth] for tile in tiles]
     is_hit = [any(row) for row in near]
