@@ -24,7 +24,7 @@ import pluggy
 from mars_zoo import __version__, hookspecs
 from mars_zoo.errors import MarsZooError
 
-BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip"}
+BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm"}
 ENTRY_POINT_GROUP = "mars_zoo"
 ALLOW_LIST_ENV = "MARS_ZOO_LOAD_PLUGINS"
 

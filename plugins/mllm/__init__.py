@@ -1,0 +1,44 @@
+"""MLLM embedders: multimodal LLMs whose hidden state at one position (or their
+mean) is the embedding. One shared encoder, one small recipe module per model.
+
+Written exactly as a third-party plugin would be: registering imports nothing heavy.
+
+How a recipe plugs in
+---------------------
+A recipe module (e.g. `gme.py`) defines `MODELS`, a tuple of `ModelSpec`s made with
+`recipe.mllm_spec(name, Recipe(...), checkpoint=..., revision=..., ...)`, and is
+listed in `RECIPE_MODULES` below. A `Recipe` is data:
+
+- `model_class`: the native transformers class (never remote code);
+- `text_prompt` / `image_prompt`: a `RawPrompt("... {text} ...")` given to the
+  tokenizer as written, or a `ChatPrompt(system=..., user=..., image=True,
+  generation_prompt=..., suffix=...)` rendered by the processor's chat template;
+- `pooling` ("last", "last_non_pad", "mean") and `padding_side`;
+- `image_size` (the processor's pixel limits), `image_resize` (a PIL resize before
+  the processor), `max_length`, `processor_kwargs`;
+- `hidden_states(model, inputs) -> [B, L, D]`: the family's forward pass (see
+  `qwen2vl.py`; another family adds its own module beside it);
+- `adapter=True` when the checkpoint is a peft adapter to merge (then peft is required).
+
+`loading.load_encoder` loads every source the same way: the pinned checkpoint, a
+`run --weights` folder (`spec.weights`), or a seeded tiny model
+(`mllm_spec(..., tiny=TinyModel(build, params), random_weights=True)`) built once
+into the mars-zoo cache by `mars_zoo.tiny.materialize`. `encoder.MllmEncoder` renders
+the prompts, groups each harness batch by prompt length or pixel count, runs
+`hidden_states` and pools.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import mars_zoo
+
+RECIPE_MODULES = ("gme", "vlm2vec")
+
+
+@mars_zoo.hookimpl
+def register_models(register):
+    for name in RECIPE_MODULES:
+        for spec in importlib.import_module(f"mars_zoo_mllm.{name}").MODELS:
+            register(spec)

@@ -1,0 +1,111 @@
+"""The shared MLLM encoder: prompts through the recipe, batches by similar length,
+runs the model, pools the right position.
+
+A harness batch is split into groups of items of similar prompt length (texts) or
+pixel count (images), so that a short caption is never padded to the longest one;
+embeddings come back in the caller's order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from mars_zoo import Encoder
+from mars_zoo_mllm.recipe import Recipe
+
+# A group grows while its largest item costs at most this much more than its smallest.
+GROUP_TOLERANCE = 1.25
+
+
+def length_groups(costs: Sequence[float], tolerance: float = GROUP_TOLERANCE) -> list[list[int]]:
+    """Indices of `costs` sorted ascending and cut into groups whose largest cost is
+    at most `tolerance` times the smallest (equal costs always share a group)."""
+    order = sorted(range(len(costs)), key=lambda i: costs[i])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and costs[index] <= tolerance * costs[groups[-1][0]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per row of `hidden` [B, L, D]."""
+    if pooling == "last":
+        return hidden[:, -1]
+    if pooling == "last_non_pad":
+        last = attention_mask.sum(dim=1) - 1
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1)
+
+
+class MllmEncoder(Encoder):
+    """An MLLM embedder following a `Recipe`. Takes PIL images (the processor
+    resizes them to a variable number of patches, so there is no fixed-size
+    tensor transform for DataLoader workers) and strings."""
+
+    def __init__(self, model: Any, processor: Any, recipe: Recipe, device: str) -> None:
+        self.model = model.eval()
+        self.processor = processor
+        self.recipe = recipe
+        self.device = device
+        processor.tokenizer.padding_side = recipe.padding_side
+
+    def text_prompts(self, texts: Sequence[str]) -> list[str]:
+        return [self.recipe.text_prompt.render(self.processor, text) for text in texts]
+
+    def image_prompt(self) -> str:
+        return self.recipe.image_prompt.render(self.processor)
+
+    def prepare_image(self, image: Any) -> Any:
+        """RGB, then the recipe's PIL resize if it has one."""
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
+
+        image = image.convert("RGB")
+        resize = self.recipe.image_resize
+        if resize is None:
+            return image
+        height, width = smart_resize(
+            image.height, image.width, resize.factor, resize.min_pixels, resize.max_pixels
+        )
+        return image.resize((width, height))
+
+    def inputs(self, prompts: Sequence[str], images: Sequence[Any] | None = None) -> dict[str, Any]:
+        """The processor's whole output for one group, on the device."""
+        kwargs: dict[str, Any] = {"padding": True, "return_tensors": "pt"}
+        if self.recipe.max_length is not None:
+            kwargs.update(truncation=True, max_length=self.recipe.max_length)
+        if images is not None:
+            kwargs["images"] = list(images)
+        batch = self.processor(text=list(prompts), **kwargs)
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    def embed(self, prompts: Sequence[str], images: Sequence[Any] | None = None) -> torch.Tensor:
+        inputs = self.inputs(prompts, images)
+        hidden = self.recipe.hidden_states(self.model, inputs)
+        return pool(hidden, inputs["attention_mask"], self.recipe.pooling).float()
+
+    def _grouped(self, costs: Sequence[float], run) -> torch.Tensor:
+        out: torch.Tensor | None = None
+        for group in length_groups(costs):
+            vectors = run(group)
+            if out is None:
+                out = vectors.new_empty((len(costs), vectors.shape[1]))
+            out[group] = vectors
+        return out
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        prompts = self.text_prompts(texts)
+        return self._grouped([len(p) for p in prompts], lambda g: self.embed([prompts[i] for i in g]))
+
+    def encode_image(self, images: Sequence[Any]) -> torch.Tensor:
+        prepared = [self.prepare_image(image) for image in images]
+        prompt = self.image_prompt()
+        return self._grouped(
+            [image.width * image.height for image in prepared],
+            lambda g: self.embed([prompt] * len(g), [prepared[i] for i in g]),
+        )

@@ -1,0 +1,131 @@
+"""Loading an MLLM embedder: checkpoint, fine-tuned weights or seeded tiny model;
+dtype; adapter merge; errors that say what to do.
+
+One path for all three sources, so the tiny models test the code that loads the
+real checkpoints.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mars_zoo import MarsZooError, ModelSpec
+from mars_zoo.tiny import materialize
+from mars_zoo_mllm.encoder import MllmEncoder
+from mars_zoo_mllm.recipe import Recipe, TinyModel
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def model_dtype(device: str, precision: str) -> torch.dtype:
+    """The published GPU runs load the weights in reduced precision; on the CPU the
+    weights stay fp32 (fp16 matmuls are slow or missing there)."""
+    if torch.device(device).type == "cuda":
+        return DTYPES[precision]
+    return torch.float32
+
+
+def _local_snapshot(checkpoint: str, revision: str | None) -> Path:
+    if Path(checkpoint).is_dir():
+        return Path(checkpoint)
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(checkpoint, revision=revision))
+
+
+def _base_view(folder: Path, into: Path) -> Path:
+    """`folder` without its adapter files (links to the rest): transformers would
+    otherwise attach the adapter itself while loading the base, and the merge
+    below would then apply it a second time."""
+    for path in folder.iterdir():
+        if path.name not in ADAPTER_FILES:
+            os.symlink(path.resolve(), into / path.name)
+    return into
+
+
+def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype) -> Any:
+    """The model of `source` (Hub id or folder) in `dtype`; an adapter checkpoint is
+    merged exactly once into the base weights its own folder holds."""
+    import transformers
+
+    model_class = getattr(transformers, recipe.model_class)
+    if not recipe.adapter:
+        return model_class.from_pretrained(source, revision=revision, dtype=dtype)
+    from peft import PeftModel
+
+    folder = _local_snapshot(source, revision)
+    if not (folder / "config.json").is_file():
+        raise OSError(f"the adapter folder {folder} holds no base model (config.json is missing)")
+    with tempfile.TemporaryDirectory(prefix="mars-zoo-base-") as view:
+        base = model_class.from_pretrained(_base_view(folder, Path(view)), dtype=dtype)
+    return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+
+
+def load_processor(recipe: Recipe, source: str, revision: str | None) -> Any:
+    from transformers import AutoProcessor
+
+    kwargs = dict(recipe.processor_kwargs)
+    if recipe.image_size:
+        kwargs["size"] = dict(recipe.image_size)
+    return AutoProcessor.from_pretrained(source, revision=revision, **kwargs)
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def load_encoder(
+    spec: ModelSpec, recipe: Recipe, device: str, precision: str, tiny: TinyModel | None = None
+) -> MllmEncoder:
+    """Build the encoder of `spec` on `device`.
+
+    Sources, in order: `spec.weights` (a save_pretrained folder of fine-tuned
+    weights; its processor files if it has them, else the checkpoint's), the seeded
+    tiny model, or the pinned checkpoint on the Hugging Face Hub.
+    """
+    source, revision = spec.checkpoint, spec.revision
+    if tiny is not None:
+        folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
+        source, revision = str(folder), None
+    model_source, model_revision = source, revision
+    processor_source, processor_revision = source, revision
+    if spec.weights:
+        weights = Path(spec.weights)
+        if not weights.is_dir():
+            raise MarsZooError(
+                f"--weights {weights} for {spec.name} is not a folder. Pass the folder that "
+                f"save_pretrained of a fine-tuned {recipe.model_class} wrote."
+            )
+        model_source, model_revision = str(weights), None
+        if any((weights / name).is_file() for name in PROCESSOR_FILES):
+            processor_source, processor_revision = str(weights), None
+    try:
+        model = load_model(recipe, model_source, model_revision, model_dtype(device, precision))
+        processor = load_processor(recipe, processor_source, processor_revision)
+    except (OSError, ValueError) as exc:
+        raise MarsZooError(_load_error(spec, model_source, model_revision, exc)) from exc
+    return MllmEncoder(model.to(device), processor, recipe, device)
+
+
+def _load_error(spec: ModelSpec, source: str, revision: str | None, exc: Exception) -> str:
+    if Path(source).is_dir():
+        return (
+            f"Could not load {spec.name} from the folder {source} ({_describe(exc)}). Fix: pass a "
+            f"folder written by save_pretrained of this model's architecture, with its config.json "
+            f"and weights."
+        )
+    return (
+        f"Could not load {spec.name}: {source} at revision {revision or 'unpinned'} is not in the "
+        f"local Hugging Face cache or cannot be fetched ({_describe(exc)}). Fix: run once where "
+        f"the Hub is reachable (without HF_HUB_OFFLINE=1), or fetch it ahead with "
+        f"`hf download {source} --revision {revision}`; if the Hub says the revision does not "
+        f"exist, the pin is stale: report it to the plugin."
+    )

@@ -1,0 +1,165 @@
+"""The Qwen2-VL family: its forward passes and its seeded tiny model.
+
+Importable without torch (recipes reference these functions at registration);
+each function imports what it needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from mars_zoo import ModelSpec
+from mars_zoo_mllm.recipe import Recipe, TinyModel, mllm_spec
+
+QWEN_SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+)
+
+# Qwen2-VL-Instruct's chat template (images and text; the video branch is not used here).
+QWEN2VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}"
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# The full-size Qwen2-VL-2B architecture (GME, B3++, VLM2Vec-V2.0, Ops-MM share it).
+QWEN2VL_2B_TEXT: Mapping[str, Any] = {
+    "vocab_size": 151936, "hidden_size": 1536, "intermediate_size": 8960,
+    "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
+    "tie_word_embeddings": True, "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+}
+QWEN2VL_2B_VISION: Mapping[str, Any] = {
+    "depth": 32, "embed_dim": 1280, "hidden_size": 1536, "num_heads": 16, "mlp_ratio": 4,
+    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+}
+
+# The tiny width: two decoder layers of 32, one vision block.
+TINY_TEXT = {
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+    "num_attention_heads": 4, "num_key_value_heads": 2,
+    "rope_scaling": {"type": "mrope", "mrope_section": [2, 1, 1]},
+}
+TINY_VISION = {
+    "depth": 1, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2,
+    "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
+}
+TINY_PARAMETERS = 118_368  # of the tiny architecture with its 512-token vocabulary (tested)
+
+# What every fine-tune of Qwen2-VL-2B declares (verified on the meta device by the tests).
+QWEN2VL_2B_METADATA: Mapping[str, Any] = {"embedding_dim": 1536, "parameters": 2_208_985_600, "batch_size": 32}
+
+
+def tiny_spec(name: str, recipe: Recipe, model: str, **build: Any) -> ModelSpec:
+    """The seeded tiny Qwen2-VL behind `model`'s recipe (`build`: extra `build_tiny` arguments)."""
+    params = {"seed": 0, **build}
+    return mllm_spec(
+        name,
+        recipe,
+        tiny=TinyModel("mllm/tiny-qwen2-vl", build_tiny, params),
+        checkpoint="mars-zoo-tiny-qwen2-vl@" + ",".join(f"{k}={v}" for k, v in params.items()),
+        embedding_dim=TINY_TEXT["hidden_size"],
+        parameters=TINY_PARAMETERS,
+        license="apache-2.0",
+        batch_size=8,
+        random_weights=True,
+        description=(
+            f"RANDOM-WEIGHT BASELINE: a tiny Qwen2-VL with seeded random weights behind {model}'s "
+            f"recipe. Needs no download; for tests and demos, not a real model."
+        ),
+    )
+
+
+def mask_positions(attention_mask: Any) -> Any:
+    """Positions counted over attended tokens only, on the three rotary axes."""
+    positions = attention_mask.long().cumsum(-1) - 1
+    positions = positions.masked_fill(attention_mask == 0, 1)
+    return positions.unsqueeze(0).expand(3, -1, -1)
+
+
+def hidden_states(model: Any, inputs: Mapping[str, Any]) -> Any:
+    """Qwen2-VL's own forward: 3-D M-RoPE positions for inputs with images (from the
+    processor's mm_token_type_ids). Text-only batches get positions counted over the
+    attention mask, as transformers 4.x (which the published runs used) did;
+    transformers 5 counts from the first position, padding included, so a
+    left-padded text would depend on the batch it came in."""
+    position_ids = None if "pixel_values" in inputs else mask_positions(inputs["attention_mask"])
+    return model.base_model(**inputs, position_ids=position_ids).last_hidden_state
+
+
+def sequential_hidden_states(model: Any, inputs: Mapping[str, Any]) -> Any:
+    """GME's forward: the image features placed into the input embeddings, then the
+    language model with plain sequential positions 0..L-1 on all three rotary axes
+    (not Qwen2-VL's 3-D image positions)."""
+    import torch
+
+    batch, length = inputs["input_ids"].shape
+    positions = torch.arange(length, device=inputs["input_ids"].device)
+    return model.base_model(**inputs, position_ids=positions.view(1, 1, -1).expand(3, batch, length)).last_hidden_state
+
+
+def build_config(text: Mapping[str, Any], vision: Mapping[str, Any], tokenizer: Any = None):
+    """A `Qwen2VLConfig`; with `tokenizer`, its vocabulary and special-token ids."""
+    from transformers import Qwen2VLConfig
+
+    ids = {}
+    text = dict(text)
+    if tokenizer is not None:
+        token = tokenizer.convert_tokens_to_ids
+        text["vocab_size"] = len(tokenizer)
+        ids = {
+            "image_token_id": token("<|image_pad|>"), "video_token_id": token("<|video_pad|>"),
+            "vision_start_token_id": token("<|vision_start|>"), "vision_end_token_id": token("<|vision_end|>"),
+            "bos_token_id": token("<|endoftext|>"), "eos_token_id": token("<|im_end|>"),
+            "pad_token_id": token("<|endoftext|>"),
+        }
+        text.update({key: ids[key] for key in ("bos_token_id", "eos_token_id", "pad_token_id")})
+    tie = text.get("tie_word_embeddings", False)
+    return Qwen2VLConfig(text_config=text, vision_config=dict(vision), tie_word_embeddings=tie, **ids)
+
+
+def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
+    """A seeded tiny Qwen2VLForConditionalGeneration with a byte-level BPE tokenizer
+    holding the Qwen special tokens, the default Qwen2-VL image processor and the
+    Qwen2-VL chat template, saved as the real checkpoints are.
+
+    `adapter` ("lora" or "dora") also saves a seeded, non-zero peft adapter next to
+    the base weights: the layout of an adapter repository that holds its own base.
+    """
+    import torch
+    from transformers import (
+        Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
+    )
+
+    from mars_zoo.tiny import train_bpe_tokenizer
+
+    tokenizer = train_bpe_tokenizer(QWEN_SPECIAL_TOKENS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
+    processor = Qwen2VLProcessor(
+        image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN2VL_CHAT_TEMPLATE,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2VLForConditionalGeneration(build_config(TINY_TEXT, TINY_VISION, tokenizer)).eval()
+        model.save_pretrained(folder)
+        processor.save_pretrained(folder)
+        if adapter is not None:
+            from peft import LoraConfig, get_peft_model
+
+            config = LoraConfig(
+                r=4, lora_alpha=8, use_dora=adapter == "dora", init_lora_weights=False,
+                target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            )
+            get_peft_model(model, config).save_pretrained(folder)

@@ -1,0 +1,154 @@
+"""What a recipe is: the published embedding recipe of one MLLM embedder, as data.
+
+Nothing here imports torch or transformers: recipe modules build their `ModelSpec`s
+at registration time, and listing models must stay instant. The heavy code that
+follows a recipe lives in `loading.py` and `encoder.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from mars_zoo import ModelSpec
+
+POOLINGS = ("last", "last_non_pad", "mean")
+PADDING_SIDES = ("left", "right")
+IMAGE = "image"  # the placeholder a prompt puts where the picture goes
+
+
+@dataclass(frozen=True)
+class RawPrompt:
+    """A prompt given to the tokenizer as written: `template` with `{text}` replaced.
+
+    Image prompts write the model's own image token (e.g. Qwen2-VL's
+    `<|image_pad|>`) where the picture goes; the processor expands it.
+    """
+
+    template: str = "{text}"
+
+    def render(self, processor: Any, text: str = "") -> str:
+        return self.template.replace("{text}", text)
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A prompt made by the processor's chat template: an optional system message,
+    then one user turn holding the picture (for image prompts) and/or `user`
+    (with `{text}` replaced), then the generation prompt if asked, then `suffix`
+    (e.g. `<|endoftext|>`, the token whose state GME and Ops-MM pool)."""
+
+    system: str | None = None
+    user: str = "{text}"
+    image: bool = False
+    generation_prompt: bool = True
+    suffix: str = ""
+
+    def render(self, processor: Any, text: str = "") -> str:
+        content: list[dict[str, str]] = [{"type": "image"}] if self.image else []
+        user_text = self.user.replace("{text}", text)
+        if user_text:
+            content.append({"type": "text", "text": user_text})
+        messages = [{"role": "user", "content": content}]
+        if self.system is not None:
+            messages.insert(0, {"role": "system", "content": [{"type": "text", "text": self.system}]})
+        rendered = processor.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=self.generation_prompt
+        )
+        return rendered + self.suffix
+
+
+Prompt = RawPrompt | ChatPrompt
+# (model, inputs) -> last hidden state [B, L, D]: how a family runs its model.
+HiddenStates = Callable[[Any, Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class ImageResize:
+    """A resize with PIL before the processor, as some published wrappers do
+    (`fetch_image` of qwen-vl-utils): both sides rounded to `factor`, the pixel
+    count kept within [min_pixels, max_pixels], the aspect ratio kept."""
+
+    factor: int
+    min_pixels: int
+    max_pixels: int
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model turns an image or a text into one vector.
+
+    model_class: the native transformers class that loads the checkpoint.
+    text_prompt / image_prompt: what the model reads (`RawPrompt` or `ChatPrompt`).
+    pooling: "last" (the last position: needs left padding), "last_non_pad" (the
+        last attended token: right padding), or "mean" (over the attention mask).
+    padding_side: the tokenizer's padding side for batches.
+    image_size: the processor's pixel limits, {"shortest_edge": min_pixels,
+        "longest_edge": max_pixels} for the Qwen-VL processors.
+    image_resize: an optional PIL resize before the processor.
+    max_length: truncation length of the tokenizer (None: no truncation).
+    hidden_states: the forward pass; returns the last hidden state.
+    adapter: the checkpoint is a peft adapter (LoRA/DoRA) whose folder also holds
+        the base weights; it is merged into them exactly once.
+    processor_kwargs: any further keyword arguments of the processor's from_pretrained.
+    """
+
+    model_class: str
+    text_prompt: Prompt
+    image_prompt: Prompt
+    pooling: str
+    padding_side: str
+    hidden_states: HiddenStates
+    image_size: Mapping[str, int] = field(default_factory=dict)
+    image_resize: ImageResize | None = None
+    max_length: int | None = None
+    adapter: bool = False
+    processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling {self.pooling!r} is not one of {POOLINGS}")
+        if self.padding_side not in PADDING_SIDES:
+            raise ValueError(f"padding_side {self.padding_side!r} is not one of {PADDING_SIDES}")
+        if self.pooling == "last" and self.padding_side != "left":
+            raise ValueError("pooling 'last' reads the last position, which is a real token only with left padding")
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """A seeded tiny model: `build(folder, **params)` writes a save_pretrained folder
+    (imports its heavy libraries inside). `name` and `params` key the built folder, so
+    recipes that share an architecture share one build."""
+
+    name: str
+    build: Callable[..., None]
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class MllmLoader:
+    """The `ModelSpec.loader` of every MLLM embedder: picklable, and imports
+    nothing heavy until called."""
+
+    recipe: Recipe
+    tiny: TinyModel | None = None
+
+    def __call__(self, spec: ModelSpec, device: str, precision: str):
+        from mars_zoo_mllm.loading import load_encoder
+
+        return load_encoder(spec, self.recipe, device, precision, self.tiny)
+
+
+PEFT_REQUIRES = ("peft",)
+PEFT_HINT = "pip install 'mars-zoo[peft]' (or: pip install peft)"
+
+
+def mllm_spec(name: str, recipe: Recipe, *, tiny: TinyModel | None = None, **metadata: Any) -> ModelSpec:
+    """A `ModelSpec` whose loader follows `recipe`; adapters require peft."""
+    family = name.partition("/")[0]
+    extra: dict[str, Any] = {}
+    if recipe.adapter:
+        extra = {"requires": PEFT_REQUIRES, "install_hint": PEFT_HINT}
+    return ModelSpec(
+        name=name, family=family, loader=MllmLoader(recipe, tiny), **extra, **metadata
+    )
