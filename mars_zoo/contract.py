@@ -13,14 +13,20 @@ from typing import Any, Callable
 
 import numpy as np
 
+from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_call
 from mars_zoo.checks import BatchChecker
-from mars_zoo.errors import MarsZooError
+from mars_zoo.errors import MarsZooError, PluginError
 from mars_zoo.model import Encoder, ModelSpec
 from mars_zoo.protocol import landform_query_name, prompts_for
 from mars_zoo.reporting import Reporter
 
 SAMPLE_SIZE = 8
 TOLERANCE = 1e-4  # max abs difference of normalised fp32 embeddings
+
+
+class CheckFailed(MarsZooError):
+    """One contract check found the model breaking a rule. Raised, never asserted, so that
+    the check holds under `python -O` too."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,11 @@ def _encode_images(encoder: Encoder, images: list) -> Any:
     return encoder.encode_image(torch.stack([transform(image) for image in images]))
 
 
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise CheckFailed(message)
+
+
 def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b))) if a.size else 0.0
 
@@ -52,10 +63,8 @@ class _Checker:
     def run(self, name: str, body: Callable[[], str]) -> None:
         try:
             self.checks.append(Check(name, True, body()))
-        except (MarsZooError, AssertionError) as exc:
+        except MarsZooError as exc:  # plugin failures arrive here as PluginError, named
             self.checks.append(Check(name, False, str(exc)))
-        except Exception as exc:  # a plugin bug: report it as a failed check, named
-            self.checks.append(Check(name, False, f"raised {type(exc).__name__}: {exc}"))
 
 
 def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
@@ -70,14 +79,16 @@ def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
     collector = _Checker()
     try:
         reporter.info(f"loading {spec.name} on cpu ...")
-        encoder = spec.load("cpu", "fp32")
-    except Exception as exc:
-        return [Check("loads offline on the CPU", False, f"{type(exc).__name__}: {exc}")]
+        encoder = load_encoder(spec, "cpu", "fp32")
+    except MarsZooError as exc:
+        return [Check("loads offline on the CPU", False, str(exc))]
     collector.checks.append(Check("loads offline on the CPU", True, type(encoder).__name__))
     validate = BatchChecker(spec)
 
     def embed(modality: str, items: list) -> np.ndarray:
-        with torch.inference_mode():
+        with torch.inference_mode(), plugin_call(
+            model_subject(spec), f"in encode_{modality} on a batch of {len(items)} {modality}s", check_hint(spec)
+        ):
             output = _encode_images(encoder, items) if modality == "image" else encoder.encode_text(items)
         return validate(output, len(items), modality).numpy()
 
@@ -102,10 +113,9 @@ def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
                 "batch mates reversed": _max_difference(reversed_batch, batches[modality]),
             }
             worst = max(differences, key=differences.get)
-            assert differences[worst] <= TOLERANCE, (
-                f"an item's embedding changes with its batch ({worst}: max difference "
-                f"{differences[worst]:.2e} > {TOLERANCE:g}); the model must embed each item independently"
-            )
+            _require(differences[worst] <= TOLERANCE,
+                     f"an item's embedding changes with its batch ({worst}: max difference "
+                     f"{differences[worst]:.2e} > {TOLERANCE:g}); the model must embed each item independently")
             return f"max difference {max(differences.values()):.1e} (batch size 1 vs {len(items)}, reordered)"
 
         collector.run(f"{modality}: independent of batch mates and batch size", independent_of_batch)
@@ -113,7 +123,7 @@ def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
         def repeatable(modality=modality) -> str:
             again = embed(modality, samples[modality])
             difference = _max_difference(again, batches[modality])
-            assert difference <= TOLERANCE, f"two runs differ by {difference:.2e} > {TOLERANCE:g}"
+            _require(difference <= TOLERANCE, f"two runs differ by {difference:.2e} > {TOLERANCE:g}")
             return f"max difference {difference:.1e}"
 
         collector.run(f"{modality}: two runs agree", repeatable)
@@ -121,24 +131,28 @@ def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
     if "text" not in spec.modalities:
         def refuses_text() -> str:
             try:
-                encoder.encode_text(texts[:1])
+                with plugin_call(model_subject(spec), "in encode_text", check_hint(spec)):
+                    encoder.encode_text(texts[:1])
+            except PluginError as exc:
+                raise CheckFailed(f"declared image-only, but encode_text failed instead of refusing "
+                                  f"with a MarsZooError: {exc}") from exc
             except MarsZooError as exc:
                 return f"refused: {exc}"
-            raise AssertionError("declared image-only, but encode_text returned embeddings without error")
+            raise CheckFailed("declared image-only, but encode_text returned embeddings without error")
 
         collector.run("text: refused by an image-only model", refuses_text)
 
     def metadata() -> str:
         notes = []
         if spec.embedding_dim is not None and validate.dim is not None:
-            assert validate.dim == spec.embedding_dim, (
-                f"declared embedding_dim {spec.embedding_dim}, but the model returns {validate.dim}"
-            )
+            _require(validate.dim == spec.embedding_dim,
+                     f"declared embedding_dim {spec.embedding_dim}, but the model returns {validate.dim}")
             notes.append(f"embedding_dim {validate.dim}")
         counter = getattr(encoder, "parameter_count", None)
         if spec.parameters is not None and callable(counter):
-            actual = counter()
-            assert actual == spec.parameters, f"declared {spec.parameters:,} parameters, the model has {actual:,}"
+            with plugin_call(model_subject(spec), "in parameter_count", check_hint(spec)):
+                actual = counter()
+            _require(actual == spec.parameters, f"declared {spec.parameters:,} parameters, the model has {actual!r}")
             notes.append(f"{actual:,} parameters")
         return ", ".join(notes) or "nothing declared to compare"
 

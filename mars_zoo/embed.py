@@ -14,10 +14,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_call
 from mars_zoo.cache import CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
-from mars_zoo.errors import MarsZooError, ModelContractError
+from mars_zoo.errors import MarsZooError
 from mars_zoo.model import Encoder, ModelSpec
 from mars_zoo.reporting import Reporter
 
@@ -44,7 +45,7 @@ class LazyEncoder:
         if self._encoder is None:
             self.reporter.info(f"loading {self.spec.name} on {self.options.device} ...")
             started = time.perf_counter()
-            self._encoder = self.spec.load(self.options.device, self.options.precision)
+            self._encoder = load_encoder(self.spec, self.options.device, self.options.precision)
             self.load_seconds = time.perf_counter() - started
         return self._encoder
 
@@ -75,13 +76,9 @@ class _TransformedImages:
         image = self.source[index]
         if self.transform is None:
             return image
-        try:
+        with plugin_call(f"The image_transform of model {self.spec.name!r} (plugin {self.spec.plugin or '?'})",
+                         f"on image {self.source.ids[index]!r}", check_hint(self.spec)):
             return self.transform(image)
-        except Exception as exc:
-            raise ModelContractError(
-                f"The image_transform of model {self.spec.name!r} (plugin {self.spec.plugin or '?'}) "
-                f"failed on image {self.source.ids[index]!r}: {type(exc).__name__}: {exc}"
-            ) from exc
 
 
 def _without_worker_traceback(exc: MarsZooError) -> MarsZooError:
@@ -250,17 +247,10 @@ class Embedder:
         with self.reporter.progress(f"embedding {label}", total) as advance, _clean_worker_errors():
             for batch in batches:
                 rows = len(batch)
-                with torch.inference_mode(), autocast(self.options.device, self.options.precision):
-                    try:
-                        output = encode(batch)
-                    except MarsZooError:
-                        raise
-                    except Exception as exc:
-                        raise ModelContractError(
-                            f"Model {self.spec.name!r} (plugin {self.spec.plugin or '?'}) raised "
-                            f"{type(exc).__name__} in encode_{modality} on a batch of {rows} "
-                            f"{modality}s: {exc}"
-                        ) from exc
+                with torch.inference_mode(), autocast(self.options.device, self.options.precision), \
+                        plugin_call(model_subject(self.spec), f"in encode_{modality} on a batch of {rows} "
+                                    f"{modality}s", check_hint(self.spec)):
+                    output = encode(batch)
                 self.stats.calls[modality] += 1
                 parts.append(self.check(output, rows, modality).numpy())
                 filled += rows

@@ -12,7 +12,13 @@ class MarsZooError(Exception):
     exit_code = 2
 
 
-class ModelContractError(MarsZooError):
+class PluginError(MarsZooError):
+    """Plugin code failed: it raised, called sys.exit(), or broke the contract."""
+
+    exit_code = 3
+
+
+class ModelContractError(PluginError):
     """A model returned something the harness cannot score (shape, dtype, NaN...)."""
 
     exit_code = 3

@@ -22,6 +22,7 @@ from pathlib import Path
 import pluggy
 
 from mars_zoo import __version__, hookspecs
+from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 
 BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm"}
@@ -83,7 +84,9 @@ def _allow_list() -> set[str] | None:
 
 def _load_builtins(pm: PluginManager) -> None:
     for name, module_name in BUILTIN_PLUGINS.items():
-        module = importlib.import_module(module_name)
+        with plugin_call(f"Built-in plugin {name!r} ({module_name})", "to import",
+                         "Reinstall mars-zoo (pip install --force-reinstall mars-zoo)."):
+            module = importlib.import_module(module_name)
         pm.add(module, PluginInfo(name, "builtin", "mars-zoo", __version__))
 
 
@@ -95,14 +98,12 @@ def _load_entry_points(pm: PluginManager) -> None:
         dist = entry_point.dist
         package = dist.name if dist else "?"
         version = dist.version if dist else "?"
-        try:
+        with plugin_call(
+            f"Plugin {entry_point.name!r} (entry point {entry_point.value!r} of {package} {version})",
+            "to import",
+            f"Fix or uninstall it (pip uninstall {package}), or set {ALLOW_LIST_ENV} to the plugins you want.",
+        ):
             plugin = entry_point.load()
-        except Exception as exc:
-            raise MarsZooError(
-                f"Plugin {entry_point.name!r} (entry point {entry_point.value!r} of {package} "
-                f"{version}) failed to import: {type(exc).__name__}: {exc}. Fix or uninstall it "
-                f"(pip uninstall {package}), or set {ALLOW_LIST_ENV} to the plugins you want."
-            ) from exc
         pm.add(plugin, PluginInfo(entry_point.name, "entry-point", package, version))
 
 
@@ -115,12 +116,12 @@ def _load_directory(pm: PluginManager, directory: Path) -> None:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
+            with plugin_call(f"Plugin file {path}", "to import",
+                             f"Fix the file or move it out of --plugins-dir {directory}."):
+                spec.loader.exec_module(module)
+        except MarsZooError:
             del sys.modules[module_name]
-            raise MarsZooError(
-                f"Plugin file {path} failed to import: {type(exc).__name__}: {exc}."
-            ) from exc
+            raise
         # The file's content hash is its version: it keys the embedding cache, so editing
         # the plugin file can never silently reuse embeddings of the old code.
         version = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]

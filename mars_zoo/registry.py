@@ -7,6 +7,7 @@ import difflib
 from pathlib import Path
 from typing import Iterator
 
+from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
@@ -27,15 +28,9 @@ class Registry:
             impl = impls.get(info.name)
             if impl is None:
                 continue
-            try:
+            with plugin_call(f"Plugin {info.name!r} ({info.package})", "while registering its models",
+                             "Fix its register_models hook, or uninstall the plugin."):
                 impl.function(register=lambda spec, _plugin=info.name: self._add(spec, _plugin))
-            except MarsZooError:
-                raise
-            except Exception as exc:
-                raise MarsZooError(
-                    f"Plugin {info.name!r} ({info.package}) raised while registering its models: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
 
     def _add(self, spec: ModelSpec, plugin: str) -> None:
         if not isinstance(spec, ModelSpec):

@@ -105,7 +105,7 @@ def test_image_only_model_runs_image_queries_only(registry, tmp_path):
         ("fake/nan", "non-finite values"),
         ("fake/wrong-shape", "shape (3, 16), expected (4, dim)"),
         ("fake/wrong-dim", "dimension 32, but 16 from its first image batch"),
-        ("fake/raises", "raised RuntimeError in encode_image"),
+        ("fake/raises", "failed in encode_image on a batch of 4 images: RuntimeError: the fake model crashed"),
     ],
 )
 def test_contract_violations_name_the_plugin_and_model(plugins_dir, tmp_path, model, problem):

@@ -9,6 +9,7 @@ heavy libraries only inside their handlers, so `--help` and `list` stay fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mars_zoo import __version__
@@ -38,16 +39,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BUG_EXIT_CODE = 70  # EX_SOFTWARE: mars-zoo itself failed
+DEBUG_ENV = "MARS_ZOO_DEBUG"  # set to 1 to see the traceback of an unexpected error
+
+
+def _error(message: str) -> None:
+    console_err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
     except MarsZooError as exc:
-        console_err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        _error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         console_err.print("[yellow]interrupted[/]")
         return 130
+    except BrokenPipeError:  # e.g. `mars-zoo list --json | head`: the reader left, nothing to say
+        return 141
+    except Exception as exc:  # the safety net: a bug, said in one paragraph, not a traceback
+        if os.environ.get(DEBUG_ENV):
+            raise
+        detail = " ".join(str(exc).split())[:300]
+        _error(
+            f"mars-zoo {args.command} failed unexpectedly ({type(exc).__name__}: {detail}). This is a "
+            f"bug in mars-zoo, please report it with the command you ran; rerun with {DEBUG_ENV}=1 "
+            f"to see the traceback."
+        )
+        return BUG_EXIT_CODE
 
 
 if __name__ == "__main__":  # pragma: no cover

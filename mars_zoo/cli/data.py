@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mars_zoo.cache import default_cache_dir
 from mars_zoo.data.specs import DATASETS, datasets_for_tasks
-from mars_zoo.cli.options import add_revision_option, parse_tasks
+from mars_zoo.cli.options import absolute_path, add_revision_option, parse_tasks
 from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console
 
@@ -17,7 +17,7 @@ from mars_zoo.reporting import RichReporter, console
 def _add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir",
-        type=Path,
+        type=absolute_path,
         metavar="DIR",
         help=f"mars-zoo cache (mini benchmark, recorded revisions); default {default_cache_dir()}",
     )

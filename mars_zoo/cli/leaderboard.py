@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mars_zoo.cli.options import int_between
+
 DEFAULT_SUBMISSIONS = Path("submissions")
 DEFAULT_SITE = Path("leaderboard/site")
 
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
     )
     serve.add_argument("--dir", type=Path, default=DEFAULT_SITE, metavar="DIR",
                        help=f"built site (default: {DEFAULT_SITE})")
-    serve.add_argument("--port", type=int, default=8000, metavar="N",
+    serve.add_argument("--port", type=int_between(0, 65535), default=8000, metavar="N",
                        help="port (default: 8000; 0 picks a free one)")
     serve.set_defaults(handler=run_serve)
 

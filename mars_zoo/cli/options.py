@@ -3,11 +3,45 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from mars_zoo.data.specs import find_dataset
 from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import TASK_NAMES
+
+
+def absolute_path(value: str) -> Path:
+    """A path option, made absolute while the arguments are parsed: before any plugin loads,
+    so a plugin that changes the working directory cannot move what a command reads or writes."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    if "\0" in value:
+        raise argparse.ArgumentTypeError(f"{value!r} contains a NUL character")
+    return Path(os.path.abspath(os.path.expanduser(value)))
+
+
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+MAX_COUNT = 2**31 - 1  # batch and shard sizes: far beyond any memory, within every index type
+MAX_WORKERS = 256  # worker processes
+MAX_TILE_PX = 16384
+
+
+def int_between(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high], refused at parse time with the range."""
+
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < low or (high is not None and number > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {value!r}")
+        return number
+
+    parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
 
 
 def parse_tasks(value: str) -> tuple[str, ...]:
@@ -49,7 +83,7 @@ def add_revision_option(parser: argparse.ArgumentParser) -> None:
 def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plugins-dir",
-        type=Path,
+        type=absolute_path,
         metavar="DIR",
         help="also load every *.py file of DIR as a plugin (after built-ins and installed ones)",
     )

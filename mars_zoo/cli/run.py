@@ -8,9 +8,10 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE
-from mars_zoo.cli.options import add_plugins_dir_option, add_revision_option, parse_tasks
-from mars_zoo.errors import MarsZooError
+from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE, default_cache_dir
+from mars_zoo.cli.options import (
+    MAX_COUNT, MAX_SEED, MAX_WORKERS, absolute_path, add_plugins_dir_option, add_revision_option, int_between, parse_tasks,
+)
 from mars_zoo.model import PRECISIONS
 from mars_zoo.data.specs import BENCHMARK_NAMES, PAIRED_SOURCES
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
@@ -47,31 +48,31 @@ def register(subparsers) -> None:
         "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
         "default: %(default)s",
     )
-    parser.add_argument("--data-dir", type=Path, metavar="DIR",
+    parser.add_argument("--data-dir", type=absolute_path, metavar="DIR",
                         help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
-    parser.add_argument("--tiles", dest="tiles_dir", type=Path, metavar="DIR",
+    parser.add_argument("--tiles", dest="tiles_dir", type=absolute_path, metavar="DIR",
                         help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
     add_revision_option(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="embedding precision (default: the model's recommendation)")
-    parser.add_argument("--batch-size", type=int, default=None,
+    parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
                         help="batch size (default: the model's recommendation)")
-    parser.add_argument("--workers", type=int, default=None,
+    parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
                         help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed, recorded in the result; default: %(default)s")
+    parser.add_argument("--seed", type=int_between(0, MAX_SEED), default=0, help="random seed, recorded in the result; default: %(default)s")
     parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default=PAIRED_DEFAULT_CAPTION,
                         help="task 1 caption column; default: %(default)s")
     parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
                         "image URLs fetched into a local cache; default: %(default)s")
-    parser.add_argument("--out", type=Path, default=None,
+    parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
-    parser.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
                         help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
                         f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
-    parser.add_argument("--cache-shard-size", dest="shard_size", type=int, default=DEFAULT_SHARD_SIZE,
+    parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
                         help="items per cache shard (what a killed run can lose); default: %(default)s")
     add_plugins_dir_option(parser)
     parser.set_defaults(handler=run_command)
@@ -81,11 +82,9 @@ def run_command(args: argparse.Namespace) -> int:
     from mars_zoo.registry import load_registry
     from mars_zoo.runner import RunConfig, run
 
-    if args.shard_size < 1:
-        raise MarsZooError("--cache-shard-size must be at least 1.")
     config = RunConfig(
         model=args.model,
-        out=args.out or default_out(args.model, args.benchmark),
+        out=args.out or default_out(args.model, args.benchmark).absolute(),
         tasks=args.tasks,
         benchmark=args.benchmark,
         data_dir=args.data_dir,
@@ -98,7 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         caption=args.caption,
         pairs_source=args.pairs_source,
-        cache_dir=args.cache_dir,
+        cache_dir=args.cache_dir or default_cache_dir().absolute(),
         no_cache=args.no_cache,
         shard_size=args.shard_size,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
+from mars_zoo.cli.options import MAX_COUNT, MAX_TILE_PX, MAX_WORKERS, absolute_path, int_between
 from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.protocol import GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import RichReporter
@@ -27,15 +27,15 @@ def register(subparsers) -> None:
         "(tiles-000000.tar, ...) with tiles.json to --out. A killed build resumes where it "
         "stopped; rerunning a finished build does nothing.",
     )
-    build.add_argument("--ctx", type=Path, required=True, metavar="DIR",
+    build.add_argument("--ctx", type=absolute_path, required=True, metavar="DIR",
                        help="folder with the mosaic GeoTIFFs (searched recursively)")
-    build.add_argument("--out", type=Path, required=True, metavar="DIR",
+    build.add_argument("--out", type=absolute_path, required=True, metavar="DIR",
                        help="output folder for the shards (build state goes to DIR/.build)")
-    build.add_argument("--tile-px", type=int, default=GEO_TILE_WIDTH_PX, metavar="N",
+    build.add_argument("--tile-px", type=int_between(1, MAX_TILE_PX), default=GEO_TILE_WIDTH_PX, metavar="N",
                        help=f"tile width in pixels (default {GEO_TILE_WIDTH_PX}, the benchmark's)")
-    build.add_argument("--shard-size", type=int, default=TILE_SHARD_SIZE, metavar="N",
+    build.add_argument("--shard-size", type=int_between(1, MAX_COUNT), default=TILE_SHARD_SIZE, metavar="N",
                        help=f"tiles per tar shard (default {TILE_SHARD_SIZE})")
-    build.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+    build.add_argument("--workers", type=int_between(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N",
                        help="source files rendered in parallel (default: the number of CPUs)")
     build.set_defaults(handler=run_build)
 

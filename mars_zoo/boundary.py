@@ -1,0 +1,71 @@
+"""The plugin boundary: every call into plugin code goes through `plugin_call`.
+
+Plugin code is third-party code. It may raise anything, call `sys.exit()` or print. A failure
+there must never look like success (a `sys.exit(0)` inside `encode_image` would otherwise end the
+command with exit status 0 and no result) and never end in a traceback: it becomes one
+`PluginError` paragraph that names the plugin, the model, what failed and the fix. Ctrl-C
+(`KeyboardInterrupt`) still interrupts, and a `MarsZooError` a plugin raises on purpose keeps its
+own message. While plugin code runs, what it prints goes to stderr, so that stdout stays the
+command's own (`mars-zoo list --json` stays valid JSON next to a chatty plugin).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Iterator
+
+from mars_zoo.errors import MarsZooError, PluginError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mars_zoo.model import Encoder, ModelSpec
+
+MAX_DETAIL = 400  # characters of a plugin's own exception message kept in ours
+_PASS_THROUGH = (KeyboardInterrupt, GeneratorExit, MarsZooError)
+
+
+def describe_failure(exc: BaseException) -> str:
+    """What went wrong, in one line: `RuntimeError: boom`, or what a sys.exit() would have done."""
+    if isinstance(exc, SystemExit):
+        return (f"it called sys.exit({exc.code!r}), which would have ended mars-zoo as if the "
+                f"command had finished")
+    detail = " ".join(str(exc).split())
+    if len(detail) > MAX_DETAIL:
+        detail = detail[: MAX_DETAIL - 3] + "..."
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def model_subject(spec: "ModelSpec") -> str:
+    return f"Model {spec.name!r} (plugin {spec.plugin or '?'})"
+
+
+def check_hint(spec: "ModelSpec") -> str:
+    return f"Fix the plugin (run 'mars-zoo check {spec.name}' to test it)."
+
+
+@contextlib.contextmanager
+def plugin_call(subject: str, during: str, fix: str) -> Iterator[None]:
+    """Run plugin code; any failure becomes `PluginError("{subject} failed {during}: ... {fix}")`."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except _PASS_THROUGH:
+        raise
+    except BaseException as exc:  # SystemExit and every Exception: plugin code must not end us
+        raise PluginError(f"{subject} failed {during}: {describe_failure(exc)}. {fix}") from exc
+
+
+def load_encoder(spec: "ModelSpec", device: str, precision: str) -> "Encoder":
+    """`spec.load(device, precision)` behind the boundary, checked to return an encoder
+    with the methods its declared modalities need."""
+    with plugin_call(model_subject(spec), f"to load on {device}", check_hint(spec)):
+        encoder = spec.load(device, precision)
+    missing = [f"encode_{modality}" for modality in spec.modalities
+               if not callable(getattr(encoder, f"encode_{modality}", None))]
+    if missing:
+        raise PluginError(
+            f"{model_subject(spec)} loaded as {type(encoder).__name__}, which has no "
+            f"{' or '.join(missing)} method; its loader must return a mars_zoo.Encoder. "
+            f"{check_hint(spec)}"
+        )
+    return encoder

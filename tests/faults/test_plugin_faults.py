@@ -1,0 +1,170 @@
+"""Fault corpus, plugin faults: a plugin that raises, exits, prints, changes directory or
+returns garbage at import, registration, load or encode time.
+
+Every case runs the real CLI on a plugin file in a --plugins-dir and asserts the exit code,
+one error paragraph naming the plugin or model and what failed, no traceback, and that no
+result was written or overwritten. Runs use the synthetic mini benchmark, landform task only,
+without the embedding cache, so each case costs about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from boundary_helpers import assert_clean_error, cli, write_plugin
+
+PREVIOUS = '{"a result": "written before"}\n'
+
+# (case id, command, fault snippets, exit code, what the message must say)
+CASES = [
+    ("import-raises", "list", {"top": "raise RuntimeError('no GPU driver found')"}, 3,
+     ["failed to import: RuntimeError: no GPU driver found", "import-raises.py"]),
+    ("import-exits-0", "list", {"top": "sys.exit(0)"}, 3,
+     ["failed to import: it called sys.exit(0)", "import-exits-0.py"]),
+    ("import-exits-message", "list", {"top": "sys.exit('giving up')"}, 3,
+     ["failed to import: it called sys.exit('giving up')"]),
+    ("import-missing-module", "list", {"top": "import acme_sdk_that_does_not_exist"}, 3,
+     ["failed to import: ModuleNotFoundError", "acme_sdk_that_does_not_exist"]),
+    ("import-syntax-error", "list", {"top": "def broken(:"}, 3,
+     ["import-syntax-error.py failed to import: SyntaxError"]),
+    ("register-raises", "list", {"register": "raise ValueError('bad config')"}, 3,
+     ["Plugin 'register-raises'", "failed while registering its models: ValueError: bad config"]),
+    ("register-exits", "list", {"register": "sys.exit(0)"}, 3,
+     ["Plugin 'register-exits'", "failed while registering its models: it called sys.exit(0)"]),
+    ("register-not-a-spec", "list", {"register": "register('acme/x')"}, 2,
+     ["Plugin 'register-not-a-spec' registered 'acme/x', which is not a mars_zoo.ModelSpec"]),
+    ("register-builtin-name", "list",
+     {"register": "register(ModelSpec(name='openclip/tiny-random', family='openclip', checkpoint='x', loader=load))"}, 2,
+     ["'openclip/tiny-random'", "already registered"]),
+    ("load-import-fails", "run", {"load": "import acme_sdk_that_does_not_exist"}, 3,
+     ["Model 'load-import-fails/model' (plugin load-import-fails) failed to load on cpu: ModuleNotFoundError",
+      "mars-zoo check load-import-fails/model"]),
+    ("load-exits-0", "run", {"load": "sys.exit(0)"}, 3,
+     ["Model 'load-exits-0/model'", "failed to load on cpu: it called sys.exit(0)"]),
+    ("load-returns-none", "run", {"load": "return None"}, 3,
+     ["Model 'load-returns-none/model'", "loaded as NoneType, which has no encode_image or encode_text method"]),
+    ("encode-image-exits-0", "run", {"image": "sys.exit(0)"}, 3,
+     ["Model 'encode-image-exits-0/model'", "failed in encode_image on a batch of 8 images: it called sys.exit(0)"]),
+    ("encode-image-exits-1", "run", {"image": "raise SystemExit(1)"}, 3,
+     ["failed in encode_image on a batch of 8 images: it called sys.exit(1)"]),
+    ("encode-text-raises", "run", {"text": "raise KeyError('tokenizer vocabulary')"}, 3,
+     ["Model 'encode-text-raises/model'", "failed in encode_text", "KeyError"]),
+    ("encode-image-returns-list", "run", {"image": "return [[0.0] * 4] * len(images)"}, 3,
+     ["Model 'encode-image-returns-list/model'", "returned a list, not a torch.Tensor from encode_image"]),
+    ("encode-image-nan", "run", {"image": "return _features([float('nan')] * len(images))"}, 3,
+     ["Model 'encode-image-nan/model'", "non-finite values"]),
+    ("encode-text-wrong-dim", "run", {"text": "import torch\nreturn torch.zeros(len(texts), 7)"}, 3,
+     ["Model 'encode-text-wrong-dim/model'", "dimension 7, but 4 from its first image batch"]),
+    ("encode-image-memory", "run", {"image": "raise MemoryError()"}, 3,
+     ["failed in encode_image on a batch of 8 images: MemoryError"]),
+    ("check-encode-exits", "check", {"image": "sys.exit(0)"}, 1,
+     []),
+    ("check-load-exits", "check", {"load": "sys.exit(3)"}, 1,
+     []),
+    ("check-unknown-model", "check-typo", {}, 2,
+     ["Unknown model 'check-unknown-model/modle'", "Did you mean 'check-unknown-model/model'"]),
+]
+
+
+def _command(kind: str, name: str, directory: Path, out: Path) -> list:
+    if kind == "list":
+        return ["list", "--json", "--plugins-dir", directory]
+    if kind == "check":
+        return ["check", f"{name}/model", "--plugins-dir", directory]
+    if kind == "check-typo":
+        return ["check", f"{name}/modle", "--plugins-dir", directory]
+    return ["run", f"{name}/model", "--benchmark", "mini", "--tasks", "landform", "--no-cache",
+            "--out", out, "--plugins-dir", directory]
+
+
+@pytest.mark.parametrize("name, kind, faults, code, needles", CASES, ids=[case[0] for case in CASES])
+def test_plugin_fault_is_one_named_error_and_nothing_is_written(tmp_path, capsys, name, kind, faults, code, needles):
+    directory = tmp_path / "plugins"
+    write_plugin(directory, name, **faults)
+    out = tmp_path / "result.json"
+    out.write_text(PREVIOUS)
+    outcome = cli(capsys, *_command(kind, name, directory, out))
+    if kind == "check":  # a failed check is a row of the table, not an error
+        assert outcome.code == code and "Traceback" not in outcome.err + outcome.out
+        text = " ".join(outcome.out.split())
+        assert "FAIL" in text and "it called sys.exit(" in text and f"'{name}/model'" in text
+    else:
+        assert_clean_error(outcome, code, *needles)
+        assert outcome.out == ""  # nothing on stdout: `list --json` output is all or nothing
+    assert out.read_text() == PREVIOUS  # nothing lost, nothing (half-)written
+
+
+def test_plugin_prints_go_to_stderr_and_list_json_stays_valid(tmp_path, capsys):
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "chatty", top="print('chatty: imported')", register="print('chatty: registering')")
+    outcome = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    assert outcome.code == 0
+    assert "chatty/model" in {row["name"] for row in json.loads(outcome.out)}
+    assert "chatty: imported" in outcome.err and "chatty: registering" in outcome.err
+
+
+def test_plugin_prints_while_encoding_stay_off_stdout(tmp_path, capsys):
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "noisy", load="print('NOISY-LOAD')", image="print('NOISY-IMAGE')",
+                 text="print('NOISY-TEXT')")
+    out = tmp_path / "r.json"
+    outcome = cli(capsys, "run", "noisy/model", "--benchmark", "mini", "--tasks", "landform", "--no-cache",
+                  "--out", out, "--plugins-dir", directory)
+    assert outcome.code == 0, outcome.err
+    assert "NOISY" not in outcome.out
+    assert all(word in outcome.err for word in ("NOISY-LOAD", "NOISY-IMAGE", "NOISY-TEXT"))
+    assert json.loads(out.read_text())["tasks"]["landform"]["metrics"]["map"] > 0
+
+
+@pytest.mark.parametrize("where", ["top", "load", "image"])
+def test_a_plugin_that_changes_directory_cannot_move_the_result(tmp_path, capsys, monkeypatch, where):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.chdir(work)  # restored after the test, whatever the plugin does
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "wanderer", **{where: f"os.chdir({str(elsewhere)!r})"})
+    outcome = cli(capsys, "run", "wanderer/model", "--benchmark", "mini", "--tasks", "landform", "--no-cache",
+                  "--out", "results/r.json", "--plugins-dir", "../plugins")
+    assert outcome.code == 0, outcome.err
+    assert Path.cwd() == elsewhere  # the plugin did move us ...
+    written = work / "results" / "r.json"  # ... but the result is where the user asked
+    assert json.loads(written.read_text())["model"]["name"] == "wanderer/model"
+    assert not (elsewhere / "results").exists()
+    assert str(written) in " ".join(outcome.out.split())
+
+
+def test_check_under_python_O_still_fails_a_batch_dependent_model(tmp_path):
+    """`check` raises its own error, never `assert`: -O strips asserts, not the check."""
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "mixer", image="""
+        features = _features([float(np.asarray(image, dtype=np.float64).mean()) / 255.0 for image in images])
+        return features + features.mean(dim=0, keepdim=True)
+    """)
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="1000")
+    result = subprocess.run([sys.executable, "-O", "-m", "mars_zoo", "check", "mixer/model", "--plugins-dir",
+                             str(directory)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = " ".join(result.stdout.split())
+    assert "FAIL" in text and "changes with its batch" in text
+    assert "Traceback" not in result.stderr
+
+
+def test_sys_exit_in_encode_under_a_real_interpreter_exits_non_zero(tmp_path):
+    """The original failure: `run` exited 0 with no result and no message."""
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "quitter", image="sys.exit(0)")
+    out = tmp_path / "r.json"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "mars_zoo", "run", "quitter/model", "--benchmark", "mini",
+                             "--tasks", "landform", "--no-cache", "--out", str(out), "--plugins-dir", str(directory)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 3
+    assert "it called sys.exit(0)" in " ".join(result.stderr.split())
+    assert not out.exists()
