@@ -17,9 +17,11 @@ PROMPT_TEMPLATES = (
     "a high-resolution remote sensing image of {} on Mars.",
 )
 
-# Task 1: images are resized so the shorter side is 512 px and centre-cropped to
-# 512x512 before the model's own preprocessing.
+# Task 1: images are resized so the shorter side is 512 px, centre-cropped to 512x512
+# and stored as JPEG at quality 95 before the model's own preprocessing, as the
+# published download step does (mars_zoo.data.images).
 PAIRED_IMAGE_SIZE = 512
+PAIRED_JPEG_QUALITY = 95
 PAIRED_CAPTION_COLUMNS = ("refined_caption", "ori_caption")
 PAIRED_DEFAULT_CAPTION = "refined_caption"
 
@@ -43,6 +45,13 @@ GEO_HYBRID_TEXT_WEIGHT = 0.7
 GEO_TILE_DEG = 0.2
 GEO_TILE_WIDTH_PX = 512
 GEO_MAX_ABS_LAT = 80.0
+
+
+def paired_row_kept(ori_caption: str | None, refined_caption: str | None) -> bool:
+    """Task 1 row rule of the published download step: a row is evaluated only when both
+    captions are non-empty, whichever one is evaluated; a caption of only whitespace is
+    not empty."""
+    return bool(ori_caption) and bool(refined_caption)
 
 
 def landform_query_name(class_name: str) -> str:

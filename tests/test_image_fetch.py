@@ -141,9 +141,10 @@ def items_for(server: Server, keys) -> list[tuple[str, str]]:
 
 
 def pixels(path: Path) -> np.ndarray:
+    """The cached image as the model sees it: the stored JPEG, decoded to RGB."""
     with Image.open(path) as image:
-        assert (image.mode, image.size) == ("RGB", (512, 512))
-        return np.asarray(image).astype(int)
+        assert (image.format, image.size) == ("JPEG", (512, 512))
+        return np.asarray(image.convert("RGB")).astype(int)
 
 
 def test_fetch_prepares_caches_and_reports(server, tmp_path):
@@ -158,7 +159,7 @@ def test_fetch_prepares_caches_and_reports(server, tmp_path):
     assert {key: reason.split(":")[0] for key, reason in report.failures.items()} == {
         **{key: reason for key, (_, reason) in BAD.items()}, "ftp": "not an http(s) URL"}
     assert reporter.progress_calls == [("fetching images", len({url for _, url in items}))]
-    assert report.failures["page"] == "not an image: unknown format, starts with b'<html>This image'"
+    assert report.failures["page"] == "not an image: OpenCV cannot decode it, starts with b'<html>This image'"
 
     # the crops keep the centre: the red and blue end bands are cut off
     for key in ("wide", "redirect"):
@@ -166,7 +167,7 @@ def test_fetch_prepares_caches_and_reports(server, tmp_path):
     tall = pixels(report.paths["tall"])  # JPEG: nearly exact colours
     assert np.abs(tall - GREEN).max() < 40
     assert np.all(pixels(report.paths["small"]) == (10, 20, 30))  # upscaled to 512
-    assert np.all(pixels(report.paths["gray"]) == 128)  # grayscale becomes RGB
+    assert np.all(pixels(report.paths["gray"]) == 128)  # a greyscale JPEG, RGB when decoded
     assert report.paths["slow"].is_file() and report.paths["flaky"].is_file()
 
     assert server.hits["/wide.png"] == 2  # once for itself (two keys), once behind /redirect

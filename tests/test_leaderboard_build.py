@@ -225,12 +225,12 @@ def test_task_1_shows_how_the_images_were_prepared(site, tmp_path):
     labels, rows = table_of(files["index.html"], "table-paired")
     column = labels.index("Image preparation")
     assert rows["openclip/vit-l-16-siglip2-512"][column][0] == "original-bytes (model preprocessing only)"
-    assert rows["openclip/tiny-random"][column][0] == "resize-center-crop-512"
+    assert rows["openclip/tiny-random"][column][0] == "img2dataset-center-crop-512-jpeg95"
     assert "Rows whose images were prepared differently" in "".join(scan(files["index.html"]).text)
     page_text = "".join(scan(files["models/openclip--tiny-random.html"]).text)
-    assert "Image preparationresize-center-crop-512" in page_text
+    assert "Image preparationimg2dataset-center-crop-512-jpeg95" in page_text
     csv_rows = {row["file"]: row for row in csv.DictReader(io.StringIO(files["data/results.csv"].decode()))}
-    assert csv_rows["openclip/tiny-random__unpinned.json"]["paired.image_preparation"] == "resize-center-crop-512"
+    assert csv_rows["openclip/tiny-random__unpinned.json"]["paired.image_preparation"] == "img2dataset-center-crop-512-jpeg95"
 
     result = submitted("baseline/random__reported.json")
     del result["tasks"]["paired"]["image_preparation"]  # optional in a reported result

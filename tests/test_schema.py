@@ -99,7 +99,7 @@ def test_image_preparation_is_required_in_reproduced_paired_results_only():
     """Task 1 numbers depend on how the images were prepared, so a run must say it; a reported
     result says it when its source does."""
     reproduced = load(REPRODUCED)
-    assert reproduced["tasks"]["paired"]["image_preparation"] == "resize-center-crop-512"
+    assert reproduced["tasks"]["paired"]["image_preparation"] == "img2dataset-center-crop-512-jpeg95"
     del reproduced["tasks"]["paired"]["image_preparation"]
     assert validate_result(reproduced) == ["tasks.paired.image_preparation: is required in a reproduced result"]
     reported = load(REPO / "submissions" / "openclip" / "vit-l-16-siglip2-512__reported.json")

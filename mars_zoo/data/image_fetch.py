@@ -1,10 +1,11 @@
 """Fetch the task 1 images from their URLs into an on-disk cache.
 
 `SUSTech/Mars-VL-Pairs` lists image URLs, not bytes, and some links are dead. Each
-image is downloaded once, decoded, prepared the way the published protocol does
-(`resize_center_crop`: shorter side 512, centre crop 512 x 512, RGB) and stored as
-a PNG named by the SHA-256 of its URL (`<cache>/<h[:2]>/<h>.png`), so a changed
-URL is fetched again and an unchanged one never is. Files appear by rename, so an
+image is downloaded once, prepared exactly as the published download step prepares
+it (`images.prepare_published`: OpenCV resize to 512 on the shorter side, centre crop
+512 x 512, transparency on white, JPEG at quality 95) and that JPEG is stored, named
+by the SHA-256 of its URL (`<cache>/<h[:2]>/<h>.jpg`), so a changed URL is fetched
+again and an unchanged one never is. Files appear by rename, so an
 interrupted run keeps every finished image and a rerun fetches only the rest.
 
 Failures are reported per key, never cached as images. A permanent failure (HTTP
@@ -24,7 +25,6 @@ bounds the connection and every read, i.e. the time the server may stay silent).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import socket
 import time
@@ -37,7 +37,7 @@ from pathlib import Path
 
 from mars_zoo import __version__
 from mars_zoo.atomic import atomic_write_bytes
-from mars_zoo.data.images import resize_center_crop
+from mars_zoo.data.images import PreparationError, prepare_published
 from mars_zoo.reporting import Reporter
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -68,7 +68,7 @@ class _Failure(Exception):
 def cache_path(cache_dir: Path, url: str) -> Path:
     """Where the prepared image of `url` is cached."""
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
-    return Path(cache_dir) / digest[:2] / f"{digest}.png"
+    return Path(cache_dir) / digest[:2] / f"{digest}.jpg"
 
 
 def _failure_path(image_path: Path) -> Path:
@@ -212,19 +212,9 @@ def _download(url: str, *, timeout: float, max_bytes: int) -> bytes:
 
 
 def _prepare(data: bytes) -> bytes:
-    """Decode (fully: truncated files fail here), resize-and-crop, encode as PNG."""
-    from PIL import Image, UnidentifiedImageError
-
-    from mars_zoo.data.hub_format import encode_image
-
+    """The published preparation of the downloaded bytes; bytes OpenCV cannot decode
+    are not an image (the published step drops them too)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            prepared = resize_center_crop(image)
-    except UnidentifiedImageError as exc:
-        raise _Failure(f"not an image: unknown format, starts with {data[:16]!r}",
-                       transient=False) from exc
-    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
-        raise _Failure(f"not an image: {exc}", transient=False) from exc
-    return encode_image(prepared)
-
+        return prepare_published(data)
+    except PreparationError as exc:
+        raise _Failure(f"not an image: {exc}, starts with {data[:16]!r}", transient=False) from exc

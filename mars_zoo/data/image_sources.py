@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from mars_zoo.data.images import resize_center_crop
+from mars_zoo.data.images import PreparationError, prepare_published
 from mars_zoo.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,10 +30,9 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.Decompression
 _MAX_OPEN_SHARDS = 32
 
 
-def _decode(data: bytes | str, size: int | None, item: str, where: str, fix: str) -> Image.Image:
-    """Encoded bytes or a file path -> an RGB image, optionally resized and centre-cropped.
-    `item`, `where` and `fix` name the image, its file or shard, and the remedy if it
-    does not decode."""
+def _decode(data: bytes | str, item: str, where: str, fix: str) -> Image.Image:
+    """Encoded bytes or a file path -> an RGB image. `item`, `where` and `fix` name the
+    image, its file or shard, and the remedy if it does not decode."""
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
             image = image.convert("RGB")
@@ -42,7 +41,7 @@ def _decode(data: bytes | str, size: int | None, item: str, where: str, fix: str
             f"Image {item} ({where}) cannot be read as an image ({type(exc).__name__}: {exc}). "
             f"Fix: {fix}."
         ) from None  # the reason is in the message; a chained traceback would not cross processes
-    return resize_center_crop(image, size) if size else image
+    return image
 
 
 def decodes(data: bytes | None) -> bool:
@@ -87,10 +86,12 @@ class DatasetImageSource:
     """The images of one Image column of a `datasets.Dataset` (memory-mapped Arrow: pickles
     as a file reference). Decoding happens here, not in `datasets`, so the bytes are read
     only for the image asked for and every image is converted the same way. `where` names
-    the copy (dataset id and folder) in errors."""
+    the copy (dataset id and folder) in errors. With `published_preparation`, each image's
+    bytes first go through the published task 1 preparation (`prepare_published`)."""
 
     def __init__(
-        self, dataset: "Dataset", column: str, ids: Sequence[str], where: str, size: int | None = None
+        self, dataset: "Dataset", column: str, ids: Sequence[str], where: str,
+        published_preparation: bool = False,
     ) -> None:
         from datasets import Image as ImageFeature
 
@@ -100,40 +101,41 @@ class DatasetImageSource:
         self._column = column
         self.ids = list(ids)
         self.where = where
-        self.size = size
+        self.published_preparation = published_preparation
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __getitem__(self, index: int) -> Image.Image:
         index = int(index)
-        value = self._dataset[index][self._column]
-        return _decode(
-            value["bytes"], self.size, self.ids[index], f"row {index} of {self.where}",
-            "download the dataset again with `mars-zoo data download`, or replace the copy",
-        )
+        data = self._dataset[index][self._column]["bytes"]
+        where = f"row {index} of {self.where}"
+        fix = "download the dataset again with `mars-zoo data download`, or replace the copy"
+        if self.published_preparation:
+            try:
+                data = prepare_published(data)
+            except PreparationError as exc:
+                raise MarsZooError(f"Image {self.ids[index]} ({where}): {exc}. Fix: {fix}.") from None
+        return _decode(data, self.ids[index], where, fix)
 
 
 class FileImageSource:
     """Images in files (query images, PNG tile galleries, fetched URL images); `fix` says
     what to do about a file that does not decode."""
 
-    def __init__(
-        self, paths: Sequence[str | Path], ids: Sequence[str], fix: str, size: int | None = None
-    ) -> None:
+    def __init__(self, paths: Sequence[str | Path], ids: Sequence[str], fix: str) -> None:
         if len(ids) != len(paths):
             raise ValueError("one id per path is required")
         self.paths = [str(path) for path in paths]
         self.ids = ids
         self.fix = fix
-        self.size = size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
         path = self.paths[int(index)]
-        return _decode(path, self.size, self.ids[int(index)], path, self.fix)
+        return _decode(path, self.ids[int(index)], path, self.fix)
 
 
 class TarImageSource:
@@ -181,7 +183,7 @@ class TarImageSource:
             )
         shard = self.shards[int(self._shard[index])]
         return _decode(
-            data, None, self.ids[index], f"member of {shard}",
+            data, self.ids[index], f"member of {shard}",
             "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
         )
 

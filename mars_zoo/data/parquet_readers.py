@@ -18,7 +18,7 @@ from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource, dec
 from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.types import DatasetRef, LandformData, PairsData
 from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_IMAGE_SIZE
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, paired_row_kept
 from mars_zoo.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,20 +64,22 @@ def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
 
 
 def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> PairsData:
-    """Task 1 from the frozen copy: the image bytes are in the parquet; each image is
-    resized and centre-cropped to 512 when it is decoded. Rows without a caption, or
-    whose image is absent or fails PIL's open-and-verify check, are listed in `missing`,
-    never dropped silently (the check reads each image once, without decoding pixels)."""
+    """Task 1 from the frozen copy: the image bytes are in the parquet; each image goes
+    through the published preparation when it is decoded. Rows the published caption rule
+    drops (`paired_row_kept`), and rows whose image is absent or fails PIL's
+    open-and-verify check, are listed in `missing`, never dropped silently (the check reads
+    each image once, without decoding pixels)."""
     import pyarrow.compute as pc
 
-    dataset = load_split(path, ref.split or "test", ("key", "image", caption_column), ref.id)
+    dataset = load_split(path, ref.split or "test", ("key", "image", *PAIRED_CAPTION_COLUMNS), ref.id)
     keys = [str(key) for key in _strings(dataset, "key")]
     _check_unique(keys, ref.id, path)
-    captions = _strings(dataset, caption_column)
+    both = {column: _strings(dataset, column) for column in PAIRED_CAPTION_COLUMNS}
+    captions = both[caption_column]
     images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
     keep = [
-        i for i, (caption, image) in enumerate(zip(captions, images))
-        if caption and caption.strip() and decodes(image.as_py())
+        i for i, (ori, refined, image) in enumerate(zip(both["ori_caption"], both["refined_caption"], images))
+        if paired_row_kept(ori, refined) and decodes(image.as_py())
     ]
     missing = [keys[i] for i in sorted(set(range(len(keys))) - set(keep))]
     if len(keep) < len(keys):
@@ -86,7 +88,9 @@ def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> Pairs
     return PairsData(
         dataset=ref,
         keys=kept_keys,
-        images=DatasetImageSource(dataset, "image", kept_keys, f"{ref.id} at {path}", PAIRED_IMAGE_SIZE),
+        images=DatasetImageSource(
+            dataset, "image", kept_keys, f"{ref.id} at {path}", published_preparation=True
+        ),
         captions=[captions[i] for i in keep],
         caption_column=caption_column,
         missing=missing,
@@ -113,15 +117,19 @@ def read_pairs_urls(path: Path, ref: DatasetRef) -> UrlRows:
 
 
 def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: Reporter) -> PairsData:
-    """Task 1 from the original rows: fetch every URL (cached), keep the pairs whose image
-    arrived; the rest (dead links, undecodable images, empty rows) are listed in `missing`."""
+    """Task 1 from the original rows: fetch the URL of every row the published caption rule
+    keeps (`paired_row_kept`), cached; keep the pairs whose image arrived. The rest (dead
+    links, undecodable images, rows without a URL or dropped by the caption rule) are
+    listed in `missing`."""
     from mars_zoo.data.image_fetch import fetch_images
 
     captions = rows.captions[caption_column]
     items = [
         (key, url)
-        for key, url, caption in zip(rows.keys, rows.urls, captions)
-        if url and caption and caption.strip()
+        for key, url, ori, refined in zip(
+            rows.keys, rows.urls, rows.captions["ori_caption"], rows.captions["refined_caption"]
+        )
+        if url and paired_row_kept(ori, refined)
     ]
     report = fetch_images(items, cache_dir, reporter=reporter)
     kept = [i for i, key in enumerate(rows.keys) if key in report.paths]
@@ -130,7 +138,7 @@ def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: R
     return PairsData(
         dataset=rows.dataset,
         keys=keys,
-        # fetch_images hands back images already resized and centre-cropped to 512.
+        # fetch_images hands back the images already prepared as the published step does.
         images=FileImageSource(
             [report.paths[key] for key in keys], keys,
             "delete that cached file; the image is fetched again on the next run",

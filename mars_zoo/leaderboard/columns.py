@@ -92,8 +92,9 @@ TASKS = (
         details=(
             Detail("paired.image_preparation", "Image preparation",
                    "Image preparation: how the pair images were prepared before the model's own "
-                   "preprocessing. mars-zoo run follows the published protocol, resize-center-crop-512 "
-                   "(shorter side resized to 512 px, bicubic, then a centred 512x512 crop); the MTEB "
+                   "preprocessing. mars-zoo run follows the published protocol, "
+                   "img2dataset-center-crop-512-jpeg95 (as the published download step: shorter side "
+                   "resized to 512 px with OpenCV, a centred 512x512 crop, JPEG at quality 95); the MTEB "
                    "numbers were measured on the frozen copy's original image bytes (original-bytes). "
                    "Rows whose images were prepared differently are not strictly comparable."),
         ),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from mars_zoo import metrics
+from mars_zoo.data.images import PUBLISHED_PREPARATION
 from mars_zoo.data.types import PairsData
-from mars_zoo.protocol import PAIRED_IMAGE_SIZE
 from mars_zoo.tasks.base import Stopwatch, TaskContext, dataset_record, stats_snapshot, throughput
 
-
-IMAGE_PREPARATION = f"resize-center-crop-{PAIRED_IMAGE_SIZE}"
+# Both sources prepare the images as the published download step does (data/images.py).
+IMAGE_PREPARATION = PUBLISHED_PREPARATION
 
 
 def load(context: TaskContext) -> PairsData:
