@@ -6,7 +6,14 @@ and its version, model name, checkpoint and revision, precision, preprocessing,
 dataset id, revision and split, and a hash of the item ids. Items are written in
 fixed-size shards, each published atomically (temp file + rename), so a killed
 run loses at most the shard in progress and a rerun recomputes only what is
-missing. A shard file that exists is complete by construction.
+missing.
+
+A shard file that exists is complete by construction, but a disk, a copy or a hand
+can still change it afterwards, and a damaged shard would be read back as
+embeddings. So every shard has a checksum file next to it (`shard-000000.npy.sha256`,
+in `sha256sum` format, written after the shard), and a shard counts as present only
+when its bytes match the checksum and it holds finite float32 rows of the right
+count. Anything else is recomputed, with a warning naming the file.
 """
 
 from __future__ import annotations
@@ -16,14 +23,15 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
+from mars_zoo.folders import write_error
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: every shard has a checksum file
 DEFAULT_SHARD_SIZE = 4096
 CACHE_ENV = "MARS_ZOO_CACHE"
 
@@ -64,27 +72,68 @@ class CacheEntry:
     def _shard_path(self, shard: int) -> Path:
         return self.directory / f"shard-{shard:06d}.npy"
 
-    def has(self, shard: int) -> bool:
+    def _checksum_path(self, shard: int) -> Path:
+        return self.directory / f"shard-{shard:06d}.npy.sha256"
+
+    def damage(self, shard: int) -> str | None:
+        """Why the stored shard cannot be used although it exists (None: it is sound, or
+        absent). Reads the whole shard: this is the check that makes the cache trusted."""
         path = self._shard_path(shard)
-        if not path.exists():
-            return False
+        if path.is_dir():
+            raise MarsZooError(
+                f"The embedding cache holds a folder where a file belongs: {path}. Fix: delete it "
+                f"(it is recomputed) or choose another cache folder with --cache-dir DIR."
+            )
+        try:
+            data = path.read_bytes()
+            recorded, name = self._checksum_path(shard).read_text(encoding="ascii").split()
+        except (OSError, UnicodeDecodeError, ValueError):
+            return "it has no readable checksum"
+        if name != path.name:
+            return f"its checksum file belongs to {name}"
+        if hashlib.sha256(data).hexdigest() != recorded:
+            return "its bytes do not match its checksum"
         start, stop = self.shard_range(shard)
         try:
-            array = np.load(path, mmap_mode="r")
-        except (ValueError, OSError):
-            return False  # unreadable: recompute and overwrite it
-        return array.ndim == 2 and array.shape[0] == stop - start
+            array = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            return "it is not a readable .npy array"
+        if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != stop - start:
+            return f"it holds {array.dtype} {array.shape}, not {stop - start} float32 rows"
+        if not np.isfinite(array).all():
+            return "it holds non-finite values"
+        return None
 
-    def missing(self) -> list[int]:
-        return [shard for shard in range(self.shards) if not self.has(shard)]
+    def missing(self, warn: Callable[[str], None] | None = None) -> list[int]:
+        """The shards to (re)compute: absent ones, and damaged ones, each reported to
+        `warn` by file name and reason."""
+        missing = []
+        for shard in range(self.shards):
+            if not self._shard_path(shard).exists():
+                missing.append(shard)
+                continue
+            reason = self.damage(shard)
+            if reason is not None:
+                missing.append(shard)
+                if warn is not None:
+                    warn(f"Cache shard {self._shard_path(shard)} is damaged ({reason}); it is recomputed.")
+        return missing
 
     def write(self, shard: int, embeddings: np.ndarray) -> None:
+        """Publish the shard, then its checksum: a shard without a matching checksum (a
+        run killed between the two) is recomputed."""
         start, stop = self.shard_range(shard)
         if embeddings.shape[0] != stop - start:
             raise ValueError(f"shard {shard} needs {stop - start} rows, got {embeddings.shape[0]}")
-        self._write_manifest()
         buffer = _npy_bytes(np.ascontiguousarray(embeddings, dtype=np.float32))
-        atomic_write_bytes(self._shard_path(shard), buffer)
+        path = self._shard_path(shard)
+        checksum = f"{hashlib.sha256(buffer).hexdigest()}  {path.name}\n".encode("ascii")
+        try:
+            self._write_manifest()
+            atomic_write_bytes(path, buffer)
+            atomic_write_bytes(self._checksum_path(shard), checksum)
+        except OSError as exc:
+            raise write_error(path, "an embedding cache shard", exc) from None
 
     def read(self) -> np.ndarray:
         """All embeddings [items, dim], float32, in item order, in memory."""
@@ -95,7 +144,13 @@ class CacheEntry:
     def rows(self) -> "ShardedRows":
         """All embeddings as a lazy [items, dim] view over the memory-mapped shards, for
         galleries too large to hold in memory twice (1.4M tiles x 1024 floats)."""
-        parts = [np.load(self._shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
+        try:
+            parts = [np.load(self._shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
+        except (OSError, ValueError) as exc:
+            raise MarsZooError(
+                f"The embedding cache {self.directory} changed while it was read ({exc}). Fix: make "
+                f"sure no other process deletes it, and rerun: damaged shards are recomputed."
+            ) from None
         if len({part.shape[1] for part in parts}) != 1:
             raise MarsZooError(
                 f"The embedding cache {self.directory} mixes dimensions across shards; delete that "

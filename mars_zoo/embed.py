@@ -176,7 +176,7 @@ class Embedder:
                 "preprocessing": preprocessing,
             },
         )
-        missing = entry.missing()
+        missing = entry.missing(self.reporter.warn)
         if missing:
             self._run_images(source, entry, missing, label)
         return entry.read() if in_memory else entry.rows()
@@ -184,7 +184,7 @@ class Embedder:
     def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
         """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""
         entry = self._entry("text", list(texts), {})
-        missing = entry.missing()
+        missing = entry.missing(self.reporter.warn)
         if missing:
             self._run_texts(list(texts), entry, missing, label)
         return entry.read()

@@ -17,6 +17,7 @@ from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
 from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, describe, resolve_device
 from mars_zoo.errors import MarsZooError
+from mars_zoo.folders import ensure_folder
 from mars_zoo.model import ModelSpec
 from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, TASK_NAMES, TEXT_TASKS
 from mars_zoo.registry import Registry
@@ -76,7 +77,7 @@ def _cache(config: RunConfig) -> Iterator[EmbeddingCache]:
         with tempfile.TemporaryDirectory(prefix="mars-zoo-nocache-") as tmp:
             yield EmbeddingCache(Path(tmp), config.shard_size)
     else:
-        yield EmbeddingCache(embeddings_dir(config.cache_dir), config.shard_size)
+        yield EmbeddingCache(ensure_folder(embeddings_dir(config.cache_dir), "the embedding cache"), config.shard_size)
 
 
 def _task_module(name: str):

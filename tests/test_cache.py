@@ -1,5 +1,7 @@
 """The embedding cache: keys, atomic shards, resumption."""
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -42,12 +44,62 @@ def test_lazy_rows_slice_across_shards(tmp_path):
         np.testing.assert_array_equal(rows[start:stop], data[start:stop])
 
 
-def test_truncated_shard_counts_as_missing(tmp_path):
+def _flip_a_bit(path):
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x04  # inside the float data, past the .npy header
+    path.write_bytes(bytes(data))
+
+
+def _nan_in_place(path):
+    array = np.load(path)
+    array[1, 1] = np.nan
+    np.save(path, array)
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda path: path.write_bytes(path.read_bytes()[:20]), "do not match its checksum"),
+        (lambda path: path.write_bytes(b""), "do not match its checksum"),
+        (_flip_a_bit, "do not match its checksum"),
+        (_nan_in_place, "do not match its checksum"),
+        (lambda path: path.with_name(path.name + ".sha256").unlink(), "no readable checksum"),
+    ],
+    ids=["truncated", "empty", "bit-flip", "nan", "no-checksum"],
+)
+def test_a_damaged_shard_is_reported_and_listed_as_missing(tmp_path, damage, reason):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8)
+    data = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
+    entry.write(0, data[:4])
+    entry.write(1, data[4:])
+    damage(entry.directory / "shard-000001.npy")
+    warnings = []
+    assert entry.missing(warnings.append) == [1]
+    assert len(warnings) == 1 and "shard-000001.npy" in warnings[0] and reason in warnings[0]
+    entry.write(1, data[4:])
+    assert entry.missing(warnings.append) == [] and len(warnings) == 1
+    np.testing.assert_array_equal(entry.read(), data)
+
+
+def test_a_shard_whose_checksum_matches_but_content_is_unusable_is_still_refused(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
     entry.write(0, np.ones((4, 3), dtype=np.float32))
-    shard = next(entry.directory.glob("shard-*.npy"))
-    shard.write_bytes(shard.read_bytes()[:20])
-    assert entry.missing() == [0]
+    shard = entry.directory / "shard-000000.npy"
+    array = np.ones((4, 3), dtype=np.float32)
+    array[0, 0] = np.inf
+    np.save(shard, array)
+    checksum = shard.with_name(shard.name + ".sha256")
+    checksum.write_text(f"{hashlib.sha256(shard.read_bytes()).hexdigest()}  {shard.name}\n")
+    warnings = []
+    assert entry.missing(warnings.append) == [0] and "non-finite" in warnings[0]
+
+
+def test_the_checksum_file_is_in_sha256sum_format(tmp_path):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
+    entry.write(0, np.ones((4, 3), dtype=np.float32))
+    shard = entry.directory / "shard-000000.npy"
+    digest, name = shard.with_name(shard.name + ".sha256").read_text().split()
+    assert name == shard.name and digest == hashlib.sha256(shard.read_bytes()).hexdigest()
 
 
 def test_wrong_row_count_is_refused(tmp_path):
@@ -59,7 +111,7 @@ def test_wrong_row_count_is_refused(tmp_path):
 def test_no_temporary_files_are_left_behind(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=2).entry(FIELDS, items=2)
     entry.write(0, np.ones((2, 3), dtype=np.float32))
-    assert sorted(p.name for p in entry.directory.iterdir()) == ["manifest.json", "shard-000000.npy"]
+    assert sorted(p.name for p in entry.directory.iterdir()) == ["manifest.json", "shard-000000.npy", "shard-000000.npy.sha256"]
 
 
 def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):

@@ -18,7 +18,6 @@ from PIL import Image
 
 from mars_zoo.data import hub_format
 from mars_zoo.data.benchmark import open_benchmark
-from mars_zoo.data.files import content_fingerprint
 from mars_zoo.data.specs import LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILE_GALLERY_ID
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
@@ -70,16 +69,6 @@ def test_local_copy_is_named_after_the_real_datasets(data_dir, tmp_path):
         landforms.dataset.revision
     )
     assert benchmark.geolocalization().gallery.source.id == TILE_GALLERY_ID
-
-
-def test_fingerprint_tracks_table_bytes(data_dir):
-    folder = data_dir / PAIRS_URLS.name
-    before = content_fingerprint(folder)
-    path = next((folder / "data").glob("*.parquet"))
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF  # same name, same size, different bytes
-    path.write_bytes(bytes(data))
-    assert content_fingerprint(folder) != before
 
 
 def test_missing_dataset_folder_names_path_and_fix(data_dir, tmp_path):
@@ -264,9 +253,9 @@ def test_undecodable_images_name_item_file_and_fix(data_dir, tmp_path):
         (benchmark.landforms().images, 1, ["Image 1 (row 1 of", str(landforms), "mars-zoo data download"]),
         (benchmark.geolocalization().query_images["yardangs"], -1,
          ["Image yardangs/z_bad.png", str(query), "remove it from the query folder"]),
-        (read_tile_gallery(shards, "g", False, Reporter()).images, 1,
+        (read_tile_gallery(shards, "g", False, Reporter(), tmp_path / "cache").images, 1,
          [f"Image {tile_name(1.2, 1.0)} (member of {shards / 'tiles-000000.tar'})", "mars-zoo tiles build"]),
-        (read_tile_gallery(pngs, "g", False, Reporter()).images, 0,
+        (read_tile_gallery(pngs, "g", False, Reporter(), tmp_path / "cache").images, 0,
          [f"Image {tile_name(1.0, 1.0)} ({pngs / tile_name(1.0, 1.0)})", "mars-zoo tiles build"]),
     ]
     for source, index, parts in cases:
@@ -284,7 +273,7 @@ def test_decode_error_in_a_dataloader_worker_keeps_its_message(tmp_path):
 
     shards = tmp_path / "shards"
     hub_format.write_tile_shard(shards / "tiles-000000.tar", [(tile_name(1.0, 1.0), CORRUPT_PNG)])
-    source = read_tile_gallery(shards, "g", False, Reporter()).images
+    source = read_tile_gallery(shards, "g", False, Reporter(), tmp_path / "cache").images
     loader = DataLoader(source, batch_size=1, num_workers=1, collate_fn=lambda batch: batch,
                         multiprocessing_context="fork")
     with pytest.raises(MarsZooError) as error:
@@ -314,7 +303,7 @@ def test_png_gallery_in_subfolders(tmp_path):
         (tiles / folder).mkdir(parents=True, exist_ok=True)
         (tiles / folder / tile_name(lon, lat)).write_bytes(_png(int(lon + 100)))
     (tiles / "manifest.json").write_text("{}")
-    gallery = read_tile_gallery(tiles, "gallery", False, Reporter())
+    gallery = read_tile_gallery(tiles, "gallery", False, Reporter(), tmp_path / "cache")
     assert list(gallery.images.ids) == ["E12_4_N3_2.png", "E0_0_N_0_2.png", "E_12_4_N_3_2.png"]
     assert gallery.lonlat.tolist() == [[12.4, 3.2], [0.0, -0.2], [-12.4, -3.2]]
     assert gallery.images[2].mode == "RGB"
@@ -322,7 +311,7 @@ def test_png_gallery_in_subfolders(tmp_path):
 
     (tiles / "b" / tile_name(12.4, 3.2)).write_bytes(_png(1))
     with pytest.raises(MarsZooError, match="appears twice"):
-        read_tile_gallery(tiles, "gallery", False, Reporter())
+        read_tile_gallery(tiles, "gallery", False, Reporter(), tmp_path / "cache")
 
 
 def test_gallery_order_is_sorted_by_path_whatever_the_walk_order(tmp_path, monkeypatch):
@@ -332,7 +321,7 @@ def test_gallery_order_is_sorted_by_path_whatever_the_walk_order(tmp_path, monke
     for relative, (lon, lat) in layout.items():
         hub_format.write_tile_shard(tiles / relative, [(tile_name(lon, lat), _png(1))])
     expected = [tile_name(*layout[relative]) for relative in sorted(layout)]
-    assert list(read_tile_gallery(tiles, "g", False, Reporter()).images.ids) == expected
+    assert list(read_tile_gallery(tiles, "g", False, Reporter(), tmp_path / "cache").images.ids) == expected
 
     walk = os.walk
 
@@ -342,7 +331,7 @@ def test_gallery_order_is_sorted_by_path_whatever_the_walk_order(tmp_path, monke
             yield directory, subdirs, files[::-1]
 
     monkeypatch.setattr(os, "walk", reversed_walk)
-    assert list(read_tile_gallery(tiles, "g", False, Reporter()).images.ids) == expected
+    assert list(read_tile_gallery(tiles, "g", False, Reporter(), tmp_path / "cache").images.ids) == expected
 
 
 def test_bad_tile_name_names_the_shard(tmp_path):
@@ -355,16 +344,16 @@ def test_bad_tile_name_names_the_shard(tmp_path):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     with pytest.raises(MarsZooError, match="E1.2_N3.4.png") as error:
-        read_tile_gallery(tiles, "gallery", False, Reporter())
+        read_tile_gallery(tiles, "gallery", False, Reporter(), tmp_path / "cache")
     assert "tiles-000000.tar" in str(error.value)
 
 
 def test_empty_or_missing_gallery(tmp_path):
     with pytest.raises(MarsZooError, match="not a directory"):
-        read_tile_gallery(tmp_path / "nowhere", "gallery", False, Reporter())
+        read_tile_gallery(tmp_path / "nowhere", "gallery", False, Reporter(), tmp_path / "cache")
     (tmp_path / "empty").mkdir()
     with pytest.raises(MarsZooError, match="No tiles found"):
-        read_tile_gallery(tmp_path / "empty", "gallery", False, Reporter())
+        read_tile_gallery(tmp_path / "empty", "gallery", False, Reporter(), tmp_path / "cache")
 
 
 def _read_in_worker(payload):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from mars_zoo.cache import default_cache_dir
 from mars_zoo.data import hub, hub_format
-from mars_zoo.data.files import content_fingerprint, require_dir
+from mars_zoo.data.files import require_dir
+from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.geo_readers import read_geolocalization
 from mars_zoo.data.mini import ensure_mini
 from mars_zoo.data.parquet_readers import fetch_pairs, read_landforms, read_pairs_frozen, read_pairs_urls
@@ -35,6 +36,7 @@ from mars_zoo.data.specs import (
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
 from mars_zoo.errors import MarsZooError
+from mars_zoo.folders import ensure_folder
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
 from mars_zoo.reporting import Reporter
 
@@ -81,7 +83,7 @@ class Benchmark:
         require_dir(path, f"The local copy of {spec.repo_id}", self._local_fix(spec))
         synthetic = self.synthetic or hub_format.is_synthetic(path)
         dataset_id = MINI_ID_PREFIX + spec.name if synthetic else spec.repo_id
-        ref = DatasetRef(dataset_id, content_fingerprint(path), spec.split, str(path), synthetic)
+        ref = DatasetRef(dataset_id, local_revision(path, self.cache_dir, self.reporter), spec.split, str(path), synthetic)
         return _Located(path, ref)
 
     def _local_fix(self, spec: DatasetSpec) -> str:
@@ -155,7 +157,7 @@ class Benchmark:
             )
         synthetic = self.synthetic or hub_format.is_synthetic(Path(tiles_dir))
         gallery_id = MINI_ID_PREFIX + TILES_DIRNAME if synthetic else TILE_GALLERY_ID
-        return read_tile_gallery(tiles_dir, gallery_id, synthetic, self.reporter)
+        return read_tile_gallery(tiles_dir, gallery_id, synthetic, self.reporter, self.cache_dir)
 
 
 def open_benchmark(
@@ -174,7 +176,7 @@ def open_benchmark(
     from; `revisions` overrides Hub revisions (keys: repository id or folder name).
     """
     reporter = reporter or Reporter()
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = ensure_folder(Path(cache_dir) if cache_dir is not None else default_cache_dir(), "the mars-zoo cache")
     if name not in BENCHMARK_NAMES:
         raise MarsZooError(f"Unknown benchmark {name!r}: use one of {', '.join(BENCHMARK_NAMES)}.")
     overrides = {find_dataset(key).repo_id: value for key, value in (revisions or {}).items()}

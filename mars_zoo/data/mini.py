@@ -28,6 +28,7 @@ from mars_zoo.data.specs import (
     TILES_DIRNAME,
 )
 from mars_zoo.data.tile_names import tile_name
+from mars_zoo.folders import write_error
 from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, GEO_TILE_DEG
 from mars_zoo.reporting import Reporter
 
@@ -263,9 +264,9 @@ def ensure_mini(cache_dir: Path, reporter: Reporter | None = None) -> Path:
         os.chmod(tmp, 0o755)
         try:
             os.rename(tmp, final)
-        except OSError:
+        except OSError as exc:
             if not final.is_dir():  # not a concurrent run that finished first
-                raise
+                raise write_error(final, "the mini benchmark", exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
 from pathlib import Path
 from typing import Sequence
@@ -11,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from mars_zoo.data.files import require_dir, visible_files
+from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
 from mars_zoo.data.tile_names import parse_tile_name
 from mars_zoo.data.types import DatasetRef, TileGallery
@@ -23,10 +23,8 @@ def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
     shard_of: list[int] = []
     offsets: list[int] = []
     sizes: list[int] = []
-    digest = hashlib.sha256()
     with reporter.progress(f"Indexing tile shards in {tiles_dir}", len(shards)) as advance:
         for number, shard in enumerate(shards):
-            digest.update(f"{shard.relative_to(tiles_dir).as_posix()}\0{shard.stat().st_size}\n".encode())
             try:
                 with tarfile.open(shard) as tar:
                     for member in tar:
@@ -36,7 +34,6 @@ def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
                         shard_of.append(number)
                         offsets.append(member.offset_data)
                         sizes.append(member.size)
-                        digest.update(f"{member.name}\0{member.size}\n".encode())
             except tarfile.TarError as exc:
                 raise MarsZooError(
                     f"Tile shard {shard} is not a readable tar file ({exc}). Fix: rebuild or re-copy it."
@@ -47,7 +44,7 @@ def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
         np.asarray(offsets, dtype=np.int64),
         np.asarray(sizes, dtype=np.int64),
     )
-    return names, index, digest
+    return names, index
 
 
 def _tile_lonlat(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
@@ -70,11 +67,14 @@ def _check_unique_tiles(names: Sequence[str], where: Sequence[str]) -> None:
             )
 
 
-def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter) -> TileGallery:
+def read_tile_gallery(
+    tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter, cache_dir: Path
+) -> TileGallery:
     """The gallery: tar shards (preferred) or PNG files, possibly in subfolders, each tile
     named by its lower-left corner. Order: shards (or files) sorted by their path relative
     to `tiles_dir` (as the published code sorts its shard paths), members in shard order.
-    Ids are the tile file names."""
+    Ids are the tile file names; the revision is the gallery's content fingerprint
+    (`local_revision`, remembered under `cache_dir`)."""
     tiles_dir = Path(tiles_dir)
     require_dir(
         tiles_dir,
@@ -84,15 +84,12 @@ def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporte
     files = visible_files(tiles_dir)
     shards = [path for path in files if path.suffix.lower() == ".tar"]
     if shards:
-        names, (shard_of, offsets, sizes), digest = _index_tar_shards(shards, tiles_dir, reporter)
+        names, (shard_of, offsets, sizes) = _index_tar_shards(shards, tiles_dir, reporter)
         where = [str(shards[number]) for number in shard_of]
     else:
         pngs = [path for path in files if path.suffix.lower() == ".png"]
         names = [path.name for path in pngs]
         where = [str(path) for path in pngs]
-        digest = hashlib.sha256()
-        for path in pngs:
-            digest.update(f"{path.relative_to(tiles_dir).as_posix()}\0{path.stat().st_size}\n".encode())
     if not names:
         raise MarsZooError(
             f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
@@ -106,5 +103,5 @@ def read_tile_gallery(tiles_dir: Path, gallery_id: str, synthetic: bool, reporte
         images = FileImageSource(
             pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file"
         )
-    ref = DatasetRef(gallery_id, f"content-sha256:{digest.hexdigest()}", None, str(tiles_dir), synthetic)
+    ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter), None, str(tiles_dir), synthetic)
     return TileGallery(source=ref, images=images, lonlat=lonlat)

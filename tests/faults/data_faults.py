@@ -1,0 +1,123 @@
+"""What the cache-damage, bad-data and kill-and-resume fault cases share: one clean run
+of a fast fake model on the mini benchmark, and the checks every case makes.
+
+Every case runs `mars-zoo run` in this process (`main`, as the console script does),
+so a case costs a fraction of a second, and asserts three things: the exit code, the
+message (one paragraph, no traceback, naming the culprit) and that nothing was lost
+or wrongly scored (metrics equal to the clean run's, or no result file at all).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mars_zoo.cli import main
+
+TESTS = Path(__file__).resolve().parents[1]
+MODEL = "fake/good"
+# Small shards and batches, so the mini data spans several of each: a 64-row shard is
+# recomputed in exactly four model calls.
+SHARD_ARGS = ("--cache-shard-size", "64", "--batch-size", "16")
+BATCH = 16
+CALLS = re.compile(r"model calls: (\d+) image batches, (\d+) text batches")
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+    result: dict | None
+
+    @property
+    def calls(self) -> tuple[int, int]:
+        match = CALLS.search(" ".join(self.out.split()))
+        assert match, self.out
+        return int(match[1]), int(match[2])
+
+
+@dataclass
+class Clean:
+    """The clean run every case is compared with: its cache, its result, the plugins."""
+
+    cache: Path
+    result: dict
+    plugins: Path
+
+
+def metrics(result: dict) -> dict:
+    """What a result scores, without timings, throughput or where the data was read."""
+    return {
+        name: {key: value for key, value in task.items() if key not in ("timings", "throughput", "dataset", "gallery")}
+        for name, task in result["tasks"].items()
+    }
+
+
+def run_cli(capsys, cache: Path, out: Path, plugins: Path, *extra: str) -> Outcome:
+    args = ["run", MODEL, "--plugins-dir", str(plugins), "--out", str(out), "--cache-dir", str(cache),
+            *SHARD_ARGS, *extra]
+    if "--data-dir" not in extra:
+        args += ["--benchmark", "mini"]
+    capsys.readouterr()
+    code = main(args)
+    captured = capsys.readouterr()
+    result = json.loads(out.read_text()) if out.exists() else None
+    return Outcome(code, captured.out, captured.err, result)
+
+
+def squash(text: str) -> str:
+    """`text` without whitespace: rich wraps messages to the terminal width, anywhere."""
+    return "".join(text.split())
+
+
+def assert_one_paragraph_error(outcome: Outcome, code: int, *needles: str) -> None:
+    """A refused run: the exit code, one paragraph on stderr naming what it must, no
+    traceback, and no result file written."""
+    err = outcome.err.strip()
+    assert outcome.code == code, (outcome.code, outcome.err)
+    assert "Traceback" not in err and "\n\n" not in err, err
+    error = err[err.index("error:"):]
+    assert "\n" not in error.strip(), error  # one paragraph, on one line (soft wrap)
+    for needle in needles:
+        assert needle in error, (needle, error)
+    assert outcome.result is None
+
+
+@pytest.fixture(scope="session")
+def clean(tmp_path_factory) -> Clean:
+    root = tmp_path_factory.mktemp("clean-run")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    shutil.copy(TESTS / "fake_models.py", plugins / "fake_models.py")
+    out = root / "result.json"
+    args = ["run", MODEL, "--plugins-dir", str(plugins), "--out", str(out), "--cache-dir", str(root / "cache"),
+            "--benchmark", "mini", *SHARD_ARGS]
+    assert main(args) == 0
+    return Clean(root / "cache", json.loads(out.read_text()), plugins)
+
+
+def entry_dir(cache: Path, modality: str, dataset: str | None = None, subset: str | None = None,
+              items: int | None = None) -> Path:
+    """The one embedding cache entry of the given modality whose dataset id ends with
+    `dataset`, of that subset and item count, found by its manifest."""
+    found = []
+    for manifest in (cache / "embeddings").glob("*/*/manifest.json"):
+        record = json.loads(manifest.read_text())
+        fields = record["fields"]
+        if (fields["modality"] == modality and str(fields.get("dataset")).endswith(str(dataset))
+                and fields.get("subset") == subset and items in (None, record["items"])):
+            found.append(manifest.parent)
+    assert len(found) == 1, (modality, dataset, subset, items, found)
+    return found[0]
+
+
+@pytest.fixture
+def cache_copy(clean, tmp_path) -> Path:
+    """A private copy of the clean run's whole cache (mini data, embeddings, fingerprints)."""
+    return shutil.copytree(clean.cache, tmp_path / "cache", symlinks=True)
