@@ -1,0 +1,219 @@
+"""What every recipe of this family shares: where the weights come from, the one
+error paragraph for a failed load, the picklable image transform and the encoder base.
+
+Imported only by loaders, so torch and transformers may be imported at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+
+from mars_zoo import Encoder, MarsZooError, ModelSpec
+from mars_zoo.tiny import materialize
+
+# Build a tiny model into a folder: (folder) -> None; its recipe dict keys the folder.
+TinyBuilder = Callable[[Path], None]
+
+
+def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder] | None = None) -> tuple[str, str | None]:
+    """(what `from_pretrained` reads, the revision to ask for).
+
+    Fine-tuned weights (`spec.weights`, a save_pretrained folder) win over everything;
+    a random-weight model is built once into the cache and read from there like any
+    checkpoint; a real model is the Hub checkpoint at its pinned revision.
+    """
+    if spec.weights:
+        folder = Path(spec.weights)
+        if not (folder / "config.json").is_file():
+            raise MarsZooError(
+                f"--weights {spec.weights} for model {spec.name!r} is not a save_pretrained folder "
+                f"(no config.json in it). Save the fine-tuned model with model.save_pretrained(FOLDER) "
+                f"(and its processor with processor.save_pretrained(FOLDER)) and pass that folder."
+            )
+        return str(folder), None
+    if spec.random_weights:
+        recipe, build = tiny
+        with quiet_transformers():
+            return str(materialize(spec.name, recipe, build)), None
+    return spec.checkpoint, spec.revision
+
+
+def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_class, read_model):
+    """(processor, model) of `spec` from wherever `weights_source` says, with every
+    failure turned into one paragraph. `read_model(source, revision)` builds the model."""
+    source, revision = weights_source(spec, tiny)
+    with load_errors(spec, source, revision):
+        return processor_class.from_pretrained(source, revision=revision), read_model(source, revision)
+
+
+def native(model_class):
+    """`read_model` for checkpoints in the class's own layout."""
+    return lambda source, revision: model_class.from_pretrained(source, revision=revision)
+
+
+@contextlib.contextmanager
+def load_errors(spec: ModelSpec, source: str, revision: str | None) -> Iterator[None]:
+    """Turn what the Hub, the offline mode or a gated repository raise while loading
+    into one paragraph that names the model, the revision and the fix."""
+    try:
+        with quiet_transformers():
+            yield
+    except MarsZooError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        where = f"{source} at revision {revision}" if revision else source
+        text = str(exc)
+        if any(word in text.lower() for word in ("gated", "restricted", "403", "401", "access to model")):
+            fix = (
+                f"{source} is a gated repository: accept its licence on https://huggingface.co/{source} "
+                f"with your account, then log in here with `hf auth login` (or set HF_TOKEN)."
+            )
+        elif Path(source).exists():
+            fix = f"Check that {source} holds a complete save_pretrained folder of this architecture."
+        else:
+            fix = (
+                f"The weights come from the Hugging Face Hub: check the connection and unset HF_HUB_OFFLINE, "
+                f"or download them once where the Hub is reachable (hf download {source} "
+                f"--revision {revision}) so they are in the local Hugging Face cache."
+            )
+        first_line = text.strip().splitlines()[0].rstrip(".") if text.strip() else "(no message)"
+        raise MarsZooError(
+            f"Could not load model {spec.name!r} from {where}: {type(exc).__name__}: {first_line}. {fix}"
+        ) from exc
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Loading prints progress bars and expected warnings; the harness has its own reporter."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def jpeg_round_trip(image, quality: int) -> "Image.Image":
+    """Re-encode as JPEG and decode again, as a recipe that reads images from JPEG files does."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
+class ProcessorTransform:
+    """PIL image -> pixel tensor [3, H, W] through the checkpoint's own image processor.
+
+    A plain object holding the processor, so DataLoader workers can unpickle it.
+    `jpeg_quality` re-encodes the image first (BGE-VL's published recipe).
+    """
+
+    def __init__(self, image_processor, jpeg_quality: int | None = None) -> None:
+        self.image_processor = image_processor
+        self.jpeg_quality = jpeg_quality
+
+    def __call__(self, image) -> torch.Tensor:
+        image = jpeg_round_trip(image, self.jpeg_quality) if self.jpeg_quality else image.convert("RGB")
+        return self.image_processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+
+class TransformersEncoder(Encoder):
+    """A transformers model with its picklable image transform; subclasses say how
+    pixels and token ids become one vector each."""
+
+    def __init__(self, model, image_transform: ProcessorTransform, device: str) -> None:
+        self.model = model.to(device).eval()
+        self.image_transform = image_transform
+        self.device = device
+
+    def pixels(self, images: "Sequence | torch.Tensor") -> torch.Tensor:
+        """A batch tensor on the device (PIL images when the harness ran no transform)."""
+        if not isinstance(images, torch.Tensor):
+            images = torch.stack([self.image_transform(image) for image in images])
+        return images.to(self.device, non_blocking=True)
+
+    def parameter_count(self) -> int:
+        return sum(parameter.numel() for parameter in self.model.parameters())
+
+
+class DualEncoder(TransformersEncoder):
+    """CLIP-like models (`get_image_features` / `get_text_features` whose `pooler_output`
+    is the projected embedding). Texts are padded per batch and truncated to the text
+    tower's positions; the attention mask is always passed, so a text embeds the same
+    alone and inside a padded batch."""
+
+    def __init__(self, model, processor, device: str, jpeg_quality: int | None = None) -> None:
+        super().__init__(model, ProcessorTransform(processor.image_processor, jpeg_quality), device)
+        self.tokenizer = processor.tokenizer
+        self.max_length = model.config.text_config.max_position_embeddings
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {key: tokens[key].to(self.device) for key in ("input_ids", "attention_mask")}
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        return self.model.get_text_features(**self.tokenize(texts)).pooler_output
+
+    def encode_image(self, images) -> torch.Tensor:
+        return self.model.get_image_features(pixel_values=self.pixels(images)).pooler_output
+
+
+def tiny_clip_processor(image_size: int):
+    """A CLIPProcessor built offline: a byte-level BPE with CLIP's start/end tokens
+    wrapped around every text, and CLIP's image processor at `image_size`."""
+    from tokenizers.processors import TemplateProcessing
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    from mars_zoo.tiny import train_bpe_tokenizer
+
+    start, end = "<|startoftext|>", "<|endoftext|>"
+    tokenizer = train_bpe_tokenizer(
+        [start, end], bos_token=start, eos_token=end, pad_token=end, unk_token=end, model_max_length=77
+    )
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{start} $A {end}",
+        special_tokens=[(start, tokenizer.convert_tokens_to_ids(start)), (end, tokenizer.convert_tokens_to_ids(end))],
+    )
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+    return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def seeded(seed: int, build: Callable[[], object]):
+    """`build()` under a fixed seed, leaving the global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+class VisionEncoder(TransformersEncoder):
+    """Image-only models: `pool(model output)` is the embedding; texts are refused."""
+
+    def __init__(self, model, image_processor, device: str, pool: Callable) -> None:
+        super().__init__(model, ProcessorTransform(image_processor), device)
+        self.pool = pool
+
+    def encode_image(self, images) -> torch.Tensor:
+        return self.pool(self.model(pixel_values=self.pixels(images)))
+
+    def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
+        raise MarsZooError(
+            f"{type(self.model).__name__} is an image-only model: it does not support text queries. "
+            f"Run it with --tasks geolocalization (image queries only)."
+        )
