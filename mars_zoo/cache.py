@@ -23,7 +23,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -183,6 +183,13 @@ class ShardedRows:
 
     def __len__(self) -> int:
         return self.shape[0]
+
+    def blocks(self, max_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, rows) of at most `max_rows` rows, each a view of one shard's
+        memory map: the gallery is read once, never copied into a contiguous chunk."""
+        for part, first in zip(self.parts, self.starts[:-1]):
+            for offset in range(0, len(part), max_rows):
+                yield int(first) + offset, part[offset : offset + max_rows]
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         start, stop, step = rows.indices(len(self))

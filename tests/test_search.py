@@ -60,3 +60,65 @@ def test_bad_arguments_are_rejected():
         search.scores_all(queries, gallery)
     with pytest.raises(ValueError, match="chunk_size"):
         search.scores_all(queries, np.zeros((10, 4), np.float32), chunk_size=0)
+
+
+def expected_top(scores_row, k):
+    """Independently: every row scoring at least the k-th highest score."""
+    kth = np.sort(scores_row)[::-1][min(k, scores_row.size) - 1]
+    return np.flatnonzero(scores_row >= kth)
+
+
+@pytest.mark.parametrize("k", [1, 7, 40, 95, 500])
+@pytest.mark.parametrize("chunk_size", [1, 13, 4096])
+def test_top_k_keeps_every_row_tied_with_the_kth(k, chunk_size):
+    rng = np.random.default_rng(k * chunk_size)
+    queries, gallery = small_integer_embeddings(rng, 4), small_integer_embeddings(rng, 120)
+    full = queries @ gallery.T
+    found = search.top_k(queries, gallery, k, chunk_size=chunk_size)
+    for row, top in zip(full, found):
+        np.testing.assert_array_equal(top.indices, expected_top(row, k))
+        np.testing.assert_array_equal(top.scores, row[top.indices])
+
+
+def test_top_k_over_cache_shards_reads_views_not_copies(tmp_path):
+    from mars_zoo.cache import CacheEntry
+
+    rng = np.random.default_rng(5)
+    queries, gallery = small_integer_embeddings(rng, 3), small_integer_embeddings(rng, 250)
+    entry = CacheEntry(tmp_path, {"test": 1}, len(gallery), shard_size=64)
+    for shard in range(entry.shards):
+        start, stop = entry.shard_range(shard)
+        entry.write(shard, gallery[start:stop])
+    rows = entry.rows()
+    blocks = list(rows.blocks(50))
+    assert [start for start, _ in blocks] == [0, 50, 64, 114, 128, 178, 192, 242]
+    for start, block in blocks:
+        assert any(np.shares_memory(block, part) for part in rows.parts)
+        np.testing.assert_array_equal(block, gallery[start : start + len(block)])
+    for row, top in zip(queries @ gallery.T, search.top_k(queries, rows, 30, chunk_size=50)):
+        np.testing.assert_array_equal(top.indices, expected_top(row, 30))
+
+
+def test_top_k_on_the_torch_path():
+    rng = np.random.default_rng(6)
+    queries, gallery = small_integer_embeddings(rng, 2), small_integer_embeddings(rng, 90)
+    for row, top in zip(queries @ gallery.T, search.top_k(queries, gallery, 10, chunk_size=16, device="cpu:0")):
+        np.testing.assert_array_equal(top.indices, expected_top(row, 10))
+
+
+def test_top_k_scores_give_the_metrics_of_the_full_scores():
+    from mars_zoo import metrics
+
+    rng = np.random.default_rng(7)
+    queries, gallery = small_integer_embeddings(rng, 5), small_integer_embeddings(rng, 400)
+    lonlat = rng.uniform(0, 4, (400, 2))
+    truth = rng.uniform(0, 4, (12, 2))
+    for row, top in zip(queries @ gallery.T, search.top_k(queries, gallery, 60, chunk_size=37)):
+        assert metrics.geolocalization(top.as_scores(400), lonlat, truth, k_max=60, radius=0.3, points=20) == (
+            metrics.geolocalization(row, lonlat, truth, k_max=60, radius=0.3, points=20)
+        )
+
+
+def test_top_k_refuses_k_below_one():
+    with pytest.raises(ValueError, match="k must be"):
+        search.top_k(np.zeros((1, 4), np.float32), np.zeros((3, 4), np.float32), 0)

@@ -72,13 +72,18 @@ def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
         queries += [(landform, mode, by_mode[mode]) for mode in modes]
     watch.lap("embed")
 
-    scores = search.scores_all(
-        np.stack([query for _, _, query in queries]).astype(np.float32), gallery, device=context.device
+    # Only each query's top K_max tiles (ties kept) can matter to the metrics: keeping
+    # just those bounds memory by the queries, not by the gallery.
+    best = search.top_k(
+        np.stack([query for _, _, query in queries]).astype(np.float32),
+        gallery,
+        GEO_K_MAX,
+        device=context.device,
     )
     per_landform = []
-    for (landform, mode, _), row in zip(queries, scores):
+    for (landform, mode, _), top in zip(queries, best):
         result = metrics.geolocalization(
-            row,
+            top.as_scores(len(gallery)),
             data.gallery.lonlat,
             data.ground_truth[landform],
             k_max=GEO_K_MAX,

@@ -1,0 +1,140 @@
+"""Task-3 search straight from the embedding cache shards against faiss-cpu.
+
+    python benchmarks/bench_search.py [--sizes 100000,400000,1400000] [--dim 1024]
+        [--queries 15] [--k 20000] [--repeats 3] [--dir /tmp]
+
+For each gallery size, writes a synthetic L2-normalised float32 gallery into a temporary
+folder as the harness's own cache shards (and, for comparison, as one .npy file), then
+times, with every core:
+
+- `mars_zoo.search.top_k` over the memory-mapped cache shards (what a run does);
+- the same over the one memory-mapped .npy file;
+- faiss-cpu's `IndexFlatIP.search` (exact inner product; the index holds the gallery in
+  memory, so building it is not timed).
+
+All three return each query's best k tiles. It prints medians of `--repeats` rounds, each
+timing the three in turn after one untimed warm-up round (so the files sit in the page
+cache for all sides and a busy machine slows all alike), the ratio
+shards/faiss (target at most 0.35 at 1.4M x 1024) and the extra memory of the search
+from the shards as a fraction of the gallery's size (target at most 0.1): the peak of
+numpy's allocations during the search, measured by tracemalloc in a separate run.
+Needs `pip install faiss-cpu` (the `bench` extra) and free disk of twice the gallery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from mars_zoo.cache import DEFAULT_SHARD_SIZE, CacheEntry
+from mars_zoo.search import top_k
+
+TARGET_RATIO = 0.35
+TARGET_MEMORY = 0.1
+
+
+def write_gallery(folder: Path, rows: int, dim: int, seed: int) -> tuple[CacheEntry, Path]:
+    """The gallery as cache shards and as one .npy file, written shard by shard."""
+    entry = CacheEntry(folder / "shards", {"benchmark": "search"}, rows, DEFAULT_SHARD_SIZE)
+    single = np.lib.format.open_memmap(folder / "gallery.npy", mode="w+", dtype=np.float32, shape=(rows, dim))
+    rng = np.random.default_rng(seed)
+    for shard in range(entry.shards):
+        start, stop = entry.shard_range(shard)
+        block = rng.standard_normal((stop - start, dim), dtype=np.float32)
+        block /= np.linalg.norm(block, axis=1, keepdims=True)
+        entry.write(shard, block)
+        single[start:stop] = block
+    single.flush()
+    del single
+    return entry, folder / "gallery.npy"
+
+
+def interleaved_medians(functions: dict, repeats: int) -> dict[str, float]:
+    """Median wall time of each function, timed in turn within every repeat (after one
+    untimed warm-up round: page cache, BLAS threads), so that a machine shared with
+    others slows every side alike."""
+    timings: dict[str, list[float]] = {name: [] for name in functions}
+    for round_ in range(repeats + 1):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            if round_:
+                timings[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in timings.items()}
+
+
+def peak_extra_bytes(function) -> int:
+    tracemalloc.start()
+    try:
+        function()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def faiss_index(gallery: np.ndarray):
+    import faiss
+
+    index = faiss.IndexFlatIP(gallery.shape[1])
+    for start in range(0, len(gallery), DEFAULT_SHARD_SIZE * 16):
+        index.add(np.ascontiguousarray(gallery[start : start + DEFAULT_SHARD_SIZE * 16]))
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,400000,1400000")
+    parser.add_argument("--dim", type=int, default=1024)
+    parser.add_argument("--queries", type=int, default=15)
+    parser.add_argument("--k", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dir", default=None, help="where the temporary gallery goes (default: $TMPDIR)")
+    args = parser.parse_args(argv)
+
+    rng = np.random.default_rng(0)
+    queries = rng.standard_normal((args.queries, args.dim), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    print(f"{args.queries} queries, k = {args.k}, dim {args.dim}; medians of {args.repeats} runs")
+    print(f"{'tiles':>9} {'shards s':>9} {'one file s':>10} {'faiss s':>8} {'ratio':>6} {'extra mem':>9}")
+    met = True
+    for rows in (int(size) for size in args.sizes.split(",")):
+        folder = Path(tempfile.mkdtemp(prefix="mars-zoo-bench-search-", dir=args.dir))
+        try:
+            entry, single_path = write_gallery(folder, rows, args.dim, seed=rows)
+            shards = entry.rows()
+            single = np.load(single_path, mmap_mode="r")
+            found = top_k(queries, shards, args.k)
+            expected = top_k(queries, single, args.k)
+            assert all(np.array_equal(a.indices, b.indices) for a, b in zip(found, expected))
+            index = faiss_index(single)
+            seconds = interleaved_medians(
+                {
+                    "faiss": lambda: index.search(queries, args.k),
+                    "shards": lambda: top_k(queries, shards, args.k),
+                    "single": lambda: top_k(queries, single, args.k),
+                },
+                args.repeats,
+            )
+            del index
+            faiss_s, shards_s, single_s = seconds["faiss"], seconds["shards"], seconds["single"]
+            extra = peak_extra_bytes(lambda: top_k(queries, shards, args.k)) / (rows * args.dim * 4)
+        finally:
+            shutil.rmtree(folder)
+        ratio = shards_s / faiss_s
+        print(f"{rows:>9,} {shards_s:>9.3f} {single_s:>10.3f} {faiss_s:>8.3f} {ratio:>6.3f} {extra:>9.3f}")
+        if rows >= 1_400_000:
+            met = met and ratio <= TARGET_RATIO and extra <= TARGET_MEMORY
+    print(f"targets at 1.4M: ratio <= {TARGET_RATIO}, extra memory <= {TARGET_MEMORY} x gallery: "
+          f"{'ok' if met else 'MISSED'}")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
