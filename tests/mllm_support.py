@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import torch
 from PIL import Image
 
 from mars_zoo.registry import load_registry
@@ -20,6 +21,21 @@ def registry():
 def tiny_encoder(name: str):
     """The tiny model `name`, loaded on the CPU exactly as `mars-zoo run` loads it."""
     return registry().get(name).load("cpu", "fp32")
+
+
+def received(module, call):
+    """What `call()` returns, and the tensor keyword arguments `module`'s forward
+    received while it ran (one dict per forward): what the model really reads."""
+    seen = []
+
+    def hook(_, args, kwargs):
+        seen.append({key: value for key, value in kwargs.items() if torch.is_tensor(value)})
+
+    handle = module.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        return call(), seen
+    finally:
+        handle.remove()
 
 
 def picture(width: int, height: int, seed: int) -> Image.Image:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mars_zoo import ModelSpec
-from mars_zoo_mllm.recipe import Recipe, TinyModel, mllm_spec
+from mars_zoo_mllm.recipe import Recipe, TinyModel, random_spec
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
@@ -64,21 +64,10 @@ QWEN2VL_2B_METADATA: Mapping[str, Any] = {"embedding_dim": 1536, "parameters": 2
 
 def tiny_spec(name: str, recipe: Recipe, model: str, **build: Any) -> ModelSpec:
     """The seeded tiny Qwen2-VL behind `model`'s recipe (`build`: extra `build_tiny` arguments)."""
-    params = {"seed": 0, **build}
-    return mllm_spec(
-        name,
-        recipe,
-        tiny=TinyModel("mllm/tiny-qwen2-vl", build_tiny, params),
-        checkpoint="mars-zoo-tiny-qwen2-vl@" + ",".join(f"{k}={v}" for k, v in params.items()),
-        embedding_dim=TINY_TEXT["hidden_size"],
-        parameters=TINY_PARAMETERS,
-        license="apache-2.0",
-        batch_size=8,
-        random_weights=True,
-        description=(
-            f"RANDOM-WEIGHT BASELINE: a tiny Qwen2-VL with seeded random weights behind {model}'s "
-            f"recipe. Needs no download; for tests and demos, not a real model."
-        ),
+    tiny = TinyModel("mllm/tiny-qwen2-vl", build_tiny, {"seed": 0, **build})
+    return random_spec(
+        name, recipe, tiny, model=model, architecture="Qwen2-VL",
+        embedding_dim=TINY_TEXT["hidden_size"], parameters=TINY_PARAMETERS,
     )
 
 

@@ -152,3 +152,25 @@ def mllm_spec(name: str, recipe: Recipe, *, tiny: TinyModel | None = None, **met
     return ModelSpec(
         name=name, family=family, loader=MllmLoader(recipe, tiny), **extra, **metadata
     )
+
+
+def random_spec(
+    name: str, recipe: Recipe, tiny: TinyModel, *, model: str, architecture: str, embedding_dim: int, parameters: int
+) -> ModelSpec:
+    """The `ModelSpec` of a seeded tiny `architecture` behind `model`'s recipe: marked as
+    random weights, its checkpoint named after the tiny build and its parameters."""
+    return mllm_spec(
+        name,
+        recipe,
+        tiny=tiny,
+        checkpoint=f"mars-zoo-{tiny.name.rpartition('/')[2]}@" + ",".join(f"{k}={v}" for k, v in tiny.params.items()),
+        embedding_dim=embedding_dim,
+        parameters=parameters,
+        license="apache-2.0",
+        batch_size=8,
+        random_weights=True,
+        description=(
+            f"RANDOM-WEIGHT BASELINE: a tiny {architecture} with seeded random weights behind {model}'s "
+            f"recipe. Needs no download; for tests and demos, not a real model."
+        ),
+    )
