@@ -13,7 +13,7 @@ from mars_zoo_mllm.recipe import RawPrompt, Recipe
 
 from mllm_support import IMAGES, TEXTS, registry, tiny_encoder
 
-TINY = ["gme/tiny-random", "vlm2vec/tiny-random", "e5-v/tiny-random"]
+TINY = ["gme/tiny-random", "b3/tiny-random", "vlm2vec/tiny-random", "ops-mm/tiny-random", "e5-v/tiny-random"]
 
 
 def test_length_groups_sort_and_cut_by_tolerance():

@@ -1,5 +1,6 @@
-"""VLM2Vec-V2.0's recipe on the tiny model: the exact text it reads, its pixel
-limits, and its DoRA adapter merged exactly once (the ZOO.md trap)."""
+"""VLM2Vec-V2.0's recipe (B3++ shares it) on the tiny models: the exact text it
+reads, its pixel limits, and its adapter (DoRA; LoRA for B3++) merged exactly once
+(the ZOO.md trap)."""
 
 import shutil
 
@@ -11,12 +12,16 @@ from mllm_support import TEXTS, picture, registry, tiny_encoder
 IMAGE_PROMPT = " Represent the given image with the following question: What is in the image"
 
 
+ADAPTERS = ["vlm2vec/tiny-random", "b3/tiny-random"]
+
+
 def encoder():
     return tiny_encoder("vlm2vec/tiny-random")
 
 
-def test_the_model_reads_the_raw_text_and_the_demo_image_prompt():
-    vlm = encoder()
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_the_model_reads_the_raw_text_and_the_demo_image_prompt(name):
+    vlm = tiny_encoder(name)
     decode = vlm.processor.tokenizer.decode
     assert decode(vlm.inputs(vlm.text_prompts(["a crater"]))["input_ids"][0]) == "a crater"
     inputs = vlm.inputs([vlm.image_prompt()], [vlm.prepare_image(picture(64, 64, 0))])
@@ -34,27 +39,18 @@ def test_pixel_limits_are_4_to_1280_tokens_with_no_prior_resize():
     assert grid.tolist() == [[1, 4, 4]]  # 64 px rounds to 56: 4x4 patches of 14 px
 
 
-@pytest.fixture(scope="module")
-def adapter_folder():
-    from mars_zoo.tiny import materialize
-
-    spec = registry().get("vlm2vec/tiny-random")
-    tiny = spec.loader.tiny
-    return materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
-
-
-@pytest.fixture(scope="module")
-def base_folder(adapter_folder, tmp_path_factory):
-    """A copy of the adapter folder without the adapter files: the base weights alone."""
-    folder = tmp_path_factory.mktemp("vlm2vec-base")
-    for name in ("config.json", "model.safetensors"):
-        shutil.copy(adapter_folder / name, folder / name)
-    return folder
-
-
-def test_the_adapter_is_merged_exactly_once(adapter_folder, base_folder):
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_the_adapter_is_merged_exactly_once(name, tmp_path):
     from peft import PeftModel
     from transformers import Qwen2VLForConditionalGeneration
+
+    from mars_zoo.tiny import materialize
+
+    tiny = registry().get(name).loader.tiny
+    adapter_folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
+    base_folder = tmp_path  # the folder without its adapter files: the base weights alone
+    for file in ("config.json", "model.safetensors"):
+        shutil.copy(adapter_folder / file, base_folder / file)
 
     def base():
         return Qwen2VLForConditionalGeneration.from_pretrained(base_folder).eval()
@@ -62,7 +58,7 @@ def test_the_adapter_is_merged_exactly_once(adapter_folder, base_folder):
     def with_adapter(model):
         return PeftModel.from_pretrained(model, str(adapter_folder))
 
-    vlm = encoder()
+    vlm = tiny_encoder(name)
     inputs = vlm.inputs(vlm.text_prompts(TEXTS))
     run = lambda model: vlm.recipe.hidden_states(model, inputs)  # noqa: E731
     with torch.no_grad():

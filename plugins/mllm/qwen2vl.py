@@ -71,21 +71,10 @@ def tiny_spec(name: str, recipe: Recipe, model: str, **build: Any) -> ModelSpec:
     )
 
 
-def mask_positions(attention_mask: Any) -> Any:
-    """Positions counted over attended tokens only, on the three rotary axes."""
-    positions = attention_mask.long().cumsum(-1) - 1
-    positions = positions.masked_fill(attention_mask == 0, 1)
-    return positions.unsqueeze(0).expand(3, -1, -1)
-
-
 def hidden_states(model: Any, inputs: Mapping[str, Any]) -> Any:
-    """Qwen2-VL's own forward: 3-D M-RoPE positions for inputs with images (from the
-    processor's mm_token_type_ids). Text-only batches get positions counted over the
-    attention mask, as transformers 4.x (which the published runs used) did;
-    transformers 5 counts from the first position, padding included, so a
-    left-padded text would depend on the batch it came in."""
-    position_ids = None if "pixel_values" in inputs else mask_positions(inputs["attention_mask"])
-    return model.base_model(**inputs, position_ids=position_ids).last_hidden_state
+    """Qwen2-VL's own forward: 3-D M-RoPE positions for inputs with images, computed
+    from the processor's mm_token_type_ids and attention mask."""
+    return model.base_model(**inputs).last_hidden_state
 
 
 def sequential_hidden_states(model: Any, inputs: Mapping[str, Any]) -> Any:

@@ -1,0 +1,41 @@
+"""Ops-MM-embedding-v1-2B: a plain Qwen2-VL fine-tune; last position, left padding.
+
+Its own wrapper (`ops_mm_embedding_v1.py`, which the published code runs) writes a
+chat prompt with the system "You are a helpful assistant." for texts and images,
+ending in `<|endoftext|>`; images get a PIL resize to 256..1280 patches of 28 px
+before the processor, which holds the same limits.
+"""
+
+from mars_zoo_mllm import qwen2vl
+from mars_zoo_mllm.recipe import ChatPrompt, ImageResize, Recipe, mllm_spec
+
+PATCH = 28 * 28
+END = "<|endoftext|>"
+SYSTEM = "You are a helpful assistant."
+
+RECIPE = Recipe(
+    model_class="Qwen2VLForConditionalGeneration",
+    text_prompt=ChatPrompt(system=SYSTEM, suffix=END),
+    image_prompt=ChatPrompt(system=SYSTEM, user="", image=True, suffix=END),
+    pooling="last",
+    padding_side="left",
+    hidden_states=qwen2vl.hidden_states,
+    image_size={"shortest_edge": 256 * PATCH, "longest_edge": 1280 * PATCH},
+    image_resize=ImageResize(factor=28, min_pixels=256 * PATCH, max_pixels=1280 * PATCH),
+)
+
+MODELS = (
+    mllm_spec(
+        "ops-mm/ops-mm-embedding-v1-2b",
+        RECIPE,
+        checkpoint="OpenSearch-AI/Ops-MM-embedding-v1-2B",
+        revision="69c23ac5595bb7fb3a9959df96fe155b3650c01e",  # MTEB's pin
+        license="apache-2.0",
+        paper_url="https://huggingface.co/OpenSearch-AI/Ops-MM-embedding-v1-2B",
+        code_url="https://huggingface.co/OpenSearch-AI/Ops-MM-embedding-v1-2B",
+        precision="bf16",
+        **qwen2vl.QWEN2VL_2B_METADATA,
+        description="Ops-MM-embedding-v1-2B, a multimodal embedder fine-tuned from Qwen2-VL-2B.",
+    ),
+    qwen2vl.tiny_spec("ops-mm/tiny-random", RECIPE, "Ops-MM-embedding-v1"),
+)
