@@ -21,6 +21,7 @@ from mars_zoo.data import hub
 from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.data.specs import GEOLOCALIZATION, LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILES_DIRNAME
 from mars_zoo.errors import MarsZooError
+from mars_zoo.revision_record import RevisionRecord
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
@@ -195,9 +196,13 @@ def test_run_and_download_parse_revisions_alike():
                 parser.parse_args([*command, "--revision", bad])
 
 
+def _record(cache_dir: Path, repo_id: str, commit: str) -> str:
+    return RevisionRecord(cache_dir / hub.REVISIONS_FILE).record(repo_id, commit)
+
+
 def _record_many(cache_dir: str, worker: int, count: int) -> None:
     for index in range(count):
-        hub._record(Path(cache_dir), f"test/w{worker}-{index}", f"{worker:02d}{index:038d}")
+        _record(Path(cache_dir), f"test/w{worker}-{index}", f"{worker:02d}{index:038d}")
 
 
 def test_concurrent_runs_keep_every_recorded_revision(tmp_path):
@@ -216,6 +221,6 @@ def test_concurrent_runs_keep_every_recorded_revision(tmp_path):
 
 
 def test_a_revision_recorded_meanwhile_is_adopted(tmp_path):
-    assert hub._record(tmp_path, LANDFORMS.repo_id, COMMIT_A) == COMMIT_A
-    assert hub._record(tmp_path, LANDFORMS.repo_id, COMMIT_B) == COMMIT_A  # a second run, later
+    assert _record(tmp_path, LANDFORMS.repo_id, COMMIT_A) == COMMIT_A
+    assert _record(tmp_path, LANDFORMS.repo_id, COMMIT_B) == COMMIT_A  # a second run, later
     assert hub.recorded_revisions(tmp_path) == {LANDFORMS.repo_id: COMMIT_A}

@@ -9,29 +9,24 @@ what to download and how.
 Revisions: pinned commits come from the benchmark definition; a dataset without a
 pinned commit is resolved to the commit its main branch points to at first use, and
 that commit is recorded in `<cache_dir>/revisions.json`, so later runs keep scoring
-the same data (and can run offline) until the user asks for another revision. Runs
-sharing a cache update that file under an exclusive lock (`revisions.json.lock`, where
-the platform has fcntl), so none loses another's record, and a run that finds the
-dataset recorded meanwhile adopts that commit.
+the same data (and can run offline) until the user asks for another revision (a
+`RevisionRecord`: concurrent runs update it under a lock, atomically).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
-from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
+from mars_zoo.revision_record import RevisionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.specs import DatasetSpec
 
 REVISIONS_FILE = "revisions.json"
-REVISIONS_LOCK = "revisions.json.lock"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -52,45 +47,7 @@ def _repo_cache(repo_id: str) -> Path:
 
 
 def recorded_revisions(cache_dir: Path) -> dict[str, str]:
-    path = cache_dir / REVISIONS_FILE
-    if not path.is_file():
-        return {}
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise MarsZooError(
-            f"{path} is not valid JSON ({exc}). Fix: delete it; each unpinned dataset is then "
-            f"resolved to its current commit again."
-        ) from exc
-    return {str(key): str(value) for key, value in recorded.items()}
-
-
-@contextlib.contextmanager
-def _revisions_locked(cache_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the revisions record for a read-modify-write. Where fcntl
-    does not exist (Windows) this does not lock: concurrent runs may then lose a record,
-    which costs one more resolution of the main branch later."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover (not on Linux or macOS)
-        yield
-        return
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with open(cache_dir / REVISIONS_LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-        yield
-
-
-def _record(cache_dir: Path, repo_id: str, commit: str) -> str:
-    """Record `commit` for `repo_id` unless another run recorded one first; the commit
-    that stands in the record is returned."""
-    with _revisions_locked(cache_dir):
-        recorded = recorded_revisions(cache_dir)
-        if repo_id not in recorded:
-            recorded[repo_id] = commit
-            text = json.dumps(recorded, indent=2, sort_keys=True) + "\n"
-            atomic_write_bytes(cache_dir / REVISIONS_FILE, text.encode("utf-8"))
-        return recorded[repo_id]
+    return RevisionRecord(cache_dir / REVISIONS_FILE).read()
 
 
 def _unavailable(spec: "DatasetSpec", revision: str, reason: str) -> MarsZooError:
@@ -144,7 +101,7 @@ def resolve_revision(spec: "DatasetSpec", override: str | None, cache_dir: Path)
     recorded = recorded_revisions(cache_dir).get(spec.repo_id)
     if recorded:
         return recorded
-    return _record(cache_dir, spec.repo_id, _resolve_ref(spec, "main"))
+    return RevisionRecord(cache_dir / REVISIONS_FILE).record(spec.repo_id, _resolve_ref(spec, "main"))
 
 
 def snapshot(spec: "DatasetSpec", revision: str, reporter: Reporter) -> Path:
