@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mars_zoo.errors import MarsZooError
@@ -47,14 +48,36 @@ class Encoder:
 Loader = Callable[["ModelSpec", str, str], Encoder]
 
 
+# `ModelSpec.revision` of a model whose Hub repository publishes no commit to pin: the
+# harness resolves the repository's main branch once, records that commit in the mars-zoo
+# cache (`model-revisions.json`) and hands the loader a spec whose `revision` is it.
+RESOLVE_AT_FIRST_USE = "resolve-at-first-use"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything the harness, the fingerprint and the leaderboard need to know
     about one model, and how to load it.
 
+    Registration checks every field a result file needs (see `mars_zoo.spec_checks`):
+    `revision` is the 40-hex commit of the Hub repository `hub_repo` (default:
+    `checkpoint`) or `RESOLVE_AT_FIRST_USE`; only random-weight models may leave it None.
+
     `loader(spec, device, precision)` builds the `Encoder`; it is where the heavy
     imports happen. `requires` names the distributions the loader needs beyond
-    mars-zoo itself; `install_hint` says how to get them.
+    mars-zoo itself; `install_hint` says how to get them. The loader always receives a
+    40-hex `revision` (or None for random weights): the harness resolves
+    `RESOLVE_AT_FIRST_USE` before loading.
+
+    Own weights (`mars-zoo run MODEL --weights PATH`): the harness sets `weights` to the
+    absolute PATH and `weights_sha256` to its content hash, and leaves `checkpoint` and
+    `revision` those of the base model. A loader that sees `weights` builds the base
+    architecture (configs, tokenizer and processor from `checkpoint` at `revision`) and
+    loads the weights from PATH instead of the checkpoint's: a checkpoint file (a
+    state_dict, or a dict holding one under "state_dict") for OpenCLIP, a
+    `save_pretrained` folder for transformers families. A PATH of a form the family does
+    not take is a `MarsZooError` naming the model, PATH and the forms it takes. Results
+    then record `weights_sha256` as the revision and the base revision under `weights`.
     """
 
     name: str
@@ -78,29 +101,24 @@ class ModelSpec:
     # Where the published evaluation recipe (which the leaderboard follows) differs from
     # the model card: prompts, checkpoint, preprocessing. Shown on the model's page.
     recipe_notes: str = ""
-    # A local path holding fine-tuned weights of this architecture (`run --weights`):
-    # a loader that sees it loads these weights instead of the checkpoint's.
+    # The Hub model repository whose commit `revision` is, where `checkpoint` is not one
+    # (open_clip's "ARCH@tag" and "hf-hub:org/name" forms).
+    hub_repo: str | None = None
+    # Set by the harness for `run --weights PATH` (see the class docstring).
     weights: str | None = None
+    weights_sha256: str | None = None
     plugin: str = field(default="", compare=False)
 
-    def __post_init__(self) -> None:
-        family, sep, short = self.name.partition("/")
-        if not sep or not family or not short or family != self.family:
-            raise MarsZooError(
-                f"Model name {self.name!r} must have the form '{self.family}/<name>' "
-                f"(family/name, with the family {self.family!r} it declares)."
-            )
-        unknown = set(self.modalities) - set(MODALITIES)
-        if unknown or not self.modalities:
-            raise MarsZooError(
-                f"Model {self.name!r} declares modalities {self.modalities!r}; "
-                f"use a non-empty subset of {MODALITIES}."
-            )
-        if self.precision not in PRECISIONS:
-            raise MarsZooError(
-                f"Model {self.name!r} recommends precision {self.precision!r}; "
-                f"use one of {PRECISIONS}."
-            )
+    @property
+    def repository(self) -> str:
+        """The Hub repository that `revision` pins."""
+        return self.hub_repo or self.checkpoint
+
+    @property
+    def evaluated_revision(self) -> str | None:
+        """What results and the embedding cache name as the revision: the own weights'
+        sha256 when `weights` is set, else the checkpoint's revision."""
+        return self.weights_sha256 if self.weights else self.revision
 
     @property
     def supports_text(self) -> bool:
@@ -139,7 +157,8 @@ class ModelSpec:
             "name": self.name,
             "family": self.family,
             "checkpoint": self.checkpoint,
-            "revision": self.revision,
+            "revision": self.evaluated_revision,
+            "hub_repo": self.repository,
             "modalities": list(self.modalities),
             "embedding_dim": self.embedding_dim,
             "parameters": self.parameters,
@@ -153,5 +172,13 @@ class ModelSpec:
             "random_weights": self.random_weights,
             "description": self.description,
             "recipe_notes": self.recipe_notes,
+            "weights": self._weights_record(),
             "plugin": self.plugin,
         }
+
+    def _weights_record(self) -> dict[str, Any] | None:
+        if not self.weights:
+            return None
+        path = Path(self.weights)
+        return {"name": path.name, "kind": "folder" if path.is_dir() else "file",
+                "base_revision": self.revision}

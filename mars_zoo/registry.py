@@ -11,6 +11,7 @@ from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
+from mars_zoo.spec_checks import check_spec
 
 
 class Registry:
@@ -37,6 +38,7 @@ class Registry:
             raise MarsZooError(
                 f"Plugin {plugin!r} registered {spec!r}, which is not a mars_zoo.ModelSpec."
             )
+        check_spec(spec, plugin)
         owner = self._specs.get(spec.name)
         if owner is not None:
             raise MarsZooError(

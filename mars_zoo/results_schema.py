@@ -142,7 +142,7 @@ _TYPE_WORDS = {
 }
 
 
-def _schema_problems(error, root: Any) -> Iterator[Problem]:
+def schema_error_problems(error, root: Any) -> Iterator[Problem]:
     """Turn one jsonschema error into problems that name the field and the fix."""
     path = list(error.absolute_path)
     if "propertyNames" in error.relative_schema_path:  # the offending key itself
@@ -313,7 +313,7 @@ def result_problems(result: Any) -> list[Problem]:
     schema_problems = {
         problem
         for error in _validator().iter_errors(result)
-        for problem in _schema_problems(error, result)
+        for problem in schema_error_problems(error, result)
         if problem.field not in flagged  # a NaN is reported once, not also as "not a number"
     }
     problems |= schema_problems

@@ -19,6 +19,7 @@ from mars_zoo.environment import check_precision, describe, resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
 from mars_zoo.model import ModelSpec
+from mars_zoo.model_revisions import resolve_model_revision
 from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, TASK_NAMES, TEXT_TASKS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
@@ -109,6 +110,7 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
 
     spec = registry.get(config.model)
     spec.require_available()  # before any data is read, not after
+    spec = resolve_model_revision(spec, config.cache_dir)
     tasks = select_tasks(spec, config.tasks)
     device = resolve_device(config.device)
     precision = config.precision or spec.precision

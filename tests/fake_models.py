@@ -82,6 +82,9 @@ def _loader(spec, device, precision):
     return FakeEncoder(spec.name.split("/", 1)[1])
 
 
+# No weights to pin: the fakes register as random-weight models, with the metadata
+# registration asks of every model.
+FAKE_METADATA = dict(embedding_dim=DIM, parameters=1, license="apache-2.0", random_weights=True)
 KINDS = ("good", "nan", "wrong-shape", "wrong-dim", "raises", "constant", "batch-dependent")
 
 
@@ -89,6 +92,6 @@ KINDS = ("good", "nan", "wrong-shape", "wrong-dim", "raises", "constant", "batch
 def register_models(register):
     for kind in KINDS:
         register(ModelSpec(name=f"fake/{kind}", family="fake", checkpoint=f"fake:{kind}", loader=_loader,
-                           batch_size=4, license="apache-2.0"))
+                           batch_size=4, **FAKE_METADATA))
     register(ModelSpec(name="fake/image-only", family="fake", checkpoint="fake:image-only", loader=_loader,
-                       modalities=("image",), batch_size=4))
+                       modalities=("image",), batch_size=4, **FAKE_METADATA))

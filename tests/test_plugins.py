@@ -60,8 +60,9 @@ ACME = """
 
     @mars_zoo.hookimpl
     def register_models(register):
-        register(mars_zoo.ModelSpec(name="acme/tiny", family="acme", checkpoint="acme:tiny",
-                                    loader=_load, license="mit"))
+        register(mars_zoo.ModelSpec(name="acme/tiny", family="acme", checkpoint="acme/tiny",
+                                    revision="0123456789abcdef0123456789abcdef01234567", loader=_load,
+                                    embedding_dim=8, parameters=100, license="mit"))
 """
 
 
@@ -180,7 +181,9 @@ def test_model_with_missing_package_lists_as_unavailable_and_run_gives_the_hint(
 
         @mars_zoo.hookimpl
         def register_models(register):
-            register(mars_zoo.ModelSpec(name="needy/x", family="needy", checkpoint="x", loader=_load,
+            register(mars_zoo.ModelSpec(name="needy/x", family="needy", checkpoint="needy/x", loader=_load,
+                                        revision=mars_zoo.RESOLVE_AT_FIRST_USE, embedding_dim=8,
+                                        parameters=100, license="mit",
                                         requires=("acme-sdk-that-is-not-installed",),
                                         install_hint="pip install acme-sdk-that-is-not-installed"))
     """))

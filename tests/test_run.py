@@ -104,7 +104,7 @@ def test_image_only_model_runs_image_queries_only(registry, tmp_path):
     [
         ("fake/nan", "non-finite values"),
         ("fake/wrong-shape", "shape (3, 16), expected (4, dim)"),
-        ("fake/wrong-dim", "dimension 32, but 16 from its first image batch"),
+        ("fake/wrong-dim", "dimension 32, but 16 from its declared embedding_dim"),
         ("fake/raises", "failed in encode_image on a batch of 4 images: RuntimeError: the fake model crashed"),
     ],
 )
@@ -272,6 +272,7 @@ def test_a_failing_image_transform_is_named_even_in_worker_processes(tmp_path):
         @mars_zoo.hookimpl
         def register_models(register):
             register(mars_zoo.ModelSpec(name="fake/bad-transform", family="fake", checkpoint="x",
+                                        embedding_dim=16, parameters=1, license="mit", random_weights=True,
                                         loader=lambda spec, device, precision: TransformEncoder()))
     """))
     for workers in ("0", "2"):

@@ -61,7 +61,7 @@ def test_model_spec_metadata_fits_the_schema():
     spec = ModelSpec(name="acme/m", family="acme", checkpoint="acme/m", loader=lambda *a: None)
     model_schema = load_schema()["$defs"]["model"]
     metadata_keys = set(spec.metadata()) | {"plugin_package", "plugin_version"}
-    added_later = {"recipe_notes"}
+    added_later = {"recipe_notes", "hub_repo", "weights"}
     assert metadata_keys == set(model_schema["properties"])
     required = set(load_schema()["$defs"]["reproduced"]["properties"]["model"]["required"])
     assert metadata_keys - added_later == required

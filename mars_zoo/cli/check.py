@@ -29,9 +29,10 @@ def register(subparsers) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.contract import check_model
+    from mars_zoo.model_revisions import resolve_model_revision
     from mars_zoo.registry import load_registry
 
-    spec = load_registry(args.plugins_dir).get(args.model)
+    spec = resolve_model_revision(load_registry(args.plugins_dir).get(args.model))
     checks = check_model(spec, RichReporter())
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):

@@ -7,7 +7,7 @@ registers `ModelSpec`s and imports nothing heavy; `encoder.py` does the loading.
 from __future__ import annotations
 
 import mars_zoo
-from mars_zoo import ModelSpec
+from mars_zoo import RESOLVE_AT_FIRST_USE, ModelSpec
 
 FAMILY = "openclip"
 REQUIRES = ("open_clip_torch",)
@@ -21,6 +21,8 @@ def _load(spec: ModelSpec, device: str, precision: str):
 
 
 def _spec(short_name: str, checkpoint: str, **metadata) -> ModelSpec:
+    if checkpoint.startswith("hf-hub:"):
+        metadata.setdefault("hub_repo", checkpoint.removeprefix("hf-hub:"))
     return ModelSpec(
         name=f"{FAMILY}/{short_name}",
         family=FAMILY,
@@ -37,11 +39,15 @@ def _spec(short_name: str, checkpoint: str, **metadata) -> ModelSpec:
 # what open_clip's factory takes: a built-in architecture name with a pretrained
 # tag ("ARCH@tag"), or an "hf-hub:" id whose config and weights live on the Hub.
 # Parameter counts and dimensions are those of the architecture (verified by the
-# tests against open_clip's own configs).
+# tests against open_clip's own configs). No public source pins a commit of these Hub
+# repositories, so each is resolved at first use and recorded (RESOLVE_AT_FIRST_USE); the
+# loader fetches config, weights and tokenizer files at that commit.
 MODELS = (
     _spec(
         "dfn2b-clip-vit-l-14",
         "ViT-L-14-quickgelu@dfn2b",
+        hub_repo="apple/DFN2B-CLIP-ViT-L-14",  # where open_clip's pretrained table keeps the dfn2b weights
+        revision=RESOLVE_AT_FIRST_USE,
         embedding_dim=768,
         parameters=427_616_513,
         image_size=224,
@@ -52,6 +58,7 @@ MODELS = (
     _spec(
         "vit-l-16-siglip-384",
         "hf-hub:timm/ViT-L-16-SigLIP-384",
+        revision=RESOLVE_AT_FIRST_USE,
         embedding_dim=1024,
         parameters=652_478_466,
         image_size=384,
@@ -62,6 +69,7 @@ MODELS = (
     _spec(
         "vit-l-16-siglip2-512",
         "hf-hub:timm/ViT-L-16-SigLIP2-512",
+        revision=RESOLVE_AT_FIRST_USE,
         embedding_dim=1024,
         parameters=882_313_218,
         image_size=512,
@@ -72,6 +80,7 @@ MODELS = (
     _spec(
         "pe-core-l-14-336",
         "hf-hub:timm/PE-Core-L-14-336",
+        revision=RESOLVE_AT_FIRST_USE,
         embedding_dim=1024,
         parameters=671_138_817,
         image_size=336,
@@ -82,9 +91,11 @@ MODELS = (
     _spec(
         "marscope-v1",
         "hf-hub:claytonwang/MarsScope-v1",
+        revision=RESOLVE_AT_FIRST_USE,
         embedding_dim=768,
         parameters=428_681_473,
         image_size=512,
+        license="unknown",  # neither the paper nor the published code states one
         paper_url="https://arxiv.org/abs/2601.15949",
         description=(
             "MarScope: OpenCLIP ViT-L-14-quickgelu initialised from DFN2B-CLIP and fine-tuned on "

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
+import pickle
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +16,7 @@ from mars_zoo import Encoder, MarsZooError, ModelSpec
 
 TINY_CONFIG = Path(__file__).with_name("mars-zoo-tiny-random.json")
 TINY_ARCHITECTURE = TINY_CONFIG.stem
+HF_HUB = "hf-hub:"
 
 
 class OpenClipEncoder(Encoder):
@@ -53,21 +57,138 @@ def _create_tiny_random(seed: int):
     return model, preprocess, open_clip.get_tokenizer(TINY_ARCHITECTURE)
 
 
-def _create_pretrained(spec: ModelSpec):
+def _hub_download(spec: ModelSpec, repo: str, filenames: tuple[str, ...]) -> str:
+    """The local path of the first of `filenames` that `repo` holds at `spec.revision`,
+    fetched with huggingface_hub (open_clip's own Hub loader takes no revision)."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    unreachable = None
+    for filename in filenames:
+        try:
+            return hf_hub_download(repo, filename, revision=spec.revision)
+        except RemoteEntryNotFoundError:
+            continue  # not in the repository at this revision: try the next name
+        except LocalEntryNotFoundError as exc:  # offline, or the Hub unreachable, and not cached
+            unreachable = exc
+        except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+            raise MarsZooError(
+                f"Could not load {spec.name}: the Hub has no {repo} at revision {spec.revision} "
+                f"({type(exc).__name__}). Fix: set HF_TOKEN if the repository is gated or private, or "
+                f"correct the revision pinned by plugin {spec.plugin or 'openclip'}."
+            ) from exc
+    if unreachable is not None:
+        raise MarsZooError(
+            f"Could not load the weights of {spec.name}: {' or '.join(filenames)} of {repo} at revision "
+            f"{spec.revision} is not in the local Hugging Face cache and cannot be downloaded "
+            f"({unreachable}). Fix: unset HF_HUB_OFFLINE and check the connection, or run once where the "
+            f"Hub is reachable and copy the Hugging Face cache (HF_HUB_CACHE) here."
+        ) from unreachable
+    raise MarsZooError(
+        f"Could not load {spec.name}: {repo} at revision {spec.revision} holds none of "
+        f"{', '.join(filenames)}. Fix: correct the checkpoint or revision of plugin {spec.plugin or 'openclip'}."
+    )
+
+
+def hub_weights(spec: ModelSpec) -> tuple[str, tuple[str, ...]]:
+    """The Hub repository of a checkpoint's weights and the file names to look for, in
+    open_clip's order of preference (safetensors first)."""
+    from open_clip.constants import HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME
+    from open_clip.pretrained import get_pretrained_cfg
+
+    default = (HF_SAFE_WEIGHTS_NAME, HF_WEIGHTS_NAME)
+    architecture, tag = split_checkpoint(spec.checkpoint)
+    if tag is None:
+        return architecture.removeprefix(HF_HUB), default
+    # open_clip's convention: 'org/name/' for the default file names, 'org/name/file' for one file
+    repo, filename = os.path.split(get_pretrained_cfg(architecture, tag).get("hf_hub", ""))
+    if not repo:
+        raise MarsZooError(
+            f"{spec.name}: open_clip has no Hugging Face Hub source for {spec.checkpoint}, so its weights "
+            f"cannot be pinned to a revision. Fix: register the checkpoint as 'hf-hub:org/name'."
+        )
+    return repo, (filename,) if filename else default
+
+
+def _tag_architecture(architecture: str, tag: str):
+    """A built-in architecture with the preprocessing of its pretrained tag, no weights."""
+    import open_clip
+    from open_clip.pretrained import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(architecture, tag)
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        architecture, pretrained=None, pretrained_text=False, image_mean=cfg.get("mean"),
+        image_std=cfg.get("std"), image_interpolation=cfg.get("interpolation"),
+        image_resize_mode=cfg.get("resize_mode"),
+    )
+    return model, preprocess, open_clip.get_tokenizer(architecture)
+
+
+def _hub_architecture(spec: ModelSpec, repo: str, config_path: Path):
+    """The architecture, preprocessing and tokenizer that `repo`'s `open_clip_config.json`
+    (fetched at `spec.revision`) describes, no weights. A tokenizer kept in the same
+    repository is read at the same revision."""
+    import open_clip
+    from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer
+
+    local = f"local-dir:{config_path.parent}"
+    model, _, preprocess = open_clip.create_model_and_transforms(local, load_weights=False, pretrained_text=False)
+    text_cfg = json.loads(config_path.read_text(encoding="utf-8"))["model_cfg"].get("text_cfg", {})
+    name = text_cfg.get("hf_tokenizer_name")
+    if not name:
+        return model, preprocess, open_clip.get_tokenizer(local)
+    tokenizer = HFTokenizer(
+        name, context_length=text_cfg.get("context_length", DEFAULT_CONTEXT_LENGTH),
+        tokenizer_mode=text_cfg.get("tokenizer_mode"), revision=spec.revision if name == repo else None,
+        **text_cfg.get("tokenizer_kwargs", {}),
+    )
+    return model, preprocess, tokenizer
+
+
+def load_weights(spec: ModelSpec, model, path: str) -> None:
+    """Load an open_clip checkpoint file (a state_dict, or a dict holding one under
+    "state_dict"; safetensors or torch) into `model`, every key matching."""
     import open_clip
 
-    architecture, tag = split_checkpoint(spec.checkpoint)
-    try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            architecture, pretrained=tag, require_pretrained=True
-        )
-        tokenizer = open_clip.get_tokenizer(architecture)
-    except (RuntimeError, OSError, ValueError) as exc:
+    if Path(path).is_dir():
         raise MarsZooError(
-            f"Could not load the weights of {spec.name} ({spec.checkpoint}) through open_clip: {exc} "
-            f"The weights come from the Hugging Face Hub: check the connection, unset HF_HUB_OFFLINE, "
-            f"or run once where the Hub is reachable so they land in the local Hugging Face cache."
+            f"--weights {path} is a folder, but {spec.name} (OpenCLIP) takes one checkpoint file: a "
+            f"state_dict saved with torch.save or safetensors, or a dict holding one under 'state_dict' "
+            f"(what open_clip's training writes). Pass that file."
+        )
+    try:
+        open_clip.load_checkpoint(model, path, strict=True)
+    except (RuntimeError, OSError, ValueError, KeyError, AttributeError, StopIteration,
+            pickle.UnpicklingError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise MarsZooError(
+            f"--weights {path} could not be loaded into {spec.name} ({spec.checkpoint}): "
+            f"{type(exc).__name__}: {detail}. Fix: pass a checkpoint of this architecture: a state_dict "
+            f"(torch.save or safetensors) or a dict holding one under 'state_dict', as open_clip's "
+            f"training writes it."
         ) from exc
+
+
+def _create(spec: ModelSpec):
+    """Architecture, preprocessing and tokenizer, then the weights: the checkpoint's,
+    fetched at the pinned revision, or the user's own (`spec.weights`)."""
+    from open_clip.constants import HF_CONFIG_NAME
+
+    architecture, tag = split_checkpoint(spec.checkpoint)
+    repo, filenames = hub_weights(spec)
+    # every download first, so that a missing file fails before a large model is built
+    config = None if tag else Path(_hub_download(spec, repo, (HF_CONFIG_NAME,)))
+    weights = spec.weights or _hub_download(spec, repo, filenames)
+    if config is not None:
+        model, preprocess, tokenizer = _hub_architecture(spec, repo, config)
+    else:
+        model, preprocess, tokenizer = _tag_architecture(architecture, tag)
+    load_weights(spec, model, weights)
     return model, preprocess, tokenizer
 
 
@@ -90,6 +211,8 @@ def load_encoder(spec: ModelSpec, device: str, precision: str) -> OpenClipEncode
         if spec.random_weights:
             _, tag = split_checkpoint(spec.checkpoint)
             model, preprocess, tokenizer = _create_tiny_random(seed=int(tag.removeprefix("seed")))
+            if spec.weights:
+                load_weights(spec, model, spec.weights)
         else:
-            model, preprocess, tokenizer = _create_pretrained(spec)
+            model, preprocess, tokenizer = _create(spec)
     return OpenClipEncoder(model.to(device), preprocess, tokenizer, device)

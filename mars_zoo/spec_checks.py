@@ -1,0 +1,126 @@
+"""Checking a `ModelSpec` when a plugin registers it (the idea of MTEB's ModelMeta).
+
+Every fact a result file copies from the spec is checked at registration, against the
+result schema's own `model` definition (so the two cannot drift apart) tightened by what a
+registered model must declare beyond what a result may leave open: its dimension, parameter
+count and licence, and a Hub revision to pin. A spec that would only fail when its result is
+written, after hours of embedding, is refused before anything runs, with one message that
+names the plugin, the model, each bad field and its fix.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from mars_zoo.errors import MarsZooError
+from mars_zoo.model import RESOLVE_AT_FIRST_USE
+from mars_zoo.results_schema import Problem, schema_error_problems, load_schema
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mars_zoo.model import ModelSpec
+
+HUB_REPO = r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
+PINNED = rf"^([0-9a-f]{{40}}|{RESOLVE_AT_FIRST_USE})$"
+
+# What the result schema leaves open but a registered model must declare.
+_DECLARED = {
+    "embedding_dim": {"$ref": "#/$defs/positiveInt"},
+    "parameters": {"$ref": "#/$defs/positiveInt"},
+    "license": {"$ref": "#/$defs/name"},
+}
+# A model with real weights names the exact weights: a Hub repository and a commit of it.
+_PINNED = {
+    "revision": {
+        "type": "string",
+        "pattern": PINNED,
+        "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}",
+    },
+    "hub_repo": {
+        "type": "string",
+        "pattern": HUB_REPO,
+        "description": "a Hugging Face Hub repository id 'org/name'",
+    },
+}
+
+FIXES = {
+    "name": "name the model '<family>/<name>' with the family it declares (letters, digits, '.', '_', '-')",
+    "family": "declare the family that prefixes the model's name",
+    "checkpoint": "give the checkpoint id the loader takes",
+    "revision": (
+        "pin the checkpoint's Hub commit (revision='<40-hex sha>'), or pass "
+        "revision=mars_zoo.RESOLVE_AT_FIRST_USE where upstream publishes none, to have it resolved "
+        "and recorded at first use"
+    ),
+    "hub_repo": (
+        "set hub_repo='org/name', the Hub repository whose commit `revision` is, when `checkpoint` "
+        "is not such an id"
+    ),
+    "modalities": "declare a non-empty subset of ('image', 'text')",
+    "embedding_dim": "declare the dimension of the embeddings the model returns (a positive integer)",
+    "parameters": "declare the model's parameter count (a positive integer: the sum of numel() over its parameters)",
+    "license": "declare the licence of the weights (an SPDX id such as 'apache-2.0', or 'other')",
+    "paper_url": "give an http(s):// link, or None",
+    "code_url": "give an http(s):// link, or None",
+    "image_size": "give the input size in pixels (a positive integer), or None",
+    "batch_size": "recommend a batch size of at least 1",
+    "precision": "recommend 'fp32', 'fp16' or 'bf16'",
+    "requires": "list distribution names as strings",
+    "random_weights": "use True or False",
+    "description": "give a description of at most 20,000 characters",
+    "recipe_notes": "give notes of at most 20,000 characters",
+}
+
+
+@functools.cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    defs = load_schema()["$defs"]
+    required = [key for key in defs["reproduced"]["properties"]["model"]["required"]
+                if key not in ("plugin", "plugin_package", "plugin_version")]
+    schema = {
+        "$defs": defs,
+        "allOf": [
+            {"$ref": "#/$defs/model"},
+            {"required": required, "properties": _DECLARED},
+            {
+                "if": {"properties": {"random_weights": {"const": False}}},
+                "then": {"properties": _PINNED},
+            },
+        ],
+    }
+    return Draft202012Validator(schema)
+
+
+def spec_problems(spec: "ModelSpec") -> list[Problem]:
+    """Every problem of `spec` as a registered model, by field; [] when it is sound."""
+    instance: dict[str, Any] = spec.metadata()
+    del instance["plugin"]  # set by the registry, not the plugin
+    problems = {
+        problem
+        for error in _validator().iter_errors(instance)
+        for problem in schema_error_problems(error, instance)
+    }
+    family = instance.get("family")
+    if isinstance(family, str) and not str(instance.get("name")).startswith(family + "/"):
+        problems.add(Problem("name", f"must be '{family}/<name>' (the family it declares), got {spec.name!r}"))
+    if not callable(spec.loader):
+        problems.add(Problem("loader", "must be a callable loader(spec, device, precision) -> Encoder"))
+    return sorted(problems)
+
+
+def check_spec(spec: "ModelSpec", plugin: str) -> None:
+    """Refuse `spec` with one message naming the plugin, the model, each bad field and its fix."""
+    problems = spec_problems(spec)
+    if not problems:
+        return
+    details = "; ".join(
+        f"{problem.field} {problem.message} (fix: {FIXES.get(problem.field.split('[')[0], 'see the ModelSpec docstring')})"
+        for problem in problems
+    )
+    raise MarsZooError(
+        f"Plugin {plugin!r} registered model {spec.name!r} with invalid metadata, so it was not "
+        f"registered: {details}. Every field is copied into result files; fix the ModelSpec in "
+        f"plugin {plugin!r}."
+    )
