@@ -38,7 +38,6 @@ class Registry:
             raise MarsZooError(
                 f"Plugin {plugin!r} registered {spec!r}, which is not a mars_zoo.ModelSpec."
             )
-        check_spec(spec, plugin)
         owner = self._specs.get(spec.name)
         if owner is not None:
             raise MarsZooError(
@@ -47,6 +46,7 @@ class Registry:
                 f"Model names are unique so that results stay unambiguous: give the model "
                 f"another name, or uninstall plugin {plugin!r}."
             )
+        check_spec(spec, plugin)
         self._specs[spec.name] = dataclasses.replace(spec, plugin=plugin)
 
     def __iter__(self) -> Iterator[ModelSpec]:

@@ -116,5 +116,5 @@ def register_models(register):
     if True:
 {register}
     register(ModelSpec(name="{name}/model", family="{name}", checkpoint="{name}:model", loader=load,
-                       batch_size=8, license="mit"))
+                       batch_size=8, license="mit", embedding_dim=4, parameters=1, random_weights=True))
 '''

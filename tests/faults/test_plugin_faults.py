@@ -60,7 +60,7 @@ CASES = [
     ("encode-image-nan", "run", {"image": "return _features([float('nan')] * len(images))"}, 3,
      ["Model 'encode-image-nan/model'", "non-finite values"]),
     ("encode-text-wrong-dim", "run", {"text": "import torch\nreturn torch.zeros(len(texts), 7)"}, 3,
-     ["Model 'encode-text-wrong-dim/model'", "dimension 7, but 4 from its first image batch"]),
+     ["Model 'encode-text-wrong-dim/model'", "dimension 7, but 4 from its declared embedding_dim"]),
     ("encode-image-memory", "run", {"image": "raise MemoryError()"}, 3,
      ["failed in encode_image on a batch of 8 images: MemoryError"]),
     ("check-encode-exits", "check", {"image": "sys.exit(0)"}, 1,
