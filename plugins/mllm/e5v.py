@@ -129,6 +129,7 @@ MODELS = (
         revision="0c1f22679417b3ae925d779442221c40cd1861ab",
         embedding_dim=4096,
         parameters=8_355_276_800,
+        license="unknown",  # the model card declares none (MTEB lists license=None)
         precision="fp16",
         batch_size=16,
         description="E5-V: LLaVA-NeXT (Llama-3-8B) embeddings from a one-word summary prompt.",
