@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 import mars_zoo
-from fake_models import image_features, text_features
+from fake_models import DIM, image_features, text_features
 from mars_zoo import Encoder, ModelSpec, search
 from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
 from mars_zoo.registry import Registry
@@ -62,7 +62,8 @@ class RecordingPlugin:
     def register_models(self, register):
         register(ModelSpec(name="recording/model", family="recording", checkpoint="recording",
                            loader=lambda spec, device, precision: RecordingEncoder(self.log),
-                           batch_size=8, license="apache-2.0"))
+                           batch_size=8, license="apache-2.0", embedding_dim=DIM, parameters=1,
+                           random_weights=True))
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
