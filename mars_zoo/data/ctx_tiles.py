@@ -76,7 +76,7 @@ import numpy as np
 
 from mars_zoo.atomic import atomic_write_bytes, remove_temporaries
 from mars_zoo.data.specs import TILE_SHARD_SIZE
-from mars_zoo.data.hub_format import SHARD_GLOB, encode_image, shard_name, write_tile_shard
+from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_GLOB, encode_image, shard_name, write_tile_shard
 from mars_zoo.data.files import file_sha256
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.errors import MarsZooError
@@ -86,7 +86,6 @@ from mars_zoo.reporting import Reporter
 # 2: empty tiles are kept (format 1 dropped them), so staging from format 1 is redone.
 TILES_FORMAT = 2
 SOURCE_SUFFIXES = (".tif", ".tiff")
-MANIFEST_NAME = "tiles.json"
 BUILD_DIR_NAME = ".build"
 
 # The value of pixels without data (the published cut script's dstNodata).
@@ -395,7 +394,7 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
         "skipped_polar": report.skipped_polar,
         "duplicates": duplicates,
     }
-    atomic_write_bytes(out_dir / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(out_dir / GALLERY_INDEX, json.dumps(manifest, indent=1).encode())
     return report
 
 

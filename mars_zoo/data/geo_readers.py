@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mars_zoo.data.decoding import header_problem, refused
 from mars_zoo.data.files import require_dir
 from mars_zoo.data.image_sources import FileImageSource
 from mars_zoo.data.types import DatasetRef, GeoData, TileGallery
@@ -16,6 +17,23 @@ from mars_zoo.protocol import GEO_LANDFORMS
 
 # The query image files the published evaluation code reads (compared case-insensitively).
 QUERY_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# Where a ground-truth point may lie: longitudes east of -180 in either convention
+# (-180..180 or 0..360), latitudes of the planet.
+LON_RANGE = (-180.0, 360.0)  # [min, max)
+LAT_RANGE = (-90.0, 90.0)  # [min, max]
+QUERY_IMAGE_FIX = "replace it with a valid image, or remove it from the query folder"
+
+
+def _check_point(path: Path, line: int, lon: float, lat: float) -> None:
+    """A point outside the planet (or NaN, which `float` accepts) would be scored
+    silently as a point no tile can reach."""
+    if not (np.isfinite(lon) and np.isfinite(lat)
+            and LON_RANGE[0] <= lon < LON_RANGE[1] and LAT_RANGE[0] <= lat <= LAT_RANGE[1]):
+        raise MarsZooError(
+            f"Ground truth {path}, line {line}: the point lon {lon!r}, lat {lat!r} is not on the "
+            f"planet (lon must be finite and in [-180, 360), lat finite and in [-90, 90]). Fix the "
+            f"row (degrees, lon before lat) or use the Hub copy."
+        )
 
 
 def read_ground_truth(path: Path) -> np.ndarray:
@@ -38,12 +56,14 @@ def read_ground_truth(path: Path) -> np.ndarray:
         points = []
         for row in reader:
             try:
-                points.append((float(row["lon"]), float(row["lat"])))
+                lon, lat = float(row["lon"]), float(row["lat"])
             except (TypeError, ValueError):
                 raise MarsZooError(
                     f"Ground truth {path}, line {reader.line_num}: lon/lat {row.get('lon')!r}, "
                     f"{row.get('lat')!r} are not numbers. Fix the row or use the Hub copy."
                 ) from None
+            _check_point(path, reader.line_num, lon, lat)
+            points.append((lon, lat))
     if not points:
         raise MarsZooError(f"Ground truth {path} has no rows; every landform needs at least one point.")
     return np.asarray(points, dtype=np.float64)
@@ -73,10 +93,12 @@ def read_query_images(directory: Path) -> FileImageSource:
             )
     if not paths:
         raise MarsZooError(f"{directory} holds no query images ({', '.join(QUERY_IMAGE_SUFFIXES)}).")
-    return FileImageSource(
-        paths, [f"{directory.name}/{path.name}" for path in paths],
-        "replace it with a valid image, or remove it from the query folder",
-    )
+    ids = [f"{directory.name}/{path.name}" for path in paths]
+    for path, item in zip(paths, ids):
+        problem = header_problem(str(path))
+        if problem is not None:
+            raise refused(item, str(path), QUERY_IMAGE_FIX, problem)
+    return FileImageSource(paths, ids, QUERY_IMAGE_FIX)
 
 
 def read_geolocalization(path: Path, ref: DatasetRef, gallery: TileGallery) -> GeoData:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
@@ -38,6 +39,9 @@ JPEG_QUALITY = 90
 TAR_MTIME = 0
 SHARD_PREFIX = "tiles-"
 SHARD_GLOB = f"{SHARD_PREFIX}*.tar"
+# The gallery's index: {"tiles": N, "shards": [{"file": "tiles-000000.tar", "members": n}, ...]}
+# (a built gallery's adds how it was built). The reader checks the gallery against it.
+GALLERY_INDEX = "tiles.json"
 
 
 def encode_image(image: "Image.Image | np.ndarray", image_format: str = "PNG") -> bytes:
@@ -241,14 +245,17 @@ def write_tile_shards(
     dest_dir: Path, tiles: Iterable[tuple[str, bytes]], shard_size: int = TILE_SHARD_SIZE
 ) -> list[Path]:
     """The tile gallery: tiles-000000.tar, tiles-000001.tar, ... with `shard_size` tiles
-    each, in the order given (pass them sorted for a reproducible gallery)."""
+    each, in the order given (pass them sorted for a reproducible gallery), and its index
+    (`GALLERY_INDEX`), written last."""
     paths: list[Path] = []
+    members: list[int] = []
     batch: list[tuple[str, bytes]] = []
 
     def flush() -> None:
         path = dest_dir / shard_name(len(paths))
         write_tile_shard(path, batch)
         paths.append(path)
+        members.append(len(batch))
         batch.clear()
 
     for tile in tiles:
@@ -257,4 +264,6 @@ def write_tile_shards(
             flush()
     if batch:
         flush()
+    index = {"tiles": sum(members), "shards": [{"file": p.name, "members": n} for p, n in zip(paths, members)]}
+    atomic_write_bytes(dest_dir / GALLERY_INDEX, json.dumps(index, indent=1).encode())
     return paths

@@ -10,7 +10,6 @@ from a worker process).
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -18,43 +17,14 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from mars_zoo.data.decoding import decode
 from mars_zoo.data.images import PreparationError, prepare_published
 from mars_zoo.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
-# What PIL raises for bytes that are not a (complete) image: UnidentifiedImageError and
-# "image file is truncated" are OSErrors; some plugins raise SyntaxError or EOFError.
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 _MAX_OPEN_SHARDS = 32
-
-
-def _decode(data: bytes | str, item: str, where: str, fix: str) -> Image.Image:
-    """Encoded bytes or a file path -> an RGB image. `item`, `where` and `fix` name the
-    image, its file or shard, and the remedy if it does not decode."""
-    try:
-        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
-            image = image.convert("RGB")
-    except DECODE_ERRORS as exc:
-        raise MarsZooError(
-            f"Image {item} ({where}) cannot be read as an image ({type(exc).__name__}: {exc}). "
-            f"Fix: {fix}."
-        ) from None  # the reason is in the message; a chained traceback would not cross processes
-    return image
-
-
-def decodes(data: bytes | None) -> bool:
-    """Whether `data` opens as an image and passes PIL's integrity check (headers, and for
-    PNG the chunk checksums) without decoding the pixels: cheap enough for every row."""
-    if data is None:
-        return False
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except DECODE_ERRORS:
-        return False
-    return True
 
 
 class NameList(Sequence[str]):
@@ -116,7 +86,7 @@ class DatasetImageSource:
                 data = prepare_published(data)
             except PreparationError as exc:
                 raise MarsZooError(f"Image {self.ids[index]} ({where}): {exc}. Fix: {fix}.") from None
-        return _decode(data, self.ids[index], where, fix)
+        return decode(data, self.ids[index], where, fix)
 
 
 class FileImageSource:
@@ -135,7 +105,7 @@ class FileImageSource:
 
     def __getitem__(self, index: int) -> Image.Image:
         path = self.paths[int(index)]
-        return _decode(path, self.ids[int(index)], path, self.fix)
+        return decode(path, self.ids[int(index)], path, self.fix)
 
 
 class TarImageSource:
@@ -182,7 +152,7 @@ class TarImageSource:
                 f"the shard changed after it was indexed. Re-run to index it again."
             )
         shard = self.shards[int(self._shard[index])]
-        return _decode(
+        return decode(
             data, self.ids[index], f"member of {shard}",
             "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
         )

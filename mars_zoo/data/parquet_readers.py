@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource, decodes
+from mars_zoo.data.decoding import decodes, header_problem, refused
+from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource
 from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.types import DatasetRef, LandformData, PairsData
 from mars_zoo.errors import MarsZooError
@@ -169,9 +170,47 @@ def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter) -> LandformD
             ids = values
         else:
             reporter.warn(f"Column {id_column!r} of {ref.id} is not unique; images are identified by row.")
+    labels = _strings(dataset, "label")
+    names = list(label_feature.names)
+    for row, label in enumerate(labels):
+        if label is None or not 0 <= label < len(names):
+            raise MarsZooError(
+                f"{ref.id} at {path}, {_row_place(path, ref.split or 'train', row)}: label {label!r} is "
+                f"not a class of its ClassLabel (0..{len(names) - 1}: {', '.join(names)}). Fix: correct "
+                f"that row's label, or download the dataset again with `mars-zoo data download`."
+            )
+    _check_image_headers(dataset, ids, path, ref)
     return LandformData(
         dataset=ref,
         images=DatasetImageSource(dataset, "image", ids, f"{ref.id} at {path}"),
-        labels=np.asarray(_strings(dataset, "label"), dtype=np.int64),
-        class_names=list(label_feature.names),
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=names,
     )
+
+
+def _row_place(path: Path, split: str, row: int) -> str:
+    """Which parquet file and row of it hold row `row` of the split: `load_dataset` reads
+    the split's files (data/{split}-*.parquet) in name order."""
+    import pyarrow.parquet as pq
+
+    start = 0
+    for file in sorted((path / "data").glob(f"{split}-*.parquet")):
+        rows = pq.ParquetFile(file).metadata.num_rows
+        if row < start + rows:
+            return f"file {file}, row {row - start} (row {row} of split {split!r})"
+        start += rows
+    return f"row {row} of split {split!r}"
+
+
+def _check_image_headers(dataset: "Dataset", ids: Sequence[str], path: Path, ref: DatasetRef) -> None:
+    """Every image of the column opens (header only) as a usable image, before any is
+    embedded: an absent image, bytes that are no image, a decompression bomb."""
+    import pyarrow.compute as pc
+
+    images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
+    split = ref.split or "train"
+    fix = "replace that row's image, or download the dataset again with `mars-zoo data download`"
+    for row, data in enumerate(images):
+        problem = header_problem(data.as_py())
+        if problem is not None:
+            raise refused(ids[row], f"{ref.id} at {path}, {_row_place(path, split, row)}", fix, problem)

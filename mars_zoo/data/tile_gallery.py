@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tarfile
 from pathlib import Path
 from typing import Sequence
@@ -11,11 +13,14 @@ import numpy as np
 
 from mars_zoo.data.files import require_dir, visible_files
 from mars_zoo.data.fingerprints import local_revision
+from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_PREFIX, shard_name
 from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
 from mars_zoo.data.tile_names import parse_tile_name
 from mars_zoo.data.types import DatasetRef, TileGallery
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
+
+_SHARD_NUMBER = re.compile(rf"^{SHARD_PREFIX}(\d+)\.tar$")
 
 
 def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
@@ -67,6 +72,49 @@ def _check_unique_tiles(names: Sequence[str], where: Sequence[str]) -> None:
             )
 
 
+def _check_complete(tiles_dir: Path, shards: list[Path], members: np.ndarray) -> None:
+    """A gallery missing a shard would be scored as if those tiles did not exist. Against
+    the gallery's index (`GALLERY_INDEX`, written by every gallery writer) when it has
+    one: every listed shard present with its member count, and no other shard. Without an
+    index, the shard naming rule: tiles-000000.tar, tiles-000001.tar, ... with no gap."""
+    fix = "copy the missing shard(s) again, or rebuild the gallery with `mars-zoo tiles build`"
+    found = {shard.relative_to(tiles_dir).as_posix(): int(count) for shard, count in zip(shards, members)}
+    index_path = tiles_dir / GALLERY_INDEX
+    if not index_path.is_file():
+        numbers = sorted(int(match[1]) for name in found if (match := _SHARD_NUMBER.match(name.rsplit("/", 1)[-1])))
+        absent = sorted(set(range(max(numbers, default=-1) + 1)) - set(numbers))
+        if absent:
+            raise MarsZooError(
+                f"The tile gallery {tiles_dir} is incomplete: shard(s) {', '.join(shard_name(n) for n in absent[:5])}"
+                f"{' ...' if len(absent) > 5 else ''} are missing from the numbered sequence. Fix: {fix}."
+            )
+        return
+    try:
+        listed = {entry["file"]: int(entry["members"]) for entry in json.loads(index_path.read_text())["shards"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MarsZooError(
+            f"The gallery index {index_path} cannot be read ({type(exc).__name__}: {exc}). Fix: rebuild the "
+            f"gallery with `mars-zoo tiles build`, or copy its {GALLERY_INDEX} again."
+        ) from None
+    for name, count in listed.items():
+        if name not in found:
+            raise MarsZooError(
+                f"The tile gallery {tiles_dir} is incomplete: shard {name}, listed in {index_path} with "
+                f"{count} tiles, is missing. Fix: {fix}."
+            )
+        if found[name] != count:
+            raise MarsZooError(
+                f"Tile shard {tiles_dir / name} holds {found[name]} tiles where {index_path} lists {count}. "
+                f"Fix: {fix}."
+            )
+    extra = sorted(set(found) - set(listed))
+    if extra:
+        raise MarsZooError(
+            f"Tile shard {tiles_dir / extra[0]} is not listed in the gallery index {index_path}, so it is "
+            f"not part of this gallery. Fix: move it out of {tiles_dir}, or rebuild the gallery."
+        )
+
+
 def read_tile_gallery(
     tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter, cache_dir: Path
 ) -> TileGallery:
@@ -85,6 +133,7 @@ def read_tile_gallery(
     shards = [path for path in files if path.suffix.lower() == ".tar"]
     if shards:
         names, (shard_of, offsets, sizes) = _index_tar_shards(shards, tiles_dir, reporter)
+        _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
         where = [str(shards[number]) for number in shard_of]
     else:
         pngs = [path for path in files if path.suffix.lower() == ".png"]

@@ -1,0 +1,116 @@
+"""Image bytes or files -> 8-bit RGB, the same way for every image the harness embeds.
+
+`Image.convert("RGB")` alone is wrong for some images a dataset copy can hold: a
+16-bit greyscale PNG opens in mode "I;16" (0..65535) and PIL's conversion clips every
+value above 255, so a normal image turns white. Here each mode is converted by what
+its values mean:
+
+- 8-bit modes (L, P, 1, RGB, CMYK, YCbCr, LAB, HSV): PIL's conversion, which is exact
+  for them (a palette is looked up; CMYK is inverted).
+- Integer greyscale of more than 8 bits (I;16, I;16B, I;16L, I;16N, I): a 16-bit range,
+  scaled by 255/65535 and rounded, so 65535 is white and 257 is 1 (values outside
+  0..65535 in a 32-bit "I" image are clipped).
+- Alpha (RGBA, LA, PA, a palette with transparency): the colour channels are kept and
+  alpha is dropped, as PIL's conversion in the published evaluation code does for
+  tasks 2 and 3. (Task 1 images are first prepared by `images.prepare_published`,
+  which mattes them onto white, as the published download step does.)
+- 32-bit floating point ("F"): refused. Floats have no agreed brightness scale, and a
+  guess would score an image the model never should have seen; convert it to 8 or 16
+  bits.
+
+Images larger than PIL's `Image.MAX_IMAGE_PIXELS` (about 89 million pixels) are refused
+as decompression bombs, at the header, before any pixel is decoded (PIL only warns
+between one and two times that limit).
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from mars_zoo.errors import MarsZooError
+
+# What PIL raises for bytes that are not a (complete) image: UnidentifiedImageError and
+# "image file is truncated" are OSErrors; some plugins raise SyntaxError or EOFError.
+# A DecompressionBombWarning is raised as an error inside `_opened`.
+DECODE_ERRORS = (
+    OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+)
+WIDE_GREYSCALE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_SIXTEEN_BIT_MAX = 65535
+
+
+def _opened(data: bytes | str | Path) -> Image.Image:
+    """`Image.open` (header only) with PIL's decompression-bomb warning made an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """`image` as a new, loaded 8-bit RGB image, by the rules of the module docstring."""
+    if image.mode == "F":
+        raise ValueError(
+            "it has 32-bit floating-point pixels, which have no defined brightness scale; "
+            "store it with 8- or 16-bit integer pixels"
+        )
+    if image.mode in WIDE_GREYSCALE_MODES:
+        pixels = np.asarray(image).astype(np.float64)
+        scaled = np.rint(np.clip(pixels, 0, _SIXTEEN_BIT_MAX) * (255 / _SIXTEEN_BIT_MAX)).astype(np.uint8)
+        return Image.fromarray(scaled, mode="L").convert("RGB")
+    if image.mode == "PA":
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def refused(item: str, where: str, fix: str, reason: str) -> MarsZooError:
+    """The error for image `item` (stored at `where`) that cannot be used for `reason`."""
+    return MarsZooError(f"Image {item} ({where}) cannot be read as an image ({reason}). Fix: {fix}.")
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def decode(data: bytes | str, item: str, where: str, fix: str) -> Image.Image:
+    """Encoded bytes or a file path -> an RGB image. `item`, `where` and `fix` name the
+    image, its file or shard, and the remedy if it cannot be used."""
+    try:
+        with _opened(data) as image:
+            image = to_rgb(image)
+    except DECODE_ERRORS as exc:
+        # the reason is in the message; a chained traceback would not cross processes
+        raise refused(item, where, fix, _reason(exc)) from None
+    return image
+
+
+def header_problem(data: bytes | str | None) -> str | None:
+    """Why an image cannot be used, as far as its header shows (None: no problem seen):
+    absent, not an image, a decompression bomb, floating-point pixels. Reads the header
+    only, so it is cheap enough to check every image before anything is embedded."""
+    if data is None:
+        return "the row has no image bytes"
+    try:
+        with _opened(data) as image:
+            if image.mode == "F":
+                to_rgb(image)
+    except DECODE_ERRORS as exc:
+        return _reason(exc)
+    return None
+
+
+def decodes(data: bytes | None) -> bool:
+    """Whether `data` opens as an image and passes PIL's integrity check (headers, and for
+    PNG the chunk checksums) without decoding the pixels: cheap enough for every row."""
+    if data is None:
+        return False
+    try:
+        with _opened(data) as image:
+            image.verify()
+    except DECODE_ERRORS:
+        return False
+    return True
