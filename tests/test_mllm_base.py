@@ -13,7 +13,10 @@ from mars_zoo_mllm.recipe import RawPrompt, Recipe
 
 from mllm_support import IMAGES, TEXTS, registry, tiny_encoder
 
-TINY = ["gme/tiny-random", "b3/tiny-random", "vlm2vec/tiny-random", "ops-mm/tiny-random", "e5-v/tiny-random"]
+TINY = [
+    "gme/tiny-random", "b3/tiny-random", "vlm2vec/tiny-random", "ops-mm/tiny-random", "e5-v/tiny-random",
+    "qwen3-vl/tiny-random",
+]
 
 
 def test_length_groups_sort_and_cut_by_tolerance():
@@ -89,7 +92,7 @@ def test_weights_that_are_not_a_folder_are_refused(tmp_path):
         spec.load("cpu", "fp32")
 
 
-@pytest.mark.parametrize("name", ["gme/gme-qwen2-vl-2b-instruct", "vlm2vec/vlm2vec-v2.0", "e5-v/e5-v"])
+@pytest.mark.parametrize("name", ["gme/gme-qwen2-vl-2b-instruct", "vlm2vec/vlm2vec-v2.0", "e5-v/e5-v", "qwen3-vl/qwen3-vl-embedding-2b"])
 def test_a_checkpoint_missing_offline_names_model_revision_and_fix(name):
     spec = registry().get(name)
     with pytest.raises(MarsZooError) as caught:

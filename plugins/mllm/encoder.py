@@ -81,6 +81,9 @@ class MllmEncoder(Encoder):
             kwargs.update(truncation=True, max_length=self.recipe.max_length)
         if images is not None:
             kwargs["images"] = list(images)
+            resize = self.recipe.image_resize
+            if resize is not None and not resize.processor_resizes:
+                kwargs["do_resize"] = False
         batch = self.processor(text=list(prompts), **kwargs)
         return {key: value.to(self.device) for key, value in batch.items()}
 

@@ -67,11 +67,14 @@ HiddenStates = Callable[[Any, Mapping[str, Any]], Any]
 class ImageResize:
     """A resize with PIL before the processor, as some published wrappers do
     (`fetch_image` of qwen-vl-utils): both sides rounded to `factor`, the pixel
-    count kept within [min_pixels, max_pixels], the aspect ratio kept."""
+    count kept within [min_pixels, max_pixels], the aspect ratio kept. With
+    `processor_resizes=False` the processor is told not to resize the result again
+    (`do_resize=False`), as Qwen3-VL-Embedding's wrapper does; GME's lets it."""
 
     factor: int
     min_pixels: int
     max_pixels: int
+    processor_resizes: bool = True
 
 
 @dataclass(frozen=True)
