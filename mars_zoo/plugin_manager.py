@@ -25,7 +25,8 @@ from mars_zoo import __version__, hookspecs
 from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 
-BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm", "hf_encoders": "mars_zoo_hf_encoders"}
+BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm", "hf_encoders": "mars_zoo_hf_encoders",
+                   "sentence_transformers": "mars_zoo_st"}
 ENTRY_POINT_GROUP = "mars_zoo"
 ALLOW_LIST_ENV = "MARS_ZOO_LOAD_PLUGINS"
 

@@ -95,3 +95,32 @@ def train_bpe_tokenizer(
     )
     tokenizer.train_from_iterator([*_CORPUS, *extra_corpus], trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokenizer_kwargs)
+
+
+def clip_processor(image_size: int):
+    """A CLIPProcessor built offline: a byte-level BPE with CLIP's start/end tokens
+    wrapped around every text, and CLIP's image processor at `image_size`."""
+    from tokenizers.processors import TemplateProcessing
+    from transformers import CLIPImageProcessor, CLIPProcessor
+
+    start, end = "<|startoftext|>", "<|endoftext|>"
+    tokenizer = train_bpe_tokenizer(
+        [start, end], bos_token=start, eos_token=end, pad_token=end, unk_token=end, model_max_length=77
+    )
+    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{start} $A {end}",
+        special_tokens=[(start, tokenizer.convert_tokens_to_ids(start)), (end, tokenizer.convert_tokens_to_ids(end))],
+    )
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+    return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+
+
+def seeded(seed: int, build: Callable[[], object]) -> object:
+    """`build()` under a fixed seed, leaving the global random state as it was."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()

@@ -12,15 +12,15 @@ import io
 import pickle
 import re
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mars_zoo.contract import check_model
 from mars_zoo.errors import MarsZooError
-from mars_zoo.registry import load_registry
 from mars_zoo.reporting import Reporter
+from mllm_support import picture, tiny_encoder
+from mllm_support import registry as shared_registry
 
 REAL = {
     "bge-vl/bge-vl-large": "BAAI/BGE-VL-large",
@@ -35,18 +35,17 @@ LONGER = "dune field with ridges and a valley network near the polar cap"
 
 @pytest.fixture(scope="module")
 def registry():
-    return load_registry()
+    return shared_registry()
 
 
 @pytest.fixture(scope="module")
 def encoders(registry):
-    return {name: registry.get(name).load("cpu", "fp32") for name in TINY}
+    return {name: tiny_encoder(name) for name in TINY}
 
 
 @pytest.fixture(scope="module")
 def images():
-    rng = np.random.RandomState(0)
-    return [Image.fromarray((rng.rand(40 + 7 * i, 52, 3) * 255).astype("uint8")) for i in range(3)]
+    return [picture(52, 40 + 7 * i, i) for i in range(3)]
 
 
 def _full_size(name):

@@ -34,9 +34,9 @@ CODE = "https://github.com/apple/ml-aim"
 def build_tiny_lit(folder: Path) -> None:
     from transformers import Aimv2Config, Aimv2Model
 
-    from mars_zoo_hf_encoders.common import seeded, tiny_clip_processor
+    from mars_zoo.tiny import clip_processor, seeded
 
-    processor = tiny_clip_processor(TINY_IMAGE_SIZE)
+    processor = clip_processor(TINY_IMAGE_SIZE)
     tokenizer = processor.tokenizer
     config = Aimv2Config(
         text_config=dict(TINY_TOWER, vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id,
@@ -51,11 +51,11 @@ def build_tiny_lit(folder: Path) -> None:
 def build_tiny_vision(folder: Path) -> None:
     from transformers import Aimv2VisionConfig, Aimv2VisionModel
 
-    from mars_zoo_hf_encoders.common import seeded, tiny_clip_processor
+    from mars_zoo.tiny import clip_processor, seeded
 
     config = Aimv2VisionConfig(**TINY_VISION, use_head=False)
     seeded(TINY_SEED, lambda: Aimv2VisionModel(config)).save_pretrained(folder)
-    tiny_clip_processor(TINY_IMAGE_SIZE).image_processor.save_pretrained(folder)
+    clip_processor(TINY_IMAGE_SIZE).image_processor.save_pretrained(folder)
 
 
 def read_checkpoint(model_class, config, source: str, revision: str | None, table: dict):

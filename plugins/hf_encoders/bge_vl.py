@@ -29,9 +29,9 @@ TINY_RECIPE = {"model": "CLIPModel", "seed": TINY_SEED, "text": TINY_TEXT, "visi
 def build_tiny(folder: Path) -> None:
     from transformers import CLIPConfig, CLIPModel
 
-    from mars_zoo_hf_encoders.common import seeded, tiny_clip_processor
+    from mars_zoo.tiny import clip_processor, seeded
 
-    processor = tiny_clip_processor(TINY_IMAGE_SIZE)
+    processor = clip_processor(TINY_IMAGE_SIZE)
     tokenizer = processor.tokenizer
     config = CLIPConfig(
         text_config=dict(TINY_TEXT, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,

@@ -173,35 +173,6 @@ class DualEncoder(TransformersEncoder):
         return self.model.get_image_features(pixel_values=self.pixels(images)).pooler_output
 
 
-def tiny_clip_processor(image_size: int):
-    """A CLIPProcessor built offline: a byte-level BPE with CLIP's start/end tokens
-    wrapped around every text, and CLIP's image processor at `image_size`."""
-    from tokenizers.processors import TemplateProcessing
-    from transformers import CLIPImageProcessor, CLIPProcessor
-
-    from mars_zoo.tiny import train_bpe_tokenizer
-
-    start, end = "<|startoftext|>", "<|endoftext|>"
-    tokenizer = train_bpe_tokenizer(
-        [start, end], bos_token=start, eos_token=end, pad_token=end, unk_token=end, model_max_length=77
-    )
-    tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
-        single=f"{start} $A {end}",
-        special_tokens=[(start, tokenizer.convert_tokens_to_ids(start)), (end, tokenizer.convert_tokens_to_ids(end))],
-    )
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
-    )
-    return CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
-
-
-def seeded(seed: int, build: Callable[[], object]):
-    """`build()` under a fixed seed, leaving the global random state as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
 class VisionEncoder(TransformersEncoder):
     """Image-only models: `pool(model output)` is the embedding; texts are refused."""
 

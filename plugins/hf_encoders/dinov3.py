@@ -26,7 +26,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def build_tiny(folder: Path) -> None:
     from transformers import DINOv3ViTConfig, DINOv3ViTImageProcessor, DINOv3ViTModel
 
-    from mars_zoo_hf_encoders.common import seeded
+    from mars_zoo.tiny import seeded
 
     seeded(TINY_SEED, lambda: DINOv3ViTModel(DINOv3ViTConfig(**TINY_CONFIG))).save_pretrained(folder)
     DINOv3ViTImageProcessor(
