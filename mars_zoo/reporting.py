@@ -23,6 +23,15 @@ from rich.progress import (
 console = Console()
 console_err = Console(stderr=True)
 
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character (newline, escape, bidi control, undecodable
+    byte) written as its Python escape, so that a file or model name shown in a message can
+    neither forge lines nor colour the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
 Advance = Callable[[int], None]
 
 

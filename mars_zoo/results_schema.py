@@ -4,8 +4,8 @@ Every problem is reported as a field path (`tasks.paired.metrics.i2t.r1`, `model
 and a message that says what is expected, so a contributor can fix a file without reading the
 schema. The schema ships in the package (`mars_zoo/schema/result-v1.schema.json`); this module
 adds what JSON Schema cannot express: finite numbers only (NaN and Infinity are refused while
-parsing, where Python's json would otherwise accept them), no duplicate keys, and cross-field
-consistency (the family is the prefix of the name, R@1 <= R@10, curve lengths agree, ...).
+parsing, where Python's json would otherwise accept them) and no duplicate keys; the cross-field
+rules (R@1 <= R@10, F1 from P and R, means of their rows, ...) are in `mars_zoo.result_consistency`.
 
 Only jsonschema and the standard library are imported: `mars-zoo validate` must stay fast.
 """
@@ -17,7 +17,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -25,6 +24,7 @@ from typing import Any, Iterator, Sequence
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "result-v1.schema.json"
 MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 32  # nesting levels of lists and objects; a valid result needs 7
 
 ROOT = "(root)"  # the field path of the top-level JSON value
 FILE = "(file)"  # the field path of problems with the file itself (size, encoding, syntax)
@@ -109,7 +109,25 @@ def parse_json(data: bytes) -> tuple[Any, list[Problem]]:
         ]
     except ValueError as exc:  # e.g. an integer literal beyond Python's digit limit
         return None, [Problem(FILE, f"is not valid JSON: {exc}")]
+    except RecursionError:
+        return None, [Problem(FILE, f"nests lists or objects too deeply to parse; a result file nests "
+                                    f"at most {MAX_DEPTH} levels")]
+    if _too_deep(value):
+        return None, [Problem(FILE, f"nests lists or objects more than {MAX_DEPTH} levels deep; a result "
+                                    f"file needs far fewer")]
     return value, []
+
+
+def _too_deep(value: Any) -> bool:
+    """Deeper than MAX_DEPTH, checked without recursion (the checks that follow recurse)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_DEPTH:
+                return True
+            pending += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,95 +230,6 @@ def _walk(value: Any, path: list) -> Iterator[Problem]:
             yield from _walk(item, [*path, index])
 
 
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _paired_rules(paired: dict) -> Iterator[Problem]:
-    for direction, metrics in paired["metrics"].items():
-        base = ["tasks", "paired", "metrics", direction]
-        r1, r10, mrr = (_number(metrics.get(key)) for key in ("r1", "r10", "mrr"))
-        if r1 is not None and r10 is not None and r1 > r10:
-            yield Problem(format_path([*base, "r1"]), f"R@1 ({r1}) cannot exceed R@10 ({r10})")
-        if r1 is not None and mrr is not None and r1 > mrr:
-            yield Problem(format_path([*base, "r1"]), f"R@1 ({r1}) cannot exceed MRR ({mrr})")
-
-
-def _landform_rules(landform: dict) -> Iterator[Problem]:
-    seen: set[str] = set()
-    for index, row in enumerate(landform.get("per_class", [])):
-        if row["class"] in seen:
-            yield Problem(format_path(["tasks", "landform", "per_class", index, "class"]),
-                          f"class {row['class']!r} is listed twice")
-        seen.add(row["class"])
-
-
-def _geo_rules(geo: dict) -> Iterator[Problem]:
-    modes = set(geo["metrics"])
-    k_max = geo.get("k_max")
-    seen: set[tuple[str, str]] = set()
-    for index, row in enumerate(geo.get("per_landform", [])):
-        base = ["tasks", "geolocalization", "per_landform", index]
-        key = (row["landform"], row["mode"])
-        if key in seen:
-            yield Problem(format_path(base), f"landform {key[0]!r} with mode {key[1]!r} is listed twice")
-        seen.add(key)
-        if row["mode"] not in modes:
-            yield Problem(format_path([*base, "mode"]),
-                          f"mode {row['mode']!r} has no entry in tasks.geolocalization.metrics")
-        if k_max is not None and row["k"] is not None and row["k"] > k_max:
-            yield Problem(format_path([*base, "k"]), f"K {row['k']} exceeds k_max {k_max}")
-        curve = row.get("curve")
-        if curve is None:
-            continue
-        lengths = {name: len(values) for name, values in curve.items()}
-        if len(set(lengths.values())) > 1:
-            yield Problem(format_path([*base, "curve"]),
-                          f"k, precision, recall and f1 must have the same length, got {lengths}")
-        ks = curve["k"]
-        if any(b <= a for a, b in zip(ks, ks[1:])):
-            yield Problem(format_path([*base, "curve", "k"]), "must be strictly increasing")
-        if k_max is not None and ks and ks[-1] > k_max:
-            yield Problem(format_path([*base, "curve", "k"]), f"goes beyond k_max {k_max}")
-
-
-def _dataset_rules(result: dict) -> Iterator[Problem]:
-    synthetic = result["benchmark"]["synthetic"]
-    for task, body in result["tasks"].items():
-        for key in ("dataset", "gallery"):
-            if key in body and body[key]["synthetic"] != synthetic:
-                yield Problem(format_path(["tasks", task, key, "synthetic"]),
-                              f"must equal benchmark.synthetic ({json.dumps(synthetic)})")
-
-
-def _run_rules(run: dict) -> Iterator[Problem]:
-    times = {}
-    for key in ("started_at", "finished_at"):
-        try:
-            times[key] = datetime.fromisoformat(run[key].replace("Z", "+00:00"))
-        except ValueError as exc:
-            yield Problem(f"run.{key}", f"is not a real date and time ({exc})")
-    if len(times) == 2 and times["finished_at"] < times["started_at"]:
-        yield Problem("run.finished_at", "is earlier than run.started_at")
-
-
-def _consistency_problems(result: dict) -> Iterator[Problem]:
-    """Cross-field rules; `result` has already passed the schema, so shapes are known."""
-    model = result["model"]
-    if not model["name"].startswith(model["family"] + "/"):
-        yield Problem("model.family",
-                      f"must be the prefix of model.name {model['name']!r} (names are '<family>/<name>')")
-    tasks = result["tasks"]
-    if "paired" in tasks:
-        yield from _paired_rules(tasks["paired"])
-    if "landform" in tasks:
-        yield from _landform_rules(tasks["landform"])
-    if "geolocalization" in tasks:
-        yield from _geo_rules(tasks["geolocalization"])
-    yield from _dataset_rules(result)
-    if "run" in result:
-        yield from _run_rules(result["run"])
-
 
 # ---------------------------------------------------------------------------------------------
 # public entry points
@@ -308,6 +237,7 @@ def _consistency_problems(result: dict) -> Iterator[Problem]:
 
 def result_problems(result: Any) -> list[Problem]:
     """Every problem of one parsed result, sorted by field path."""
+    from mars_zoo.result_consistency import consistency_problems  # it builds on this module
     problems = set(_walk(result, []))
     flagged = {problem.field for problem in problems}
     schema_problems = {
@@ -318,7 +248,7 @@ def result_problems(result: Any) -> list[Problem]:
     }
     problems |= schema_problems
     if not problems:
-        problems.update(_consistency_problems(result))
+        problems.update(consistency_problems(result))
     return sorted(problems)
 
 

@@ -6,17 +6,23 @@ repeat a result (same model name, model revision, benchmark and provenance), and
 
 A directory is read as a submissions folder: every JSON file in it must sit at
 `<family>/<file>.json` with `<family>` equal to the result's `model.family`, and synthetic
-results (the mini benchmark) do not belong there. Files named directly get only the per-file
-rules, so a local run can be checked (or shown on the leaderboard with `--include`) anywhere.
+results (the mini benchmark) do not belong there. Symbolic links, special files and anything
+resolving outside the folder are refused without being read, so that a link cannot publish (or
+print) a file from elsewhere. Files named directly get only the per-file rules, so a local run can
+be checked (or shown on the leaderboard with `--include`) anywhere. File names are shown with
+unprintable characters escaped.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Container, Iterable, Sequence
+from typing import Any, Callable, Container, Iterable, Iterator, Sequence
 
 from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import printable
 from mars_zoo.results_schema import FILE, Problem, read_result
 
 RESULT_SUFFIX = ".json"
@@ -83,29 +89,69 @@ def _layout_problems(path: Path, folder: Path, data: dict) -> Iterable[Problem]:
     family = data["model"]["family"]
     if len(relative.parts) != 2:
         yield Problem(FILE, f"must sit at <family>/<file>.json in the submissions folder: "
-                            f"move it to {folder / family / relative.name}")
+                            f"move it to {printable(str(folder / family / relative.name))}")
     elif relative.parts[0] != family:
         yield Problem("model.family", f"is {family!r}, but the file is in folder "
-                                      f"{relative.parts[0]!r}; move it to {family}/{relative.name}")
+                                      f"{relative.parts[0]!r}; move it to {printable(family + '/' + relative.name)}")
     if data["benchmark"]["synthetic"]:
         yield Problem("benchmark.synthetic",
                       "synthetic results (the mini benchmark) are not submissions; show a local "
                       "run with 'mars-zoo leaderboard build --include FILE' instead")
 
 
-def _expand(paths: Sequence[Path]) -> list[tuple[Path, Path | None]]:
-    """(file, the folder it was found in, or None for a file named directly)."""
-    found: dict[Path, tuple[Path, Path | None]] = {}
+@dataclass(frozen=True)
+class _Found:
+    """A file to validate: where it is, the folder it was found in (None for a file named
+    directly), where to read it, and why it must not be read at all (`refused`)."""
+
+    path: Path
+    folder: Path | None
+    resolved: Path
+    refused: str | None = None
+
+
+def _refusal(path: Path, folder: Path | None) -> str | None:
+    """Why `path` is not read: a link or special file in a submissions folder, or anything that
+    resolves outside it. Nothing of such a file is read or shown, not even its target."""
+    if folder is not None and path.is_symlink():
+        kind = "folder" if path.is_dir() else "file"
+        return (f"is a symbolic link (to a {kind}), which is never followed in a submissions folder, so it "
+                f"was not read: put the result file itself there instead of a link")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a FIFO, device or socket), so it was not read: name a result file"
+    if folder is not None and not path.resolve().is_relative_to(folder.resolve()):
+        return "resolves to a place outside the submissions folder, so it was not read"
+    return None
+
+
+def _folder_files(folder: Path) -> Iterator[Path]:
+    """Every *.json file and every linked folder below `folder`; linked folders are not entered."""
+    for root, dirs, files in os.walk(folder):  # followlinks=False
+        base = Path(root)
+        yield from (base / name for name in dirs if (base / name).is_symlink())
+        dirs[:] = [name for name in dirs if not (base / name).is_symlink()]
+        yield from (base / name for name in files if name.endswith(RESULT_SUFFIX))
+
+
+def _expand(paths: Sequence[Path]) -> list[_Found]:
+    """Every file to validate, each once, in a stable order."""
+    found: dict[Path, _Found] = {}
     for path in paths:
         if path.is_dir():
-            files = [(file, path) for file in sorted(path.rglob(f"*{RESULT_SUFFIX}")) if file.is_file()]
-        elif path.exists():
+            files = [(file, path) for file in sorted(_folder_files(path))]
+        elif path.exists() or path.is_symlink():
             files = [(path, None)]
         else:
-            raise MarsZooError(f"{path} does not exist; pass result files or folders of them "
+            raise MarsZooError(f"{printable(str(path))} does not exist; pass result files or folders of them "
                                f"(default: submissions/).")
         for file, folder in files:
-            found.setdefault(file.resolve(), (file, folder))  # a file named twice is read once
+            refused = _refusal(file, folder)
+            resolved = file.absolute() if refused else file.resolve()
+            found.setdefault(resolved, _Found(file, folder, resolved, refused))  # a file named twice is read once
     return list(found.values())
 
 
@@ -123,11 +169,15 @@ def validate_paths(
     validation = Validation()
     seen: dict[tuple, str] = {}
     names: KnownModels | None = None if callable(known_models) else known_models
-    for path, folder in _expand([Path(p) for p in paths]):
+    for item in _expand([Path(p) for p in paths]):
+        path, folder = item.path, item.folder
         validation.files += 1
-        display = path.relative_to(folder).as_posix() if folder is not None else str(path)
-        shown = str(path)
-        data, problems = read_result(path)
+        display = printable(path.relative_to(folder).as_posix() if folder is not None else str(path))
+        shown = printable(str(path))
+        if item.refused:
+            validation.problems.append(FileProblem(shown, FILE, item.refused))
+            continue
+        data, problems = read_result(item.resolved)  # resolved before any plugin could change directory
         if not problems:
             if folder is not None:
                 problems += _layout_problems(path, folder, data)
@@ -139,7 +189,8 @@ def validate_paths(
                         "model.name",
                         f"{data['model']['name']!r} is not a registered model; a reproduced result "
                         f"must come from 'mars-zoo run' with a model 'mars-zoo list' shows (add its "
-                        f"plugin first), otherwise submit it as provenance 'reported' with a source"))
+                        f"plugin first, or pass --plugins-dir DIR for a plugin folder), otherwise "
+                        f"submit it as provenance 'reported' with a source"))
         if not problems:
             result = ResultFile(path, display, data, folder is not None)
             first = seen.setdefault(result.key, shown)

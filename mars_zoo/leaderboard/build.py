@@ -2,7 +2,9 @@
 
 The build reads JSON only (it never imports a plugin or model), refuses invalid files, and
 renders everything in memory first; the tree is then written to a temporary sibling folder and
-swapped in, so a failed build never leaves a half-written site. Output depends only on the
+swapped in, so a failed build never leaves a half-written site. It replaces only a folder that
+holds nothing but what an earlier build wrote (listed in its marker file) and never one that
+holds or sits inside its inputs. Output depends only on the
 inputs and the mars-zoo version: same files in, byte-identical files out.
 """
 
@@ -23,11 +25,12 @@ from mars_zoo.leaderboard.export import downloads
 from mars_zoo.leaderboard.index_page import index_page
 from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.svg import PALETTE
-from mars_zoo.reporting import Reporter
+from mars_zoo.reporting import Reporter, printable
 from mars_zoo.submissions import validate_paths
 
 ASSETS = ("style.css", "leaderboard.js")
-MARKER = ".mars-zoo-site"  # marks a folder this build may replace
+MARKER = ".mars-zoo-site"  # marks a folder this build may replace, and lists what it wrote there
+MARKER_HEADER = "Built by 'mars-zoo leaderboard build', which wrote the files below; the next build replaces them.\n"
 SHOWN_PROBLEMS = 20
 
 
@@ -60,18 +63,62 @@ def render_site(entries: Sequence[Entry], version: str = __version__) -> dict[st
         files[f"assets/{name}"] = assets.joinpath(name).read_bytes()
     files.update(downloads(entries, version))
     files[".nojekyll"] = b""  # GitHub Pages: serve the files as they are
-    files[MARKER] = b"Built by 'mars-zoo leaderboard build'; the next build replaces this folder.\n"
+    files[MARKER] = (MARKER_HEADER + "".join(f"{name}\n" for name in sorted(files))).encode("utf-8")
     return files
+
+
+def _built_files(out: Path) -> set[str]:
+    """The files the build that made `out` wrote, from its marker (empty if none)."""
+    try:
+        lines = (out / MARKER).read_text("utf-8", errors="replace").splitlines()
+    except OSError:
+        return set()
+    return set(lines[1:]) if lines and lines[0] == MARKER_HEADER.rstrip("\n") else set()
+
+
+def _foreign_files(out: Path) -> list[str]:
+    """Files (and links) under `out` that no earlier build wrote there."""
+    built = _built_files(out) | {MARKER}
+    found = []
+    for root, dirs, names in os.walk(out):  # links are listed, never followed
+        base = Path(root)
+        found += [(base / name).relative_to(out).as_posix() for name in names]
+        found += [(base / name).relative_to(out).as_posix() for name in dirs if (base / name).is_symlink()]
+    return sorted(name for name in found if name not in built)
+
+
+def check_out(out: Path, submissions: Path, include: Sequence[Path] = ()) -> None:
+    """Refuse an --out whose replacement would delete inputs or anything the build did not write."""
+    out = out.resolve()
+    for what, path in (("the submissions folder", submissions), *(("--include file", file) for file in include)):
+        path = Path(path).resolve()
+        if path == out or path.is_relative_to(out):
+            raise MarsZooError(
+                f"--out {printable(str(out))} holds {what} {printable(str(path))}; the build replaces --out as "
+                f"a whole, so it would be deleted. Choose an --out outside it (default: leaderboard/site).")
+        if path.is_dir() and out.is_relative_to(path):
+            raise MarsZooError(
+                f"--out {printable(str(out))} is inside {what} {printable(str(path))}; the site must not be "
+                f"written among the submissions. Choose an --out outside it (default: leaderboard/site).")
+    if out.exists() and not out.is_dir():
+        raise MarsZooError(f"--out {printable(str(out))} is a file; give a folder for the site.")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / MARKER).exists():
+        raise MarsZooError(f"--out {printable(str(out))} is a non-empty folder that no leaderboard build made; it "
+                           f"would be replaced as a whole. Choose an empty or new folder.")
+    foreign = _foreign_files(out)
+    if foreign:
+        shown = ", ".join(printable(name) for name in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise MarsZooError(
+            f"--out {printable(str(out))} holds {len(foreign)} file(s) that no leaderboard build wrote ({shown}); "
+            f"the build replaces the folder as a whole and never deletes what it did not write. Move "
+            f"them, or choose another --out.")
 
 
 def _write_tree(files: dict[str, bytes], out: Path) -> None:
     """Write into a temporary sibling, then swap it in place of `out`."""
     out = out.resolve()
-    if out.exists() and not out.is_dir():
-        raise MarsZooError(f"--out {out} is a file; give a folder for the site.")
-    if out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists():
-        raise MarsZooError(f"--out {out} is a non-empty folder that no leaderboard build made; it would be "
-                           f"replaced as a whole. Choose an empty or new folder.")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -96,7 +143,9 @@ def build_site(submissions: Path, out: Path, include: Sequence[Path] = (),
                reporter: Reporter | None = None) -> dict[str, bytes]:
     """Validate, render and write the site into `out` (replaced as a whole); returns the files."""
     reporter = reporter or Reporter()
-    entries = load_entries(Path(submissions), [Path(path) for path in include])
+    include = [Path(path) for path in include]
+    check_out(Path(out), Path(submissions), include)
+    entries = load_entries(Path(submissions), include)
     files = render_site(entries)
     _write_tree(files, Path(out))
     synthetic = sum(entry.synthetic for entry in entries)

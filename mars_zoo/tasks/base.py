@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from mars_zoo.data.benchmark import Benchmark
+from mars_zoo.data.mini_fingerprint import mini_items
 from mars_zoo.data.types import DatasetRef, ids_sha256
 from mars_zoo.embed import Embedder
 from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PROMPT_TEMPLATES, prompts_for
@@ -40,10 +41,14 @@ def prompt_ensemble(embedder: Embedder, concepts: Sequence[str], label: str) -> 
 def dataset_record(
     ref: DatasetRef, ids: Sequence[str], missing: Sequence[str] = (), source_rows: int | None = None
 ) -> dict[str, Any]:
+    """The result's record of the data a task scored. Data whose item ids are the mini
+    benchmark's is synthetic wherever it was read from (a copy with its markers removed, say)."""
+    items_sha256 = ids_sha256(ids)
     return {
         **ref.as_dict(),
+        "synthetic": ref.synthetic or mini_items(items_sha256) is not None,
         "items": len(ids),
-        "items_sha256": ids_sha256(ids),
+        "items_sha256": items_sha256,
         "missing": list(missing),
         "source_rows": source_rows,
     }
