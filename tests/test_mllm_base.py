@@ -69,9 +69,10 @@ def test_declared_dimension_and_parameters_are_the_tiny_models(name):
     assert spec.embedding_dim == model.config.text_config.hidden_size
 
 
-def test_own_weights_replace_the_checkpoints(tmp_path):
-    spec = registry().get("gme/tiny-random")
-    encoder = tiny_encoder("gme/tiny-random")
+@pytest.mark.parametrize("name", ["gme/tiny-random", "vlm2vec/tiny-random"])
+def test_own_weights_replace_the_checkpoints(name, tmp_path):
+    spec = registry().get(name)
+    encoder = tiny_encoder(name)  # for vlm2vec: save_pretrained writes the merged weights
     own = tmp_path / "own"
     encoder.model.save_pretrained(own)
     same = dataclasses.replace(spec, weights=str(own)).load("cpu", "fp32")
@@ -115,3 +116,22 @@ def test_the_full_size_qwen2_vl_2b_has_the_declared_dimension_and_parameters():
     for spec in registry():
         if spec.plugin == "mllm" and not spec.random_weights and spec.parameters == count:
             assert spec.embedding_dim == model.config.text_config.hidden_size == 1536
+
+
+def test_adapter_models_need_peft_and_say_how_to_install_it(monkeypatch):
+    import importlib.metadata
+
+    real = importlib.metadata.distribution
+
+    def without_peft(name):
+        if name == "peft":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", without_peft)
+    for name in ["vlm2vec/vlm2vec-v2.0", "b3/b3-qwen2-2b", "vlm2vec/tiny-random"]:
+        spec = registry().get(name)
+        assert spec.missing_requirements() == ["peft"]
+        with pytest.raises(MarsZooError, match=r"needs peft.*pip install 'mars-zoo\[peft\]'"):
+            spec.load("cpu", "fp32")
+    assert registry().get("gme/gme-qwen2-vl-2b-instruct").missing_requirements() == []

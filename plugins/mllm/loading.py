@@ -50,13 +50,13 @@ def _base_view(folder: Path, into: Path) -> Path:
     return into
 
 
-def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype) -> Any:
-    """The model of `source` (Hub id or folder) in `dtype`; an adapter checkpoint is
-    merged exactly once into the base weights its own folder holds."""
+def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool) -> Any:
+    """The model of `source` (Hub id or folder) in `dtype`; with `adapter`, `source`
+    is a peft adapter, merged exactly once into the base weights its own folder holds."""
     import transformers
 
     model_class = getattr(transformers, recipe.model_class)
-    if not recipe.adapter:
+    if not adapter:
         return model_class.from_pretrained(source, revision=revision, dtype=dtype)
     from peft import PeftModel
 
@@ -88,7 +88,8 @@ def load_encoder(
     """Build the encoder of `spec` on `device`.
 
     Sources, in order: `spec.weights` (a save_pretrained folder of fine-tuned
-    weights; its processor files if it has them, else the checkpoint's), the seeded
+    weights, or for adapter models of merged weights or of an adapter with its base;
+    its processor files if it has them, else the checkpoint's), the seeded
     tiny model, or the pinned checkpoint on the Hugging Face Hub.
     """
     source, revision = spec.checkpoint, spec.revision
@@ -97,6 +98,7 @@ def load_encoder(
         source, revision = str(folder), None
     model_source, model_revision = source, revision
     processor_source, processor_revision = source, revision
+    adapter = recipe.adapter
     if spec.weights:
         weights = Path(spec.weights)
         if not weights.is_dir():
@@ -105,10 +107,12 @@ def load_encoder(
                 f"save_pretrained of a fine-tuned {recipe.model_class} wrote."
             )
         model_source, model_revision = str(weights), None
+        # fine-tuned weights of an adapter model: a new adapter to merge, or merged weights
+        adapter = adapter and (weights / ADAPTER_FILES[0]).is_file()
         if any((weights / name).is_file() for name in PROCESSOR_FILES):
             processor_source, processor_revision = str(weights), None
     try:
-        model = load_model(recipe, model_source, model_revision, model_dtype(device, precision))
+        model = load_model(recipe, model_source, model_revision, model_dtype(device, precision), adapter)
         processor = load_processor(recipe, processor_source, processor_revision)
     except (OSError, ValueError) as exc:
         raise MarsZooError(_load_error(spec, model_source, model_revision, exc)) from exc
