@@ -6,6 +6,7 @@ itself, the adapter merged once, the bare image token prompt and raw text.
 Upstream publishes no revision: it is resolved at first use and recorded.
 """
 
+from mars_zoo import RESOLVE_AT_FIRST_USE
 from mars_zoo_mllm import qwen2vl, vlm2vec
 from mars_zoo_mllm.recipe import mllm_spec
 
@@ -14,7 +15,7 @@ MODELS = (
         "b3/b3-qwen2-2b",
         vlm2vec.RECIPE,
         checkpoint="raghavlite/B3_Qwen2_2B",
-        revision="resolve-at-first-use",
+        revision=RESOLVE_AT_FIRST_USE,
         license="unknown",
         paper_url="https://arxiv.org/abs/2505.11293",
         code_url="https://github.com/raghavlite/B3",
