@@ -141,7 +141,7 @@ class Embedder:
             "plugin_version": self.plugin_version,
             "model": self.spec.name,
             "checkpoint": self.spec.checkpoint,
-            "revision": self.spec.revision,
+            "revision": self.spec.evaluated_revision,  # own weights: their sha256
             "precision": self.options.precision,
             "modality": modality,
             "items_sha256": ids_sha256(ids),

@@ -25,6 +25,7 @@ from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
 from mars_zoo.tasks.base import TaskContext
+from mars_zoo.weights import with_own_weights
 
 
 @dataclasses.dataclass
@@ -48,6 +49,7 @@ class RunConfig:
     cache_dir: Path | None = None  # None: $MARS_ZOO_CACHE or ~/.cache/mars-zoo
     no_cache: bool = False
     shard_size: int = DEFAULT_SHARD_SIZE
+    weights: Path | None = None  # own weights of the model's architecture (see mars_zoo.weights)
 
 
 def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -111,6 +113,8 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
     spec = registry.get(config.model)
     spec.require_available()  # before any data is read, not after
     spec = resolve_model_revision(spec, config.cache_dir)
+    if config.weights is not None:
+        spec = with_own_weights(spec, config.weights)
     tasks = select_tasks(spec, config.tasks)
     device = resolve_device(config.device)
     precision = config.precision or spec.precision

@@ -18,8 +18,9 @@ from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TA
 from mars_zoo.reporting import RichReporter, console
 
 
-def default_out(model: str, benchmark: str) -> Path:
-    return Path("mars-zoo-results") / f"{model.replace('/', '__')}__{benchmark}.json"
+def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path:
+    own = f"__{weights.name}" if weights is not None else ""  # never overwrite the base model's result
+    return Path("mars-zoo-results") / f"{model.replace('/', '__')}__{benchmark}{own}.json"
 
 
 def register(subparsers) -> None:
@@ -66,6 +67,10 @@ def register(subparsers) -> None:
     parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
                         "image URLs fetched into a local cache; default: %(default)s")
+    parser.add_argument("--weights", type=absolute_path, default=None, metavar="PATH",
+                        help="evaluate your own weights of MODEL's architecture: an open_clip checkpoint "
+                        "file (a state_dict, or a dict holding one under 'state_dict'), or a save_pretrained "
+                        "folder for transformers models; the result records their sha256 as the revision")
     parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
     parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
@@ -84,7 +89,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     config = RunConfig(
         model=args.model,
-        out=args.out or default_out(args.model, args.benchmark).absolute(),
+        out=args.out or default_out(args.model, args.benchmark, args.weights).absolute(),
         tasks=args.tasks,
         benchmark=args.benchmark,
         data_dir=args.data_dir,
@@ -100,6 +105,7 @@ def run_command(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir or default_cache_dir().absolute(),
         no_cache=args.no_cache,
         shard_size=args.shard_size,
+        weights=args.weights,
     )
     registry = load_registry(args.plugins_dir)
     result, embedder = run(config, registry, RichReporter())

@@ -18,6 +18,13 @@ from mars_zoo.submissions import ResultFile
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
+def shown_name(model: dict[str, Any]) -> str:
+    """The model's name, or for own weights (`run --weights`) a fine-tuned variant of it,
+    which gets its own row, colour and page."""
+    weights = model.get("weights")
+    return f"{model['name']} (fine-tuned: {weights['name']})" if weights else model["name"]
+
+
 @dataclass(frozen=True)
 class Entry:
     """One result on the leaderboard.
@@ -40,7 +47,7 @@ class Entry:
 
     @property
     def name(self) -> str:
-        return self.model["name"]
+        return shown_name(self.model)
 
     @property
     def family(self) -> str:
@@ -82,7 +89,7 @@ def _slug(name: str) -> str:
 def _order(result: ResultFile) -> tuple:
     data = result.data
     model = data["model"]
-    return (data["benchmark"]["synthetic"], model["name"], data["provenance"],
+    return (data["benchmark"]["synthetic"], shown_name(model), data["provenance"],
             model.get("revision") or "", data["benchmark"]["name"], result.display)
 
 
@@ -90,7 +97,7 @@ def make_entries(results: Sequence[ResultFile], palette: Sequence[str]) -> list[
     """Entries in a stable order (real before synthetic, then by model name, provenance,
     revision, file); one colour per model name, kept across every chart."""
     ordered = sorted(results, key=_order)
-    names = sorted({result.data["model"]["name"] for result in ordered})
+    names = sorted({shown_name(result.data["model"]) for result in ordered})
     colors = {name: palette[index % len(palette)] for index, name in enumerate(names)}
     slugs = {name: _slug(name) for name in names}
     if len(set(slugs.values())) != len(slugs):  # two names with the same readable form
@@ -99,7 +106,7 @@ def make_entries(results: Sequence[ResultFile], palette: Sequence[str]) -> list[
     counts: dict[str, int] = {}
     entries = []
     for result in ordered:
-        name = result.data["model"]["name"]
+        name = shown_name(result.data["model"])
         counts[name] = counts.get(name, 0) + 1
         source = result.display if result.in_folder else f"include: {result.path.name}"
         entries.append(Entry(result.data, source, result.in_folder, slugs[name],

@@ -25,6 +25,7 @@ def _model_facts(model: dict[str, Any]) -> Markup:
         ("Family", model["family"]),
         ("Checkpoint", model.get("checkpoint")),
         ("Revision", model.get("revision")),
+        ("Fine-tuned from", f"{model['name']} @ {model['weights']['base_revision']}" if model.get("weights") else None),
         ("Modalities", model["modalities"]),
         ("Embedding dimension", model.get("embedding_dim")),
         ("Parameters", format_parameters(model["parameters"]) if model.get("parameters") else None),
