@@ -270,10 +270,8 @@ def _apple_layout(state):
     return apple
 
 
-@pytest.mark.parametrize("name", ["aimv2/tiny-random", "aimv2/tiny-random-vision"])
-def test_aimv2_reads_apples_original_layout(registry, encoders, images, tmp_path, name):
-    """The pinned AIMv2 revisions store Apple's keys: a checkpoint in that layout loads
-    into the same model as its native twin."""
+def _apple_checkpoint(name, state, folder):
+    """A copy of tiny model `name`'s folder whose weights are `state` in Apple's layout."""
     import shutil
 
     from safetensors.torch import save_file
@@ -281,13 +279,21 @@ def test_aimv2_reads_apples_original_layout(registry, encoders, images, tmp_path
     from mars_zoo.cache import default_cache_dir
     from mars_zoo.tiny import TINY_DIR
 
-    native = encoders[name]
     built = next((default_cache_dir() / TINY_DIR).glob(name.replace("/", "--") + "-*"))
-    shutil.copytree(built, tmp_path / "apple")
+    shutil.copytree(built, folder)
+    save_file(state, str(folder / "model.safetensors"))
+    return str(folder)
+
+
+@pytest.mark.parametrize("name", ["aimv2/tiny-random", "aimv2/tiny-random-vision"])
+def test_aimv2_reads_apples_original_layout(registry, encoders, images, tmp_path, name):
+    """The pinned AIMv2 revisions store Apple's keys: a checkpoint in that layout loads
+    into the same model as its native twin."""
+    native = encoders[name]
     apple = _apple_layout(native.model.state_dict())
     assert any(key.startswith(("trunk.blocks.0.attn.qkv", "image_encoder.trunk.blocks.0.attn.qkv")) for key in apple)
-    save_file(apple, str(tmp_path / "apple" / "model.safetensors"))
-    loaded = dataclasses.replace(registry.get(name), weights=str(tmp_path / "apple")).load("cpu", "fp32")
+    folder = _apple_checkpoint(name, apple, tmp_path / "apple")
+    loaded = dataclasses.replace(registry.get(name), weights=folder).load("cpu", "fp32")
     with torch.inference_mode():
         torch.testing.assert_close(loaded.encode_image(images), native.encode_image(images), atol=1e-6, rtol=0)
         if hasattr(native, "tokenizer"):
@@ -313,3 +319,12 @@ def test_fine_tuned_weights_folder_is_loaded_instead_of_the_checkpoint(registry,
     assert (other - reference).abs().max() > 1e-3
     with pytest.raises(MarsZooError, match="save_pretrained"):
         dataclasses.replace(spec, weights=str(tmp_path / "missing")).load("cpu", "fp32")
+
+
+def test_an_apple_layout_checkpoint_that_does_not_fit_its_config_is_named(registry, encoders, tmp_path):
+    name = "aimv2/tiny-random-vision"
+    apple = _apple_layout(encoders[name].model.state_dict())
+    del apple["trunk.blocks.1.mlp.fc3.weight"]
+    folder = _apple_checkpoint(name, apple, tmp_path / "apple")
+    with pytest.raises(MarsZooError, match=r"Apple's original layout.*up_proj"):
+        dataclasses.replace(registry.get(name), weights=folder).load("cpu", "fp32")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mars_zoo import ModelSpec
+from mars_zoo import MarsZooError, ModelSpec
 from mars_zoo.model import IMAGE
 from mars_zoo_hf_encoders.specs import spec, tiny_spec
 
@@ -70,7 +70,15 @@ def read_checkpoint(model_class, config, source: str, revision: str | None, tabl
     if not is_apple_layout(state):
         return model_class.from_pretrained(source, revision=revision, config=config)
     model = model_class(config)
-    model.load_state_dict(to_native(state, table), strict=True)
+    try:
+        model.load_state_dict(to_native(state, table), strict=True)
+    except RuntimeError as exc:
+        raise MarsZooError(
+            f"The checkpoint {source} (revision {revision}) is in Apple's original layout, but its tensors do "
+            f"not fit the {model_class.__name__} its config.json describes: "
+            f"{' '.join(str(exc).split())[:600]}. Fix: pass the revision the model is registered with, or "
+            f"convert the checkpoint with transformers' AIMv2 conversion script and pass the folder as weights."
+        ) from exc
     return model
 
 
