@@ -48,6 +48,8 @@ class MllmEncoder(Encoder):
     resizes them to a variable number of patches, so there is no fixed-size
     tensor transform for DataLoader workers) and strings."""
 
+    group_tolerance = GROUP_TOLERANCE  # infinity: one group per harness batch
+
     def __init__(self, model: Any, processor: Any, recipe: Recipe, device: str) -> None:
         self.model = model.eval()
         self.processor = processor
@@ -94,7 +96,7 @@ class MllmEncoder(Encoder):
 
     def _grouped(self, costs: Sequence[float], run) -> torch.Tensor:
         out: torch.Tensor | None = None
-        for group in length_groups(costs):
+        for group in length_groups(costs, self.group_tolerance):
             vectors = run(group)
             if out is None:
                 out = vectors.new_empty((len(costs), vectors.shape[1]))
