@@ -1,11 +1,11 @@
-"""The MarsRetrieval metrics, as pure functions of arrays (PROTOCOL.md, tasks 1-3).
+"""The MarsRetrieval metrics, as pure functions of arrays (leaderboard/PROTOCOL.md, tasks 1-3).
 
 Every function takes numpy arrays or torch tensors, does no I/O and knows no model,
 and returns plain Python numbers and lists, ready for JSON: fractions in [0, 1],
 never NaN. Bad input (wrong shapes, NaN or infinite scores) raises `ValueError`: the
 harness validates model output before it gets here, so such input is a bug.
 
-Ties never help a model (PROTOCOL.md, common rules): wherever candidates share a
+Ties never help a model (leaderboard/PROTOCOL.md, common rules): wherever candidates share a
 score, the correct ones are ranked after the wrong ones, so a model whose embeddings
 are all equal scores at the floor of every metric. The published evaluation code
 breaks ties by sort order instead, and ties do occur there: for tasks 2 and 3 it
@@ -131,7 +131,7 @@ def landform(scores: Any, relevant: Any) -> dict[str, Any]:
 
     `scores` is [Q, N] (query q against image n) and `relevant` a boolean [Q, N]
     (image n is in R(q)). Per query: AP, R-Precision, nDCG@10 (binary gains) and
-    Hit@10 as PROTOCOL.md defines them; a query with no relevant image gets None
+    Hit@10 as leaderboard/PROTOCOL.md defines them; a query with no relevant image gets None
     for all four and stays out of the means. The ranking is by score, highest
     first, with relevant images after irrelevant ones of equal score.
 

@@ -1,7 +1,7 @@
 """Constants of the MarsRetrieval evaluation protocol (the published protocol).
 
-Every number a leaderboard result depends on lives here, once. See PROTOCOL.md of
-the benchmark for the facts these encode.
+Every number a leaderboard result depends on lives here, once. The protocol document,
+leaderboard/PROTOCOL.md, states the facts these encode and where each is used.
 """
 
 from __future__ import annotations

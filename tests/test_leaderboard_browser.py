@@ -170,7 +170,8 @@ def test_every_page_loads_cleanly_without_outside_requests(crawl, site):
     assert outside == []
     assert {url: visit.console_errors for url, visit in visits.items() if visit.console_errors} == {}
     names = {result["model"]["name"] for result in site[1]}
-    assert len(visits) == 1 + len(names)  # the index and one page per model
+    assert len(visits) == 2 + len(names)  # the index, the methodology page and one page per model
+    assert any(url.endswith("/methodology.html") for url in visits)
 
 
 def test_xss_payloads_are_inert_text(crawl, browser, base_url, context):

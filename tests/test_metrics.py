@@ -1,4 +1,4 @@
-"""The metrics against plain loop implementations written from PROTOCOL.md.
+"""The metrics against plain loop implementations written from leaderboard/PROTOCOL.md.
 
 The `reference_*` functions below follow the protocol text line by line, with
 loops and Python sorts and no shared code with mars_zoo.metrics; the vectorised
@@ -92,7 +92,7 @@ def reference_geolocalization(scores, tiles, truth, k_max, radius, points) -> di
     of the top K within radius of some ground-truth point, recall = share of points
     within radius of some top-K tile; best F1 (first K); AUPRC by trapezoids over
     (recall, precision) sorted by recall, stable. "Within" is measured in pixels of
-    the published evaluator's 2644 x 1322 map, as PROTOCOL.md states."""
+    the published evaluator's 2644 x 1322 map, as leaderboard/PROTOCOL.md states."""
     scores, tiles, truth = scores.tolist(), tiles.tolist(), truth.tolist()
 
     def pixel(lon, lat):

@@ -112,7 +112,7 @@ def test_the_full_size_qwen2_vl_2b_has_the_declared_dimension_and_parameters():
     with torch.device("meta"):
         model = Qwen2VLForConditionalGeneration(build_config(QWEN2VL_2B_TEXT, QWEN2VL_2B_VISION))
     count = sum(p.numel() for p in model.parameters())
-    assert count == 2_208_985_600  # ZOO.md and MTEB's count for Qwen2-VL-2B fine-tunes
+    assert count == 2_208_985_600  # MTEB's count for Qwen2-VL-2B fine-tunes
     for spec in registry():
         if spec.plugin == "mllm" and not spec.random_weights and spec.parameters == count:
             assert spec.embedding_dim == model.config.text_config.hidden_size == 1536

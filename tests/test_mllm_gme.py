@@ -1,5 +1,5 @@
 """GME's recipe on the tiny model: the exact text it reads, pixel limits, the pooled
-position under right padding, and its sequential positions (the ZOO.md trap)."""
+position under right padding, and its sequential positions."""
 
 import torch
 from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize

@@ -1,6 +1,6 @@
 """VLM2Vec-V2.0's recipe (B3++ shares it) on the tiny models: the exact text it
 reads, its pixel limits, and its adapter (DoRA; LoRA for B3++) merged exactly once
-(the ZOO.md trap)."""
+(merging it twice is the easy mistake)."""
 
 import shutil
 

@@ -26,8 +26,12 @@ def test_wheel_carries_the_builtin_plugins_and_package_data(tmp_path):
         "mars_zoo_openclip/mars-zoo-tiny-random.json",
         "mars_zoo/schema/result-v1.schema.json",
         "mars_zoo/leaderboard/assets/leaderboard.js",
+        "mars_zoo/leaderboard/PROTOCOL.md",
     ):
         assert required in names, required
+    # The methodology page's text: the repository's protocol document itself, not a link to it.
+    shipped = (unpacked / "mars_zoo" / "leaderboard" / "PROTOCOL.md").read_bytes()
+    assert shipped == (ROOT / "leaderboard" / "PROTOCOL.md").read_bytes()
     code = (
         "import json, mars_zoo, mars_zoo_openclip; from mars_zoo.registry import load_registry; "
         "spec = load_registry().get('openclip/tiny-random'); spec.load('cpu', 'fp32'); "

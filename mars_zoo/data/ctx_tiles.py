@@ -10,7 +10,7 @@ facts follow the builder published with the benchmark:
   (The published script reads the corner from the file name; for the Murray Lab
   files the footprint gives the same cells and works for any file name.)
 - Each cell is rendered `tile_px` wide (512 by default) and
-  `round(tile_px * aspect)` high, as PROTOCOL.md states ("rendered 512 px wide
+  `round(tile_px * aspect)` high, as leaderboard/PROTOCOL.md states ("rendered 512 px wide
   (height by the projection's aspect)"): aspect is a cell's height over its width in
   the file's own projection, measured here on the file's central cell (the published
   cut script measures each cell; the two differ only where the aspect varies within

@@ -1,7 +1,7 @@
 """The one definition of the MarsRetrieval benchmark data.
 
 Every dataset id, pinned revision, split and required column lives here, once
-(PROTOCOL.md). It only describes the data: `benchmark.open_benchmark` opens it, and
+(leaderboard/PROTOCOL.md). It only describes the data: `benchmark.open_benchmark` opens it, and
 the writers, the Hub client and the mini benchmark read these definitions without
 depending on the opening code.
 

@@ -23,6 +23,8 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.leaderboard.entries import Entry, make_entries
 from mars_zoo.leaderboard.export import downloads
 from mars_zoo.leaderboard.index_page import index_page
+from mars_zoo.leaderboard.methodology import PAGE as METHODOLOGY_PAGE
+from mars_zoo.leaderboard.methodology import methodology_page
 from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.svg import PALETTE
 from mars_zoo.reporting import Reporter, printable
@@ -52,7 +54,8 @@ def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]
 
 def render_site(entries: Sequence[Entry], version: str = __version__) -> dict[str, bytes]:
     """Every file of the site: relative path -> contents."""
-    files: dict[str, bytes] = {"index.html": index_page(entries, version)}
+    files: dict[str, bytes] = {"index.html": index_page(entries, version),
+                               METHODOLOGY_PAGE: methodology_page(version)}
     by_page: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         by_page[entry.page].append(entry)

@@ -138,9 +138,9 @@ LANDFORM_CLASS_METRICS = (("ap", "AP"), ("r_precision", "R-Precision"), ("ndcg@1
 def format_value(value: float | None, kind: str = FRACTION) -> str:
     """Percent with two decimals for fractions (0.1273 -> 12.73); ranks as integers.
 
-    A MedR is a median, so it ends in .5 when the two middle ranks differ. PROTOCOL.md reports
-    it as a plain integer and the published code prints int(round(medr)): Python's round, half
-    to even (77.5 -> 78, 76.5 -> 76), so the same value shows the same here. Result files and
+    A MedR is a median, so it ends in .5 when the two middle ranks differ. The protocol
+    (leaderboard/PROTOCOL.md) reports it as a plain integer and the published code prints
+    int(round(medr)): Python's round, half to even (77.5 -> 78, 76.5 -> 76), so the same value shows the same here. Result files and
     the downloads keep the raw value.
     """
     if value is None:

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 VOID_ELEMENTS = frozenset({"meta", "link", "br", "hr", "img", "input"})
+EXTERNAL_REL = "noopener noreferrer nofollow"  # every link that leaves the site
 
 
 class Markup(str):
@@ -85,4 +86,4 @@ def external_link(url: Any, text: Any = None) -> Markup:
     label = url if text is None else text
     if safe is None:
         return escape(label if label is not None else "")
-    return el("a", label, href=safe, rel="noopener noreferrer nofollow", class_="external")
+    return el("a", label, href=safe, rel=EXTERNAL_REL, class_="external")

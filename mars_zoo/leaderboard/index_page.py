@@ -151,6 +151,9 @@ def _about() -> Markup:
         el("p", "Every number comes from a result file in the submissions/ folder of the mars-zoo "
            "repository, checked against its JSON Schema before the site is built. The site is built "
            "from those files only (no code of any submitted model runs), and it works offline."),
+        el("p", "How every number is computed, and where the code does it: the ",
+           el("a", "methodology", href="methodology.html"), " page, which is the repository's protocol "
+           "document leaderboard/PROTOCOL.md."),
         el("p", "Add a result: run mars-zoo run MODEL, check the file with mars-zoo validate, and open a "
            "pull request that adds it as submissions/<family>/<name>__<revision>.json."),
         id="about",

@@ -47,6 +47,7 @@ def document(title: str, body: Sequence[Any], prefix: str, version: str) -> byte
 
 def _header(prefix: str) -> Markup:
     links = [el("li", el("a", label, href=f"{prefix}index.html#{anchor}")) for anchor, label in NAV]
+    links.append(el("li", el("a", "Methodology", href=f"{prefix}methodology.html")))
     return el(
         "header",
         el("p", el("a", SITE_NAME, href=f"{prefix}index.html", class_="brand"), " leaderboard for ",
