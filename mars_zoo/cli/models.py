@@ -9,8 +9,14 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
+from mars_zoo.cache import default_cache_dir
 from mars_zoo.cli.options import add_plugins_dir_option
+from mars_zoo.leaderboard.tables import format_parameters
+from mars_zoo.model import RESOLVE_AT_FIRST_USE
+from mars_zoo.model_revisions import MODEL_REVISIONS_FILE
+from mars_zoo.model_table import readme_block
 from mars_zoo.registry import load_registry
+from mars_zoo.revision_record import RevisionRecord
 from mars_zoo.reporting import console
 
 
@@ -31,7 +37,10 @@ def register(subparsers) -> None:
         description="List every registered model with its metadata and whether the packages it "
         "needs are installed. Loads no model and imports no model library.",
     )
-    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output = listing.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print JSON (every field, revision and "
+                        "recipe notes included) instead of a table")
+    output.add_argument("--markdown", action="store_true", help="print the README's model table (the built-in plugins' models)")
     add_plugins_dir_option(listing)
     listing.set_defaults(handler=run_list)
 
@@ -60,26 +69,43 @@ def run_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _revision_cell(spec, recorded: dict[str, str]) -> str:
+    if spec.revision == RESOLVE_AT_FIRST_USE:
+        commit = recorded.get(spec.repository)
+        return f"{commit[:12]} (recorded)" if commit else "at first use"
+    return spec.revision[:12] if spec.revision else "-"
+
+
 def run_list(args: argparse.Namespace) -> int:
     registry = load_registry(args.plugins_dir)
+    if args.markdown:
+        console.print(readme_block(registry), markup=False, highlight=False, soft_wrap=True)
+        return 0
+    recorded = RevisionRecord(default_cache_dir() / MODEL_REVISIONS_FILE).read()
     rows = []
     for spec in registry:
         missing = spec.missing_requirements()
-        rows.append({**spec.metadata(), "available": not missing, "missing": missing,
+        rows.append({**spec.metadata(), "recorded_revision": recorded.get(spec.repository)
+                     if spec.revision == RESOLVE_AT_FIRST_USE else None,
+                     "available": not missing, "missing": missing,
                      "install_hint": spec.hint() if missing else None})
     if args.json:
         console.print_json(json.dumps(rows))
         return 0
-    table = Table(title=f"{len(rows)} registered models")
-    for column in ("model", "checkpoint", "modalities", "dim", "params", "license", "status"):
+    table = Table(title=f"{len(rows)} registered models in {len({spec.family for spec in registry})} families")
+    for column in ("family", "model", "checkpoint", "revision", "modalities", "dim", "params", "license", "status"):
         table.add_column(column, overflow="fold")
-    for row in rows:
+    family = None
+    for spec, row in zip(registry, rows):  # by name, so by family: names are '<family>/<name>'
+        if family is not None and spec.family != family:
+            table.add_section()
         status = "[green]ready[/]" if row["available"] else f"[red]needs[/] {escape(row['install_hint'])}"
-        if row["random_weights"]:
+        if spec.random_weights:
             status += " [yellow](random weights)[/]"
-        params = f"{row['parameters'] / 1e6:.1f}M" if row["parameters"] else "?"
-        cells = (row["name"], row["checkpoint"], "+".join(row["modalities"]), str(row["embedding_dim"] or "?"),
-                 params, row["license"] or "?")
+        cells = ("" if spec.family == family else spec.family, spec.name, spec.checkpoint,
+                 _revision_cell(spec, recorded), "+".join(spec.modalities), str(spec.embedding_dim),
+                 format_parameters(spec.parameters), spec.license or "?")
         table.add_row(*(escape(cell) for cell in cells), status)
+        family = spec.family
     console.print(table)
     return 0
