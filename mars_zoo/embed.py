@@ -29,6 +29,7 @@ class EmbedOptions:
     precision: str = "fp32"
     batch_size: int = 64
     workers: int = 0
+    seed: int = 0
 
 
 class LazyEncoder:
@@ -43,7 +44,12 @@ class LazyEncoder:
 
     def get(self) -> Encoder:
         if self._encoder is None:
+            import torch
+
             self.reporter.info(f"loading {self.spec.name} on {self.options.device} ...")
+            # Seeded here, not at the start of the run: torch is imported only when
+            # something is embedded, so a run served from the cache never loads it.
+            torch.manual_seed(self.options.seed)
             started = time.perf_counter()
             self._encoder = load_encoder(self.spec, self.options.device, self.options.precision)
             self.load_seconds = time.perf_counter() - started

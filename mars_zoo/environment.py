@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import platform
+import sys
 
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
@@ -10,9 +13,22 @@ from mars_zoo.model import PRECISIONS
 DEVICES = ("auto", "cpu", "cuda")
 
 
+# Device files that exist wherever a GPU driver torch can use is loaded: NVIDIA's,
+# AMD's (ROCm builds of torch report it as CUDA) and WSL's GPU paravirtualisation.
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_driver_present() -> bool:
+    return any(os.path.exists(path) for path in GPU_DRIVER_FILES)
+
+
 def resolve_device(requested: str) -> str:
     """'auto' means CUDA when torch sees a GPU, else the CPU; asking for CUDA
-    without one is a user error, not a silent fallback."""
+    without one is a user error, not a silent fallback. On a machine without a GPU
+    driver, 'auto' and 'cpu' are answered without importing torch (seconds), so a
+    run served from the cache never loads it."""
+    if requested == "cpu" or (requested == "auto" and not gpu_driver_present()):
+        return "cpu"
     import torch
 
     if requested == "auto":
@@ -54,17 +70,36 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "cpu"
 
 
-def describe(device: str) -> dict[str, str | None]:
-    import torch
+def _torch_version() -> str:
+    """torch.__version__ (e.g. 2.5.1+cu121), without the seconds of `import torch` when
+    nothing imported it: torch/version.py, which torch itself reads it from, is run
+    alone (the installed metadata lacks the build suffix)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return "not installed"
+    location = os.path.join(spec.submodule_search_locations[0], "version.py")
+    module_spec = importlib.util.spec_from_file_location("_mars_zoo_torch_version", location)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.__version__
 
+
+def describe(device: str) -> dict[str, str | None]:
+    cuda = None
     if device.startswith("cuda"):
+        import torch
+
         device_name = torch.cuda.get_device_name(torch.device(device))
+        cuda = torch.version.cuda
     else:
         device_name = _cpu_name()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda if device.startswith("cuda") else None,
+        "torch": _torch_version(),
+        "cuda": cuda,
         "device_name": device_name,
     }

@@ -106,7 +106,6 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
     """Evaluate one model and write its result file; returns the result and the
     embedder (whose stats count the model calls made)."""
     import numpy as np
-    import torch
 
     from mars_zoo.data.benchmark import open_benchmark
 
@@ -125,10 +124,10 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
         precision=precision,
         batch_size=config.batch_size or spec.batch_size,
         workers=_default_workers(device) if config.workers is None else config.workers,
+        seed=config.seed,
     )
     if options.batch_size < 1 or options.workers < 0:
         raise MarsZooError("--batch-size must be at least 1 and --workers at least 0.")
-    torch.manual_seed(config.seed)
     np.random.seed(config.seed)
 
     started_at, started = _now(), time.perf_counter()

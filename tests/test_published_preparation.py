@@ -19,6 +19,7 @@ from PIL import Image
 
 from mars_zoo.data import hub_format, image_fetch
 from mars_zoo.data.benchmark import open_benchmark
+from mars_zoo.data.arrow_splits import ArrowSplit
 from mars_zoo.data.image_sources import DatasetImageSource
 from mars_zoo.data.images import PreparationError, prepare_published
 from mars_zoo.data.specs import PAIRS_FROZEN, PAIRS_URLS
@@ -145,7 +146,9 @@ def test_the_model_sees_the_decoded_jpeg_of_a_frozen_copy_row():
     image = noise(np.random.default_rng(6), 300, 400, 3)
     rows = {"image": [{"bytes": png(image), "path": None}, {"bytes": b"junk", "path": None}]}
     dataset = Dataset.from_dict(rows, features=Features({"image": ImageFeature()}))
-    source = DatasetImageSource(dataset, "image", ["a", "b"], "a test table", published_preparation=True)
+    source = DatasetImageSource(
+        ArrowSplit.of(dataset), "image", ["a", "b"], "a test table", published_preparation=True
+    )
     resized = cv2.resize(image, (683, 512), interpolation=cv2.INTER_LANCZOS4)  # 400 * 512/300 = 682.7
     jpeg = jpeg95(resized[:, 85:597])  # (683 - 512) // 2 = 85
     with Image.open(io.BytesIO(jpeg)) as decoded:

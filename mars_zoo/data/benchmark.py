@@ -124,11 +124,11 @@ class Benchmark:
             raise MarsZooError(f"Unknown pairs source {source!r}: use one of {', '.join(PAIRED_SOURCES)}.")
         if source == "frozen":
             located = self._locate(PAIRS_FROZEN)
-            data = read_pairs_frozen(located.path, located.ref, caption_column)
+            data = read_pairs_frozen(located.path, located.ref, caption_column, self.cache_dir)
             self._check_rows(PAIRS_FROZEN, located.ref, data.source_rows)
             return self._report_missing(data)
         located = self._locate(PAIRS_URLS)
-        rows = read_pairs_urls(located.path, located.ref)
+        rows = read_pairs_urls(located.path, located.ref, self.cache_dir)
         self._check_rows(PAIRS_URLS, located.ref, len(rows.keys))
         # Fetched images are cached by URL, so every copy of the rows shares them.
         return self._report_missing(
@@ -138,7 +138,7 @@ class Benchmark:
     def landforms(self) -> LandformData:
         """Task 2: every landform image with its class label."""
         located = self._locate(LANDFORMS)
-        return read_landforms(located.path, located.ref, self.reporter)
+        return read_landforms(located.path, located.ref, self.reporter, self.cache_dir)
 
     def geolocalization(self) -> GeoData:
         """Task 3: ground truth and query images per landform, and the tile gallery."""

@@ -22,7 +22,7 @@ from mars_zoo.data.images import PreparationError, prepare_published
 from mars_zoo.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from datasets import Dataset
+    from mars_zoo.data.arrow_splits import ArrowSplit
 
 _MAX_OPEN_SHARDS = 32
 
@@ -53,21 +53,19 @@ class NameList(Sequence[str]):
 
 
 class DatasetImageSource:
-    """The images of one Image column of a `datasets.Dataset` (memory-mapped Arrow: pickles
+    """The images of one Image column of a dataset split (memory-mapped Arrow: pickles
     as a file reference). Decoding happens here, not in `datasets`, so the bytes are read
     only for the image asked for and every image is converted the same way. `where` names
     the copy (dataset id and folder) in errors. With `published_preparation`, each image's
     bytes first go through the published task 1 preparation (`prepare_published`)."""
 
     def __init__(
-        self, dataset: "Dataset", column: str, ids: Sequence[str], where: str,
+        self, dataset: "ArrowSplit", column: str, ids: Sequence[str], where: str,
         published_preparation: bool = False,
     ) -> None:
-        from datasets import Image as ImageFeature
-
         if len(ids) != len(dataset):
             raise ValueError("one id per row is required")
-        self._dataset = dataset.select_columns([column]).cast_column(column, ImageFeature(decode=False))
+        self._dataset = dataset
         self._column = column
         self.ids = list(ids)
         self.where = where
@@ -78,7 +76,7 @@ class DatasetImageSource:
 
     def __getitem__(self, index: int) -> Image.Image:
         index = int(index)
-        data = self._dataset[index][self._column]["bytes"]
+        data = self._dataset.value(self._column, index)["bytes"]
         where = f"row {index} of {self.where}"
         fix = "download the dataset again with `mars-zoo data download`, or replace the copy"
         if self.published_preparation:

@@ -3,17 +3,19 @@
 A directory is either a Hub snapshot (resolved by `hub.snapshot`) or a local copy;
 these readers cannot tell them apart, which is the point. Parquet repositories are
 read with `datasets.load_dataset(<directory>, split=...)`, exactly as for a repository
-id, so Image and ClassLabel features come from the parquet's own metadata.
+id, so Image and ClassLabel features come from the parquet's own metadata; later runs
+map the Arrow files datasets made then (`arrow_splits`), without importing datasets.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from mars_zoo.data.arrow_splits import ArrowSplit, open_split
 from mars_zoo.data.decoding import decodes, header_problem, refused
 from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource
 from mars_zoo.data.quiet import quiet_datasets
@@ -22,18 +24,28 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, paired_row_kept
 from mars_zoo.reporting import Reporter
 
-if TYPE_CHECKING:  # pragma: no cover
-    from datasets import Dataset
+
+def load_split(path: Path, ref: DatasetRef, split: str, required: Sequence[str], cache_dir: Path) -> ArrowSplit:
+    """The split of a directory in the Hub layout, with its columns checked: loaded by
+    `datasets.load_dataset` (quietly: the caller's reporter shows progress, and a failure
+    is one MarsZooError), or mapped from what it made for the same revision before."""
+    dataset = open_split(path, ref.revision, split, cache_dir / "splits", lambda: _load_dataset(path, split, ref.id))
+    missing = [column for column in required if column not in dataset.column_names]
+    if missing:
+        raise MarsZooError(
+            f"{ref.id} at {path} lacks the column(s) {', '.join(missing)} (it has "
+            f"{', '.join(dataset.column_names)}). Fix: use a copy of the benchmark's revision of "
+            f"{ref.id}, which has them."
+        )
+    return dataset
 
 
-def load_split(path: Path, split: str, required: Sequence[str], dataset_id: str) -> "Dataset":
-    """`datasets.load_dataset` on a directory in the Hub layout, with its columns checked
-    (quietly: the caller's reporter shows progress, and a failure is one MarsZooError)."""
+def _load_dataset(path: Path, split: str, dataset_id: str):
     from datasets import load_dataset
 
     try:
         with quiet_datasets():
-            dataset = load_dataset(str(path), split=split)
+            return load_dataset(str(path), split=split)
     except Exception as exc:  # datasets raises many types for a bad directory; name the place
         reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise MarsZooError(
@@ -42,18 +54,10 @@ def load_split(path: Path, split: str, required: Sequence[str], dataset_id: str)
             f"(data/{split}-00000-of-0000N.parquet); download it again with `mars-zoo data download` "
             f"or replace the copy."
         ) from exc
-    missing = [column for column in required if column not in dataset.column_names]
-    if missing:
-        raise MarsZooError(
-            f"{dataset_id} at {path} lacks the column(s) {', '.join(missing)} (it has "
-            f"{', '.join(dataset.column_names)}). Fix: use a copy of the benchmark's revision of "
-            f"{dataset_id}, which has them."
-        )
-    return dataset
 
 
-def _strings(dataset: "Dataset", column: str) -> list:
-    return dataset.with_format("arrow")[column].to_pylist()
+def _strings(dataset: ArrowSplit, column: str) -> list:
+    return dataset.column(column).to_pylist()
 
 
 def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
@@ -64,7 +68,7 @@ def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
         seen.add(key)
 
 
-def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> PairsData:
+def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str, cache_dir: Path) -> PairsData:
     """Task 1 from the frozen copy: the image bytes are in the parquet; each image goes
     through the published preparation when it is decoded. Rows the published caption rule
     drops (`paired_row_kept`), and rows whose image is absent or fails PIL's
@@ -72,12 +76,12 @@ def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str) -> Pairs
     each image once, without decoding pixels)."""
     import pyarrow.compute as pc
 
-    dataset = load_split(path, ref.split or "test", ("key", "image", *PAIRED_CAPTION_COLUMNS), ref.id)
+    dataset = load_split(path, ref, ref.split or "test", ("key", "image", *PAIRED_CAPTION_COLUMNS), cache_dir)
     keys = [str(key) for key in _strings(dataset, "key")]
     _check_unique(keys, ref.id, path)
     both = {column: _strings(dataset, column) for column in PAIRED_CAPTION_COLUMNS}
     captions = both[caption_column]
-    images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
+    images = pc.struct_field(dataset.column("image"), "bytes")
     keep = [
         i for i, (ori, refined, image) in enumerate(zip(both["ori_caption"], both["refined_caption"], images))
         if paired_row_kept(ori, refined) and decodes(image.as_py())
@@ -109,8 +113,8 @@ class UrlRows:
     captions: dict[str, list[str | None]]
 
 
-def read_pairs_urls(path: Path, ref: DatasetRef) -> UrlRows:
-    dataset = load_split(path, ref.split or "train", ("key", "image_url", *PAIRED_CAPTION_COLUMNS), ref.id)
+def read_pairs_urls(path: Path, ref: DatasetRef, cache_dir: Path) -> UrlRows:
+    dataset = load_split(path, ref, ref.split or "train", ("key", "image_url", *PAIRED_CAPTION_COLUMNS), cache_dir)
     keys = [str(key) for key in _strings(dataset, "key")]
     _check_unique(keys, ref.id, path)
     captions = {column: _strings(dataset, column) for column in PAIRED_CAPTION_COLUMNS}
@@ -151,13 +155,11 @@ def fetch_pairs(rows: UrlRows, caption_column: str, cache_dir: Path, reporter: R
     )
 
 
-def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter) -> LandformData:
+def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter, cache_dir: Path) -> LandformData:
     """Task 2: every image with its label; class names come from the ClassLabel feature."""
-    from datasets import ClassLabel
-
-    dataset = load_split(path, ref.split or "train", ("image", "label"), ref.id)
+    dataset = load_split(path, ref, ref.split or "train", ("image", "label"), cache_dir)
     label_feature = dataset.features["label"]
-    if not isinstance(label_feature, ClassLabel):
+    if label_feature.get("_type") != "ClassLabel":
         raise MarsZooError(
             f"Column 'label' of {ref.id} at {path} is {label_feature!r}, not a ClassLabel: the class "
             f"names are needed for the text queries. Fix: use the Hub copy, whose label is a ClassLabel."
@@ -171,7 +173,7 @@ def read_landforms(path: Path, ref: DatasetRef, reporter: Reporter) -> LandformD
         else:
             reporter.warn(f"Column {id_column!r} of {ref.id} is not unique; images are identified by row.")
     labels = _strings(dataset, "label")
-    names = list(label_feature.names)
+    names = list(label_feature["names"])
     for row, label in enumerate(labels):
         if label is None or not 0 <= label < len(names):
             raise MarsZooError(
@@ -202,12 +204,12 @@ def _row_place(path: Path, split: str, row: int) -> str:
     return f"row {row} of split {split!r}"
 
 
-def _check_image_headers(dataset: "Dataset", ids: Sequence[str], path: Path, ref: DatasetRef) -> None:
+def _check_image_headers(dataset: ArrowSplit, ids: Sequence[str], path: Path, ref: DatasetRef) -> None:
     """Every image of the column opens (header only) as a usable image, before any is
     embedded: an absent image, bytes that are no image, a decompression bomb."""
     import pyarrow.compute as pc
 
-    images = pc.struct_field(dataset.with_format("arrow")["image"], "bytes")
+    images = pc.struct_field(dataset.column("image"), "bytes")
     split = ref.split or "train"
     fix = "replace that row's image, or download the dataset again with `mars-zoo data download`"
     for row, data in enumerate(images):

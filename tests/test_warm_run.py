@@ -1,0 +1,45 @@
+"""A run whose embeddings are all cached loads no heavy library: no torch, no datasets,
+no model library. Checked in a fresh interpreter, where sys.modules tells the truth."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "datasets", "transformers", "open_clip", "sentence_transformers", "peft", "cv2")
+
+# Runs the CLI, then prints which heavy top-level packages ended up imported.
+PROBE = (
+    "import json, sys\n"
+    "from mars_zoo.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    f"print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))\n"
+    "sys.exit(code)\n"
+)
+
+
+def _metrics(path):
+    result = json.loads(path.read_text())
+    return {name: section["metrics"] for name, section in result["tasks"].items()}
+
+
+def _probe(args):
+    """Runs `mars-zoo ARGS` in a fresh interpreter; returns the heavy packages it imported."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
+
+
+def test_a_warm_run_imports_no_heavy_library_and_scores_the_same(tmp_path):
+    args = ["run", "openclip/tiny-random", "--benchmark", "mini", "--device", "auto",
+            "--cache-dir", str(tmp_path / "cache")]
+    # The first run embeds everything, so it must load torch: the probe can see it.
+    imported, _ = _probe([*args, "--out", str(tmp_path / "cold.json")])
+    assert "torch" in imported
+    imported, output = _probe([*args, "--out", str(tmp_path / "warm.json")])
+    assert imported == []
+    assert "model calls: 0 image batches, 0 text batches" in output
+    assert _metrics(tmp_path / "warm.json") == _metrics(tmp_path / "cold.json")
+    cold, warm = (json.loads((tmp_path / name).read_text()) for name in ("cold.json", "warm.json"))
+    assert warm["environment"] == cold["environment"]
