@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mars_zoo.errors import MarsZooError
-from mars_zoo_mllm.encoder import length_groups, pool
+from mars_zoo_mllm.encoder import length_groups, pool, vision_span
 from mars_zoo_mllm.loading import model_dtype
 from mars_zoo_mllm.recipe import RawPrompt, Recipe
 
@@ -15,7 +15,7 @@ from mllm_support import IMAGES, TEXTS, registry, tiny_encoder
 
 TINY = [
     "gme/tiny-random", "b3/tiny-random", "vlm2vec/tiny-random", "ops-mm/tiny-random", "e5-v/tiny-random",
-    "qwen3-vl/tiny-random",
+    "qwen3-vl/tiny-random", "jina/tiny-random",
 ]
 
 
@@ -32,6 +32,17 @@ def test_pool_reads_the_documented_positions():
     assert pool(hidden, right, "last_non_pad").flatten().tolist() == [1.0, 7.0]
     assert pool(hidden, left, "last").flatten().tolist() == [3.0, 7.0]
     assert pool(hidden, right, "mean").flatten().tolist() == [0.5, 5.5]
+
+
+def test_vision_span_holds_the_image_tokens_and_their_bounds():
+    start, end = 1, 2
+    ids = torch.tensor([[7, 1, 5, 5, 2, 9, 0], [1, 5, 2, 9, 9, 9, 9]])
+    assert vision_span(ids, start, end).tolist() == [[0, 1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0, 0]]
+
+
+def test_vision_span_pools_images_only():
+    with pytest.raises(ValueError, match="pooling"):
+        Recipe("X", RawPrompt(), RawPrompt(), pooling="vision_span", padding_side="right", hidden_states=None)
 
 
 def test_pooling_last_with_right_padding_is_refused():

@@ -34,7 +34,7 @@ import importlib
 
 import mars_zoo
 
-RECIPE_MODULES = ("gme", "b3", "vlm2vec", "opsmm", "e5v", "qwen3_vl")
+RECIPE_MODULES = ("gme", "b3", "vlm2vec", "opsmm", "e5v", "qwen3_vl", "jina")
 
 
 @mars_zoo.hookimpl

@@ -32,8 +32,17 @@ def length_groups(costs: Sequence[float], tolerance: float = GROUP_TOLERANCE) ->
     return groups
 
 
+def vision_span(input_ids: torch.Tensor, start_id: int, end_id: int) -> torch.Tensor:
+    """A mask [B, L] that holds each row's vision-start token, its vision-end token and
+    every image token between them (one image per row)."""
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+    start = (input_ids == start_id).int().argmax(dim=1, keepdim=True)
+    end = (input_ids == end_id).int().argmax(dim=1, keepdim=True)
+    return ((positions >= start) & (positions <= end)).long()
+
+
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per row of `hidden` [B, L, D]."""
+    """One vector per row of `hidden` [B, L, D]; "mean" averages over `attention_mask`."""
     if pooling == "last":
         return hidden[:, -1]
     if pooling == "last_non_pad":
@@ -92,7 +101,13 @@ class MllmEncoder(Encoder):
     def embed(self, prompts: Sequence[str], images: Sequence[Any] | None = None) -> torch.Tensor:
         inputs = self.inputs(prompts, images)
         hidden = self.recipe.hidden_states(self.model, inputs)
-        return pool(hidden, inputs["attention_mask"], self.recipe.pooling).float()
+        pooling, mask = self.recipe.pooling, inputs["attention_mask"]
+        if images is not None and self.recipe.image_pooling is not None:
+            pooling = self.recipe.image_pooling
+        if pooling == "vision_span":
+            config = self.model.config
+            pooling, mask = "mean", vision_span(inputs["input_ids"], config.vision_start_token_id, config.vision_end_token_id)
+        return pool(hidden, mask, pooling).float()
 
     def _grouped(self, costs: Sequence[float], run) -> torch.Tensor:
         out: torch.Tensor | None = None

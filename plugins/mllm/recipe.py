@@ -12,7 +12,7 @@ from typing import Any, Callable, Mapping
 
 from mars_zoo import ModelSpec
 
-POOLINGS = ("last", "last_non_pad", "mean")
+POOLINGS = ("last", "last_non_pad", "mean", "vision_span")
 PADDING_SIDES = ("left", "right")
 IMAGE = "image"  # the placeholder a prompt puts where the picture goes
 
@@ -85,6 +85,8 @@ class Recipe:
     text_prompt / image_prompt: what the model reads (`RawPrompt` or `ChatPrompt`).
     pooling: "last" (the last position: needs left padding), "last_non_pad" (the
         last attended token: right padding), or "mean" (over the attention mask).
+    image_pooling: the pooling of image inputs where it differs from `pooling`, e.g.
+        "vision_span" (the mean from the vision-start to the vision-end token).
     padding_side: the tokenizer's padding side for batches.
     image_size: the processor's pixel limits, {"shortest_edge": min_pixels,
         "longest_edge": max_pixels} for the Qwen-VL processors.
@@ -102,6 +104,7 @@ class Recipe:
     pooling: str
     padding_side: str
     hidden_states: HiddenStates
+    image_pooling: str | None = None
     image_size: Mapping[str, int] = field(default_factory=dict)
     image_resize: ImageResize | None = None
     max_length: int | None = None
@@ -109,8 +112,10 @@ class Recipe:
     processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling {self.pooling!r} is not one of {POOLINGS}")
+        if self.pooling not in POOLINGS or self.pooling == "vision_span":
+            raise ValueError(f"pooling {self.pooling!r} is not one of {POOLINGS[:-1]}")
+        if self.image_pooling is not None and self.image_pooling not in POOLINGS:
+            raise ValueError(f"image_pooling {self.image_pooling!r} is not one of {POOLINGS}")
         if self.padding_side not in PADDING_SIDES:
             raise ValueError(f"padding_side {self.padding_side!r} is not one of {PADDING_SIDES}")
         if self.pooling == "last" and self.padding_side != "left":
