@@ -129,3 +129,9 @@ def test_own_weights_have_their_own_cache_entries(weights, tmp_path, capsys):
     assert "model calls: 0 image batches" not in " ".join(capsys.readouterr().out.split())
     _run(tmp_path, tmp_path / "own2.json", "--weights", str(weights / "own.pt"), tasks="landform")
     assert "model calls: 0 image batches, 0 text batches" in " ".join(capsys.readouterr().out.split())
+
+
+def test_check_takes_own_weights(weights, capsys):
+    assert main(["check", MODEL, "--weights", str(weights / "other.pt")]) == 0
+    assert main(["check", MODEL, "--weights", str(weights / "garbage.pt")]) == 1
+    assert "garbage.pt could not be loaded" in " ".join(capsys.readouterr().out.split())

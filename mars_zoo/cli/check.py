@@ -7,7 +7,7 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from mars_zoo.cli.options import add_plugins_dir_option
+from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option
 from mars_zoo.reporting import RichReporter, console
 
 
@@ -23,6 +23,7 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("model", help="model name, e.g. openclip/tiny-random")
+    add_weights_option(parser)
     add_plugins_dir_option(parser)
     parser.set_defaults(handler=run_check)
 
@@ -31,8 +32,11 @@ def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.contract import check_model
     from mars_zoo.model_revisions import resolve_model_revision
     from mars_zoo.registry import load_registry
+    from mars_zoo.weights import with_own_weights
 
     spec = resolve_model_revision(load_registry(args.plugins_dir).get(args.model))
+    if args.weights is not None:
+        spec = with_own_weights(spec, args.weights)
     checks = check_model(spec, RichReporter())
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):

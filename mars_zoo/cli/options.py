@@ -87,3 +87,12 @@ def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="also load every *.py file of DIR as a plugin (after built-ins and installed ones)",
     )
+
+
+def add_weights_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights", type=absolute_path, default=None, metavar="PATH",
+        help="your own weights of MODEL's architecture: an open_clip checkpoint file (a state_dict, or a "
+        "dict holding one under 'state_dict'), or a save_pretrained folder for transformers models; "
+        "results record their sha256 as the revision",
+    )

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE, default_cache_dir
 from mars_zoo.cli.options import (
-    MAX_COUNT, MAX_SEED, MAX_WORKERS, absolute_path, add_plugins_dir_option, add_revision_option, int_between, parse_tasks,
+    MAX_COUNT, MAX_SEED, MAX_WORKERS, absolute_path, add_plugins_dir_option, add_revision_option, add_weights_option,
+    int_between, parse_tasks,
 )
 from mars_zoo.model import PRECISIONS
 from mars_zoo.data.specs import BENCHMARK_NAMES, PAIRED_SOURCES
@@ -67,10 +68,7 @@ def register(subparsers) -> None:
     parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
                         "image URLs fetched into a local cache; default: %(default)s")
-    parser.add_argument("--weights", type=absolute_path, default=None, metavar="PATH",
-                        help="evaluate your own weights of MODEL's architecture: an open_clip checkpoint "
-                        "file (a state_dict, or a dict holding one under 'state_dict'), or a save_pretrained "
-                        "folder for transformers models; the result records their sha256 as the revision")
+    add_weights_option(parser)
     parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
     parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
