@@ -194,3 +194,32 @@ def test_tiny_random_is_seeded_offline_and_matches_its_metadata(registry):
         text = first.encode_text(["a crater", "a dune field"])
     assert text.shape == (2, spec.embedding_dim)
     assert "RANDOM-WEIGHT BASELINE" in spec.description
+
+
+@pytest.mark.parametrize("tokenizer_repo, revision", [("acme/tiny-clip", REVISION), ("acme/other-tokenizer", None)])
+def test_a_hub_tokenizer_in_the_checkpoint_repository_is_read_at_its_revision(
+        registry, tiny_repo, monkeypatch, tmp_path, tokenizer_repo, revision):
+    """SigLIP-style configs name a Hugging Face tokenizer; kept in the same repository it is
+    pinned with the weights (a tokenizer in another repository has no pin of its own)."""
+    import open_clip.tokenizer
+
+    snapshot, _ = tiny_repo
+    pinned = tmp_path / "snapshots" / REVISION
+    pinned.mkdir(parents=True)
+    config = json.loads((snapshot / "open_clip_config.json").read_text())
+    config["model_cfg"]["text_cfg"].update(hf_tokenizer_name=tokenizer_repo, context_length=64,
+                                          tokenizer_kwargs={"clean": "canonicalize"})
+    (pinned / "open_clip_config.json").write_text(json.dumps(config))
+    (pinned / "open_clip_model.safetensors").symlink_to(snapshot / "open_clip_model.safetensors")
+    _serve(monkeypatch, pinned, {"open_clip_config.json", "open_clip_model.safetensors"})
+    made = []
+
+    class RecordingTokenizer:
+        def __init__(self, name, **kwargs):
+            made.append((name, kwargs))
+
+    monkeypatch.setattr(open_clip.tokenizer, "HFTokenizer", RecordingTokenizer)
+    encoder = _tiny_spec(registry, "hf-hub:acme/tiny-clip", "acme/tiny-clip").load("cpu", "fp32")
+    assert isinstance(encoder.tokenizer, RecordingTokenizer)
+    assert made == [(tokenizer_repo, {"context_length": 64, "tokenizer_mode": None, "revision": revision,
+                                      "clean": "canonicalize"})]
