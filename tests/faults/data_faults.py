@@ -1,8 +1,8 @@
 """What the cache-damage, bad-data and kill-and-resume fault cases share: one clean run
 of a fast fake model on the mini benchmark, and the checks every case makes.
 
-Every case runs `mars-zoo run` in this process (`main`, as the console script does),
-so a case costs a fraction of a second, and asserts three things: the exit code, the
+Every case runs `mars-zoo run` in this process (`boundary_helpers.cli`, as the
+console script does), so a case costs a fraction of a second, and asserts three things: the exit code, the
 message (one paragraph, no traceback, naming the culprit) and that nothing was lost
 or wrongly scored (metrics equal to the clean run's, or no result file at all).
 """
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from boundary_helpers import Outcome as CliOutcome
+from boundary_helpers import assert_clean_error, cli
 from mars_zoo.cli import main
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -29,11 +31,10 @@ CALLS = re.compile(r"model calls: (\d+) image batches, (\d+) text batches")
 
 
 @dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
-    result: dict | None
+class Outcome(CliOutcome):
+    """A `mars-zoo run`: exit code, output, and the result file it wrote (None: none)."""
+
+    result: dict | None = None
 
     @property
     def calls(self) -> tuple[int, int]:
@@ -60,32 +61,18 @@ def metrics(result: dict) -> dict:
 
 
 def run_cli(capsys, cache: Path, out: Path, plugins: Path, *extra: str) -> Outcome:
-    args = ["run", MODEL, "--plugins-dir", str(plugins), "--out", str(out), "--cache-dir", str(cache),
-            *SHARD_ARGS, *extra]
+    args = ["run", MODEL, "--plugins-dir", plugins, "--out", out, "--cache-dir", cache, *SHARD_ARGS, *extra]
     if "--data-dir" not in extra:
         args += ["--benchmark", "mini"]
-    capsys.readouterr()
-    code = main(args)
-    captured = capsys.readouterr()
+    outcome = cli(capsys, *args)
     result = json.loads(out.read_text()) if out.exists() else None
-    return Outcome(code, captured.out, captured.err, result)
-
-
-def squash(text: str) -> str:
-    """`text` without whitespace: rich wraps messages to the terminal width, anywhere."""
-    return "".join(text.split())
+    return Outcome(outcome.code, outcome.out, outcome.err, result)
 
 
 def assert_one_paragraph_error(outcome: Outcome, code: int, *needles: str) -> None:
     """A refused run: the exit code, one paragraph on stderr naming what it must, no
     traceback, and no result file written."""
-    err = outcome.err.strip()
-    assert outcome.code == code, (outcome.code, outcome.err)
-    assert "Traceback" not in err and "\n\n" not in err, err
-    error = err[err.index("error:"):]
-    assert "\n" not in error.strip(), error  # one paragraph, on one line (soft wrap)
-    for needle in needles:
-        assert needle in error, (needle, error)
+    assert_clean_error(outcome, code, *needles)
     assert outcome.result is None
 
 
