@@ -77,8 +77,9 @@ def assert_one_paragraph_error(outcome: Outcome, code: int, *needles: str) -> No
 
 
 @pytest.fixture(scope="session")
-def clean(tmp_path_factory) -> Clean:
+def clean(tmp_path_factory, mini_dir) -> Clean:
     root = tmp_path_factory.mktemp("clean-run")
+    shutil.copytree(mini_dir, root / "cache" / mini_dir.name)  # the session's mini benchmark, not a new one
     plugins = root / "plugins"
     plugins.mkdir()
     shutil.copy(TESTS / "fake_models.py", plugins / "fake_models.py")

@@ -25,9 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from data_faults import (  # noqa: F401 (fixtures)
-    assert_one_paragraph_error, cache_copy, clean, metrics, run_cli,
-)
+from data_faults import assert_one_paragraph_error, metrics, run_cli
 
 GEO = "Mars-Global-Geolocalization"
 QUERY = Path(GEO) / "image_queries" / "yardangs" / "query_1.png"  # an 8-bit greyscale PNG

@@ -18,9 +18,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from data_faults import (  # noqa: F401 (fixtures)
-    BATCH, assert_one_paragraph_error, cache_copy, clean, entry_dir, metrics, run_cli,
-)
+from data_faults import BATCH, assert_one_paragraph_error, entry_dir, metrics, run_cli
 
 # Which shard of which cache entry a case damages, and the task that reads it.
 TARGETS = {

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from data_faults import BATCH, MODEL, SHARD_ARGS, clean, metrics, run_cli  # noqa: F401 (fixtures)
+from data_faults import BATCH, MODEL, SHARD_ARGS, metrics, run_cli
 from mars_zoo import atomic, checks
 from mars_zoo.cli import main
 
