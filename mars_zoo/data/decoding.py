@@ -1,9 +1,11 @@
 """Image bytes or files -> 8-bit RGB, the same way for every image the harness embeds.
 
-`Image.convert("RGB")` alone is wrong for some images a dataset copy can hold: a
-16-bit greyscale PNG opens in mode "I;16" (0..65535) and PIL's conversion clips every
-value above 255, so a normal image turns white. Here each mode is converted by what
-its values mean:
+The published evaluation code decodes landform, query and tile images with PIL and
+`Image.convert("RGB")`. That is right for the 8-bit images the benchmark's datasets
+hold, and wrong for some images a local copy can hold: a 16-bit greyscale PNG opens in
+mode "I;16" (0..65535) and PIL's conversion clips every value above 255, so a normal
+image turns white. Here each mode is converted by what its values mean, which equals
+PIL's conversion wherever that one is right (so no published number moves):
 
 - 8-bit modes (L, P, 1, RGB, CMYK, YCbCr, LAB, HSV): PIL's conversion, which is exact
   for them (a palette is looked up; CMYK is inverted).
@@ -11,9 +13,9 @@ its values mean:
   scaled by 255/65535 and rounded, so 65535 is white and 257 is 1 (values outside
   0..65535 in a 32-bit "I" image are clipped).
 - Alpha (RGBA, LA, PA, a palette with transparency): the colour channels are kept and
-  alpha is dropped, as PIL's conversion in the published evaluation code does for
-  tasks 2 and 3. (Task 1 images are first prepared by `images.prepare_published`,
-  which mattes them onto white, as the published download step does.)
+  alpha is dropped, as the published code's PIL conversion does for tasks 2 and 3.
+  (Task 1 images are first prepared by `images.prepare_published`, which mattes them
+  onto white, as the published download step does.)
 - 32-bit floating point ("F"): refused. Floats have no agreed brightness scale, and a
   guess would score an image the model never should have seen; convert it to 8 or 16
   bits.

@@ -8,6 +8,7 @@ the exit code, the message, the model calls, and that the metrics equal the clea
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -192,3 +193,31 @@ def test_a_cache_folder_the_file_system_refuses_is_one_clear_error(case, clean, 
     assert_one_paragraph_error(outcome, 2, str(named), needle, "--cache-dir")
     if named.is_file():
         assert named.read_text() == "not a folder"  # what was there is left alone
+
+
+def _failing_write(code: int):
+    def write(path, data):
+        raise OSError(code, os.strerror(code), str(path))
+    return write
+
+
+DISK = {
+    # case: (module whose atomic writes fail, errno, what the message names)
+    "disk-full-writing-a-shard": ("mars_zoo.cache", errno.ENOSPC, "an embedding cache shard"),
+    "read-only-writing-a-shard": ("mars_zoo.cache", errno.EROFS, "an embedding cache shard"),
+    "disk-full-writing-fingerprints": ("mars_zoo.data.fingerprints", errno.ENOSPC, "the fingerprints"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DISK))
+def test_a_disk_that_refuses_a_write_is_one_clear_error_and_loses_nothing(case, clean, cache_copy, tmp_path,
+                                                                          capsys, monkeypatch):
+    module, code, what = DISK[case]
+    entry = entry_dir(cache_copy, "image", "Mars-Landforms")
+    (entry / "shard-000001.npy").unlink()  # so that a shard must be written
+    kept = (entry / "shard-000000.npy").read_bytes()
+    shutil.rmtree(cache_copy / "fingerprints")  # so that the fingerprints must be written
+    monkeypatch.setattr(f"{module}.atomic_write_bytes", _failing_write(code))
+    outcome = run_cli(capsys, cache_copy, tmp_path / "r.json", clean.plugins, "--tasks", "landform")
+    assert_one_paragraph_error(outcome, 2, f"Cannot write {what}", os.strerror(code), "--cache-dir")
+    assert (entry / "shard-000000.npy").read_bytes() == kept
