@@ -61,17 +61,20 @@ def build_tiny_vision(folder: Path) -> None:
 def read_checkpoint(model_class, config, source: str, revision: str | None, table: dict):
     """The native model from a checkpoint in either layout: Apple's original keys are
     renamed with `table` and loaded strictly; native checkpoints load as they are."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
     from transformers.utils import cached_file
 
     from mars_zoo_hf_encoders.apple_layout import is_apple_layout, to_native
 
-    state = load_file(cached_file(source, "model.safetensors", revision=revision))
-    if not is_apple_layout(state):
+    weights = cached_file(source, "model.safetensors", revision=revision)
+    with safe_open(weights, framework="pt") as tensors:
+        apple = is_apple_layout(tensors.keys())
+    if not apple:
         return model_class.from_pretrained(source, revision=revision, config=config)
     model = model_class(config)
     try:
-        model.load_state_dict(to_native(state, table), strict=True)
+        model.load_state_dict(to_native(load_file(weights), table), strict=True)
     except RuntimeError as exc:
         raise MarsZooError(
             f"The checkpoint {source} (revision {revision}) is in Apple's original layout, but its tensors do "

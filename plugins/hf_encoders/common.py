@@ -20,22 +20,13 @@ from mars_zoo.tiny import materialize
 TinyBuilder = Callable[[Path], None]
 
 
-def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder] | None = None) -> tuple[str, str | None]:
-    """(what `from_pretrained` reads, the revision to ask for).
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 
-    Fine-tuned weights (`spec.weights`, a save_pretrained folder) win over everything;
-    a random-weight model is built once into the cache and read from there like any
-    checkpoint; a real model is the Hub checkpoint at its pinned revision.
-    """
-    if spec.weights:
-        folder = Path(spec.weights)
-        if not (folder / "config.json").is_file():
-            raise MarsZooError(
-                f"--weights {spec.weights} for model {spec.name!r} is not a save_pretrained folder "
-                f"(no config.json in it). Save the fine-tuned model with model.save_pretrained(FOLDER) "
-                f"(and its processor with processor.save_pretrained(FOLDER)) and pass that folder."
-            )
-        return str(folder), None
+
+def checkpoint_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str, str | None]:
+    """(what `from_pretrained` reads, the revision to ask for) of the registered checkpoint:
+    the Hub repository at its pinned revision, or for a random-weight model the folder
+    it is built into once (and then read like any checkpoint)."""
     if spec.random_weights:
         recipe, build = tiny
         with quiet_transformers():
@@ -43,12 +34,34 @@ def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder] | None = None
     return spec.checkpoint, spec.revision
 
 
+def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str, str | None]:
+    """Where the weights come from: fine-tuned weights (`spec.weights`, a save_pretrained
+    folder) win over the registered checkpoint."""
+    if not spec.weights:
+        return checkpoint_source(spec, tiny)
+    if not (Path(spec.weights) / "config.json").is_file():
+        raise MarsZooError(
+            f"--weights {spec.weights} for model {spec.name!r} is not a save_pretrained folder "
+            f"(no config.json in it). Save the fine-tuned model with model.save_pretrained(FOLDER) "
+            f"and pass that folder."
+        )
+    return spec.weights, None
+
+
 def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_class, read_model):
-    """(processor, model) of `spec` from wherever `weights_source` says, with every
-    failure turned into one paragraph. `read_model(source, revision)` builds the model."""
+    """(processor, model) of `spec`, with every failure turned into one paragraph.
+
+    The model comes from `weights_source`, built by `read_model(source, revision)`. The
+    processor comes from the fine-tuned folder when it holds one (fine-tuning rarely
+    changes it, so most folders do not), else from the registered checkpoint.
+    """
     source, revision = weights_source(spec, tiny)
+    processor_source, processor_revision = (source, revision)
+    if spec.weights and not any((Path(source) / name).is_file() for name in PROCESSOR_FILES):
+        processor_source, processor_revision = checkpoint_source(spec, tiny)
     with load_errors(spec, source, revision):
-        return processor_class.from_pretrained(source, revision=revision), read_model(source, revision)
+        processor = processor_class.from_pretrained(processor_source, revision=processor_revision)
+        return processor, read_model(source, revision)
 
 
 def native(model_class):
