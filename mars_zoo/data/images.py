@@ -15,7 +15,9 @@ writes (leaderboard/PROTOCOL.md, task 1). What that step does to each image, in 
    whose shorter side already is 512 is not resized;
 4. crop the centred 512 x 512 square, its top-left corner at ((w - 512) // 2,
    (h - 512) // 2);
-5. encode as JPEG at quality 95 with OpenCV (always, even when nothing changed).
+5. encode as JPEG at quality 95 with OpenCV (always, even when nothing changed; the
+   encoder takes 8 bits, so a 16-bit image is saturated to 8 bits there, as in the
+   published step).
 
 The model then sees that JPEG decoded by PIL and converted to RGB, with the model's own
 preprocessing after it.
