@@ -102,6 +102,15 @@ def _benchmark_record(name: str, synthetic: bool, sections: dict[str, Any]) -> d
     return {"name": name, "synthetic": False}
 
 
+def recommended_precision(spec: ModelSpec, device: str) -> str:
+    """The precision a run uses when --precision is not given. A model recommends the
+    dtype of its published GPU runs; fp16 has no autocast kernels on the CPU, so a CPU
+    run of an fp16 model uses fp32 rather than failing."""
+    if spec.precision == "fp16" and not device.startswith("cuda"):
+        return "fp32"
+    return spec.precision
+
+
 def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict[str, Any], Embedder]:
     """Evaluate one model and write its result file; returns the result and the
     embedder (whose stats count the model calls made)."""
@@ -116,7 +125,7 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
         spec = with_own_weights(spec, config.weights)
     tasks = select_tasks(spec, config.tasks)
     device = resolve_device(config.device)
-    precision = config.precision or spec.precision
+    precision = config.precision or recommended_precision(spec, device)
     check_precision(precision, device)
     check_writable(config.out)
     options = EmbedOptions(

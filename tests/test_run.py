@@ -286,3 +286,18 @@ def test_a_failing_image_transform_is_named_even_in_worker_processes(tmp_path):
         assert result.returncode == 3, result.stderr
         assert "The image_transform of model 'fake/bad-transform' (plugin broken_transform)" in message
         assert "ValueError: cannot resize" in message and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("recommended, device, used", [
+    ("fp16", "cpu", "fp32"), ("fp16", "cuda", "fp16"), ("fp16", "cuda:1", "fp16"),
+    ("bf16", "cpu", "bf16"), ("fp32", "cuda", "fp32"),
+])
+def test_a_cpu_run_of_an_fp16_model_uses_fp32_unless_asked(recommended, device, used):
+    from mars_zoo import ModelSpec
+    from mars_zoo.environment import check_precision
+    from mars_zoo.runner import recommended_precision
+
+    spec = ModelSpec(name="fake/p", family="fake", checkpoint="x", loader=lambda *a: None,
+                     precision=recommended)
+    assert recommended_precision(spec, device) == used
+    check_precision(used, device)  # what the run then checks passes

@@ -57,7 +57,8 @@ def register(subparsers) -> None:
     add_revision_option(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="embedding precision (default: the model's recommendation)")
+                        help="embedding precision (default: the model's recommendation, "
+                             "but fp32 on the CPU for a model that recommends fp16)")
     parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
                         help="batch size (default: the model's recommendation)")
     parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
