@@ -8,6 +8,7 @@ leaves a half-written file where a good one was.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,23 @@ def dumps(result: dict[str, Any]) -> str:
 
 
 def check_writable(path: Path) -> None:
-    """Fail before hours of embedding, not after, when the output cannot be written."""
-    parent = path.parent if str(path.parent) else Path(".")
+    """Fail before hours of embedding, not after, when the output cannot be written. Creates
+    nothing: the folders of the result file are made when it is written, so that a run that
+    fails early leaves no trace."""
     if path.is_dir():
         raise MarsZooError(f"--out {path} is a directory; give a file name such as {path / 'result.json'}.")
+    existing = path.absolute().parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MarsZooError(f"Cannot write the result file {path}: {existing} is a file where a folder "
+                           f"belongs. Choose another --out path.")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / f".{path.name}.write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=existing):  # can we create files there?
+            pass
     except OSError as exc:
         raise MarsZooError(
-            f"Cannot write the result file {path}: {exc.strerror or exc}. Choose another --out path."
+            f"Cannot write the result file {path}: {exc.strerror or exc} in {existing}. Choose another --out path."
         ) from exc
 
 

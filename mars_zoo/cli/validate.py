@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from mars_zoo.cli.options import add_plugins_dir_option
+from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import console_err
 
 DEFAULT_PATH = Path("submissions")
@@ -37,6 +38,8 @@ def run_validate(args: argparse.Namespace) -> int:
     from mars_zoo.registry import load_registry
     from mars_zoo.submissions import validate_paths
 
+    if args.plugins_dir is not None and not args.plugins_dir.is_dir():
+        raise MarsZooError(f"--plugins-dir {args.plugins_dir} is not a directory.")
     validation = validate_paths(args.paths or [DEFAULT_PATH], known_models=lambda: load_registry(args.plugins_dir))
     if args.json:
         report = {

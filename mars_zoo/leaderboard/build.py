@@ -40,7 +40,8 @@ def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]
     """Validate the submissions folder and the included files (without loading plugins) and
     return their entries; any invalid file stops the build."""
     if not submissions.is_dir():
-        raise MarsZooError(f"Submissions folder {submissions} does not exist; pass --submissions DIR.")
+        problem = "is not a folder" if submissions.exists() else "does not exist"
+        raise MarsZooError(f"Submissions folder {printable(str(submissions))} {problem}; pass --submissions DIR.")
     validation = validate_paths([submissions, *include], known_models=None)
     if not validation.ok:
         shown = "\n".join(str(problem) for problem in validation.problems[:SHOWN_PROBLEMS])
@@ -120,8 +121,20 @@ def check_out(out: Path, submissions: Path, include: Sequence[Path] = ()) -> Non
 
 
 def _write_tree(files: dict[str, bytes], out: Path) -> None:
-    """Write into a temporary sibling, then swap it in place of `out`."""
+    """Write into a temporary sibling, then swap it in place of `out`; a file-system
+    failure (a file where a folder belongs, no permission, a full disk) is one error."""
     out = out.resolve()
+    try:
+        _swap_in(files, out)
+    except OSError as exc:
+        raise MarsZooError(
+            f"Cannot write the site to {printable(str(out))}: {exc.strerror or exc}"
+            f"{' (' + printable(str(exc.filename)) + ')' if exc.filename else ''}. Choose another --out "
+            f"folder; the previous site, if any, is unchanged."
+        ) from exc
+
+
+def _swap_in(files: dict[str, bytes], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:

@@ -168,3 +168,15 @@ def test_sys_exit_in_encode_under_a_real_interpreter_exits_non_zero(tmp_path):
     assert result.returncode == 3
     assert "it called sys.exit(0)" in " ".join(result.stderr.split())
     assert not out.exists()
+
+
+def test_an_installed_plugin_that_exits_at_import_is_named_with_its_package(tmp_path):
+    from test_plugins import make_distribution, mars_zoo_cli
+
+    site = make_distribution(tmp_path, "quitting-mars-plugin", "import sys\nsys.exit(0)\n")
+    result = mars_zoo_cli("list", "--json", pythonpath=site)
+    assert result.returncode == 3 and result.stdout == "" and "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Plugin 'quitting' (entry point 'quitting_mars_plugin' of quitting-mars-plugin 1.2.3) failed to " \
+           "import: it called sys.exit(0)" in message
+    assert "pip uninstall quitting-mars-plugin" in message and "MARS_ZOO_LOAD_PLUGINS" in message
