@@ -18,6 +18,7 @@ from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_ca
 from mars_zoo.cache import CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
+from mars_zoo.distributed import Ranks
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import Encoder, ModelSpec
 from mars_zoo.reporting import Reporter
@@ -131,8 +132,10 @@ class Embedder:
         options: EmbedOptions,
         cache: EmbeddingCache,
         reporter: Reporter,
+        ranks: Ranks = Ranks(),
     ) -> None:
         self.spec = spec
+        self.ranks = ranks
         self.plugin_version = plugin_version
         self.options = options
         self.cache = cache
@@ -182,18 +185,25 @@ class Embedder:
                 "preprocessing": preprocessing,
             },
         )
-        missing = entry.missing(self.reporter.warn)
-        if missing:
-            self._run_images(source, entry, missing, label)
+        mine = self._my_missing_shards(entry)
+        if mine:
+            self._run_images(source, entry, mine, label)
+        self.ranks.wait_for_all()
         return entry.read() if in_memory else entry.rows()
 
     def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
         """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""
         entry = self._entry("text", list(texts), {})
-        missing = entry.missing(self.reporter.warn)
-        if missing:
-            self._run_texts(list(texts), entry, missing, label)
+        mine = self._my_missing_shards(entry)
+        if mine:
+            self._run_texts(list(texts), entry, mine, label)
+        self.ranks.wait_for_all()
         return entry.read()
+
+    def _my_missing_shards(self, entry: CacheEntry) -> list[int]:
+        """The shards of `entry` this rank computes: all missing ones in a single process;
+        with several ranks, its share of the list rank 0 made (see `mars_zoo.distributed`)."""
+        return self.ranks.mine(self.ranks.share(lambda: entry.missing(self.reporter.warn)))
 
     def _batches(self, entry: CacheEntry, shards: list[int]) -> list[list[int]]:
         """Index batches of at most batch_size that never cross a shard boundary."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
+from mars_zoo.distributed import Ranks, rank_device
 from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, describe, resolve_device
 from mars_zoo.errors import MarsZooError
@@ -111,9 +112,13 @@ def recommended_precision(spec: ModelSpec, device: str) -> str:
     return spec.precision
 
 
-def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict[str, Any], Embedder]:
+def run(
+    config: RunConfig, registry: Registry, reporter: Reporter, ranks: Ranks = Ranks()
+) -> tuple[dict[str, Any] | None, Embedder]:
     """Evaluate one model and write its result file; returns the result and the
-    embedder (whose stats count the model calls made)."""
+    embedder (whose stats count the model calls made). Among several ranks (torchrun),
+    every rank embeds its share and only rank 0 scores, writes and returns the result;
+    the others return None."""
     import numpy as np
 
     from mars_zoo.data.benchmark import open_benchmark
@@ -124,7 +129,7 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
     if config.weights is not None:
         spec = with_own_weights(spec, config.weights)
     tasks = select_tasks(spec, config.tasks)
-    device = resolve_device(config.device)
+    device = rank_device(resolve_device(config.device), ranks)
     precision = config.precision or recommended_precision(spec, device)
     check_precision(precision, device)
     check_writable(config.out)
@@ -150,7 +155,7 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
     )
     plugin = registry.pm.info(spec.plugin)
     with _cache(config) as cache:
-        embedder = Embedder(spec, plugin.version, options, cache, reporter)
+        embedder = Embedder(spec, plugin.version, options, cache, reporter, ranks)
         context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
         # Every task's data is read before anything is embedded, so that missing data
         # (a gallery not passed with --tiles, say) fails in seconds, not after hours.
@@ -158,26 +163,35 @@ def run(config: RunConfig, registry: Registry, reporter: Reporter) -> tuple[dict
         sections = {}
         for name in tasks:
             reporter.info(f"task: {name}")
-            sections[name] = _task_module(name).run(context, data[name])
+            if ranks.leader:
+                sections[name] = _task_module(name).run(context, data[name])
+            else:
+                _task_module(name).embed(context, data[name])
+    dims = ranks.gather(embedder.check.dim)
+    environment = describe(device)
+    devices = ranks.gather(environment["device_name"])
+    if not ranks.leader:
+        return None, embedder
 
     result = {
         "schema_version": SCHEMA_VERSION,
         "provenance": "reproduced",
         "model": {
             **spec.metadata(),
-            "embedding_dim": embedder.check.dim,
+            "embedding_dim": next((dim for dim in dims if dim is not None), None),
             "plugin_package": plugin.package,
             "plugin_version": plugin.version,
         },
         "benchmark": _benchmark_record(benchmark.name, benchmark.synthetic, sections),
         "harness": harness(),
-        "environment": describe(device),
+        "environment": environment,
         "run": {
             "device": device,
             "precision": precision,
             "batch_size": options.batch_size,
             "seed": config.seed,
             "workers": options.workers,
+            **({"world_size": ranks.world_size, "devices": devices} if ranks.distributed else {}),
             "started_at": started_at,
             "finished_at": _now(),
             "wall_time_s": time.perf_counter() - started,

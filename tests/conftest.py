@@ -1,6 +1,8 @@
 """Shared test set-up: never touch the network or the user's caches."""
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,12 @@ def mini_dir(isolated_caches):
     from mars_zoo.data.mini import ensure_mini
 
     return ensure_mini(default_cache_dir())
+
+
+@pytest.fixture
+def plugins_dir(tmp_path):
+    """A --plugins-dir folder holding the fake models plugin (tests/fake_models.py)."""
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    shutil.copy(Path(__file__).parent / "fake_models.py", directory / "fake_models.py")
+    return directory

@@ -3,7 +3,8 @@
 Embeddings are a deterministic function of each item alone (image colour
 statistics, text bytes), so the harness's behaviour can be tested without any
 real model. Some models break the contract on purpose. Setting
-MARS_ZOO_TEST_CALL_LOG appends one line per model call to that file, and
+MARS_ZOO_TEST_CALL_LOG appends one line per model call to that file (the kind, the
+torch.distributed rank and the process id), and
 MARS_ZOO_TEST_CALL_DELAY sleeps that many seconds per call, so a test can kill
 a run mid-embedding and count what a rerun recomputes.
 """
@@ -22,7 +23,7 @@ def _log_call(kind):
     path = os.environ.get("MARS_ZOO_TEST_CALL_LOG")
     if path:
         with open(path, "a") as handle:
-            handle.write(kind + "\n")
+            handle.write(f"{kind} rank={os.environ.get('RANK', '0')} pid={os.getpid()}\n")
     time.sleep(float(os.environ.get("MARS_ZOO_TEST_CALL_DELAY", "0")))
 
 

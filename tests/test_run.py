@@ -20,7 +20,6 @@ from mars_zoo.reporting import Reporter
 from mars_zoo.results_schema import validate_file
 from mars_zoo.runner import RunConfig, run
 
-TESTS = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +29,6 @@ def registry():
     pm = build_plugin_manager()
     pm.add(fake_models, PluginInfo("fake", "test", "tests", "0"))
     return Registry(pm)
-
-
-@pytest.fixture
-def plugins_dir(tmp_path):
-    directory = tmp_path / "plugins"
-    directory.mkdir()
-    shutil.copy(TESTS / "fake_models.py", directory / "fake_models.py")
-    return directory
 
 
 def evaluate(registry, model, tmp_path, **options):

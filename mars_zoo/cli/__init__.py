@@ -49,6 +49,7 @@ def _error(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what a relaunch repeats
     try:
         return args.handler(args)
     except MarsZooError as exc:

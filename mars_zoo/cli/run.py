@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.markup import escape
@@ -13,10 +15,11 @@ from mars_zoo.cli.options import (
     MAX_COUNT, MAX_SEED, MAX_WORKERS, absolute_path, add_plugins_dir_option, add_revision_option, add_weights_option,
     int_between, parse_tasks,
 )
+from mars_zoo.errors import MarsZooError
 from mars_zoo.model import PRECISIONS
 from mars_zoo.data.specs import BENCHMARK_NAMES, PAIRED_SOURCES
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
-from mars_zoo.reporting import RichReporter, console
+from mars_zoo.reporting import Reporter, RichReporter, console
 
 
 def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path:
@@ -78,14 +81,26 @@ def register(subparsers) -> None:
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
                         help="items per cache shard (what a killed run can lose); default: %(default)s")
+    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+                        help="embed with N processes on this machine (torchrun; one GPU each on CUDA); for "
+                        "several machines start `torchrun ... -m mars_zoo run ...` on each")
     add_plugins_dir_option(parser)
     parser.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from mars_zoo.distributed import environment_ranks, join, leave
     from mars_zoo.registry import load_registry
     from mars_zoo.runner import RunConfig, run
 
+    ranks = environment_ranks()
+    if args.nproc is not None:
+        return launch_ranks(args.nproc, args.argv, ranks.distributed)
+    if ranks.distributed and args.no_cache:
+        raise MarsZooError(
+            "--no-cache cannot be used with several ranks: they share their embeddings through the "
+            "cache folder. Use a fresh --cache-dir DIR instead."
+        )
     config = RunConfig(
         model=args.model,
         out=args.out or default_out(args.model, args.benchmark, args.weights).absolute(),
@@ -107,7 +122,13 @@ def run_command(args: argparse.Namespace) -> int:
         weights=args.weights,
     )
     registry = load_registry(args.plugins_dir)
-    result, embedder = run(config, registry, RichReporter())
+    join(ranks)
+    try:
+        result, embedder = run(config, registry, RichReporter() if ranks.leader else Reporter(), ranks)
+    finally:
+        leave(ranks)
+    if result is None:
+        return 0  # not rank 0: its share is in the cache, rank 0 reports
     print_summary(result)
     calls = embedder.stats.calls
     console.print(
@@ -116,6 +137,19 @@ def run_command(args: argparse.Namespace) -> int:
     )
     console.print(f"[green]result written to[/] {escape(str(config.out))}")
     return 0
+
+
+def launch_ranks(nproc: int, argv: list[str], inside_torchrun: bool) -> int:
+    """`mars-zoo run --nproc N ...`: the same command on N ranks of this machine, through
+    torchrun (`--standalone`: a free local rendezvous port)."""
+    if nproc < 1:
+        raise MarsZooError(f"--nproc must be at least 1, not {nproc}.")
+    if inside_torchrun:
+        raise MarsZooError("--nproc starts torchrun itself; under torchrun, drop --nproc.")
+    rest = [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "mars_zoo", *rest]
+    return subprocess.run(command).returncode
 
 
 def _pct(value: float | None) -> str:

@@ -49,11 +49,11 @@ def load(context: TaskContext) -> GeoData:
     return context.benchmark.geolocalization()
 
 
-def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
+def embed(context: TaskContext, data: GeoData) -> tuple[Any, list[tuple[str, str, np.ndarray]]]:
+    """Every embedding the task scores (all that ranks other than 0 do): the gallery, and
+    the (landform, mode, query vector) of every query."""
     embedder = context.embedder
     modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
-    before = stats_snapshot(embedder)
-    watch = Stopwatch()
     gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
     text_queries = (
         prompt_ensemble(embedder, [geo_query_name(name) for name in GEO_LANDFORMS], "geo text queries")
@@ -70,6 +70,15 @@ def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
             by_mode["text"] = text_queries[index]
             by_mode["hybrid"] = hybrid_query(examples, text_queries[index])
         queries += [(landform, mode, by_mode[mode]) for mode in modes]
+    return gallery, queries
+
+
+def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
+    embedder = context.embedder
+    modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
+    before = stats_snapshot(embedder)
+    watch = Stopwatch()
+    gallery, queries = embed(context, data)
     watch.lap("embed")
 
     # Only each query's top K_max tiles (ties kept) can matter to the metrics: keeping

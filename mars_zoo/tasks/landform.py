@@ -23,14 +23,20 @@ def load(context: TaskContext) -> LandformData:
     return context.benchmark.landforms()
 
 
+def embed(context: TaskContext, data: LandformData) -> tuple[Any, Any]:
+    """Every embedding the task scores (all that ranks other than 0 do)."""
+    images = context.embedder.images(data.images, data.dataset, "landform images")
+    queries = prompt_ensemble(
+        context.embedder, [landform_query_name(name) for name in data.class_names], "landform queries"
+    )
+    return images, queries
+
+
 def run(context: TaskContext, data: LandformData) -> dict[str, Any]:
     embedder = context.embedder
     before = stats_snapshot(embedder)
     watch = Stopwatch()
-    images = embedder.images(data.images, data.dataset, "landform images")
-    queries = prompt_ensemble(
-        embedder, [landform_query_name(name) for name in data.class_names], "landform queries"
-    )
+    images, queries = embed(context, data)
     watch.lap("embed")
     scores = search.scores_all(queries, images, device=context.device)
     relevant = np.asarray(data.labels)[None, :] == np.arange(len(data.class_names))[:, None]

@@ -17,12 +17,17 @@ def load(context: TaskContext) -> PairsData:
     return context.benchmark.paired(caption_column=context.caption, source=context.pairs_source)
 
 
+def embed(context: TaskContext, data: PairsData) -> tuple[Any, Any]:
+    """Every embedding the task scores (all that ranks other than 0 do)."""
+    images = context.embedder.images(data.images, data.dataset, "pair images", preprocessing=IMAGE_PREPARATION)
+    return images, context.embedder.texts(data.captions, "captions")
+
+
 def run(context: TaskContext, data: PairsData) -> dict[str, Any]:
     embedder = context.embedder
     before = stats_snapshot(embedder)
     watch = Stopwatch()
-    images = embedder.images(data.images, data.dataset, "pair images", preprocessing=IMAGE_PREPARATION)
-    texts = embedder.texts(data.captions, "captions")
+    images, texts = embed(context, data)
     watch.lap("embed")
     scores = metrics.paired(images, texts)
     watch.lap("score")
