@@ -43,3 +43,46 @@ def plugins_dir(tmp_path):
     directory.mkdir()
     shutil.copy(Path(__file__).parent / "fake_models.py", directory / "fake_models.py")
     return directory
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian chromium for the whole session (Playwright imported only here)."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import CHROMIUM_ARGS, chromium_executable
+
+    executable = chromium_executable()
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser):
+    """Makes browser contexts that may reach only a local prefix (see `local_only_context`);
+    closes them after the test."""
+    from browser_support import local_only_context
+
+    made = []
+
+    def make(local_prefix: str, **options):
+        made.append(local_only_context(browser, local_prefix, **options))
+        return made[-1]
+
+    yield make
+    for ctx in made:
+        ctx.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(request):
+    """Where browser tests put their screenshots (printed once, so a reader can find them)."""
+    from browser_support import screenshots_dir
+
+    folder = screenshots_dir()
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\nscreenshots: {folder}")
+    return folder

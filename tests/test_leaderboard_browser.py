@@ -1,11 +1,11 @@
 """The built leaderboard in a real headless Chromium (Debian's `chromium`, driven by Playwright).
 
-One browser for the module. The site is built from the real submissions, the XSS fixtures and a
+One browser for the session (conftest.py). The site is built from the real submissions, the XSS fixtures and a
 reproduced result, plus a synthetic mini result (--include), and served from a loopback
 http.server thread. Every page is visited once (`crawl`): console errors, dialogs, requests
 that would leave the local server (blocked and recorded), links and a screenshot per page are
 collected, and the tests below assert on them. Screenshots go to $MARS_ZOO_ARTIFACTS or
-test-artifacts/screenshots/ (printed when the module starts).
+test-artifacts/screenshots/ (printed once).
 
 Chromium must be installed (Debian/Ubuntu: apt-get install chromium): without it these tests
 fail, they do not skip.
@@ -16,44 +16,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import shutil
 import threading
 import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_names
+from browser_support import Visit, local_only_context, open_page
+from fixtures.site_inputs import MINI, make_submissions, results_in, xss_names
 from mars_zoo.leaderboard.build import build_site
 from mars_zoo.leaderboard.serve import make_server
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 TASK_TABLES = {"paired": "#table-paired", "landform": "#table-landform", "geolocalization": "#table-geolocalization"}
-
-
-@dataclass
-class Visit:
-    url: str
-    console_errors: list[str] = field(default_factory=list)
-    dialogs: list[str] = field(default_factory=list)
-    xss: object = None
-    links: list[str] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
-
-
-@pytest.fixture(scope="module")
-def artifacts(request) -> Path:
-    folder = Path(os.environ.get("MARS_ZOO_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled():
-        print(f"\nleaderboard screenshots: {folder}")
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -75,68 +50,9 @@ def base_url(site):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Chromium is not installed, and the leaderboard browser tests need it: install "
-                    "Debian's chromium (sudo apt-get install chromium) so that 'chromium' is on PATH.",
-                    pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def context(browser):
-    """A fresh browser context whose requests may reach only the page's own origin (or file://);
-    anything else is aborted and recorded in `context.outside`."""
-    made = []
-
-    def make(local_prefix: str, **options):
-        ctx = browser.new_context(**options)
-        ctx.outside = []
-
-        def route(route):
-            if route.request.url.startswith(local_prefix):
-                route.continue_()
-            else:
-                ctx.outside.append(route.request.url)
-                route.abort()
-
-        ctx.route("**/*", route)
-        made.append(ctx)
-        return ctx
-
-    yield make
-    for ctx in made:
-        ctx.close()
-
-
-def open_page(ctx, url: str) -> tuple[object, Visit]:
-    visit = Visit(url)
-    page = ctx.new_page()
-    page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))
-    page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
-
-    def dialog(d):
-        visit.dialogs.append(d.message)
-        d.dismiss()
-
-    page.on("dialog", dialog)
-    page.goto(url, wait_until="load")
-    return page, visit
-
-
-@pytest.fixture(scope="module")
 def crawl(browser, base_url, artifacts):
     """Visit the index and every page it links to, once; screenshot each."""
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
-    ctx.outside = []
-    ctx.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base_url)
-              else (ctx.outside.append(route.request.url), route.abort()))
+    ctx = local_only_context(browser, base_url, viewport={"width": 1280, "height": 900})
     visits: dict[str, Visit] = {}
     queue = [base_url + "index.html"]
     while queue:

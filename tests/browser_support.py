@@ -1,0 +1,73 @@
+"""What every browser test shares: Debian's chromium driven by Playwright, contexts that
+may reach only local pages, page visits that record console errors and dialogs, and the
+folder screenshots go to. The fixtures built on these live in conftest.py."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@dataclass
+class Visit:
+    url: str
+    console_errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+    xss: object = None
+    links: list[str] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+
+
+def chromium_executable() -> str:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Chromium is not installed, and the browser tests need it: install Debian's "
+                    "chromium (sudo apt-get install chromium) so that 'chromium' is on PATH.",
+                    pytrace=False)
+    return executable
+
+
+def screenshots_dir() -> Path:
+    folder = Path(os.environ.get("MARS_ZOO_ARTIFACTS", REPO / "test-artifacts")) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def local_only_context(browser, local_prefix: str, **options):
+    """A browser context whose requests may reach only URLs starting with `local_prefix`;
+    anything else is aborted and recorded in `context.outside`."""
+    ctx = browser.new_context(**options)
+    ctx.outside = []
+
+    def route(route):
+        if route.request.url.startswith(local_prefix):
+            route.continue_()
+        else:
+            ctx.outside.append(route.request.url)
+            route.abort()
+
+    ctx.route("**/*", route)
+    return ctx
+
+
+def open_page(ctx, url: str) -> tuple[object, Visit]:
+    visit = Visit(url)
+    page = ctx.new_page()
+    page.on("console", lambda message: message.type == "error" and visit.console_errors.append(message.text))
+    page.on("pageerror", lambda error: visit.console_errors.append(str(error)))
+
+    def dialog(d):
+        visit.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", dialog)
+    page.goto(url, wait_until="load")
+    return page, visit
