@@ -51,6 +51,12 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
+def default_workers(device: str) -> int:
+    """DataLoader workers for image decoding: on CUDA enough to keep the GPU fed; on the
+    CPU none, since decoding would take cores from the model itself."""
+    return min(8, os.cpu_count() or 1) if device.startswith("cuda") else 0
+
+
 def check_precision(precision: str, device: str) -> None:
     if precision not in PRECISIONS:
         raise MarsZooError(f"Unknown --precision {precision!r}; use one of {', '.join(PRECISIONS)}.")

@@ -258,9 +258,7 @@ def geolocalization(
         candidates = np.flatnonzero(values >= boundary)
     else:
         candidates = np.arange(values.size)
-    tile_of_pair, point_of_pair = _pairs_within(
-        map_pixels(tiles[candidates]), map_pixels(truth), radius * (GEO_MAP_WIDTH_PX / 360.0)
-    )
+    tile_of_pair, point_of_pair = pairs_within_radius(tiles[candidates], truth, radius)
     is_hit = np.zeros(candidates.size, dtype=bool)
     is_hit[tile_of_pair] = True
     # lexsort is stable and `candidates` ascends: equal (score, hit) keep index order.
@@ -296,6 +294,12 @@ def geolocalization(
             "f1": f1.tolist(),
         },
     }
+
+
+def pairs_within_radius(tile_lonlat: np.ndarray, gt_lonlat: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """Every (tile, ground-truth point) pair lying within `radius` degrees, as two index
+    arrays, decided in the published evaluator's map pixels (see `geolocalization`)."""
+    return _pairs_within(map_pixels(tile_lonlat), map_pixels(gt_lonlat), radius * (GEO_MAP_WIDTH_PX / 360.0))
 
 
 def map_pixels(lonlat: np.ndarray) -> np.ndarray:

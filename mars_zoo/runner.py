@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
 from mars_zoo.distributed import Ranks, rank_device
 from mars_zoo.embed import Embedder, EmbedOptions
-from mars_zoo.environment import check_precision, describe, resolve_device
+from mars_zoo.environment import check_precision, default_workers, describe, resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
 from mars_zoo.model import ModelSpec
@@ -67,12 +67,6 @@ def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[st
             f"geolocalization (image queries) only: use --tasks geolocalization."
         )
     return tuple(t for t in TASK_NAMES if t in requested)
-
-
-def _default_workers(device: str) -> int:
-    import os
-
-    return min(8, os.cpu_count() or 1) if device.startswith("cuda") else 0
 
 
 @contextlib.contextmanager
@@ -137,7 +131,7 @@ def run(
         device=device,
         precision=precision,
         batch_size=config.batch_size or spec.batch_size,
-        workers=_default_workers(device) if config.workers is None else config.workers,
+        workers=default_workers(device) if config.workers is None else config.workers,
         seed=config.seed,
     )
     if options.batch_size < 1 or options.workers < 0:

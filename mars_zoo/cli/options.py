@@ -96,3 +96,39 @@ def add_weights_option(parser: argparse.ArgumentParser) -> None:
         "dict holding one under 'state_dict'), or a save_pretrained folder for transformers models; "
         "results record their sha256 as the revision",
     )
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """Where the benchmark's data comes from: the Hub, a local copy, or the mini benchmark."""
+    from mars_zoo.data.specs import BENCHMARK_NAMES
+
+    parser.add_argument(
+        "--benchmark",
+        choices=BENCHMARK_NAMES,
+        default="marsretrieval",
+        help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
+        "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
+        "default: %(default)s",
+    )
+    parser.add_argument("--data-dir", type=absolute_path, metavar="DIR",
+                        help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
+    parser.add_argument("--tiles", dest="tiles_dir", type=absolute_path, metavar="DIR",
+                        help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
+    add_revision_option(parser)
+
+
+def add_embedding_options(parser: argparse.ArgumentParser) -> None:
+    """How embeddings are computed and where they are cached."""
+    from mars_zoo.cache import CACHE_ENV
+    from mars_zoo.model import PRECISIONS
+
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
+    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+                        help="embedding precision (default: the model's recommendation)")
+    parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
+                        help="batch size (default: the model's recommendation)")
+    parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
+                        help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
+    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
+                        help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
+                        f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")

@@ -93,12 +93,26 @@ def read_query_images(directory: Path) -> FileImageSource:
             )
     if not paths:
         raise MarsZooError(f"{directory} holds no query images ({', '.join(QUERY_IMAGE_SUFFIXES)}).")
-    ids = [f"{directory.name}/{path.name}" for path in paths]
+    return checked_images(paths, [f"{directory.name}/{path.name}" for path in paths])
+
+
+def checked_images(paths: list[Path], ids: list[str], fix: str = QUERY_IMAGE_FIX) -> FileImageSource:
+    """Image files whose headers were read before anything is embedded, so that a file
+    that is no image (or a decompression bomb) fails now, naming the file."""
     for path, item in zip(paths, ids):
         problem = header_problem(str(path))
         if problem is not None:
-            raise refused(item, str(path), QUERY_IMAGE_FIX, problem)
-    return FileImageSource(paths, ids, QUERY_IMAGE_FIX)
+            raise refused(item, str(path), fix, problem)
+    return FileImageSource(paths, ids, fix)
+
+
+def find_mars_map(path: Path) -> Path | None:
+    """The basemap of a geo-localization copy: the first image of its mars_map/ folder."""
+    folder = path / "mars_map"
+    if not folder.is_dir():
+        return None
+    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in QUERY_IMAGE_SUFFIXES)
+    return images[0] if images else None
 
 
 def read_geolocalization(path: Path, ref: DatasetRef, gallery: TileGallery) -> GeoData:
@@ -112,5 +126,6 @@ def read_geolocalization(path: Path, ref: DatasetRef, gallery: TileGallery) -> G
         },
         query_images={name: read_query_images(path / "image_queries" / name) for name in GEO_LANDFORMS},
         gallery=gallery,
+        mars_map=find_mars_map(path),
     )
 

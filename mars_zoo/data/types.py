@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
@@ -108,3 +109,4 @@ class GeoData:
     ground_truth: dict[str, np.ndarray]  # landform -> [G, 2] (lon, lat)
     query_images: dict[str, ImageSource]  # landform -> example images
     gallery: TileGallery
+    mars_map: Path | None = None  # the dataset's global basemap image, for drawing results

@@ -1,0 +1,7 @@
+"""Discovery: search the tile gallery in words or with example images, and map the hits.
+
+Built on the evaluation's own pieces, so that a model evaluated once is searched for
+free: the gallery embeddings come from the same cache entries task 3 writes, queries
+are built with task 3's rules (`query`), ranked by the same exact search (`hits`), and
+drawn on the dataset's basemap in a self-contained page (`page`).
+"""

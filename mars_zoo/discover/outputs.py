@@ -1,0 +1,36 @@
+"""The files of a search, each written atomically into the output folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.discover import hits as hitlib
+from mars_zoo.discover.page import render
+from mars_zoo.discover.searcher import SearchResult
+from mars_zoo.errors import MarsZooError
+
+PAGE, CSV, GEOJSON = "search.html", "hits.csv", "hits.geojson"
+
+
+def write_outputs(result: SearchResult, out_dir: Path, thumbnails: int = 24) -> dict[str, Path]:
+    """search.html (map, thumbnails, table), hits.csv and hits.geojson in `out_dir`."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise MarsZooError(f"--out {out_dir} is a file; give a folder for the search's page, CSV and GeoJSON.")
+    contents = {
+        PAGE: render(result, thumbnails),
+        CSV: hitlib.to_csv(result.hits),
+        GEOJSON: json.dumps(hitlib.to_geojson(result.hits, result.query), indent=1) + "\n",
+    }
+    written = {}
+    try:
+        for name, text in contents.items():
+            atomic_write_bytes(out_dir / name, text.encode("utf-8"))
+            written[name] = out_dir / name
+    except OSError as exc:
+        raise MarsZooError(
+            f"Cannot write the search's files into {out_dir}: {exc.strerror or exc}. Fix: choose a "
+            f"writable folder with --out."
+        ) from None
+    return written

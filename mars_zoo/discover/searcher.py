@@ -1,0 +1,154 @@
+"""One search, start to end: model and data opened as `mars-zoo run` opens them, the
+gallery embedded through the shared cache, the query built and ranked, the hits
+checked against the landform's catalogue when there is one."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mars_zoo import search
+from mars_zoo.cache import EmbeddingCache, embeddings_dir, DEFAULT_SHARD_SIZE
+from mars_zoo.discover import hits as hitlib
+from mars_zoo.discover.query import build_query, choose_mode
+from mars_zoo.embed import Embedder, EmbedOptions
+from mars_zoo.environment import check_precision, default_workers, resolve_device
+from mars_zoo.errors import MarsZooError
+from mars_zoo.folders import ensure_folder
+from mars_zoo.model_revisions import resolve_model_revision
+from mars_zoo.protocol import GEO_LANDFORMS
+from mars_zoo.registry import Registry
+from mars_zoo.reporting import Reporter
+
+
+@dataclasses.dataclass
+class SearchConfig:
+    """What `mars-zoo search` can set. Data and device options mean what they mean for `run`."""
+
+    model: str
+    text: str | None = None
+    images: tuple[Path, ...] = ()
+    mode: str | None = None  # None: hybrid with text and images, else whichever was given
+    k: int = 100
+    landform: str | None = None  # catalogue to compare with; None: the landform the text names, if any
+    benchmark: str = "marsretrieval"
+    data_dir: Path | None = None
+    tiles_dir: Path | None = None
+    revisions: dict[str, str] = dataclasses.field(default_factory=dict)
+    device: str = "auto"
+    precision: str | None = None
+    batch_size: int | None = None
+    workers: int | None = None  # None: as for run
+    cache_dir: Path | None = None
+
+
+@dataclasses.dataclass
+class SearchResult:
+    model: dict[str, Any]
+    query: dict[str, Any]
+    hits: list[hitlib.Hit]
+    coverage: hitlib.Coverage | None
+    truth: np.ndarray | None  # the compared catalogue's points
+    gallery_size: int
+    tile_images: Any  # the gallery's ImageSource, for thumbnails
+    mars_map: Path | None
+    synthetic: bool
+    timings: dict[str, float]
+    model_calls: dict[str, int]
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the images, JSON-ready (`--json`)."""
+        return {
+            "model": self.model,
+            "query": self.query,
+            "synthetic": self.synthetic,
+            "gallery_tiles": self.gallery_size,
+            "coverage": dataclasses.asdict(self.coverage) if self.coverage else None,
+            "timings": self.timings,
+            "model_calls": self.model_calls,
+            "hits": [
+                {key: value for key, value in dataclasses.asdict(hit).items() if key != "index"}
+                for hit in self.hits
+            ],
+        }
+
+
+def _plain(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def landform_named(text: str | None) -> str | None:
+    """The protocol landform a query text names (case, `_`, `-` and spacing aside), if any."""
+    if not text:
+        return None
+    return next((name for name in GEO_LANDFORMS if _plain(name) == _plain(text)), None)
+
+
+def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> SearchResult:
+    from mars_zoo.data.benchmark import open_benchmark
+
+    if config.k < 1:
+        raise MarsZooError(f"--k must be at least 1, got {config.k}.")
+    if config.landform is not None and config.landform not in GEO_LANDFORMS:
+        raise MarsZooError(f"Unknown landform {config.landform!r}: use one of {', '.join(GEO_LANDFORMS)}.")
+    spec = registry.get(config.model)
+    spec.require_available()
+    mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
+    spec = resolve_model_revision(spec, config.cache_dir)
+    device = resolve_device(config.device)
+    precision = config.precision or spec.precision
+    check_precision(precision, device)
+    workers = default_workers(device) if config.workers is None else config.workers
+    options = EmbedOptions(device, precision, config.batch_size or spec.batch_size, workers)
+
+    benchmark = open_benchmark(
+        config.benchmark, data_dir=config.data_dir, tiles_dir=config.tiles_dir,
+        revisions=config.revisions, cache_dir=config.cache_dir, reporter=reporter,
+    )
+    data = benchmark.geolocalization()
+    cache = EmbeddingCache(ensure_folder(embeddings_dir(config.cache_dir), "the embedding cache"), DEFAULT_SHARD_SIZE)
+    plugin = registry.pm.info(spec.plugin)
+    embedder = Embedder(spec, plugin.version, options, cache, reporter)
+
+    started = time.perf_counter()
+    # The very call task 3 makes, so the gallery comes from the evaluation's cache entries.
+    gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
+    embedded = time.perf_counter()
+    query = build_query(embedder, mode, config.text, config.images)
+    queried = time.perf_counter()
+    (top,) = search.top_k(query[None].astype(np.float32), gallery, config.k, device=device)
+    hits = hitlib.rank(top, config.k, data.gallery.images.ids, data.gallery.lonlat)
+    searched = time.perf_counter()
+
+    landform = config.landform or landform_named(config.text)
+    coverage = truth = None
+    if landform is not None:
+        truth = data.ground_truth[landform]
+        hits, coverage = hitlib.against_truth(hits, landform, truth)
+    return SearchResult(
+        model={"name": spec.name, "revision": spec.revision, "random_weights": spec.random_weights},
+        query={
+            "text": config.text if mode != "image" else None,
+            "images": [str(path) for path in config.images] if mode != "text" else [],
+            "mode": mode,
+            "k": config.k,
+            "landform": landform,
+        },
+        hits=hits,
+        coverage=coverage,
+        truth=truth,
+        gallery_size=len(gallery),
+        tile_images=data.gallery.images,
+        mars_map=data.mars_map,
+        synthetic=bool(benchmark.synthetic or data.gallery.source.synthetic),
+        timings={
+            "gallery_s": embedded - started,
+            "query_s": queried - embedded,
+            "search_s": searched - queried,
+        },
+        model_calls=dict(embedder.stats.calls),
+    )
