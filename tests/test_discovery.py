@@ -14,7 +14,6 @@ import io
 import json
 import math
 import re
-import shutil
 from pathlib import Path
 
 import geojson
@@ -222,11 +221,8 @@ def test_user_mistakes_give_one_paragraph_and_a_nonzero_exit(capsys, tmp_path, a
     assert not (tmp_path / "out").exists()
 
 
-def test_an_image_only_model_refuses_text_queries(capsys, tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    shutil.copy(Path(__file__).with_name("fake_models.py"), plugins / "fake_models.py")
-    code = main(["search", "fake/image-only", "craters", "--benchmark", "mini", "--plugins-dir", str(plugins),
+def test_an_image_only_model_refuses_text_queries(capsys, tmp_path, plugins_dir):
+    code = main(["search", "fake/image-only", "craters", "--benchmark", "mini", "--plugins-dir", str(plugins_dir),
                  "--out", str(tmp_path / "out")])
     err = " ".join(capsys.readouterr().err.split())
     assert code != 0 and "'fake/image-only' is image-only" in err

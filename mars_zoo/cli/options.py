@@ -124,7 +124,8 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="embedding precision (default: the model's recommendation)")
+                        help="embedding precision (default: the model's recommendation, "
+                             "but fp32 on the CPU for a model that recommends fp16)")
     parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
                         help="batch size (default: the model's recommendation)")
     parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
@@ -132,3 +133,18 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
                         help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
                         f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
+
+
+def data_settings(args: argparse.Namespace) -> dict:
+    """The values of `add_data_options`, as the run and search configurations take them."""
+    return {"benchmark": args.benchmark, "data_dir": args.data_dir, "tiles_dir": args.tiles_dir,
+            "revisions": dict(args.revisions)}
+
+
+def embedding_settings(args: argparse.Namespace) -> dict:
+    """The values of `add_embedding_options`; the cache directory resolved (and made absolute)
+    now, before any plugin loads."""
+    from mars_zoo.cache import default_cache_dir
+
+    return {"device": args.device, "precision": args.precision, "batch_size": args.batch_size,
+            "workers": args.workers, "cache_dir": args.cache_dir or default_cache_dir().absolute()}

@@ -10,14 +10,13 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from mars_zoo.cache import CACHE_ENV, DEFAULT_SHARD_SIZE, default_cache_dir
+from mars_zoo.cache import DEFAULT_SHARD_SIZE
 from mars_zoo.cli.options import (
-    MAX_COUNT, MAX_SEED, MAX_WORKERS, absolute_path, add_plugins_dir_option, add_revision_option, add_weights_option,
-    int_between, parse_tasks,
+    MAX_COUNT, MAX_SEED, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option,
+    add_weights_option, data_settings, embedding_settings, int_between, parse_tasks,
 )
 from mars_zoo.errors import MarsZooError
-from mars_zoo.model import PRECISIONS
-from mars_zoo.data.specs import BENCHMARK_NAMES, PAIRED_SOURCES
+from mars_zoo.data.specs import PAIRED_SOURCES
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
 from mars_zoo.reporting import Reporter, RichReporter, console
 
@@ -45,27 +44,8 @@ def register(subparsers) -> None:
         help=f"comma-separated subset of {','.join(TASK_NAMES)} (default: every task the model's "
         "modalities allow)",
     )
-    parser.add_argument(
-        "--benchmark",
-        choices=BENCHMARK_NAMES,
-        default="marsretrieval",
-        help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
-        "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
-        "default: %(default)s",
-    )
-    parser.add_argument("--data-dir", type=absolute_path, metavar="DIR",
-                        help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
-    parser.add_argument("--tiles", dest="tiles_dir", type=absolute_path, metavar="DIR",
-                        help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
-    add_revision_option(parser)
-    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="embedding precision (default: the model's recommendation, "
-                             "but fp32 on the CPU for a model that recommends fp16)")
-    parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
-                        help="batch size (default: the model's recommendation)")
-    parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
-                        help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
+    add_data_options(parser)
+    add_embedding_options(parser)
     parser.add_argument("--seed", type=int_between(0, MAX_SEED), default=0, help="random seed, recorded in the result; default: %(default)s")
     parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default=PAIRED_DEFAULT_CAPTION,
                         help="task 1 caption column; default: %(default)s")
@@ -75,9 +55,6 @@ def register(subparsers) -> None:
     add_weights_option(parser)
     parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
-    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
-                        help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
-                        f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
                         help="items per cache shard (what a killed run can lose); default: %(default)s")
@@ -105,18 +82,11 @@ def run_command(args: argparse.Namespace) -> int:
         model=args.model,
         out=args.out or default_out(args.model, args.benchmark, args.weights).absolute(),
         tasks=args.tasks,
-        benchmark=args.benchmark,
-        data_dir=args.data_dir,
-        tiles_dir=args.tiles_dir,
-        revisions=dict(args.revisions),
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        workers=args.workers,
+        **data_settings(args),
+        **embedding_settings(args),
         seed=args.seed,
         caption=args.caption,
         pairs_source=args.pairs_source,
-        cache_dir=args.cache_dir or default_cache_dir().absolute(),
         no_cache=args.no_cache,
         shard_size=args.shard_size,
         weights=args.weights,

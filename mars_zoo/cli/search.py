@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from mars_zoo.cli.options import (
-    MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, int_between,
+    MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, data_settings,
+    embedding_settings, int_between,
 )
 from mars_zoo.protocol import GEO_LANDFORMS, GEO_QUERY_MODES
 from mars_zoo.reporting import RichReporter, console, printable
@@ -60,7 +61,6 @@ def default_out(query: str | None, images: list[Path]) -> Path:
 
 
 def search_command(args: argparse.Namespace) -> int:
-    from mars_zoo.cache import default_cache_dir
     from mars_zoo.discover.outputs import write_outputs
     from mars_zoo.discover.searcher import SearchConfig, run_search
     from mars_zoo.registry import load_registry
@@ -72,15 +72,8 @@ def search_command(args: argparse.Namespace) -> int:
         mode=args.mode,
         k=args.k,
         landform=args.landform,
-        benchmark=args.benchmark,
-        data_dir=args.data_dir,
-        tiles_dir=args.tiles_dir,
-        revisions=dict(args.revisions),
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        cache_dir=args.cache_dir or default_cache_dir().absolute(),
+        **data_settings(args),
+        **embedding_settings(args),
     )
     out = args.out or default_out(args.query, args.images)
     registry = load_registry(args.plugins_dir)

@@ -23,6 +23,7 @@ from mars_zoo.model_revisions import resolve_model_revision
 from mars_zoo.protocol import GEO_LANDFORMS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
+from mars_zoo.runner import recommended_precision
 
 
 @dataclasses.dataclass
@@ -100,7 +101,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
     mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
     spec = resolve_model_revision(spec, config.cache_dir)
     device = resolve_device(config.device)
-    precision = config.precision or spec.precision
+    precision = config.precision or recommended_precision(spec, device)
     check_precision(precision, device)
     workers = default_workers(device) if config.workers is None else config.workers
     options = EmbedOptions(device, precision, config.batch_size or spec.batch_size, workers)
