@@ -122,6 +122,27 @@ def test_plugin_prints_while_encoding_stay_off_stdout(tmp_path, capsys):
     assert json.loads(out.read_text())["tasks"]["landform"]["metrics"]["map"] > 0
 
 
+def test_prints_of_an_image_transform_in_worker_processes_stay_off_stdout(tmp_path):
+    """The image transform runs in DataLoader worker processes; its prints go to stderr there too."""
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "workers", top="""
+        def _transform(image):
+            import numpy as np
+            import torch
+
+            print("NOISY-WORKER", flush=True)
+            return torch.tensor(np.asarray(image.convert("L").resize((4, 4)), dtype=np.float32))
+    """, load="FaultyEncoder.image_transform = staticmethod(_transform)")
+    out = tmp_path / "r.json"
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-m", "mars_zoo", "run", "workers/model", "--benchmark", "mini",
+                             "--tasks", "landform", "--no-cache", "--workers", "1", "--out", str(out),
+                             "--plugins-dir", str(directory)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "NOISY-WORKER" in result.stderr and "NOISY-WORKER" not in result.stdout
+    assert json.loads(out.read_text())["tasks"]["landform"]["dataset"]["items"] == 96
+
+
 @pytest.mark.parametrize("where", ["top", "load", "image"])
 def test_a_plugin_that_changes_directory_cannot_move_the_result(tmp_path, capsys, monkeypatch, where):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
