@@ -12,6 +12,7 @@ sorted order. Two runs with the same library versions produce identical bytes.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -256,6 +257,8 @@ def ensure_mini(cache_dir: Path, reporter: Reporter | None = None) -> Path:
     final = Path(cache_dir) / MINI_VERSION
     if final.is_dir():
         return final
+    if final.exists() or final.is_symlink():  # refuse now, not after generating it
+        raise write_error(final, "the mini benchmark", FileExistsError(errno.EEXIST, "not a folder", str(final)))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{MINI_VERSION}-", dir=final.parent))
     try:
