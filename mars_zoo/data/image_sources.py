@@ -34,6 +34,13 @@ class NameList(Sequence[str]):
     def __init__(self, names: Sequence[str]) -> None:
         self._names = np.array([name.encode("ascii") for name in names], dtype=bytes)
 
+    @classmethod
+    def of_ascii(cls, names: np.ndarray) -> "NameList":
+        """A NameList of a numpy bytes array of ASCII names, taken as it is."""
+        listed = cls([])
+        listed._names = names
+        return listed
+
     def __len__(self) -> int:
         return len(self._names)
 

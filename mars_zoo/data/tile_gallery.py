@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import tarfile
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from mars_zoo.data.files import require_dir, visible_files
 from mars_zoo.data.fingerprints import local_revision
+from mars_zoo.data.gallery_index import cached_index
 from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_PREFIX, shard_name
 from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
 from mars_zoo.data.tile_names import parse_tile_name
@@ -23,35 +23,6 @@ from mars_zoo.reporting import Reporter
 _SHARD_NUMBER = re.compile(rf"^{SHARD_PREFIX}(\d+)\.tar$")
 
 
-def _index_tar_shards(shards: list[Path], tiles_dir: Path, reporter: Reporter):
-    names: list[str] = []
-    shard_of: list[int] = []
-    offsets: list[int] = []
-    sizes: list[int] = []
-    with reporter.progress(f"Indexing tile shards in {tiles_dir}", len(shards)) as advance:
-        for number, shard in enumerate(shards):
-            try:
-                with tarfile.open(shard) as tar:
-                    for member in tar:
-                        if not member.isfile() or not member.name.lower().endswith(".png"):
-                            continue
-                        names.append(member.name.rsplit("/", 1)[-1])
-                        shard_of.append(number)
-                        offsets.append(member.offset_data)
-                        sizes.append(member.size)
-            except tarfile.TarError as exc:
-                raise MarsZooError(
-                    f"Tile shard {shard} is not a readable tar file ({exc}). Fix: rebuild or re-copy it."
-                ) from exc
-            advance(1)
-    index = (
-        np.asarray(shard_of, dtype=np.int32),
-        np.asarray(offsets, dtype=np.int64),
-        np.asarray(sizes, dtype=np.int64),
-    )
-    return names, index
-
-
 def _tile_lonlat(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
     lonlat = np.empty((len(names), 2), dtype=np.float64)
     for i, name in enumerate(names):
@@ -59,6 +30,13 @@ def _tile_lonlat(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
             lonlat[i] = parse_tile_name(name)
         except MarsZooError as exc:
             raise MarsZooError(f"{exc} Found in {where[i]}; rename or remove that tile.") from None
+    return lonlat
+
+
+def _placed_tiles(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
+    """The (lon, lat) of every tile, after checking names and that none appears twice."""
+    lonlat = _tile_lonlat(names, where)
+    _check_unique_tiles(names, where)
     return lonlat
 
 
@@ -131,26 +109,27 @@ def read_tile_gallery(
     )
     files = visible_files(tiles_dir)
     shards = [path for path in files if path.suffix.lower() == ".tar"]
+    empty = MarsZooError(
+        f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
+        f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
+    )
     if shards:
-        names, (shard_of, offsets, sizes) = _index_tar_shards(shards, tiles_dir, reporter)
-        _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
-        where = [str(shards[number]) for number in shard_of]
+        index = cached_index(shards, tiles_dir, cache_dir, reporter, _placed_tiles)
+        _check_complete(tiles_dir, shards, np.bincount(index.shard, minlength=len(shards)))
+        if not len(index.names):
+            raise empty
+        lonlat = index.lonlat
+        images = TarImageSource(
+            [str(path) for path in shards], NameList.of_ascii(index.names), index.shard, index.offset, index.size
+        )
     else:
         pngs = [path for path in files if path.suffix.lower() == ".png"]
-        names = [path.name for path in pngs]
-        where = [str(path) for path in pngs]
-    if not names:
-        raise MarsZooError(
-            f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
-            f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
-        )
-    lonlat = _tile_lonlat(names, where)
-    _check_unique_tiles(names, where)
-    if shards:
-        images = TarImageSource([str(path) for path in shards], NameList(names), shard_of, offsets, sizes)
-    else:
+        if not pngs:
+            raise empty
+        lonlat = _placed_tiles([path.name for path in pngs], [str(path) for path in pngs])
         images = FileImageSource(
-            pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file"
+            pngs, NameList([path.name for path in pngs]),
+            "rebuild the gallery with `mars-zoo tiles build`, or replace the file",
         )
     ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter), None, str(tiles_dir), synthetic)
     return TileGallery(source=ref, images=images, lonlat=lonlat)
