@@ -13,13 +13,13 @@ import os
 import sys
 
 from mars_zoo import __version__
-from mars_zoo.cli import check, data, leaderboard, models, run, search, tiles, validate
+from mars_zoo.cli import check, data, leaderboard, models, mteb, run, search, tiles, validate
 from mars_zoo.errors import MarsZooError
 from rich.markup import escape
 
 from mars_zoo.reporting import console_err
 
-COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard)
+COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,104 @@
+"""`mars-zoo import mteb` and `mars-zoo export mteb`: task 1 results to and from MTEB's layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mars_zoo.cli.options import absolute_path, add_plugins_dir_option
+from mars_zoo.errors import MarsZooError
+from mars_zoo.reporting import console_err
+
+DEFAULT_SUBMISSIONS = Path("submissions")
+PULL_REQUEST = "https://github.com/embeddings-benchmark/mteb/pull/5148"
+CITATION = ("MTEB pull request #5148 (embeddings-benchmark/mteb), tasks MarsVLPairsT2IRetrieval and "
+            "MarsVLPairsI2TRetrieval")
+
+
+def _mteb_parser(subparsers, verb: str, about: str, help: str, description: str) -> argparse.ArgumentParser:
+    """`mars-zoo VERB mteb`: each verb takes the other benchmark's name, so more formats fit later."""
+    formats = subparsers.add_parser(verb, help=about, description=about[0].upper() + about[1:] + ".")
+    return formats.add_subparsers(dest=f"{verb}_format", metavar="FORMAT", required=True).add_parser(
+        "mteb", help=help, description=description)
+
+
+def register(subparsers) -> None:
+    importer = _mteb_parser(
+        subparsers, "import", "turn results of another benchmark into reported result files",
+        "MTEB result files of MarsVLPairsT2IRetrieval / MarsVLPairsI2TRetrieval",
+        "Read MTEB result files of the task 1 retrieval tasks (MarsVLPairsT2IRetrieval.json, "
+        "MarsVLPairsI2TRetrieval.json and the model_meta.json beside them; a folder is searched) and "
+        "write one reported result per model folder at DIR/<family>/<name>__reported.json. "
+        "R@1 = recall_at_1, R@10 = recall_at_10, MRR = mrr_at_2247 (the whole gallery); MTEB writes no "
+        "median rank, so MedR is null. The source (files, MTEB version, model revision) is recorded.")
+    importer.add_argument("paths", nargs="+", type=absolute_path, metavar="PATH", help="MTEB result files or folders")
+    importer.add_argument("--model", metavar="FAMILY/NAME",
+                          help="the row's model name (default: the registered model whose checkpoint is "
+                          "model_meta.json's name); needs one model folder")
+    importer.add_argument("--url", default=PULL_REQUEST, help=f"where the numbers are published (default: {PULL_REQUEST})")
+    importer.add_argument("--citation", default=CITATION, help="how to cite them (default: the MTEB pull request)")
+    importer.add_argument("--out", type=absolute_path, default=DEFAULT_SUBMISSIONS, metavar="DIR",
+                          help=f"submissions folder to write into (default: {DEFAULT_SUBMISSIONS})")
+    importer.add_argument("--force", action="store_true", help="replace a reported file that exists")
+    add_plugins_dir_option(importer)
+    importer.set_defaults(handler=run_import)
+
+    exporter = _mteb_parser(
+        subparsers, "export", "write a reproduced result in another benchmark's layout",
+        "task 1 as MTEB result files",
+        "Write the task 1 numbers of a reproduced result (frozen copy, refined captions) as MTEB "
+        "result files: OUT/<org>__<model>/<revision>/MarsVLPairsT2IRetrieval.json, "
+        "MarsVLPairsI2TRetrieval.json and model_meta.json, with recall_at_1, recall_at_10 and "
+        "mrr_at_<pairs> (the main score). mteb_version is null: MTEB did not write them.")
+    exporter.add_argument("result", type=absolute_path, metavar="RESULT", help="a reproduced result file")
+    exporter.add_argument("--out", type=absolute_path, default=Path("mteb-results"), metavar="DIR",
+                          help="folder to write into (default: mteb-results)")
+    exporter.set_defaults(handler=run_export)
+
+
+def _write_json(path: Path, document: dict) -> None:
+    from mars_zoo.atomic import atomic_write_bytes
+
+    atomic_write_bytes(path, (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from mars_zoo.mteb_format import find_runs, model_block, reported_result
+    from mars_zoo.registry import load_registry
+    from mars_zoo.results_schema import validate_result
+
+    runs = find_runs(args.paths)
+    if args.model and len(runs) > 1:
+        raise MarsZooError(f"--model names one model, but the paths hold {len(runs)} model folders "
+                           f"({', '.join(str(run.folder) for run in runs)}); import them one at a time.")
+    registered = {spec.name: spec.metadata() for spec in load_registry(args.plugins_dir)}
+    planned = []
+    for run in runs:
+        result = reported_result(run, model_block(run, args.model, registered), args.url, args.citation)
+        problems = validate_result(result)
+        if problems:
+            raise MarsZooError(f"{run.folder}: the imported row would not be a valid result: {'; '.join(problems)}.")
+        family, name = result["model"]["name"].split("/", 1)
+        target = args.out / family / f"{name}__reported.json"
+        if target.exists() and not args.force:
+            raise MarsZooError(f"{target} exists; pass --force to replace it with the imported row.")
+        planned.append((target, result))
+    for target, result in planned:  # every row checked before any is written
+        _write_json(target, result)
+        console_err.print(f"wrote {target}", markup=False, highlight=False)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from mars_zoo.mteb_format import mteb_layout
+    from mars_zoo.results_schema import read_result
+
+    result, problems = read_result(args.result)
+    if problems:
+        raise MarsZooError(f"{args.result} is not a valid result file: "
+                           f"{'; '.join(str(problem) for problem in problems[:5])}. Check it with 'mars-zoo validate'.")
+    for relative, document in mteb_layout(result, args.result).items():
+        _write_json(args.out / relative, document)
+        console_err.print(f"wrote {args.out / relative}", markup=False, highlight=False)
+    return 0
