@@ -33,7 +33,7 @@ def test_raw_headers_give_what_tarfile_gives(tmp_path):
         info = tarfile.TarInfo("d" * 120 + "/" + tile_name(9.9, 9.9))
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
-    assert list(gallery_index._ustar_members(path)) == _expected(path)
+    assert gallery_index._ustar_members(path) == _expected(path)
 
 
 @pytest.mark.parametrize("format_", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
@@ -45,7 +45,7 @@ def test_other_tar_formats_are_read_by_tarfile(tmp_path, format_):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     with pytest.raises(gallery_index._Unusual):
-        list(gallery_index._ustar_members(path))
+        gallery_index._ustar_members(path)
     assert gallery_index.shard_members(path) == _expected(path)
 
 
@@ -72,3 +72,15 @@ def test_an_indexed_gallery_opens_from_the_cache_until_a_shard_changes(tmp_path,
     reordered = open_gallery()
     assert len(built) == 2
     assert list(reordered.images.ids)[10:20] == [name for name, _ in _tiles(10, start=10)][::-1]
+
+
+def test_a_damaged_header_is_not_read_as_a_tile(tmp_path):
+    from mars_zoo.errors import MarsZooError
+
+    path = tmp_path / "tiles-000000.tar"
+    hub_format.write_tile_shard(path, _tiles(3))
+    data = bytearray(path.read_bytes())
+    data[2 * 1024 + 3] ^= 1  # one bit of the third member's name (each member: header + one data block)
+    path.write_bytes(bytes(data))
+    with pytest.raises(MarsZooError, match="header of member 3 does not match its checksum"):
+        gallery_index.shard_members(path)
