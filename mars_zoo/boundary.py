@@ -5,13 +5,15 @@ there must never look like success (a `sys.exit(0)` inside `encode_image` would 
 command with exit status 0 and no result) and never end in a traceback: it becomes one
 `PluginError` paragraph that names the plugin, the model, what failed and the fix. Ctrl-C
 (`KeyboardInterrupt`) still interrupts, and a `MarsZooError` a plugin raises on purpose keeps its
-own message. While plugin code runs, what it prints goes to stderr, so that stdout stays the
-command's own (`mars-zoo list --json` stays valid JSON next to a chatty plugin).
+own message. While plugin code runs, what it prints goes to stderr (its child processes' and C
+code's output included), so that stdout stays the command's own (`--json` output stays valid
+JSON next to a chatty plugin).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import TYPE_CHECKING, Iterator
 
@@ -44,10 +46,32 @@ def check_hint(spec: "ModelSpec") -> str:
 
 
 @contextlib.contextmanager
+def _output_to_stderr() -> Iterator[None]:
+    """Send stdout to stderr: Python's `sys.stdout` and, where stdout is a real file, the file
+    descriptor too, which C code and child processes write to."""
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            os.fstat(1), os.fstat(2)
+        except OSError:  # no real descriptors (embedded interpreter): Python-level only
+            yield
+            return
+        for stream in (sys.__stdout__, sys.__stderr__):
+            if stream is not None:
+                stream.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+@contextlib.contextmanager
 def plugin_call(subject: str, during: str, fix: str) -> Iterator[None]:
     """Run plugin code; any failure becomes `PluginError("{subject} failed {during}: ... {fix}")`."""
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with _output_to_stderr():
             yield
     except _PASS_THROUGH:
         raise

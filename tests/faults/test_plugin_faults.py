@@ -143,6 +143,23 @@ def test_prints_of_an_image_transform_in_worker_processes_stay_off_stdout(tmp_pa
     assert json.loads(out.read_text())["tasks"]["landform"]["dataset"]["items"] == 96
 
 
+def test_output_of_child_processes_and_c_code_stays_off_stdout(tmp_path):
+    """What bypasses sys.stdout (a child process, os.write on descriptor 1) goes to stderr too."""
+    directory = tmp_path / "plugins"
+    write_plugin(directory, "native", top="print('PY-IMPORT')",
+                 load="import subprocess\nsubprocess.run(['echo', 'CHILD-LOAD'], check=True)",
+                 image="os.write(1, b'FD-IMAGE\\n')")
+    out = tmp_path / "r.json"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", COLUMNS="1000")
+    result = subprocess.run([sys.executable, "-m", "mars_zoo", "run", "native/model", "--benchmark", "mini",
+                             "--tasks", "landform", "--no-cache", "--out", str(out), "--plugins-dir", str(directory)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for noise in ("PY-IMPORT", "CHILD-LOAD", "FD-IMAGE"):
+        assert noise in result.stderr and noise not in result.stdout, noise
+    assert "Task 2: landform retrieval" in result.stdout and f"result written to {out}" in result.stdout
+
+
 @pytest.mark.parametrize("where", ["top", "load", "image"])
 def test_a_plugin_that_changes_directory_cannot_move_the_result(tmp_path, capsys, monkeypatch, where):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
