@@ -105,6 +105,12 @@ class Benchmark:
             )
 
     def _report_missing(self, data: PairsData) -> PairsData:
+        if not data.keys:
+            raise MarsZooError(
+                f"None of the {data.source_rows} pairs of {data.dataset.id} ({data.dataset.location}) can be "
+                f"evaluated: every row lacks a caption or an image that can be fetched and decoded. Fix: "
+                f"check the copy (or, with --pairs-source urls, the network), or use --pairs-source frozen."
+            )
         if data.missing:
             self.reporter.warn(
                 f"{len(data.missing)} of {data.source_rows} pairs of {data.dataset.id} cannot be "
@@ -132,7 +138,8 @@ class Benchmark:
         self._check_rows(PAIRS_URLS, located.ref, len(rows.keys))
         # Fetched images are cached by URL, so every copy of the rows shares them.
         return self._report_missing(
-            fetch_pairs(rows, caption_column, self.cache_dir / "url-images", self.reporter)
+            fetch_pairs(rows, caption_column, ensure_folder(self.cache_dir / "url-images", "the fetched-image cache"),
+                        self.reporter)
         )
 
     def landforms(self) -> LandformData:

@@ -278,3 +278,16 @@ def test_an_edited_image_changes_the_revision_and_is_embedded_again(case, clean,
     fresh = run_cli(capsys, tmp_path / "fresh-cache", tmp_path / "fresh.json", clean.plugins,
                     "--data-dir", str(data_copy), "--tasks", task, "--no-cache")
     assert metrics(outcome.result) == metrics(fresh.result) != metrics(before.result)
+
+
+def test_pairs_of_which_none_can_be_evaluated_are_one_clear_error(clean, cache_copy, data_copy, tmp_path, capsys):
+    folder = data_copy / "Mars-VL-Pairs-MTEB" / "data"
+    for path in folder.glob("*.parquet"):
+        table = pq.read_table(path)
+        column = table.schema.get_field_index("refined_caption")
+        empty = pa.array([""] * table.num_rows, table.schema.field(column).type)
+        pq.write_table(table.set_column(column, table.schema.field(column), empty), path)
+    outcome = run_cli(capsys, cache_copy, tmp_path / "r.json", clean.plugins, "--data-dir", str(data_copy),
+                      "--tasks", "paired")
+    assert_one_paragraph_error(outcome, 2, "None of the 48 pairs of mars-zoo/mini-Mars-VL-Pairs-MTEB",
+                               str(data_copy / "Mars-VL-Pairs-MTEB"), "Fix:")

@@ -181,7 +181,11 @@ FILESYSTEM = {
                            "permission denied"),
     "cache-below-a-file": (lambda cache: _replace_with_file(cache / "blocker") or cache / "blocker",
                            Path("blocker/cache"), "is a file where a folder belongs"),
+    "fetched-images-is-a-file": (lambda cache: _replace_with_file(cache / "url-images") or cache / "url-images",
+                                 None, "is a file where a folder belongs"),
 }
+# The task each case runs (the fetched-image cache is read by task 1 from the image URLs).
+FILESYSTEM_ARGS = {"fetched-images-is-a-file": ("--tasks", "paired", "--pairs-source", "urls")}
 
 
 @pytest.mark.parametrize("case", sorted(FILESYSTEM))
@@ -189,7 +193,8 @@ def test_a_cache_folder_the_file_system_refuses_is_one_clear_error(case, clean, 
     breaks, cache_arg, needle = FILESYSTEM[case]
     named = breaks(cache_copy)
     cache = cache_copy / cache_arg if cache_arg is not None and not cache_arg.is_absolute() else cache_arg
-    outcome = run_cli(capsys, cache or cache_copy, tmp_path / "r.json", clean.plugins, "--tasks", "landform")
+    args = FILESYSTEM_ARGS.get(case, ("--tasks", "landform"))
+    outcome = run_cli(capsys, cache or cache_copy, tmp_path / "r.json", clean.plugins, *args)
     assert_one_paragraph_error(outcome, 2, str(named), needle, "--cache-dir")
     if named.is_file():
         assert named.read_text() == "not a folder"  # what was there is left alone
