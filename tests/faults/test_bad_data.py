@@ -26,6 +26,8 @@ import pytest
 from PIL import Image
 
 from data_faults import assert_one_paragraph_error, metrics, run_cli
+from mars_zoo.data.hub_format import write_tile_shard
+from mars_zoo.data.tile_names import tile_name
 
 GEO = "Mars-Global-Geolocalization"
 QUERY = Path(GEO) / "image_queries" / "yardangs" / "query_1.png"  # an 8-bit greyscale PNG
@@ -160,9 +162,9 @@ REFUSED = {
                                        ["tiles-000001.tar", "missing from the numbered sequence"]),
     "gallery-shard-lost-a-tile": ("geolocalization", rewrite_shard("tiles-000001.tar", lambda m: m[:-1]),
                                   ["tiles-000001.tar holds 99 tiles where", "lists 100"]),
-    "gallery-extra-shard": ("geolocalization", lambda data: shutil.copy(data / TILES / "tiles-000000.tar",
-                                                                        data / TILES / "tiles-000009.tar"),
-                            ["tiles-000009.tar is not listed in the gallery index"]),
+    "gallery-extra-shard": ("geolocalization", lambda data: write_tile_shard(
+        data / TILES / "tiles-000009.tar", [(tile_name(0.0, 0.0), encoded(Image.new("L", (8, 8))))]),
+        ["tiles-000009.tar is not listed in the gallery index"]),
     "gallery-index-garbage": ("geolocalization", lambda data: (data / TILES / "tiles.json").write_text("{"),
                               ["gallery index", "tiles.json cannot be read"]),
     "gallery-bad-tile-name": ("geolocalization",
