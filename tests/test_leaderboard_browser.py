@@ -220,3 +220,75 @@ def test_rows_show_with_javascript_disabled(browser, base_url, site, context):
         assert visible_rows(page, selector) == expected_rows(results, task)
     assert not page.locator("#filters").is_visible()
     assert re.search(r"\bno-js\b", page.locator("html").get_attribute("class"))
+
+
+VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def page_types(visits: dict) -> dict[str, str]:
+    """One URL of each kind of page: the index, the methodology page, a model page with a
+    reproduced result and one with reported results only."""
+    models = sorted(url for url in visits if "/models/" in url)
+    return {"index": next(url for url in visits if url.endswith("/index.html")),
+            "methodology": next(url for url in visits if url.endswith("/methodology.html")),
+            "model-reproduced": next(url for url in models if "tiny-random" in url),
+            "model-reported": next(url for url in models if "siglip2" in url)}
+
+
+def axe_source() -> str:
+    """axe-core as shipped inside the axe-playwright-python wheel (the test extra)."""
+    from importlib import resources
+
+    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8")
+
+
+@pytest.fixture(scope="module")
+def views(crawl, browser, base_url, artifacts):
+    """Each page type once per viewport: horizontal overflow, axe-core's violations, where the
+    overview's first row is, how wide the task tables are, and a screenshot."""
+    axe = axe_source()
+    found = {}
+    for viewport_name, viewport in VIEWPORTS.items():
+        ctx = local_only_context(browser, base_url, viewport=viewport)
+        for kind, url in page_types(crawl[0]).items():
+            page, visit = open_page(ctx, url)
+            view = page.evaluate("""() => ({
+                overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+                firstRow: (r => r && {top: r.top, bottom: r.bottom})(
+                    document.querySelector('#table-overview tbody tr')?.getBoundingClientRect()),
+                tables: Object.fromEntries([...document.querySelectorAll('.table-scroll')].map(
+                    region => [region.firstElementChild.id, region.firstElementChild.scrollWidth
+                               - region.clientWidth])),
+            })""")
+            page.evaluate(axe)
+            view["axe"] = page.evaluate("""async () => (await axe.run()).violations.map(
+                v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))""")
+            view["errors"] = visit.console_errors
+            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}.png"))
+            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}-full.png"), full_page=True)
+            found[viewport_name, kind] = view
+            page.close()
+        ctx.close()
+    return found
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_no_page_scrolls_sideways_and_axe_finds_nothing(views, viewport):
+    for (name, kind), view in views.items():
+        if name == viewport:
+            assert view["overflow"] <= 0, (kind, view["overflow"])
+            assert view["axe"] == [], kind
+            assert view["errors"] == [], kind
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_overview_first_row_is_on_the_first_screen(views, viewport):
+    row = views[viewport, "index"]["firstRow"]
+    assert row is not None and 0 < row["top"] and row["bottom"] <= VIEWPORTS[viewport]["height"]
+
+
+def test_the_task_tables_fit_a_1280_px_window(views):
+    # The content column is at most 1,200 px wide, so at 1,440 px it is as wide as at 1,280 px.
+    tables = views["desktop", "index"]["tables"]
+    assert {key: max(tables[key], 0) for key in ("table-overview", *[t[1:] for t in TASK_TABLES.values()])} == \
+        dict.fromkeys(["table-overview", *[t[1:] for t in TASK_TABLES.values()]], 0)

@@ -56,7 +56,7 @@ class TableScan(HTMLParser):
     def __init__(self, table_id: str) -> None:
         super().__init__(convert_charrefs=True)
         self.table_id = table_id
-        self.inside = False
+        self.inside = self.body = False  # inside the table, inside its body
         self.labels: list[str] = []
         self.rows: list[list[tuple[str, dict[str, str | None]]]] = []
         self.cell: list | None = None
@@ -65,6 +65,8 @@ class TableScan(HTMLParser):
         attributes = dict(attrs)
         if tag == "table":
             self.inside = attributes.get("id") == self.table_id
+        elif self.inside and tag == "tbody":
+            self.body = True
         elif self.inside and tag == "tr":
             self.rows.append([])
         elif self.inside and tag in ("td", "th"):
@@ -72,10 +74,10 @@ class TableScan(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "table":
-            self.inside = False
+            self.inside = self.body = False
         elif self.inside and tag in ("td", "th") and self.cell is not None:
             text, attributes, kind = self.cell
-            if kind == "td":
+            if kind == "td" and self.body:
                 self.rows[-1].append((text.strip(), attributes))
             elif attributes.get("data-col") is not None:
                 self.labels.append(text.strip())

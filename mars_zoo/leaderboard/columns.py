@@ -6,7 +6,7 @@ metric is named and formatted the same way everywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
 RANK = "rank"  # MedR: shown as an integer, lower is better
@@ -153,3 +153,34 @@ def format_value(value: float | None, kind: str = FRACTION) -> str:
 def sort_key(value: float | None) -> str:
     """The `data-sort` attribute: full precision, empty for missing (always sorted last)."""
     return "" if value is None else repr(float(value))
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one number per task in the overview table: the mean of `columns` (all of them must
+    be present), named in the header. `needs` is the modality the number cannot be measured
+    without, so a model lacking it reads "not applicable" rather than missing."""
+
+    task: str
+    label: str
+    explanation: str
+    columns: tuple[str, ...]
+    needs: str = "text"
+
+    def value(self, result: dict[str, Any]) -> float | None:
+        values = [COLUMNS_BY_KEY[key].value(result) for key in self.columns]
+        return None if not values or None in values else sum(values) / len(values)
+
+    def applies(self, modalities: Sequence[str]) -> bool:
+        return self.needs in modalities
+
+
+COLUMNS_BY_KEY = {column.key: column for task in TASKS for column in task.columns}
+
+HEADLINES = (
+    Headline("paired", "Mean R@1", "Task 1: mean of text-to-image and image-to-text R@1 (%)",
+             ("paired.t2i.r1", "paired.i2t.r1")),
+    Headline("landform", "mAP", "Task 2: mean average precision over landform classes (%)", ("landform.map",)),
+    Headline("geolocalization", "Text F1", "Task 3: best F1 of text queries, mean over landforms (%)",
+             ("geolocalization.text.f1",)),
+)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from mars_zoo.leaderboard.columns import Task
 from mars_zoo.submissions import ResultFile
 
+T = TypeVar("T")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -119,19 +120,27 @@ def ranked(entries: Sequence[Entry], task: Task) -> list[tuple[int | None, Entry
     ranks (equal scores share a rank); entries without the headline value come last, unranked."""
     column = task.headline_column
     with_task = [entry for entry in entries if entry.task(task.key) is not None]
-    sign = -1 if column.better == "higher" else 1
+    return rank_by(with_task, lambda entry: column.value(entry.data), column.better == "lower")
 
-    def order(entry: Entry) -> tuple:
-        value = column.value(entry.data)
-        return (value is None, sign * value if value is not None else 0.0)
 
-    rows = sorted(with_task, key=order)  # stable: ties keep the entries' fixed order
-    ranks: list[tuple[int | None, Entry]] = []
+def rank_by(entries: Sequence[T], value: Callable[[T], float | None],
+            lower_is_better: bool = False) -> list[tuple[int | None, T]]:
+    """`entries` best first by `value`, with competition ranks (equal values share a rank);
+    those without a value come last, unranked; ties keep the given order."""
+    sign = 1 if lower_is_better else -1
+    values = {id(entry): value(entry) for entry in entries}
+
+    def order(entry: T) -> tuple:
+        own = values[id(entry)]
+        return (own is None, sign * own if own is not None else 0.0)
+
+    rows = sorted(entries, key=order)
+    ranks: list[tuple[int | None, T]] = []
     for position, entry in enumerate(rows):
-        value = column.value(entry.data)
-        if value is None:
+        own = values[id(entry)]
+        if own is None:
             ranks.append((None, entry))
-        elif position and column.value(rows[position - 1].data) == value:
+        elif position and values[id(rows[position - 1])] == own:
             ranks.append((ranks[-1][0], entry))
         else:
             ranks.append((position + 1, entry))

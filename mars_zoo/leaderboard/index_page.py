@@ -9,9 +9,10 @@ from mars_zoo.leaderboard.columns import GEO_MODES, TASKS, Task
 from mars_zoo.leaderboard.entries import Entry, ranked
 from mars_zoo.leaderboard.html import Markup, el, external_link
 from mars_zoo.leaderboard.layout import BENCHMARK_URL, document
+from mars_zoo.leaderboard.overview import overview_table
 from mars_zoo.leaderboard.svg import no_data, stack
 from mars_zoo.leaderboard.tables import (
-    TEXT, Header, Row, details_note, entry_attributes, metric_cell, model_cell, table, task_headers,
+    MODEL_HEADER, Header, Row, details_note, entry_attributes, metric_cell, model_cell, table, task_headers,
     task_rows,
 )
 
@@ -44,7 +45,7 @@ def _per_class(entries: Sequence[Entry], table_id: str) -> Markup:
     if not rows_of:
         return no_data("No per-class results yet (reported results usually give only the means).")
     classes = sorted({name for _, by_class in rows_of for name in by_class})
-    headers = [Header("Model", "", TEXT, "lower")] + [Header(name, "AP per class", title=f"AP of {name} (%)")
+    headers = [MODEL_HEADER] + [Header(name, "AP per class", title=f"AP of {name} (%)")
                                                       for name in classes]
     rows = [Row([model_cell(entry, "")] + [metric_cell(by_class.get(name, {}).get("ap"), "fraction")
                                            for name in classes], entry_attributes(entry))
@@ -61,7 +62,7 @@ def _per_landform(entries: Sequence[Entry], table_id: str) -> Markup:
         return no_data("No per-landform results yet.")
     pairs = sorted({key for _, by_key in rows_of for key in by_key},
                    key=lambda key: (key[0], GEO_MODES.index(key[1])))
-    headers = [Header("Model", "", TEXT, "lower")] + [
+    headers = [MODEL_HEADER] + [
         Header(mode, landform, title=f"F1 of {landform}, {mode} query (%)") for landform, mode in pairs]
     rows = [Row([model_cell(entry, "")] + [metric_cell(by_key.get(pair, {}).get("f1"), "fraction")
                                            for pair in pairs], entry_attributes(entry))
@@ -72,15 +73,12 @@ def _per_landform(entries: Sequence[Entry], table_id: str) -> Markup:
 def _task_section(task: Task, entries: Sequence[Entry]) -> Markup:
     ranking = ranked(entries, task)
     with_task = [entry for _, entry in ranking]
-    parts = [
-        el("h2", f"Task {task.number}: {task.title}"),
-        el("p", task.summary),
-        plots.task_bars(task, with_task, f"bars-{task.key}"),
-    ]
+    parts = [el("h2", f"Task {task.number}: {task.title}"), el("p", task.summary)]
     if ranking:
         parts += [table(f"table-{task.key}", f"Task {task.number}: {task.title} (scores in %)",
                         task_headers(task, True), task_rows(task, ranking, "", True), filterable=True),
                   details_note(task)]
+    parts.append(plots.task_bars(task, with_task, f"bars-{task.key}"))
     if task.key == "landform":
         parts += [el("h3", "Per class"), _per_class(with_task, "table-landform-classes")]
     if task.key == "geolocalization":
@@ -110,26 +108,30 @@ def _synthetic_section(entries: Sequence[Entry]) -> Markup:
     return el("section", parts, id="synthetic", class_="synthetic")
 
 
-def _intro(real: Sequence[Entry]) -> Markup:
+def _intro(real: Sequence[Entry], synthetic: Sequence[Entry]) -> Markup:
     counts = {provenance: sum(entry.provenance == provenance for entry in real)
               for provenance in ("reproduced", "reported")}
+    extra = f" (and {len(synthetic)} synthetic, not ranked)" if synthetic else ""
     return el(
         "section",
         el("h1", "MarsRetrieval leaderboard"),
         el("p", "Vision-language embedding models on the three zero-shot retrieval tasks of ",
-           external_link(BENCHMARK_URL, "MarsRetrieval"), f": {len(real)} results, "
-           f"{counts['reproduced']} reproduced and {counts['reported']} reported. Scores are percentages; "
-           "click a column header to sort, and filter the rows of every table below."),
-        el("ul",
-           el("li", el("span", "reproduced", class_="badge badge-reproduced"),
-              " measured by mars-zoo run, with the full fingerprint (model revision, data revisions and "
-              "item hashes, software, hardware) on the model's page."),
-           el("li", el("span", "reported", class_="badge badge-reported"),
-              " copied from a paper or another benchmark; the model's page links the source and names "
-              "the exact data it was measured on."),
-           class_="legend"),
+           external_link(BENCHMARK_URL, "MarsRetrieval"), f": {len(real)} results{extra}, "
+           f"{counts['reproduced']} reproduced and {counts['reported']} reported. Scores in %."),
         id="intro",
     )
+
+
+def _legend() -> Markup:
+    return el(
+        "ul",
+        el("li", el("span", "reproduced", class_="badge badge-reproduced"),
+           " measured by mars-zoo run, with the full fingerprint (model revision, data revisions and "
+           "item hashes, software, hardware) on the model's page."),
+        el("li", el("span", "reported", class_="badge badge-reported"),
+           " copied from a paper or another benchmark; the model's page links the source and names "
+           "the exact data it was measured on."),
+        class_="legend")
 
 
 def _size_section(real: Sequence[Entry]) -> Markup:
@@ -163,7 +165,7 @@ def _about() -> Markup:
 def index_page(entries: Sequence[Entry], version: str) -> bytes:
     real = [entry for entry in entries if not entry.synthetic]
     synthetic = [entry for entry in entries if entry.synthetic]
-    body = [_intro(real), _filters(entries)]
+    body = [_intro(real, synthetic), overview_table(real), _filters(entries), _legend()]
     body += [_task_section(task, real) for task in TASKS]
     body += [_size_section(real), _synthetic_section(synthetic), _downloads(), _about()]
     return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version)

@@ -18,6 +18,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 NAV = (
+    ("overview", "Overview"),
     ("paired", "Task 1"),
     ("landform", "Task 2"),
     ("geolocalization", "Task 3"),
@@ -40,7 +41,7 @@ def document(title: str, body: Sequence[Any], prefix: str, version: str) -> byte
         el("link", rel="stylesheet", href=f"{prefix}assets/style.css"),
         el("script", src=f"{prefix}assets/leaderboard.js", defer=True),
     )
-    page = el("html", head, el("body", _header(prefix), el("main", body, id="content"), _footer(version)),
+    page = el("html", head, el("body", el("a", "Skip to the content", href="#content", class_="skip-link"), _header(prefix), el("main", body, id="content"), _footer(version)),
               lang="en", class_="no-js")
     return ("<!DOCTYPE html>\n" + page + "\n").encode("utf-8")
 

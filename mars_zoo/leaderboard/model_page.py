@@ -18,6 +18,11 @@ from mars_zoo.leaderboard.tables import (
 PREFIX = "../"
 
 
+def _heading_id(anchor: str) -> str:
+    """The id of a result's heading, which names its tables for assistive technology."""
+    return f"{anchor}-heading"
+
+
 def _model_facts(model: dict[str, Any]) -> Markup:
     links = [external_link(model[key], label) for key, label in (("paper_url", "paper"), ("code_url", "code"))
              if model.get(key)]
@@ -74,7 +79,8 @@ def _provenance(entry: Entry, table_prefix: str) -> list[Markup]:
                ("Data", "Id", "Revision", "Split", "Items", "Missing", "Items sha256", "Location")]
     rows = _dataset_rows(entry)
     if rows:
-        parts.append(table(f"{table_prefix}-data", "Evaluated data", headers, rows, sortable=False))
+        parts.append(table(f"{table_prefix}-data", "Evaluated data", headers, rows, sortable=False,
+                           named_by=_heading_id(table_prefix)))
     return parts
 
 
@@ -97,7 +103,8 @@ def _paired(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     facts = [("Caption", body.get("caption")), ("Image source", body.get("source"))]
     facts += [(detail.label, detail.value(entry.data) or "not stated") for detail in task.details]
     return [definitions([(term, value) for term, value in facts if value]), details_note(task),
-            table(table_id, "Task 1 scores (%, MedR as a rank)", headers, rows, sortable=False)]
+            table(table_id, "Task 1 scores (%, MedR as a rank)", headers, rows, sortable=False,
+                  named_by=_heading_id(entry.anchor))]
 
 
 def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
@@ -105,7 +112,7 @@ def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]
     parts = [table(f"{table_id}-means", "Task 2 means over classes (%)",
                    [metric_header(column) for column in task.columns],
                    [Row([metric_cell(column.value(entry.data), column.kind) for column in task.columns])],
-                   sortable=False)]
+                   sortable=False, named_by=_heading_id(entry.anchor))]
     per_class = body.get("per_class", [])
     if per_class:
         headers = [Header("Class", "", TEXT, "lower"), Header("Relevant", "")] + [
@@ -113,7 +120,8 @@ def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]
         rows = [Row([Cell(row["class"], row["class"].lower()), Cell(row["relevant"], str(row["relevant"]), "num")]
                     + [metric_cell(row[key], "fraction") for key, _ in LANDFORM_CLASS_METRICS])
                 for row in per_class]
-        parts.append(table(f"{table_id}-classes", "Task 2 per class (%)", headers, rows))
+        parts.append(table(f"{table_id}-classes", "Task 2 per class (%)", headers, rows,
+                           named_by=_heading_id(entry.anchor)))
     return parts
 
 
@@ -124,7 +132,8 @@ def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
                                      for metric in ("f1", "auprc")])
                  for mode in GEO_MODES if mode in body["metrics"]]
     parts.append(table(f"{table_id}-modes", "Task 3 means over landforms (%)",
-                       [Header("Query", "", TEXT), Header("F1"), Header("AUPRC")], mode_rows, sortable=False))
+                       [Header("Query", "", TEXT), Header("F1"), Header("AUPRC")], mode_rows, sortable=False,
+                       named_by=_heading_id(entry.anchor)))
     per_landform = body.get("per_landform", [])
     if per_landform:
         headers = [Header("Landform", "", TEXT, "lower"), Header("Query", "", TEXT, "lower"),
@@ -135,7 +144,8 @@ def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
                     + [metric_cell(row[key], "fraction") for key in ("f1", "precision", "recall", "auprc")]
                     + [Cell(format_value(row["k"], RANK), "" if row["k"] is None else str(row["k"]), "num")])
                 for row in per_landform]
-        parts.append(table(f"{table_id}-landforms", "Task 3 per landform and query mode", headers, rows))
+        parts.append(table(f"{table_id}-landforms", "Task 3 per landform and query mode", headers, rows,
+                           named_by=_heading_id(entry.anchor)))
     curves = plots.pr_curves_of_entry(entry, f"{table_id}-pr")
     if curves:
         parts += [el("h4", "Precision-recall curves"), stack(curves)]
@@ -151,7 +161,7 @@ def _entry_section(entry: Entry) -> Markup:
                badge(entry.provenance, entry.provenance),
                entry.synthetic and badge("SYNTHETIC", "synthetic"),
                not entry.submitted and badge("local file", "local")]
-    parts: list[Any] = [el("h2", heading)]
+    parts: list[Any] = [el("h2", heading, id=_heading_id(entry.anchor))]
     if entry.synthetic:
         parts.append(el("p", el("strong", "SYNTHETIC"), " \u2014 measured on the generated mini benchmark: "
                         "not a MarsRetrieval result, not ranked.", class_="synthetic-banner"))

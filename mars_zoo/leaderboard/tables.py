@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from mars_zoo.leaderboard.columns import RANK, Column, Detail, Task, format_value, sort_key
 from mars_zoo.leaderboard.entries import Entry
-from mars_zoo.leaderboard.html import Markup, el, escape
+from mars_zoo.leaderboard.html import Markup, el, escape, join
 
 NUMBER, TEXT = "number", "text"
 
@@ -24,6 +24,12 @@ class Header:
     type: str = NUMBER
     better: str = "higher"  # the first click sorts best first
     title: str | None = None
+    mark_best: bool = False  # the best value of the column is shown in bold
+
+    @property
+    def spoken(self) -> str:
+        """What the column holds, in words (its group and label, or its tooltip)."""
+        return self.title or " ".join(filter(None, (self.group, self.label)))
 
 
 @dataclass(frozen=True)
@@ -40,9 +46,13 @@ class Row:
     attributes: dict[str, str] = field(default_factory=dict)
 
 
+MODEL_HEADER = Header("Model", "", TEXT, "lower")
+
+
 def metric_header(column: Column) -> Header:
     unit = " (lower is better; rounded half to even)" if column.kind == RANK else " (%)"
-    return Header(column.label, column.group, NUMBER, column.better, f"{column.group}: {column.label}{unit}")
+    return Header(column.label, column.group, NUMBER, column.better, f"{column.group}: {column.label}{unit}",
+                  mark_best=True)
 
 
 def metric_cell(value: float | None, kind: str) -> Cell:
@@ -79,29 +89,67 @@ def _group_row(headers: Sequence[Header]) -> Markup | None:
         group, span = headers[index].group, 1
         while index + span < len(headers) and headers[index + span].group == group:
             span += 1
-        cells.append(el("th", group, colspan=span if span > 1 else None, scope="colgroup" if group else None))
+        colspan = span if span > 1 else None
+        cells.append(el("th", group, colspan=colspan, scope="colgroup") if group else el("td", colspan=colspan))
         index += span
     return el("tr", cells, class_="groups")
 
 
+def sort_label(header: Header, best_first: bool = True) -> str:
+    """The sort button's accessible name: what it sorts and in which order the click puts it
+    (the script keeps it current after each click)."""
+    if header.type == TEXT:
+        order = "A to Z" if best_first else "Z to A"
+    else:
+        order = f"{header.better if best_first else ('lower' if header.better == 'higher' else 'higher')} first"
+    return f"Sort by {header.spoken}, {order}"
+
+
+def _best_rows(headers: Sequence[Header], rows: Sequence[Row]) -> dict[int, set[int]]:
+    """Column index -> the rows holding that column's best value (for columns that mark it)."""
+    best: dict[int, set[int]] = {}
+    for column, header in enumerate(headers):
+        if not header.mark_best:
+            continue
+        values = {index: float(row.cells[column].sort) for index, row in enumerate(rows) if row.cells[column].sort}
+        if values:
+            target = (max if header.better == "higher" else min)(values.values())
+            best[column] = {index for index, value in values.items() if value == target}
+    return best
+
+
 def table(table_id: str, caption: Any, headers: Sequence[Header], rows: Sequence[Row],
-          *, sortable: bool = True, filterable: bool = False) -> Markup:
-    """A table whose header buttons sort it (with JavaScript) and whose rows carry filter data."""
+          *, sortable: bool = True, filterable: bool = False, named_by: str | None = None) -> Markup:
+    """A table whose header buttons sort it (with JavaScript) and whose rows carry filter data.
+    It sits in a scrolling region that keyboards can reach; filterable tables are followed by
+    the message shown when the filters leave no row. `named_by` is the id of a heading that,
+    with the caption, names the region where captions repeat on a page."""
     head_cells = []
     for index, header in enumerate(headers):
-        label = el("button", header.label, type="button", class_="sort") if sortable else escape(header.label)
+        label = (el("button", header.label, type="button", class_="sort", aria_label=sort_label(header))
+                 if sortable else escape(header.label))
         head_cells.append(el("th", label, scope="col", title=header.title, data_col=index,
-                             data_type=header.type, data_better=header.better))
+                             data_type=header.type, data_better=header.better,
+                             class_="num" if header.type == NUMBER else "model-col" if header == MODEL_HEADER else None))
     head = el("thead", _group_row(headers), el("tr", head_cells, class_="labels"))
+    best = _best_rows(headers, rows)
     body_rows = [
-        el("tr", [el("td", cell.content, data_sort=cell.sort, class_=cell.class_, title=cell.title)
-                  for cell in row.cells],
+        el("tr", [el("td", cell.content, data_sort=cell.sort, title=cell.title,
+                     class_=" ".join(filter(None, (cell.class_, "best" if index in best.get(column, ()) else None)))
+                     or None)
+                  for column, cell in enumerate(row.cells)],
            **{name.replace("-", "_"): value for name, value in row.attributes.items()})
-        for row in rows
+        for index, row in enumerate(rows)
     ]
     classes = " ".join(filter(None, ["board", "sortable" if sortable else "", "filterable" if filterable else ""]))
-    return el("div", el("table", el("caption", caption), head, el("tbody", body_rows), id=table_id, class_=classes),
-              class_="table-scroll")
+    caption_id = f"{table_id}-caption"
+    region = el("div", el("table", el("caption", caption, id=caption_id), head, el("tbody", body_rows),
+                          id=table_id, class_=classes),
+                class_="table-scroll", tabindex=0, role="region", aria_labelledby=f"{named_by} {caption_id}" if named_by else caption_id)
+    if not filterable:
+        return region
+    return join([region, el("p", "No model matches the filters.", class_="no-match", hidden=True,
+                            data_for=table_id)])
 
 
 def format_parameters(count: int | None) -> str:
@@ -117,9 +165,15 @@ def badge(text: str, kind: str) -> Markup:
     return el("span", text, class_=f"badge badge-{kind}")
 
 
+def short_revision(revision: str) -> str:
+    """A commit hash cut to its first 7 characters (as git shows it); names such as a tag stay."""
+    return revision[:7] if len(revision) > 12 and all(c in "0123456789abcdef" for c in revision) else revision
+
+
 def model_cell(entry: Entry, prefix: str) -> Cell:
     """The model's name linking to its page, with revision and where the result came from."""
-    details = [entry.revision and el("span", f"@ {entry.revision}", class_="revision"),
+    details = [entry.revision and el("span", f"@ {short_revision(entry.revision)}", class_="revision",
+                                     title=entry.revision),
                not entry.submitted and badge("local file", "local")]
     link = el("a", entry.name, href=prefix + entry.page + "#" + entry.anchor, class_="model")
     return Cell([link, " ", details], entry.name.lower(), "model-cell")
@@ -146,7 +200,7 @@ def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], pr
 def task_headers(task: Task, with_rank: bool) -> list[Header]:
     headers = [Header("#", "", NUMBER, "lower", "Rank by " + task.headline_column.group + " "
                       + task.headline_column.label)] if with_rank else []
-    headers += [Header("Model", "", TEXT, "lower"), Header("Provenance", "", TEXT, "lower"),
+    headers += [MODEL_HEADER, Header("Provenance", "", TEXT, "lower"),
                 Header("Params", "", NUMBER, "higher", "Parameter count")]
     headers += [detail_header(detail) for detail in task.details]
     return headers + [metric_header(column) for column in task.columns]

@@ -1,0 +1,69 @@
+"""The overview table at the top of the front page: one headline number per task and a
+cross-task rank.
+
+The cross-task rank is the mean of a model's per-task ranks (by the headline numbers), and it
+is given only to results that have all three headline numbers: a result measured on fewer
+tasks (a reported row with one task, or an image-only model, for which the text numbers are
+not applicable) is listed after the ranked ones with how many tasks it covers, never ranked
+against them on a partial mean.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from mars_zoo.leaderboard.columns import FRACTION, HEADLINES, Headline, format_value, sort_key
+from mars_zoo.leaderboard.entries import Entry, rank_by
+from mars_zoo.leaderboard.html import Markup, el
+from mars_zoo.leaderboard.tables import (
+    MODEL_HEADER, NUMBER, TEXT, Cell, Header, Row, badge, entry_attributes, model_cell, table,
+)
+
+TABLE_ID = "table-overview"
+
+
+def _headline_cell(headline: Headline, entry: Entry) -> Cell:
+    value = headline.value(entry.data)
+    if value is None and not headline.applies(entry.model["modalities"]):
+        return Cell("n/a", "", "num missing", f"Not applicable: the model has no {headline.needs} input")
+    return Cell(format_value(value, FRACTION), sort_key(value), "num" if value is not None else "num missing")
+
+
+def overview_rows(entries: Sequence[Entry]) -> list[tuple[int | None, float | None, int, Entry]]:
+    """(cross-task rank, mean per-task rank, tasks covered, entry), ranked rows first."""
+    per_task = []
+    for headline in HEADLINES:
+        ranks = rank_by(entries, lambda entry, h=headline: h.value(entry.data))
+        per_task.append({id(entry): rank for rank, entry in ranks})
+    covered = {id(entry): sum(ranks[id(entry)] is not None for ranks in per_task) for entry in entries}
+
+    def mean_rank(entry: Entry) -> float | None:
+        if covered[id(entry)] < len(HEADLINES):
+            return None
+        return sum(ranks[id(entry)] for ranks in per_task) / len(HEADLINES)
+
+    complete = rank_by(entries, mean_rank, lower_is_better=True)
+    ranked = [row for row in complete if row[0] is not None]
+    partial = sorted((row for row in complete if row[0] is None), key=lambda row: -covered[id(row[1])])
+    return [(rank, mean_rank(entry), covered[id(entry)], entry) for rank, entry in ranked + partial]
+
+
+def overview_table(entries: Sequence[Entry]) -> Markup:
+    headers = [Header("#", "", NUMBER, "lower", "Cross-task rank: mean of the per-task ranks, for results "
+                      "with all three tasks"),
+               MODEL_HEADER, Header("Provenance", "", TEXT, "lower")]
+    headers += [Header(f"Task {index}: {headline.label}", "", NUMBER, "higher", headline.explanation, mark_best=True)
+                for index, headline in enumerate(HEADLINES, 1)]
+    headers.append(Header("Tasks", "", NUMBER, "higher", "How many of the three tasks the result covers"))
+    rows = []
+    for rank, mean, covered, entry in overview_rows(entries):
+        rank_cell = (Cell(rank, sort_key(mean), "num", f"mean per-task rank {mean:g}") if rank is not None
+                     else Cell("\u2013", "", "num missing", "not ranked: fewer than three tasks"))
+        cells = [rank_cell, model_cell(entry, ""), Cell(badge(entry.provenance, entry.provenance), entry.provenance)]
+        cells += [_headline_cell(headline, entry) for headline in HEADLINES]
+        cells.append(Cell(f"{covered} of {len(HEADLINES)}", str(covered), "num"))
+        rows.append(Row(cells, entry_attributes(entry)))
+    caption = ("Overview: one headline number per task (%); ranked across tasks only where all three "
+               "are measured")
+    return el("section", el("h2", "Overview"), table(TABLE_ID, caption, headers, rows, filterable=True),
+              id="overview")
