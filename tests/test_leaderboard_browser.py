@@ -141,8 +141,12 @@ def test_clicking_a_header_sorts(browser, base_url, context):
     def numbers(column: int) -> list[float]:
         return [float(v) for v in column_values(page, "#table-paired", column) if v]
 
-    headers.nth(medr).locator("button").click()
+    button = headers.nth(medr).locator("button")
+    spoken = "Sort by Text \u2192 image: MedR (lower is better; rounded half to even)"
+    assert button.get_attribute("aria-label") == spoken + ", lower first"
+    button.click()
     assert headers.nth(medr).get_attribute("aria-sort") == "ascending"
+    assert button.get_attribute("aria-label") == spoken + ", higher first"
     values = column_values(page, "#table-paired", medr)
     assert numbers(medr) == sorted(numbers(medr)) and values[-1] == ""  # missing MedR last
     headers.nth(medr).locator("button").click()
@@ -153,6 +157,8 @@ def test_clicking_a_header_sorts(browser, base_url, context):
     names = column_values(page, "#table-paired", model)
     assert names == sorted(names)
     assert headers.nth(medr).get_attribute("aria-sort") is None
+    assert button.get_attribute("aria-label") == spoken + ", lower first"
+    assert headers.nth(model).locator("button").get_attribute("aria-label") == "Sort by Model, Z to A"
     assert visit.console_errors == []
 
 

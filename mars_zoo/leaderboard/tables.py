@@ -126,7 +126,8 @@ def table(table_id: str, caption: Any, headers: Sequence[Header], rows: Sequence
     with the caption, names the region where captions repeat on a page."""
     head_cells = []
     for index, header in enumerate(headers):
-        label = (el("button", header.label, type="button", class_="sort", aria_label=sort_label(header))
+        label = (el("button", header.label, type="button", class_="sort", aria_label=sort_label(header),
+                    data_spoken=header.spoken)
                  if sortable else escape(header.label))
         head_cells.append(el("th", label, scope="col", title=header.title, data_col=index,
                              data_type=header.type, data_better=header.better,

@@ -28,17 +28,33 @@
     return a < b ? -1 : a > b ? 1 : 0;
   }
 
+  /* A sort button's name says what it sorts and the order its next click gives (the same
+     words as the build writes for the first click). */
+  function nextAscending(header) {
+    var current = header.getAttribute("aria-sort");
+    return current ? current === "descending" : header.getAttribute("data-better") === "lower";
+  }
+
+  function nameButton(header) {
+    var button = header.querySelector("button.sort");
+    var ascending = nextAscending(header);
+    var order = header.getAttribute("data-type") === "text" ? (ascending ? "A to Z" : "Z to A")
+      : (ascending ? "lower first" : "higher first");
+    button.setAttribute("aria-label", "Sort by " + button.getAttribute("data-spoken") + ", " + order);
+  }
+
   /* The first click puts the best first (data-better), the next ones toggle. Missing values
      always go last; equal values keep their previous order. */
   function sortTable(table, header) {
     var column = parseInt(header.getAttribute("data-col"), 10);
     var type = header.getAttribute("data-type");
-    var current = header.getAttribute("aria-sort");
-    var ascending = current ? current === "descending" : header.getAttribute("data-better") === "lower";
+    var ascending = nextAscending(header);
     Array.prototype.forEach.call(table.querySelectorAll("thead th[aria-sort]"), function (other) {
       other.removeAttribute("aria-sort");
+      nameButton(other);
     });
     header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    nameButton(header);
     var body = table.tBodies[0];
     var keyed = Array.prototype.map.call(body.rows, function (row, index) {
       return { row: row, index: index, value: sortValue(row.cells[column], type) };
