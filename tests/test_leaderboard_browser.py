@@ -123,7 +123,9 @@ def test_row_counts_equal_the_submissions(browser, base_url, site, context):
     for task, selector in TASK_TABLES.items():
         assert page.locator(f"{selector} tbody tr").count() == expected_rows(results, task), task
         assert page.locator(f"#synthetic-{task} tbody tr").count() == 1, task
-    assert page.locator("#filter-count").text_content() == f"{len(results) + 1} of {len(results) + 1} results shown"
+    # One count everywhere: the intro's number of (real) results; synthetic rows are not counted.
+    assert page.locator("#filter-count").text_content() == f"{len(results)} of {len(results)} results shown"
+    assert f": {len(results)} results (and 1 synthetic" in page.locator("#intro").text_content()
 
 
 def column_values(page, table: str, column: int) -> list[str]:
@@ -166,23 +168,74 @@ def visible_rows(page, table: str) -> int:
     return page.locator(f"{table} tbody tr:visible").count()
 
 
-def test_filters(browser, base_url, site, context):
+def bar_rows(page, chart: str) -> list[str]:
+    """The results a bar chart shows, top to bottom, and its height."""
+    return page.eval_on_selector(chart, """svg => [...svg.querySelectorAll('g[data-entry]')]
+        .filter(g => g.getAttribute('display') !== 'none')
+        .sort((a, b) => a.transform.baseVal[0].matrix.f - b.transform.baseVal[0].matrix.f)
+        .map(g => g.getAttribute('data-entry'))""")
+
+
+def test_filters_move_tables_charts_count_and_address(browser, base_url, site, context):
     real = site[1]
     page, visit = open_page(context(base_url), base_url + "index.html")
+    all_bars = bar_rows(page, "#bars-paired")
+    height = float(page.get_attribute("#bars-paired", "height"))
     page.select_option("select[name=provenance]", "reproduced")
     assert visible_rows(page, "#table-paired") == sum(r["provenance"] == "reproduced" for r in real)
     assert visible_rows(page, "#synthetic-paired") == 1
+    assert bar_rows(page, "#bars-paired") == [a for a in all_bars if "tiny-random" in a]
+    assert float(page.get_attribute("#bars-paired", "height")) < height
     page.select_option("select[name=provenance]", "")
     page.select_option("select[name=family]", "xss")
-    assert visible_rows(page, "#table-paired") == sum(r["model"]["family"] == "xss" for r in real)
+    xss = sum(r["model"]["family"] == "xss" for r in real)
+    assert visible_rows(page, "#table-paired") == sum(r["model"]["family"] == "xss" and "paired" in r["tasks"]
+                                                      for r in real)
+    assert visible_rows(page, "#table-overview") == xss
     assert visible_rows(page, "#synthetic-paired") == 0
+    assert len(bar_rows(page, "#bars-paired")) == visible_rows(page, "#table-paired")
     page.select_option("select[name=modality]", "image")
     image_only = sum(r["model"]["family"] == "xss" and r["model"]["modalities"] == ["image"] for r in real)
-    assert 0 < image_only == visible_rows(page, "#table-paired")
-    assert page.locator("#filter-count").text_content() == f"{image_only} of {len(real) + 1} results shown"
+    assert 0 < image_only == visible_rows(page, "#table-overview")
+    assert page.locator("#filter-count").text_content() == f"{image_only} of {len(real)} results shown"
+    assert page.locator('p.no-match[data-for="table-paired"]').is_visible() == \
+        (visible_rows(page, "#table-paired") == 0)
+    assert "family=xss" in page.url and "modality=image" in page.url
     page.select_option("select[name=family]", "")
     page.select_option("select[name=modality]", "")
+    page.select_option("select[name=size]", "100M to 1B")  # siglip2: 882M parameters
+    page.select_option("select[name=license]", "apache-2.0")
+    page.select_option("select[name=open]", "yes")
+    assert [name.split(" @")[0] for name in page.locator("#table-overview tbody tr:visible a.model")
+            .all_text_contents()] == ["openclip/vit-l-16-siglip2-512"]
+    page.select_option("select[name=size]", "under 100M")
+    assert visible_rows(page, "#table-overview") == 0 and page.locator("p.no-match:visible").count() >= 4
+    assert bar_rows(page, "#bars-paired") == []
+    assert page.locator("#filter-count").text_content() == f"0 of {len(real)} results shown"
+    for name in ("size", "license", "open"):
+        page.select_option(f"select[name={name}]", "")
+    page.fill("input[name=q]", "QWEN")
+    assert page.locator("#table-overview tbody tr:visible a.model").all_text_contents() == \
+        ["qwen3-vl/qwen3-vl-embedding-2b"]
+    page.fill("input[name=q]", "")
     assert visible_rows(page, "#table-paired") == expected_rows(real, "paired")
+    assert visit.console_errors == []
+
+
+def test_an_address_with_state_restores_the_view(browser, base_url, site, context):
+    real = site[1]
+    page, visit = open_page(context(base_url), base_url + "index.html")
+    page.select_option("select[name=family]", "xss")
+    page.locator("#table-paired thead tr.labels th button").nth(2).click()  # provenance, A to Z
+    page.locator("#table-paired thead tr.labels th button").nth(2).click()  # Z to A
+    shown = column_values(page, "#table-paired", 1)
+    address = page.url
+    assert "family=xss" in address and "sort=table-paired.2.desc" in address
+    again, _ = open_page(context(base_url), address)
+    assert again.input_value("select[name=family]") == "xss"
+    assert again.get_attribute("#table-paired thead tr.labels th >> nth=2", "aria-sort") == "descending"
+    assert column_values(again, "#table-paired", 1) == shown
+    assert visible_rows(again, "#table-overview") == sum(r["model"]["family"] == "xss" for r in real)
     assert visit.console_errors == []
 
 

@@ -25,7 +25,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "main", "footer", "section",
     "p", "a", "ul", "ol", "li", "h1", "h2", "h3", "h4", "strong", "span", "code", "form", "label", "select",
     "option", "output", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "button", "dl", "dt",
-    "dd", "svg", "text", "rect", "line", "polyline", "circle",
+    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g",
 }
 
 

@@ -17,6 +17,9 @@ from mars_zoo.submissions import ResultFile
 
 T = TypeVar("T")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+SIZE_BANDS = ((100_000_000, "under 100M"), (1_000_000_000, "100M to 1B"), (10_000_000_000, "1B to 10B"),
+              (float("inf"), "10B and more"))
 
 
 def shown_name(model: dict[str, Any]) -> str:
@@ -73,6 +76,34 @@ class Entry:
     @property
     def page(self) -> str:
         return f"models/{self.slug}.html"
+
+    @property
+    def key(self) -> str:
+        """Names the entry in every table row and chart mark of the front page, so that the
+        filters hide a result everywhere at once."""
+        return f"{self.page}#{self.anchor}"
+
+    @property
+    def size_band(self) -> str:
+        count = self.model.get("parameters")
+        if not count:
+            return "not stated"
+        for limit, band in SIZE_BANDS:
+            if count < limit:
+                return band
+        return SIZE_BANDS[-1][1]
+
+    @property
+    def license(self) -> str:
+        return self.model.get("license") or "not stated"
+
+    @property
+    def open_weights(self) -> str:
+        """"yes" when the weights are on the Hugging Face Hub (a Hub repository, or a checkpoint
+        named as one: org/name or hf-hub:org/name), "not stated" otherwise."""
+        checkpoint = self.model.get("checkpoint") or ""
+        on_hub = self.model.get("hub_repo") or _HUB_ID.match(checkpoint.removeprefix("hf-hub:"))
+        return "yes" if on_hub and not self.model.get("random_weights") else "not stated"
 
     def task(self, key: str) -> dict[str, Any] | None:
         return self.data["tasks"].get(key)

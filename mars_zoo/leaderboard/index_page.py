@@ -12,8 +12,8 @@ from mars_zoo.leaderboard.layout import BENCHMARK_URL, document
 from mars_zoo.leaderboard.overview import overview_table
 from mars_zoo.leaderboard.svg import no_data, stack
 from mars_zoo.leaderboard.tables import (
-    MODEL_HEADER, Header, Row, details_note, entry_attributes, metric_cell, model_cell, table, task_headers,
-    task_rows,
+    FILTERS, MODEL_HEADER, Header, Row, details_note, entry_attributes, filter_values, metric_cell, model_cell,
+    table, task_headers, task_rows,
 )
 
 DOWNLOADS = (
@@ -25,17 +25,18 @@ DOWNLOADS = (
 
 
 def _filters(entries: Sequence[Entry]) -> Markup:
+    """The filter bar: a select per filter, a search box and the one count of shown results."""
     def select(name: str, label: str, values: set[str]) -> Markup:
         options = [el("option", "all", value="")] + [el("option", value, value=value) for value in sorted(values)]
         return el("label", label, " ", el("select", options, name=name))
 
+    values = [filter_values(entry) for entry in entries]
     return el(
         "form",
-        select("family", "Family", {entry.family for entry in entries}),
-        select("modality", "Modalities", {entry.modalities for entry in entries}),
-        select("provenance", "Provenance", {entry.provenance for entry in entries}),
+        el("label", "Search ", el("input", type="search", name="q", placeholder="model name", size=14)),
+        [select(name, label, {value[name] for value in values}) for name, label in FILTERS],
         el("output", id="filter-count", aria_live="polite"),
-        id="filters", class_="filters js-only", aria_label="Filter the rows of every table",
+        id="filters", class_="filters js-only", aria_label="Filter the results in every table and chart",
     )
 
 

@@ -23,7 +23,7 @@ def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
     series = [Series(column.label, _metric_color(index), [column.value(entry.data) for entry in ranked])
               for index, column in enumerate(columns)]
     title = f"Task {task.number}: {task.title} \u2014 {group}"
-    return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series)
+    return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series, [entry.key for entry in ranked])
 
 
 def _metric_color(index: int) -> str:
@@ -52,7 +52,7 @@ def pr_curves_by_mode(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
     charts = []
     for landform in landforms_of(entries):
         for mode in GEO_MODES:
-            series = [Series(_label(entry), entry.color, points=points) for entry in entries
+            series = [Series(_label(entry), entry.color, points=points, key=entry.key) for entry in entries
                       if (points := curve_of(entry, landform, mode))]
             if series:
                 charts.append(line_chart(f"{id_prefix}-{len(charts)}", f"{landform} \u2014 {mode} query",
@@ -79,7 +79,7 @@ def size_charts(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
     for task in TASKS:
         column = task.headline_column
         series = [
-            Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)])
+            Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)], key=entry.key)
             for entry in entries
             if entry.model.get("parameters") and (value := column.value(entry.data)) is not None
         ]

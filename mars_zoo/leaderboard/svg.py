@@ -31,6 +31,7 @@ class Series:
     color: str
     values: Sequence[float | None] = ()
     points: Sequence[tuple[float, float]] = ()
+    key: str | None = None  # the result it shows (an `Entry.key`), so the filters can hide it
 
 
 def color(index: int) -> str:
@@ -62,7 +63,7 @@ def nice_max(value: float) -> float:
     return math.ceil(value)
 
 
-def _frame(chart_id: str, title: str, width: float, height: float, body: list[Markup]) -> Markup:
+def _frame(chart_id: str, title: str, width: float, height: float, body: list[Markup], **attributes) -> Markup:
     title_id = f"{chart_id}-title"
     return el(
         "svg",
@@ -77,6 +78,7 @@ def _frame(chart_id: str, title: str, width: float, height: float, body: list[Ma
         aria_labelledby=title_id,
         class_="chart",
         id=chart_id,
+        **attributes,
     )
 
 
@@ -88,15 +90,18 @@ def _legend(series: Sequence[Series], x: float, y: float, width: float) -> tuple
         span = 18 + 6.5 * len(label) + 14
         if cx + span > x + width and cx > x:
             cx, cy = x, cy + 16
-        items.append(el("rect", x=_n(cx), y=_n(cy - 9), width=10, height=10, fill=entry.color))
-        items.append(el("text", el("title", entry.name), label, x=_n(cx + 14), y=_n(cy), class_="legend"))
+        items.append(el("g", el("rect", x=_n(cx), y=_n(cy - 9), width=10, height=10, fill=entry.color),
+                        el("text", el("title", entry.name), label, x=_n(cx + 14), y=_n(cy), class_="legend"),
+                        data_entry=entry.key))
         cx += span
     return items, (cy - y) + 16 if series else 0
 
 
-def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series]) -> Markup:
+def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series],
+              keys: Sequence[str] = ()) -> Markup:
     """Horizontal bars: one group per label, one bar per series; values are fractions
-    (shown in percent), None draws no bar and says n/a."""
+    (shown in percent), None draws no bar and says n/a. With `keys` (one per label) each
+    group is a `g` the script can hide and move up, the chart shrinking to the groups left."""
     width, left, right = 800.0, 290.0, 70.0
     bar, gap = 12.0, 10.0
     legend, legend_height = _legend(series, left, 40, width - left - right)
@@ -120,19 +125,21 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
                        class_="tick", text_anchor="middle"))
     for row, label in enumerate(labels):
         y0 = top + row * group
-        body.append(el("text", el("title", label), _short(label), x=_n(left - 8),
-                       y=_n(y0 + group / 2), class_="label", text_anchor="end", dominant_baseline="middle"))
+        marks = [el("text", el("title", label), _short(label), x=_n(left - 8), y=_n(group / 2), class_="label",
+                    text_anchor="end", dominant_baseline="middle")]
         for index, entry in enumerate(series):
             value = entry.values[row]
-            y = y0 + index * bar
+            y = index * bar
             if value is None:
-                body.append(el("text", "n/a", x=_n(left + 4), y=_n(y + bar - 2), class_="value"))
+                marks.append(el("text", "n/a", x=_n(left + 4), y=_n(y + bar - 2), class_="value"))
                 continue
-            body.append(el("rect", el("title", f"{label} \u2014 {entry.name}: {_percent(value)}"),
-                           x=_n(left), y=_n(y), width=_n(max(x_of(value) - left, 0.5)),
-                           height=_n(bar - 1), fill=entry.color))
-            body.append(el("text", _percent(value), x=_n(x_of(value) + 4), y=_n(y + bar - 2), class_="value"))
-    return _frame(chart_id, title, width, height, body)
+            marks.append(el("rect", el("title", f"{label} \u2014 {entry.name}: {_percent(value)}"),
+                            x=_n(left), y=_n(y), width=_n(max(x_of(value) - left, 0.5)),
+                            height=_n(bar - 1), fill=entry.color))
+            marks.append(el("text", _percent(value), x=_n(x_of(value) + 4), y=_n(y + bar - 2), class_="value"))
+        body.append(el("g", marks, transform=f"translate(0 {_n(y0)})", data_entry=keys[row] if keys else None))
+    layout = {"data_top": _n(top), "data_group": _n(group)} if keys else {}
+    return _frame(chart_id, title, width, height, body, **layout)
 
 
 def _axes(left: float, top: float, size_x: float, size_y: float, x_label: str, y_label: str,
@@ -163,7 +170,7 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], x_label: str
     for entry in series:
         points = " ".join(f"{_n(left + size * x)},{_n(top + size * (1 - y))}" for x, y in entry.points)
         body.append(el("polyline", el("title", entry.name), points=points, fill="none",
-                       stroke=entry.color, stroke_width=2, class_="curve"))
+                       stroke=entry.color, stroke_width=2, class_="curve", data_entry=entry.key))
     legend, legend_height = _legend(series, 8, top + size + 50, width - 16)
     body += legend
     return _frame(chart_id, title, width, top + size + 44 + legend_height, body)
@@ -186,9 +193,10 @@ def scatter_chart(chart_id: str, title: str, series: Sequence[Series], x_label: 
     for entry in series:
         for x, y in entry.points:
             cx, cy = position(x, y)
-            body.append(el("circle", el("title", f"{entry.name}: {_percent(y)} at {x:,.0f} parameters"),
-                           cx=_n(cx), cy=_n(cy), r=5, fill=entry.color))
-            body.append(el("text", _short(entry.name), x=_n(cx + 8), y=_n(cy + 4), class_="value"))
+            body.append(el("g", el("circle", el("title", f"{entry.name}: {_percent(y)} at {x:,.0f} parameters"),
+                                    cx=_n(cx), cy=_n(cy), r=5, fill=entry.color),
+                           el("text", _short(entry.name), x=_n(cx + 8), y=_n(cy + 4), class_="value"),
+                           data_entry=entry.key))
     return _frame(chart_id, title, width, top + size_y + 44, body)
 
 

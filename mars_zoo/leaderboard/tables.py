@@ -77,8 +77,24 @@ def details_note(task: Task) -> Markup | None:
     return el("p", [detail.explanation for detail in task.details], class_="table-note")
 
 
+FILTERS = (("family", "Family"), ("modality", "Modalities"), ("size", "Size"), ("license", "Licence"),
+           ("open", "Open weights"), ("provenance", "Provenance"))
+
+
+def filter_values(entry: Entry) -> dict[str, str]:
+    """The value of each filter (FILTERS) for one result."""
+    return {"family": entry.family, "modality": entry.modalities, "size": entry.size_band,
+            "license": entry.license, "open": entry.open_weights, "provenance": entry.provenance}
+
+
 def entry_attributes(entry: Entry) -> dict[str, str]:
-    return {"data-family": entry.family, "data-modality": entry.modalities, "data-provenance": entry.provenance}
+    """What the script filters a row by: the filter values, the name for the search box, and
+    the entry's key (shared with its chart marks); synthetic rows are not counted."""
+    attributes = {f"data-{name}": value for name, value in filter_values(entry).items()}
+    attributes.update({"data-entry": entry.key, "data-name": entry.name.lower()})
+    if entry.synthetic:
+        attributes["data-synthetic"] = "yes"
+    return attributes
 
 
 def _group_row(headers: Sequence[Header]) -> Markup | None:
