@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +27,24 @@ class Visit:
     ids: set[str] = field(default_factory=set)
 
 
+APT_INSTALL = ["apt-get", "install", "-y", "-qq", "chromium"]
+
+
 def chromium_executable() -> str:
+    """Debian's chromium; where it is missing and this is root on a machine with apt-get (a
+    fresh container, CI), it is installed first, so the README's one test command works there.
+    Anywhere else the tests fail with the command that installs it."""
     executable = shutil.which("chromium")
+    if executable is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("\nchromium is missing: installing it with apt-get (the browser tests need it)", flush=True)
+        environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        updated = subprocess.run(["apt-get", "update", "-qq"], env=environment).returncode == 0
+        if updated and subprocess.run(APT_INSTALL, env=environment).returncode == 0:
+            executable = shutil.which("chromium")
     if executable is None:
-        pytest.fail("Chromium is not installed, and the browser tests need it: install Debian's "
-                    "chromium (sudo apt-get install chromium) so that 'chromium' is on PATH.",
-                    pytrace=False)
+        pytest.fail("Chromium is not installed, and the browser tests need it: install Debian's chromium "
+                    "(sudo apt-get update && sudo apt-get install -y chromium) so that 'chromium' is on "
+                    "PATH, then run the tests again.", pytrace=False)
     return executable
 
 
