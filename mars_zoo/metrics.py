@@ -78,6 +78,11 @@ def paired(image_emb: Any, text_emb: Any) -> dict[str, dict[str, float]]:
     as the published code does, and every rank comparison uses those same float32
     values. See `paired_from_scores` for the ranks and metrics.
     """
+    return rank_summaries(paired_ranks(image_emb, text_emb))
+
+
+def paired_ranks(image_emb: Any, text_emb: Any) -> dict[str, np.ndarray]:
+    """Each pair's rank in each direction ({"i2t", "t2i"} -> [N] int32), as `paired` ranks them."""
     images = _finite_floats(image_emb, "image_emb").astype(np.float32, copy=False)
     texts = _finite_floats(text_emb, "text_emb").astype(np.float32, copy=False)
     _check_ndim(images, 2, "image_emb")
@@ -87,15 +92,24 @@ def paired(image_emb: Any, text_emb: Any) -> dict[str, dict[str, float]]:
             f"image_emb {images.shape} and text_emb {texts.shape} must have the same shape "
             "(row i of each is pair i)."
         )
-    return paired_from_scores(images @ texts.T)
+    return paired_ranks_from_scores(images @ texts.T)
 
 
 def paired_from_scores(scores: Any) -> dict[str, dict[str, float]]:
-    """Task 1 metrics from the [N, N] score matrix S, S[i, j] = image i · text j.
+    """Task 1 metrics from the [N, N] score matrix S; see `paired_ranks_from_scores`."""
+    return rank_summaries(paired_ranks_from_scores(scores))
+
+
+def rank_summaries(ranks: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    return {direction: _rank_summary(values) for direction, values in ranks.items()}
+
+
+def paired_ranks_from_scores(scores: Any) -> dict[str, np.ndarray]:
+    """Each pair's rank in each direction from the [N, N] score matrix S, S[i, j] = image i · text j.
 
     Image-to-text: rank_i = 1 + #{j != i : S[i, j] >= S[i, i]}, so a tie counts
-    against the model; text-to-image: the same on Sᵀ. Each direction reports R@1,
-    R@10 and MRR as fractions and MedR = numpy's median of the ranks, a float that
+    against the model; text-to-image: the same on Sᵀ. `rank_summaries` gives each
+    direction's R@1, R@10 and MRR as fractions and MedR = numpy's median of the ranks, a float that
     ends in .5 when N is even and the two middle ranks differ. The published code
     computes it the same way and prints int(round(medr)), rounding half to even;
     result files keep the float and the leaderboard shows it rounded that way.
@@ -110,7 +124,7 @@ def paired_from_scores(scores: Any) -> dict[str, dict[str, float]]:
     image_ranks = at_least.view(np.uint8).sum(axis=1, dtype=np.int32)
     np.greater_equal(matrix, diagonal[None, :], out=at_least)
     text_ranks = at_least.view(np.uint8).sum(axis=0, dtype=np.int32)
-    return {"i2t": _rank_summary(image_ranks), "t2i": _rank_summary(text_ranks)}
+    return {"i2t": image_ranks, "t2i": text_ranks}
 
 
 def _rank_summary(ranks: np.ndarray) -> dict[str, float]:

@@ -274,6 +274,65 @@ def _geo_rules(geo: dict, ctx: _Context) -> Iterator[Problem]:
                               f"scores the same landforms against the same ground truth")
 
 
+# --------------------------------------------------------------------------- per-query values, intervals
+
+
+def _per_query_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
+    """Task 1's kept ranks must give back its metrics: the mean of each per-query value, the median rank."""
+    items = paired["dataset"]["items"] if "dataset" in paired else None
+    for direction, values in paired.get("per_query", {}).items():
+        base = ["tasks", "paired", "per_query", direction, "rank"]
+        ranks = values["rank"]
+        metrics = paired["metrics"].get(direction)
+        if metrics is None:
+            yield Problem(format_path(base[:-1]), f"has ranks, but tasks.paired.metrics has no {direction!r}")
+            continue
+        if items is not None and len(ranks) != items:
+            yield Problem(format_path(base), f"holds {len(ranks)} ranks for the {items} pairs evaluated")
+            continue
+        if max(ranks) > len(ranks):
+            yield Problem(format_path(base), f"holds rank {max(ranks)}, beyond the {len(ranks)} pairs")
+            continue
+        ordered = sorted(ranks)
+        middle = len(ordered) // 2
+        median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        implied = {"r1": _mean([float(rank <= 1) for rank in ranks]), "r10": _mean([float(rank <= 10) for rank in ranks]),
+                   "mrr": _mean([1 / rank for rank in ranks]), "medr": median}
+        for key, value in implied.items():
+            stated = _number(metrics.get(key))
+            if stated is not None and not ctx.close(stated, value):
+                yield Problem(format_path(["tasks", "paired", "metrics", direction, key]),
+                              f"is {stated}, but the per-query ranks (tasks.paired.per_query.{direction}) give {value}")
+
+
+def _points(task: str, body: dict) -> dict[tuple[str, ...], Any]:
+    """The point estimate of each metric path that an interval may name."""
+    metrics = body["metrics"]
+    if task == "landform":
+        return {(key,): value for key, value in metrics.items()}
+    return {(group, key): value for group, values in metrics.items() for key, value in values.items()}
+
+
+def _confidence_rules(task: str, body: dict, result: dict, ctx: _Context) -> Iterator[Problem]:
+    record = body["confidence"]
+    base = ["tasks", task, "confidence"]
+    seed = result.get("run", {}).get("seed")
+    if seed is not None and record["seed"] != seed:
+        yield Problem(format_path([*base, "seed"]), f"is {record['seed']}, but the run's seed (run.seed) is {seed}")
+    points = _points(task, body)
+    named = [((key,), value) for key, value in record["metrics"].items() if isinstance(value, list)]
+    named += [((group, key), value) for group, values in record["metrics"].items() if isinstance(values, dict)
+              for key, value in values.items()]
+    for path, (low, high) in named:
+        field = format_path([*base, "metrics", *path])
+        if path not in points:
+            yield Problem(field, f"names no metric of tasks.{task}.metrics")
+        elif low > high:
+            yield Problem(field, f"is [{low}, {high}]: the low end is above the high end")
+        elif _number(points[path]) is not None and not (low - ctx.tolerance <= points[path] <= high + ctx.tolerance):
+            yield Problem(field, f"[{low}, {high}] does not contain the metric itself ({points[path]})")
+
+
 # --------------------------------------------------------------------------- datasets and run
 
 
@@ -326,6 +385,11 @@ def consistency_problems(result: dict) -> Iterator[Problem]:
         yield from _landform_rules(tasks["landform"], ctx)
     if "geolocalization" in tasks:
         yield from _geo_rules(tasks["geolocalization"], ctx)
+    if "paired" in tasks:
+        yield from _per_query_rules(tasks["paired"], ctx)
+    for task, body in tasks.items():
+        if "confidence" in body:
+            yield from _confidence_rules(task, body, result, ctx)
     yield from _dataset_rules(result)
     if "run" in result:
         yield from _run_rules(result["run"])

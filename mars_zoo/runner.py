@@ -116,6 +116,7 @@ def run(
     import numpy as np
 
     from mars_zoo.data.benchmark import open_benchmark
+    from mars_zoo.uncertainty import add_confidence
 
     spec = registry.get(config.model)
     spec.require_available()  # before any data is read, not after
@@ -166,6 +167,7 @@ def run(
     devices = ranks.gather(environment["device_name"])
     if not ranks.leader:
         return None, embedder
+    add_confidence(sections, config.seed)
 
     result = {
         "schema_version": SCHEMA_VERSION,

@@ -36,6 +36,20 @@ def mini_dir(isolated_caches):
     return ensure_mini(default_cache_dir())
 
 
+@pytest.fixture(scope="session")
+def mini_run(mini_dir, tmp_path_factory):
+    """One full mini run of `openclip/tiny-random` (seed 0, no embedding cache) as its result:
+    for the tests that read a whole result file, so the session runs it once."""
+    from mars_zoo.registry import load_registry
+    from mars_zoo.reporting import Reporter
+    from mars_zoo.runner import RunConfig, run
+
+    out = tmp_path_factory.mktemp("mini-run") / "result.json"
+    config = RunConfig(model="openclip/tiny-random", out=out, benchmark="mini", device="cpu",
+                       workers=0, cache_dir=mini_dir.parent, no_cache=True)
+    return run(config, load_registry(), Reporter())[0]
+
+
 @pytest.fixture
 def plugins_dir(tmp_path):
     """A --plugins-dir folder holding the fake models plugin (tests/fake_models.py)."""

@@ -36,6 +36,11 @@ def mini_run_numbers(cache_dir: Path, out: Path) -> dict[str, Any]:
     config = RunConfig(model="openclip/tiny-random", out=out, benchmark="mini", device="cpu",
                        workers=0, cache_dir=cache_dir, no_cache=True)
     result, _ = run(config, load_registry(), Reporter())
+    return golden_numbers(result)
+
+
+def golden_numbers(result: dict[str, Any]) -> dict[str, Any]:
+    """The numbers of a full mini run's result, in the golden file's layout."""
     tasks = result["tasks"]
 
     def dataset(record: dict) -> dict:
@@ -79,9 +84,8 @@ def differences(actual: Any, expected: Any, path: str = "") -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def numbers(mini_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("golden")
-    return mini_run_numbers(mini_dir.parent, out / "result.json")
+def numbers(mini_run):
+    return golden_numbers(mini_run)
 
 
 @pytest.mark.parametrize("task", ["paired", "landform", "geolocalization"])

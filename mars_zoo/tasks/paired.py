@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mars_zoo import metrics
+from mars_zoo import metrics, uncertainty
 from mars_zoo.data.images import PUBLISHED_PREPARATION
 from mars_zoo.data.types import PairsData
 from mars_zoo.tasks.base import Stopwatch, TaskContext, dataset_record, stats_snapshot, throughput
@@ -29,14 +29,15 @@ def run(context: TaskContext, data: PairsData) -> dict[str, Any]:
     watch = Stopwatch()
     images, texts = embed(context, data)
     watch.lap("embed")
-    scores = metrics.paired(images, texts)
+    ranks = metrics.paired_ranks(images, texts)
     watch.lap("score")
     return {
         "dataset": dataset_record(data.dataset, data.keys, data.missing, data.source_rows),
         "caption": data.caption_column,
         "image_preparation": IMAGE_PREPARATION,
         "source": context.pairs_source,
-        "metrics": scores,
+        "metrics": metrics.rank_summaries(ranks),
+        "per_query": uncertainty.paired_per_query(ranks),
         "timings": watch.timings,
         "throughput": throughput(embedder, before),
     }
