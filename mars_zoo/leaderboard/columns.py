@@ -26,14 +26,23 @@ class Column:
     def better(self) -> str:
         return "lower" if self.kind == RANK else "higher"
 
-    def value(self, result: dict[str, Any]) -> float | None:
+    def _lookup(self, result: dict[str, Any], *section: str) -> Any:
         task, *path = self.key.split(".")
-        node: Any = result["tasks"].get(task, {}).get("metrics")
-        for part in path:
+        node: Any = result["tasks"].get(task, {})
+        for part in (*section, *path):
             if not isinstance(node, dict):
                 return None
             node = node.get(part)
+        return node
+
+    def value(self, result: dict[str, Any]) -> float | None:
+        node = self._lookup(result, "metrics")
         return node if isinstance(node, (int, float)) and not isinstance(node, bool) else None
+
+    def interval(self, result: dict[str, Any]) -> tuple[float, float] | None:
+        """The metric's 95% bootstrap interval (`tasks.<task>.confidence`), where the result has one."""
+        node = self._lookup(result, "confidence", "metrics")
+        return (node[0], node[1]) if isinstance(node, list) and len(node) == 2 else None
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,15 @@ def format_value(value: float | None, kind: str = FRACTION) -> str:
     if kind == RANK:
         return str(round(value))
     return f"{value * 100:.2f}"
+
+
+def format_interval(interval: tuple[float, float], kind: str = FRACTION) -> str:
+    """'95% CI 11.20 to 14.31': the bootstrap interval over queries, formatted as its metric."""
+    return f"95% CI {format_value(interval[0], kind)} to {format_value(interval[1], kind)}"
+
+
+def intervals_overlap(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool:
+    return a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
 
 
 def sort_key(value: float | None) -> str:

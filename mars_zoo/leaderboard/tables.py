@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from mars_zoo.leaderboard.columns import RANK, Column, Detail, Task, format_value, sort_key
+from mars_zoo.leaderboard.columns import (RANK, Column, Detail, Task, format_interval, format_value,
+                                          intervals_overlap, sort_key)
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, escape, join
 
@@ -55,11 +56,23 @@ def metric_header(column: Column) -> Header:
                   mark_best=True)
 
 
-def metric_cell(value: float | None, kind: str) -> Cell:
-    """The formatted value; a rank shown rounded keeps its raw value in the tooltip."""
+OVERLAP_MARK = "\u2248"
+OVERLAP_NOTE = "95% intervals overlap with the row above: their order may be chance"
+
+
+def metric_cell(value: float | None, kind: str, interval: tuple[float, float] | None = None,
+                overlaps: bool = False) -> Cell:
+    """The formatted value; the tooltip keeps a rounded rank's raw value and the 95% interval, and
+    `overlaps` marks a value whose interval overlaps the one of the row above."""
     rounded = kind == RANK and value is not None and not float(value).is_integer()
-    return Cell(format_value(value, kind), sort_key(value), "num" if value is not None else "num missing",
-                f"{float(value)!r} before rounding" if rounded else None)
+    notes = [f"{float(value)!r} before rounding" if rounded else None,
+             format_interval(interval, kind) if interval and value is not None else None,
+             OVERLAP_NOTE if overlaps else None]
+    content = format_value(value, kind)
+    if overlaps:
+        content = [content, el("span", OVERLAP_MARK, class_="ci-overlap", title=OVERLAP_NOTE)]
+    return Cell(content, sort_key(value), "num" if value is not None else "num missing",
+                "; ".join(note for note in notes if note) or None)
 
 
 def detail_header(detail: Detail) -> Header:
@@ -199,7 +212,10 @@ def model_cell(entry: Entry, prefix: str) -> Cell:
 def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], prefix: str,
               with_rank: bool) -> list[Row]:
     rows = []
+    above = None  # the headline interval of the row above, for the overlap mark
     for rank, entry in ranked_entries:
+        headline = task.headline_column.interval(entry.data)
+        overlaps, above = with_rank and intervals_overlap(above, headline), headline
         cells = []
         if with_rank:
             cells.append(Cell("\u2013", "", "num") if rank is None else Cell(rank, str(rank), "num"))
@@ -209,7 +225,8 @@ def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], pr
             Cell(format_parameters(entry.model.get("parameters")), sort_key(entry.model.get("parameters")), "num"),
         ]
         cells += [detail_cell(detail.value(entry.data)) for detail in task.details]
-        cells += [metric_cell(column.value(entry.data), column.kind) for column in task.columns]
+        cells += [metric_cell(column.value(entry.data), column.kind, column.interval(entry.data),
+                              overlaps and column.key == task.headline) for column in task.columns]
         rows.append(Row(cells, entry_attributes(entry)))
     return rows
 
