@@ -316,3 +316,80 @@ def test_cli_build_and_serve(site, tmp_path, capsys):
         server.server_close()
     with pytest.raises(MarsZooError, match="No built site"):
         make_server(tmp_path / "nothing", 0)
+
+
+def summary_of(data: bytes) -> tuple[list[str], list[list[str]]]:
+    parser = TableScan("summary")
+    parser.feed(data.decode("utf-8"))
+    return parser.labels, [[text for text, _ in row] for row in parser.rows if row]
+
+
+def test_a_model_page_opens_on_a_summary(tmp_path):
+    reproduced = json.loads((REPO / "tests" / "fixtures" / "valid" / "reproduced.json").read_text("utf-8"))
+    reproduced["model"].update(hub_repo="timm/tiny", revision="0123456789abcdef0123456789abcdef01234567",
+                               random_weights=False, recipe_notes="Images resized to 64 px <b>first</b>.")
+    reported = submitted("openclip/vit-l-16-siglip2-512__reported.json")
+    reported["model"] = {**reported["model"], "name": reproduced["model"]["name"]}
+    image_only = json.loads(json.dumps(reproduced))
+    image_only["model"].update(name="openclip/eyes-only", modalities=["image"])
+    geo = image_only["tasks"] = {"geolocalization": image_only["tasks"]["geolocalization"]}
+    geo["geolocalization"]["metrics"] = {"image": geo["geolocalization"]["metrics"]["image"]}
+    geo["geolocalization"]["per_landform"] = [row for row in geo["geolocalization"]["per_landform"]
+                                              if row["mode"] == "image"]
+    folder = tmp_path / "subs" / "openclip"
+    folder.mkdir(parents=True)
+    for name, result in (("a.json", reproduced), ("b.json", reported), ("c.json", image_only)):
+        (folder / name).write_text(json.dumps(result))
+    files = build_site(tmp_path / "subs", tmp_path / "out")
+    page = files["models/openclip--tiny-random.html"].decode()
+    labels, rows = summary_of(files["models/openclip--tiny-random.html"])
+    assert labels == ["Result", "Cross-task rank", "Task 1: Mean R@1", "Task 2: mAP", "Task 3: Text F1"]
+    cells = rows
+    t2i, i2t = reported["tasks"]["paired"]["metrics"]["t2i"]["r1"], reported["tasks"]["paired"]["metrics"]["i2t"]["r1"]
+    ours = (0.33199821984868716 + 0.32843791722296395) / 2
+    assert cells == [["reported", "not ranked (1 of 3 headline numbers)", f"{(t2i + i2t) * 50:.2f}", "\u2013", "\u2013"],
+                     ["reproduced", "1 of 1", "33.02", "49.02", "0.72"],
+                     ["Reproduced \u2212 reported (points)", "", f"{(ours - (t2i + i2t) / 2) * 100:+.2f}",
+                      "\u2013", "\u2013"]]
+    assert page.index('id="summary"') < page.index("<h3>Model</h3>")
+    assert 'href="https://huggingface.co/timm/tiny/tree/0123456789abcdef0123456789abcdef01234567"' in page
+    assert "Images resized to 64 px &lt;b&gt;first&lt;/b&gt;." in page
+    assert "run.started" not in page and "environment.python" not in page
+    for entry in ("result-1", "result-2"):
+        copy = json.loads(files[f"data/results/openclip--tiny-random--{entry}.json"])
+        assert copy == (reported if entry == "result-1" else reproduced)
+        assert f'href="../data/results/openclip--tiny-random--{entry}.json"' in page
+    eyes = files["models/openclip--eyes-only.html"].decode()
+    assert eyes.count("Not applicable: an image-only model") == 2  # tasks 1 and 2
+    assert summary_of(files["models/openclip--eyes-only.html"])[1][0] == \
+        ["reproduced", "not ranked (0 of 3 headline numbers)", "n/a", "n/a", "n/a"]
+
+
+def test_the_overview_ranks_across_tasks_only_results_with_all_three(tmp_path):
+    folder = make_submissions(tmp_path)
+    files = build_site(folder, tmp_path / "out")
+    labels, rows = table_of(files["index.html"], "table-overview")
+    assert labels == ["#", "Model", "Provenance", "Task 1: Mean R@1", "Task 2: mAP", "Task 3: Text F1", "Measured"]
+
+    def headlines(result):
+        metrics = {task: body["metrics"] for task, body in result["tasks"].items()}
+        paired = metrics.get("paired", {})
+        t2i, i2t = paired.get("t2i", {}).get("r1"), paired.get("i2t", {}).get("r1")
+        return [None if t2i is None or i2t is None else (t2i + i2t) / 2, metrics.get("landform", {}).get("map"),
+                metrics.get("geolocalization", {}).get("text", {}).get("f1")]
+
+    results = {r["model"]["name"]: headlines(r) for r in results_in(folder)}
+    ranks = {name: [] for name in results}
+    for task in range(3):
+        values = sorted((v[task] for v in results.values() if v[task] is not None), reverse=True)
+        for name, v in results.items():
+            ranks[name].append(None if v[task] is None else 1 + values.index(v[task]))
+    means = {name: sum(r) / 3 for name, r in ranks.items() if None not in r}
+    expected = {name: str(1 + sorted(means.values()).index(mean)) for name, mean in means.items()}
+    shown = {name: row[0][0] for name, row in rows.items()}
+    assert {name: rank for name, rank in shown.items() if rank != "\u2013"} == expected
+    assert len(expected) >= 2 and len(shown) - len(expected) >= 3  # some results lack a task
+    for name, row in rows.items():
+        assert row[6][0] == f"{sum(v is not None for v in results[name])} of 3"
+    order = list(rows)
+    assert all(order.index(a) < order.index(b) for a in expected for b in set(shown) - set(expected))

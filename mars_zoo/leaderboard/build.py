@@ -26,6 +26,7 @@ from mars_zoo.leaderboard.index_page import index_page
 from mars_zoo.leaderboard.methodology import PAGE as METHODOLOGY_PAGE
 from mars_zoo.leaderboard.methodology import methodology_page
 from mars_zoo.leaderboard.model_page import model_page
+from mars_zoo.leaderboard.overview import standings
 from mars_zoo.leaderboard.svg import PALETTE
 from mars_zoo.reporting import Reporter, printable
 from mars_zoo.submissions import validate_paths
@@ -60,8 +61,9 @@ def render_site(entries: Sequence[Entry], version: str = __version__) -> dict[st
     by_page: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         by_page[entry.page].append(entry)
+    ranks = standings([entry for entry in entries if not entry.synthetic])
     for page, page_entries in by_page.items():
-        files[page] = model_page(page_entries, version)
+        files[page] = model_page(page_entries, version, ranks)
     assets = resources.files("mars_zoo.leaderboard").joinpath("assets")
     for name in ASSETS:
         files[f"assets/{name}"] = assets.joinpath(name).read_bytes()

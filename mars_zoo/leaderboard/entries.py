@@ -84,6 +84,21 @@ class Entry:
         return f"{self.page}#{self.anchor}"
 
     @property
+    def result_file(self) -> str:
+        """Where the site keeps a copy of the result file, as validated."""
+        return f"data/results/{self.slug}--{self.anchor}.json"
+
+    @property
+    def weights_url(self) -> str | None:
+        """The weights on the Hugging Face Hub at the evaluated commit, where the result names both."""
+        repo = self.model.get("hub_repo") or (self.model.get("checkpoint") or "").removeprefix("hf-hub:")
+        weights = self.model.get("weights")
+        revision = weights["base_revision"] if weights else self.revision
+        if not _HUB_ID.match(repo or ""):
+            return None
+        return f"https://huggingface.co/{repo}/tree/{revision}" if revision else f"https://huggingface.co/{repo}"
+
+    @property
     def size_band(self) -> str:
         count = self.model.get("parameters")
         if not count:

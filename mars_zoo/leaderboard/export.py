@@ -92,4 +92,6 @@ def downloads(entries: Sequence[Entry], version: str) -> dict[str, bytes]:
         "data/results.csv": results_csv(entries),
         "data/landform_per_class.csv": landform_csv(entries),
         "data/geolocalization_per_landform.csv": geolocalization_csv(entries),
+        **{entry.result_file: (json.dumps(entry.data, indent=1, sort_keys=True, ensure_ascii=True, allow_nan=False)
+                               + "\n").encode() for entry in entries},
     }

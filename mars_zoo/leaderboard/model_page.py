@@ -6,13 +6,17 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from mars_zoo.leaderboard import plots
-from mars_zoo.leaderboard.columns import GEO_MODES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, format_value
+from mars_zoo.leaderboard.columns import (
+    GEO_MODES, HEADLINES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, format_value,
+)
 from mars_zoo.leaderboard.entries import Entry
-from mars_zoo.leaderboard.html import Markup, el, external_link
+from mars_zoo.leaderboard.html import Markup, el, external_link, join
 from mars_zoo.leaderboard.layout import definitions, document, notes, text_of
+from mars_zoo.leaderboard.overview import headline_cell
 from mars_zoo.leaderboard.svg import stack
 from mars_zoo.leaderboard.tables import (
-    TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, table,
+    TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, short_revision,
+    table,
 )
 
 PREFIX = "../"
@@ -24,8 +28,6 @@ def _heading_id(anchor: str) -> str:
 
 
 def _model_facts(model: dict[str, Any]) -> Markup:
-    links = [external_link(model[key], label) for key, label in (("paper_url", "paper"), ("code_url", "code"))
-             if model.get(key)]
     facts = [
         ("Family", model["family"]),
         ("Checkpoint", model.get("checkpoint")),
@@ -42,9 +44,13 @@ def _model_facts(model: dict[str, Any]) -> Markup:
         ("Requires", model.get("requires")),
         ("Plugin", " ".join(text_of(model[key]) for key in ("plugin", "plugin_package", "plugin_version")
                             if key in model) or None),
-        ("Links", Markup(" \u00b7 ".join(links)) if links else None),
     ]
     return definitions([(term, value) for term, value in facts if value is not None])
+
+
+def _words(key: str) -> str:
+    """A field name as words: 'torch_version' -> 'Torch version'."""
+    return key.replace("_", " ").replace(".", " ").strip().capitalize()
 
 
 def _dataset_rows(entry: Entry) -> list[Row]:
@@ -73,8 +79,8 @@ def _provenance(entry: Entry, table_prefix: str) -> list[Markup]:
         ])]
     parts = [el("h3", "Fingerprint"), definitions(
         [("Harness", f"{data['harness']['name']} {data['harness']['version']}")]
-        + [(f"run.{key}", value) for key, value in data["run"].items()]
-        + [(f"environment.{key}", value) for key, value in data["environment"].items()])]
+        + [(_words(key), value) for key, value in data["run"].items()]
+        + [(_words(key), value) for key, value in data["environment"].items()])]
     headers = [Header(label, "", TEXT) for label in
                ("Data", "Id", "Revision", "Split", "Items", "Missing", "Items sha256", "Location")]
     rows = _dataset_rows(entry)
@@ -152,6 +158,7 @@ def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     return parts
 
 
+TEXT_TASKS = ("paired", "landform")  # tasks whose queries or gallery are text in every mode
 RENDER_TASK = {"paired": _paired, "landform": _landform, "geolocalization": _geo}
 
 
@@ -171,6 +178,10 @@ def _entry_section(entry: Entry) -> Markup:
     parts += _provenance(entry, entry.anchor)
     for key, render in RENDER_TASK.items():
         body = entry.task(key)
+        if body is None and key in TEXT_TASKS and "text" not in entry.model["modalities"]:
+            task = TASKS_BY_KEY[key]
+            parts += [el("h3", f"Task {task.number}: {task.title}"),
+                      el("p", "Not applicable: an image-only model cannot embed this task's text.", class_="notes")]
         if body is not None:
             task = TASKS_BY_KEY[key]
             parts += [el("h3", f"Task {task.number}: {task.title}"), notes(body.get("notes"))]
@@ -179,14 +190,64 @@ def _entry_section(entry: Entry) -> Markup:
     return el("section", parts, id=entry.anchor, class_="result synthetic" if entry.synthetic else "result")
 
 
-def model_page(entries: Sequence[Entry], version: str) -> bytes:
-    """The page of one model name; `entries` are all its results, in the leaderboard's order."""
+def _difference(reproduced: Entry, reported: Entry) -> Row:
+    cells = [Cell("Reproduced \u2212 reported (points)"), Cell("")]
+    for headline in HEADLINES:
+        new, old = headline.value(reproduced.data), headline.value(reported.data)
+        cells.append(Cell("\u2013", "", "num missing") if new is None or old is None
+                     else Cell(f"{(new - old) * 100:+.2f}", repr(new - old), "num"))
+    return Row(cells)
+
+
+def _standing(rank: int | None, covered: int, ranked_count: int) -> str:
+    if rank is not None:
+        return f"{rank} of {ranked_count}"
+    return f"not ranked ({covered} of {len(HEADLINES)} headline numbers)"
+
+
+def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]]) -> list[Markup]:
+    """The first screen: rank and headline numbers of every result of the model side by side
+    (with the difference where it was both reported and reproduced), then the links."""
+    real = [entry for entry in entries if not entry.synthetic]
+    ranked_count = sum(rank is not None for rank, _ in ranks.values())
+    headers = [Header("Result", "", TEXT), Header("Cross-task rank", "", TEXT)] + [
+        Header(f"Task {index}: {headline.label}", "", title=headline.explanation)
+        for index, headline in enumerate(HEADLINES, 1)]
+    rows = [Row([Cell(el("a", badge(entry.provenance, entry.provenance), href=f"#{entry.anchor}")),
+                 Cell(_standing(*ranks[entry.key], ranked_count))]
+                + [headline_cell(headline, entry) for headline in HEADLINES]) for entry in real]
+    reproduced = [entry for entry in real if entry.provenance == "reproduced"]
+    reported = [entry for entry in real if entry.provenance == "reported"]
+    if reproduced and reported:
+        rows.append(_difference(reproduced[0], reported[0]))
+    parts = [table("summary", "Headline numbers (%) of every result of this model", headers, rows,
+                   sortable=False)] if rows else []
+    model = entries[0].model
+    weights = {entry.weights_url: entry.revision for entry in entries if entry.weights_url}  # one per pinned commit
+    links = [external_link(url, f"weights at {short_revision(revision)}" if revision else "weights")
+             for url, revision in weights.items()]
+    links += [model.get(key) and external_link(model[key], label) for key, label in (("paper_url", "paper"),
+                                                                                     ("code_url", "code"))]
+    links += [el("a", f"result file ({entry.provenance} on {entry.data['benchmark']['name']})",
+                 href=PREFIX + entry.result_file) for entry in entries]
+    parts.append(el("p", join([link for link in links if link], " \u00b7 "), class_="links"))
+    recipe_notes = list(dict.fromkeys(entry.model["recipe_notes"] for entry in entries
+                                      if entry.model.get("recipe_notes")))
+    if recipe_notes:
+        parts += [el("h2", "Where the evaluation recipe differs from the model card")]
+        parts += [el("p", text, class_="notes") for text in recipe_notes]
+    return parts
+
+
+def model_page(entries: Sequence[Entry], version: str, ranks: dict[str, tuple[int | None, int]]) -> bytes:
+    """The page of one model name; `entries` are all its results, in the leaderboard's order;
+    `ranks` the cross-task standing of every real result (`overview.standings`)."""
     name = entries[0].name
     contents = [el("li", el("a", f"{entry.provenance} on {entry.data['benchmark']['name']}"
                             + (" (SYNTHETIC)" if entry.synthetic else ""), href=f"#{entry.anchor}"),
                     " \u2014 ", el("code", entry.source))
                 for entry in entries]
     body = [el("p", el("a", "\u2190 back to the leaderboard", href=f"{PREFIX}index.html"), class_="back"),
-            el("h1", name), el("ul", contents, class_="results")]
+            el("h1", name), *_summary(entries, ranks), el("ul", contents, class_="results")]
     body += [_entry_section(entry) for entry in entries]
     return document(f"{name} \u2014 mars-zoo leaderboard", body, PREFIX, version)

@@ -22,7 +22,7 @@ from mars_zoo.leaderboard.tables import (
 TABLE_ID = "table-overview"
 
 
-def _headline_cell(headline: Headline, entry: Entry) -> Cell:
+def headline_cell(headline: Headline, entry: Entry) -> Cell:
     value = headline.value(entry.data)
     if value is None and not headline.applies(entry.model["modalities"]):
         return Cell("n/a", "", "num missing", f"Not applicable: the model has no {headline.needs} input")
@@ -54,16 +54,21 @@ def overview_table(entries: Sequence[Entry]) -> Markup:
                MODEL_HEADER, Header("Provenance", "", TEXT, "lower")]
     headers += [Header(f"Task {index}: {headline.label}", "", NUMBER, "higher", headline.explanation, mark_best=True)
                 for index, headline in enumerate(HEADLINES, 1)]
-    headers.append(Header("Tasks", "", NUMBER, "higher", "How many of the three tasks the result covers"))
+    headers.append(Header("Measured", "", NUMBER, "higher", "How many of the three headline numbers the result has"))
     rows = []
     for rank, mean, covered, entry in overview_rows(entries):
         rank_cell = (Cell(rank, sort_key(mean), "num", f"mean per-task rank {mean:g}") if rank is not None
-                     else Cell("\u2013", "", "num missing", "not ranked: fewer than three tasks"))
+                     else Cell("\u2013", "", "num missing", "not ranked: fewer than three headline numbers"))
         cells = [rank_cell, model_cell(entry, ""), Cell(badge(entry.provenance, entry.provenance), entry.provenance)]
-        cells += [_headline_cell(headline, entry) for headline in HEADLINES]
+        cells += [headline_cell(headline, entry) for headline in HEADLINES]
         cells.append(Cell(f"{covered} of {len(HEADLINES)}", str(covered), "num"))
         rows.append(Row(cells, entry_attributes(entry)))
     caption = ("Overview: one headline number per task (%); ranked across tasks only where all three "
                "are measured")
     return el("section", el("h2", "Overview"), table(TABLE_ID, caption, headers, rows, filterable=True),
               id="overview")
+
+
+def standings(entries: Sequence[Entry]) -> dict[str, tuple[int | None, int]]:
+    """Entry key -> (cross-task rank or None, tasks covered), for the model pages."""
+    return {entry.key: (rank, covered) for rank, _, covered, entry in overview_rows(entries)}
