@@ -86,7 +86,7 @@ def test_every_page_loads_cleanly_without_outside_requests(crawl, site):
     assert outside == []
     assert {url: visit.console_errors for url, visit in visits.items() if visit.console_errors} == {}
     names = {result["model"]["name"] for result in site[1]}
-    assert len(visits) == 2 + len(names)  # the index, the methodology page and one page per model
+    assert len(visits) == 3 + len(names)  # the index, the methodology and submit pages, one page per model
     assert any(url.endswith("/methodology.html") for url in visits)
 
 
@@ -290,6 +290,7 @@ def page_types(visits: dict) -> dict[str, str]:
     models = sorted(url for url in visits if "/models/" in url)
     return {"index": next(url for url in visits if url.endswith("/index.html")),
             "methodology": next(url for url in visits if url.endswith("/methodology.html")),
+            "submit": next(url for url in visits if url.endswith("/submit.html")),
             "model-reproduced": next(url for url in models if "tiny-random" in url),
             "model-reported": next(url for url in models if "siglip2" in url)}
 

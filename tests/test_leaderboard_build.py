@@ -25,7 +25,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "main", "footer", "section",
     "p", "a", "ul", "ol", "li", "h1", "h2", "h3", "h4", "strong", "span", "code", "form", "label", "select",
     "option", "output", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "button", "dl", "dt",
-    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g",
+    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g", "time", "pre",
 }
 
 
@@ -393,3 +393,39 @@ def test_the_overview_ranks_across_tasks_only_results_with_all_three(tmp_path):
         assert row[6][0] == f"{sum(v is not None for v in results[name])} of 3"
     order = list(rows)
     assert all(order.index(a) < order.index(b) for a in expected for b in set(shown) - set(expected))
+
+
+def test_the_about_section_dates_the_submissions_from_git_or_from_the_files(tmp_path):
+    from mars_zoo.leaderboard.context import BIBTEX
+
+    folder = make_submissions(tmp_path / "plain")
+    no_git = build_site(folder, tmp_path / "out1")["index.html"].decode()
+    finished = max(r["run"]["finished_at"][:10] for r in results_in(folder) if "run" in r)
+    assert f'Last updated: <time datetime="{finished}">' in no_git
+    assert "No changelog: the site was built from a submissions folder outside a git repository." in no_git
+    assert BIBTEX.replace("{", "").split("\n")[0] in no_git.replace("{", "")
+    assert "https://huggingface.co/datasets/Cerru02/Mars-VL-Pairs-MTEB/tree/f0084ab0ba2f584b15dc72a82502b38ee490f58d" in no_git
+    assert '<a href="submit.html">How to submit a result</a>' in no_git
+
+    repo = tmp_path / "repo"
+    folder = make_submissions(repo)
+    environment = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@b", "GIT_COMMITTER_NAME": "a",
+                   "GIT_COMMITTER_EMAIL": "a@b", "HOME": str(tmp_path)}
+
+    def git(*args, date="2026-01-02T03:04:05Z"):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                       env={**environment, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date,
+                            "PATH": "/usr/bin:/bin"})
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    (folder / "baseline" / "random__reported.json").unlink()
+    git("add", "-A")
+    git("commit", "-qm", "second", date="2026-02-03T00:00:00Z")
+    first = build_site(folder, tmp_path / "out2")["index.html"]
+    page = first.decode()
+    assert 'Last updated: <time datetime="2026-02-03">' in page
+    assert '<li><time datetime="2026-02-03">2026-02-03</time>: removed baseline/random__reported.json</li>' in page
+    assert "2026-01-02</time>: added baseline/random__reported.json; added openclip/" in page
+    assert build_site(folder, tmp_path / "out2")["index.html"] == first

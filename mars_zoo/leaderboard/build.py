@@ -20,6 +20,7 @@ from typing import Sequence
 
 from mars_zoo import __version__
 from mars_zoo.errors import MarsZooError
+from mars_zoo.leaderboard.context import SUBMIT_PAGE, Change, submissions_history, submit_page
 from mars_zoo.leaderboard.entries import Entry, make_entries
 from mars_zoo.leaderboard.export import downloads
 from mars_zoo.leaderboard.index_page import index_page
@@ -54,10 +55,14 @@ def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]
     return make_entries(validation.results, PALETTE)
 
 
-def render_site(entries: Sequence[Entry], version: str = __version__) -> dict[str, bytes]:
-    """Every file of the site: relative path -> contents."""
-    files: dict[str, bytes] = {"index.html": index_page(entries, version),
+def render_site(entries: Sequence[Entry], version: str = __version__, history: list[Change] | None = None,
+                guide: str | None = None) -> dict[str, bytes]:
+    """Every file of the site: relative path -> contents. `history` is the submissions'
+    changelog and `guide` their README.md (the submission guide), where known."""
+    files: dict[str, bytes] = {"index.html": index_page(entries, version, history, guide is not None),
                                METHODOLOGY_PAGE: methodology_page(version)}
+    if guide is not None:
+        files[SUBMIT_PAGE] = submit_page(guide, version)
     by_page: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         by_page[entry.page].append(entry)
@@ -164,7 +169,9 @@ def build_site(submissions: Path, out: Path, include: Sequence[Path] = (),
     include = [Path(path) for path in include]
     check_out(Path(out), Path(submissions), include)
     entries = load_entries(Path(submissions), include)
-    files = render_site(entries)
+    guide_file = Path(submissions) / "README.md"
+    guide = guide_file.read_text("utf-8", errors="replace") if guide_file.is_file() else None
+    files = render_site(entries, history=submissions_history(Path(submissions)), guide=guide)
     _write_tree(files, Path(out))
     synthetic = sum(entry.synthetic for entry in entries)
     reporter.info(f"Built the leaderboard from {len(entries)} result file(s) ({synthetic} synthetic): "

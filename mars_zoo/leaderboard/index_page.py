@@ -6,6 +6,7 @@ from typing import Sequence
 
 from mars_zoo.leaderboard import plots
 from mars_zoo.leaderboard.columns import GEO_MODES, TASKS, Task
+from mars_zoo.leaderboard.context import Change, context_section
 from mars_zoo.leaderboard.entries import Entry, ranked
 from mars_zoo.leaderboard.html import Markup, el, external_link
 from mars_zoo.leaderboard.layout import BENCHMARK_URL, document
@@ -147,27 +148,13 @@ def _downloads() -> Markup:
     return el("section", el("h2", "Downloads"), el("ul", items), id="downloads")
 
 
-def _about() -> Markup:
-    return el(
-        "section",
-        el("h2", "About"),
-        el("p", "Every number comes from a result file in the submissions/ folder of the mars-zoo "
-           "repository, checked against its JSON Schema before the site is built. The site is built "
-           "from those files only (no code of any submitted model runs), and it works offline."),
-        el("p", "How every number is computed, and where the code does it: the ",
-           el("a", "methodology", href="methodology.html"), " page, which is the repository's protocol "
-           "document leaderboard/PROTOCOL.md."),
-        el("p", "Add a result: run mars-zoo run MODEL, check the file with mars-zoo validate, and open a "
-           "pull request that adds it as submissions/<family>/<name>__<revision>.json."),
-        id="about",
-    )
-
-
-def index_page(entries: Sequence[Entry], version: str) -> bytes:
+def index_page(entries: Sequence[Entry], version: str, history: list[Change] | None = None,
+               has_guide: bool = False) -> bytes:
+    """The front page; `history` is the submissions' changelog (`context.submissions_history`)."""
     real = [entry for entry in entries if not entry.synthetic]
     synthetic = [entry for entry in entries if entry.synthetic]
     body = [_intro(real, synthetic), overview_table(real), _filters(entries), _legend()]
     body += [_task_section(task, real) for task in TASKS]
-    body += [_size_section(real), _synthetic_section(synthetic), _downloads(), _about()]
+    body += [_size_section(real), _synthetic_section(synthetic), _downloads(), context_section(real, history, has_guide)]
     return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version)
 
