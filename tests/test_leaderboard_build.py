@@ -429,3 +429,32 @@ def test_the_about_section_dates_the_submissions_from_git_or_from_the_files(tmp_
     assert '<li><time datetime="2026-02-03">2026-02-03</time>: removed baseline/random__reported.json</li>' in page
     assert "2026-01-02</time>: added baseline/random__reported.json; added openclip/" in page
     assert build_site(folder, tmp_path / "out2")["index.html"] == first
+
+
+def contrast_on_white(colour: str) -> float:
+    """WCAG 2 contrast ratio of a #rrggbb colour against white."""
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_chart_marks_contrast_and_no_two_curves_of_a_chart_look_alike(tmp_path):
+    import re
+
+    files = build_site(make_submissions(tmp_path), tmp_path / "out", include=[MINI])
+    pages = [data.decode() for name, data in files.items() if name.endswith(".html")]
+    fills = {colour for page in pages for colour in re.findall(r'<(?:rect|circle|polyline|line)[^>]*?'
+                                                               r'(?:fill|stroke)="(#[0-9a-f]{6})"', page)}
+    assert fills and {colour: contrast_on_white(colour) for colour in fills if contrast_on_white(colour) < 3} == {}
+    charts = re.findall(r"<svg .*?</svg>", files["index.html"].decode())
+    curves = 0
+    for chart in charts:
+        styles = re.findall(r'<polyline[^>]*stroke="([^"]+)"(?: stroke-width="2")?(?: stroke-dasharray="([^"]+)")?',
+                            chart)
+        assert len(styles) == len(set(styles)), chart[:200]
+        curves = max(curves, len(styles))
+    assert curves >= 3
+    from mars_zoo.leaderboard.svg import style
+
+    assert len({style(index) for index in range(24)}) == 24  # past six colours the dashes tell them apart

@@ -63,10 +63,10 @@ def test_nothing_refers_to_documents_outside_the_repository():
 def test_the_site_has_a_methodology_page_linked_from_every_page(tmp_path):
     from fixtures.site_inputs import REPRODUCED
     from mars_zoo.leaderboard.entries import make_entries
-    from mars_zoo.leaderboard.svg import PALETTE
+    from mars_zoo.leaderboard.svg import style
     from mars_zoo.submissions import validate_paths
 
-    entries = make_entries(validate_paths([REPRODUCED], known_models=None).results, PALETTE)
+    entries = make_entries(validate_paths([REPRODUCED], known_models=None).results, style)
     files = render_site(entries, version="0")
     page = files["methodology.html"].decode("utf-8")
     assert "<h1>The MarsRetrieval evaluation protocol</h1>" in page

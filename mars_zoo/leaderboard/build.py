@@ -28,7 +28,7 @@ from mars_zoo.leaderboard.methodology import PAGE as METHODOLOGY_PAGE
 from mars_zoo.leaderboard.methodology import methodology_page
 from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.overview import standings
-from mars_zoo.leaderboard.svg import PALETTE
+from mars_zoo.leaderboard.svg import style
 from mars_zoo.reporting import Reporter, printable
 from mars_zoo.submissions import validate_paths
 
@@ -52,7 +52,7 @@ def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]
             f"The leaderboard is built only from valid result files; fix these (or run "
             f"'mars-zoo validate' for the full list):\n{shown}" + (f"\n... and {more} more" if more > 0 else "")
         )
-    return make_entries(validation.results, PALETTE)
+    return make_entries(validation.results, style)
 
 
 def render_site(entries: Sequence[Entry], version: str = __version__, history: list[Change] | None = None,

@@ -44,6 +44,7 @@ class Entry:
     slug: str
     anchor: str
     color: str
+    dash: str = ""  # the dash pattern of its curves (see svg.style)
 
     @property
     def model(self) -> dict[str, Any]:
@@ -140,12 +141,13 @@ def _order(result: ResultFile) -> tuple:
             model.get("revision") or "", data["benchmark"]["name"], result.display)
 
 
-def make_entries(results: Sequence[ResultFile], palette: Sequence[str]) -> list[Entry]:
+def make_entries(results: Sequence[ResultFile], style: Callable[[int], tuple[str, str]]) -> list[Entry]:
     """Entries in a stable order (real before synthetic, then by model name, provenance,
-    revision, file); one colour per model name, kept across every chart."""
+    revision, file); one style (colour and dash, `style(index)`) per model name, kept across
+    every chart."""
     ordered = sorted(results, key=_order)
     names = sorted({shown_name(result.data["model"]) for result in ordered})
-    colors = {name: palette[index % len(palette)] for index, name in enumerate(names)}
+    styles = {name: style(index) for index, name in enumerate(names)}
     slugs = {name: _slug(name) for name in names}
     if len(set(slugs.values())) != len(slugs):  # two names with the same readable form
         slugs = {name: f"{slug}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:10]}"
@@ -157,7 +159,7 @@ def make_entries(results: Sequence[ResultFile], palette: Sequence[str]) -> list[
         counts[name] = counts.get(name, 0) + 1
         source = result.display if result.in_folder else f"include: {result.path.name}"
         entries.append(Entry(result.data, source, result.in_folder, slugs[name],
-                             f"result-{counts[name]}", colors[name]))
+                             f"result-{counts[name]}", *styles[name]))
     return entries
 
 

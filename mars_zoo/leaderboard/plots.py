@@ -7,7 +7,7 @@ from typing import Sequence
 from mars_zoo.leaderboard.columns import GEO_MODES, TASKS, Task
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup
-from mars_zoo.leaderboard.svg import Series, bar_chart, line_chart, no_data, scatter_chart
+from mars_zoo.leaderboard.svg import DASHES, Series, bar_chart, line_chart, no_data, scatter_chart, style
 
 
 def _label(entry: Entry) -> str:
@@ -20,14 +20,10 @@ def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
         return no_data("No results for this task yet.")
     group = task.headline_column.group
     columns = [column for column in task.columns if column.group == group and column.kind == "fraction"]
-    series = [Series(column.label, _metric_color(index), [column.value(entry.data) for entry in ranked])
+    series = [Series(column.label, style(index)[0], [column.value(entry.data) for entry in ranked])
               for index, column in enumerate(columns)]
     title = f"Task {task.number}: {task.title} \u2014 {group}"
     return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series, [entry.key for entry in ranked])
-
-
-def _metric_color(index: int) -> str:
-    return ("#3b6ea8", "#8fb4de", "#d08c34", "#9b59b6")[index % 4]
 
 
 def curve_of(entry: Entry, landform: str, mode: str) -> list[tuple[float, float]] | None:
@@ -52,7 +48,8 @@ def pr_curves_by_mode(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
     charts = []
     for landform in landforms_of(entries):
         for mode in GEO_MODES:
-            series = [Series(_label(entry), entry.color, points=points, key=entry.key) for entry in entries
+            series = [Series(_label(entry), entry.color, points=points, key=entry.key, dash=entry.dash)
+                      for entry in entries
                       if (points := curve_of(entry, landform, mode))]
             if series:
                 charts.append(line_chart(f"{id_prefix}-{len(charts)}", f"{landform} \u2014 {mode} query",
@@ -64,8 +61,8 @@ def pr_curves_of_entry(entry: Entry, id_prefix: str) -> list[Markup]:
     """One chart per landform, one curve per query mode."""
     charts = []
     for landform in landforms_of([entry]):
-        series = [Series(f"{mode} query", color, points=points)
-                  for mode, color in zip(GEO_MODES, ("#1f77b4", "#d62728", "#2ca02c"))
+        series = [Series(f"{mode} query", style(index)[0], points=points, dash=DASHES[index])
+                  for index, mode in enumerate(GEO_MODES)
                   if (points := curve_of(entry, landform, mode))]
         if series:
             charts.append(line_chart(f"{id_prefix}-{len(charts)}", landform, series, "recall", "precision"))

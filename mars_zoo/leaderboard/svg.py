@@ -15,10 +15,11 @@ from typing import Sequence
 
 from mars_zoo.leaderboard.html import Markup, el, join
 
-PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-    "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22",
-)
+# Colours told apart with the common colour-vision deficiencies (after Okabe and Ito, the yellow
+# and orange darkened), each at least 3:1 against the white chart background. After six
+# models the colours come back with a dash pattern, so no two curves of a chart look alike.
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#aa3377", "#8c6d00", "#333333")
+DASHES = ("", "6 3", "2 3", "8 3 2 3")
 LABEL_CHARS = 40
 NICE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 
@@ -32,10 +33,12 @@ class Series:
     values: Sequence[float | None] = ()
     points: Sequence[tuple[float, float]] = ()
     key: str | None = None  # the result it shows (an `Entry.key`), so the filters can hide it
+    dash: str = ""  # stroke-dasharray of its curve; empty for a solid line
 
 
-def color(index: int) -> str:
-    return PALETTE[index % len(PALETTE)]
+def style(index: int) -> tuple[str, str]:
+    """The colour and dash pattern of the index-th series: distinct for the first 24."""
+    return PALETTE[index % len(PALETTE)], DASHES[(index // len(PALETTE)) % len(DASHES)]
 
 
 def _n(value: float) -> str:
@@ -82,15 +85,20 @@ def _frame(chart_id: str, title: str, width: float, height: float, body: list[Ma
     )
 
 
-def _legend(series: Sequence[Series], x: float, y: float, width: float) -> tuple[list[Markup], float]:
-    """Swatches laid out left to right, wrapping; returns the markup and the height used."""
+def _legend(series: Sequence[Series], x: float, y: float, width: float,
+            lines: bool = False) -> tuple[list[Markup], float]:
+    """Swatches (short lines with the series' dash, for curves) laid out left to right,
+    wrapping; returns the markup and the height used."""
     items, cx, cy = [], x, y
     for entry in series:
         label = _short(entry.name)
         span = 18 + 6.5 * len(label) + 14
         if cx + span > x + width and cx > x:
             cx, cy = x, cy + 16
-        items.append(el("g", el("rect", x=_n(cx), y=_n(cy - 9), width=10, height=10, fill=entry.color),
+        swatch = (el("line", x1=_n(cx), y1=_n(cy - 4), x2=_n(cx + 12), y2=_n(cy - 4), stroke=entry.color,
+                     stroke_width=2, stroke_dasharray=entry.dash or None) if lines
+                  else el("rect", x=_n(cx), y=_n(cy - 9), width=10, height=10, fill=entry.color))
+        items.append(el("g", swatch,
                         el("text", el("title", entry.name), label, x=_n(cx + 14), y=_n(cy), class_="legend"),
                         data_entry=entry.key))
         cx += span
@@ -170,8 +178,9 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], x_label: str
     for entry in series:
         points = " ".join(f"{_n(left + size * x)},{_n(top + size * (1 - y))}" for x, y in entry.points)
         body.append(el("polyline", el("title", entry.name), points=points, fill="none",
-                       stroke=entry.color, stroke_width=2, class_="curve", data_entry=entry.key))
-    legend, legend_height = _legend(series, 8, top + size + 50, width - 16)
+                       stroke=entry.color, stroke_width=2, stroke_dasharray=entry.dash or None, class_="curve",
+                       data_entry=entry.key))
+    legend, legend_height = _legend(series, 8, top + size + 50, width - 16, lines=True)
     body += legend
     return _frame(chart_id, title, width, top + size + 44 + legend_height, body)
 
