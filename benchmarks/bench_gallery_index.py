@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             shards = write_gallery(folder / "tiles", tiles)
             assert bare_pass(folder / "tiles") == tiles
             build = median_seconds(
-                lambda: gallery_index.build_index(shards, folder / "tiles", Reporter(), _placed_tiles), args.repeats)
+                lambda: gallery_index.build_index(
+                    shards, folder / "tiles", Reporter(), lambda names, where, _: _placed_tiles(names, where)
+                ),
+                args.repeats,
+            )
             bare = median_seconds(lambda: bare_pass(folder / "tiles"), args.repeats)
             opened = lambda: read_tile_gallery(folder / "tiles", "bench", True, Reporter(), folder / "cache")  # noqa: E731
             assert len(opened().images) == tiles  # fills the cache

@@ -114,10 +114,10 @@ def shard_members(path: Path) -> list[tuple[bytes, int, int]]:
 
 def build_index(
     shards: Sequence[Path], tiles_dir: Path, reporter: Reporter,
-    place: Callable[[Sequence[str], Sequence[str]], np.ndarray],
+    place: Callable[[Sequence[str], Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
-    """The index of `shards` (PNG members only), with `place(names, where)` giving the
-    (lon, lat) of each tile name and checking it."""
+    """The index of `shards` (PNG members only), with `place(names, where, shard_of)`
+    checking the tiles and giving the (lon, lat) of each."""
     names: list[bytes] = []
     shard_of: list[int] = []
     offsets: list[int] = []
@@ -133,7 +133,7 @@ def build_index(
             advance(1)
     shard_array = np.asarray(shard_of, dtype=np.int32)
     text = [name.decode("utf-8", "replace") for name in names]
-    lonlat = place(text, _Where(shards, shard_array))
+    lonlat = place(text, _Where(shards, shard_array), shard_array)
     return ShardIndex(np.asarray(names, dtype=bytes), shard_array, np.asarray(offsets, dtype=np.int64),
                       np.asarray(sizes, dtype=np.int64), lonlat)
 
@@ -162,7 +162,7 @@ def index_key(tiles_dir: Path, shards: Sequence[Path]) -> str:
 
 def cached_index(
     shards: Sequence[Path], tiles_dir: Path, cache_dir: Path, reporter: Reporter,
-    place: Callable[[Sequence[str], Sequence[str]], np.ndarray],
+    place: Callable[[Sequence[str], Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
     """The gallery's index from the cache when its key matches, else built and saved."""
     path = cache_dir / "gallery-index" / f"{index_key(tiles_dir, shards)}.npz"

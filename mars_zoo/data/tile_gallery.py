@@ -114,7 +114,13 @@ def read_tile_gallery(
         f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
     )
     if shards:
-        index = cached_index(shards, tiles_dir, cache_dir, reporter, _placed_tiles)
+
+        def place(names: Sequence[str], where: Sequence[str], shard_of: np.ndarray) -> np.ndarray:
+            # A missing shard is the first thing to say, before what its absence causes.
+            _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
+            return _placed_tiles(names, where)
+
+        index = cached_index(shards, tiles_dir, cache_dir, reporter, place)
         _check_complete(tiles_dir, shards, np.bincount(index.shard, minlength=len(shards)))
         if not len(index.names):
             raise empty
