@@ -352,3 +352,13 @@ def test_the_task_tables_fit_a_1280_px_window(views):
     tables = views["desktop", "index"]["tables"]
     assert {key: max(tables[key], 0) for key in ("table-overview", *[t[1:] for t in TASK_TABLES.values()])} == \
         dict.fromkeys(["table-overview", *[t[1:] for t in TASK_TABLES.values()]], 0)
+
+
+def test_section_links_land_below_the_sticky_filter_bar(browser, base_url, context):
+    page, _ = open_page(context(base_url, viewport=VIEWPORTS["desktop"]), base_url + "index.html")
+    for anchor in ("paired", "landform", "geolocalization", "about"):
+        page.click(f'header nav a[href="index.html#{anchor}"]')
+        page.wait_for_timeout(50)
+        heading = page.eval_on_selector(f"#{anchor} h2", "h => h.getBoundingClientRect().top")
+        bar = page.eval_on_selector("#filters", "f => f.getBoundingClientRect().bottom")
+        assert heading >= bar, anchor
