@@ -106,6 +106,26 @@ def recommended_precision(spec: ModelSpec, device: str) -> str:
     return spec.precision
 
 
+def embed_options(
+    spec: ModelSpec, device: str, precision: str | None, batch_size: int | None, workers: int | None, seed: int = 0
+) -> EmbedOptions:
+    """How `spec` embeds on `device`: the settings given, else the model's recommendations
+    (and the device's default number of decoding workers). Shared by `run` and `search`, so
+    that both embed, and so key the cache, alike."""
+    precision = precision or recommended_precision(spec, device)
+    check_precision(precision, device)
+    options = EmbedOptions(
+        device=device,
+        precision=precision,
+        batch_size=batch_size or spec.batch_size,
+        workers=default_workers(device) if workers is None else workers,
+        seed=seed,
+    )
+    if options.batch_size < 1 or options.workers < 0:
+        raise MarsZooError("--batch-size must be at least 1 and --workers at least 0.")
+    return options
+
+
 def run(
     config: RunConfig, registry: Registry, reporter: Reporter, ranks: Ranks = Ranks()
 ) -> tuple[dict[str, Any] | None, Embedder]:
@@ -125,18 +145,8 @@ def run(
         spec = with_own_weights(spec, config.weights)
     tasks = select_tasks(spec, config.tasks)
     device = rank_device(resolve_device(config.device), ranks)
-    precision = config.precision or recommended_precision(spec, device)
-    check_precision(precision, device)
+    options = embed_options(spec, device, config.precision, config.batch_size, config.workers, config.seed)
     check_writable(config.out)
-    options = EmbedOptions(
-        device=device,
-        precision=precision,
-        batch_size=config.batch_size or spec.batch_size,
-        workers=default_workers(device) if config.workers is None else config.workers,
-        seed=config.seed,
-    )
-    if options.batch_size < 1 or options.workers < 0:
-        raise MarsZooError("--batch-size must be at least 1 and --workers at least 0.")
     np.random.seed(config.seed)
 
     started_at, started = _now(), time.perf_counter()
@@ -183,7 +193,7 @@ def run(
         "environment": environment,
         "run": {
             "device": device,
-            "precision": precision,
+            "precision": options.precision,
             "batch_size": options.batch_size,
             "seed": config.seed,
             "workers": options.workers,

@@ -15,15 +15,15 @@ from mars_zoo import search
 from mars_zoo.cache import EmbeddingCache, embeddings_dir, DEFAULT_SHARD_SIZE
 from mars_zoo.discover import hits as hitlib
 from mars_zoo.discover.query import build_query, choose_mode
-from mars_zoo.embed import Embedder, EmbedOptions
-from mars_zoo.environment import check_precision, default_workers, resolve_device
+from mars_zoo.embed import Embedder
+from mars_zoo.environment import resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
 from mars_zoo.model_revisions import resolve_model_revision
 from mars_zoo.protocol import GEO_LANDFORMS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
-from mars_zoo.runner import recommended_precision
+from mars_zoo.runner import embed_options
 
 
 @dataclasses.dataclass
@@ -101,10 +101,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
     mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
     spec = resolve_model_revision(spec, config.cache_dir)
     device = resolve_device(config.device)
-    precision = config.precision or recommended_precision(spec, device)
-    check_precision(precision, device)
-    workers = default_workers(device) if config.workers is None else config.workers
-    options = EmbedOptions(device, precision, config.batch_size or spec.batch_size, workers)
+    options = embed_options(spec, device, config.precision, config.batch_size, config.workers)
 
     benchmark = open_benchmark(
         config.benchmark, data_dir=config.data_dir, tiles_dir=config.tiles_dir,
