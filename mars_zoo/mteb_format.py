@@ -11,9 +11,12 @@ query has exactly one relevant item, so:
     R@1  = recall_at_1
     R@10 = recall_at_10
     MRR  = mrr_at_<N>, N the gallery size (mrr_at_10 stops at rank 10: it is not MRR)
-    MedR : MTEB writes no median rank; it stays null in an imported row
+    MedR : MTEB writes no median rank. An imported row takes it from `mars_zoo.medr` (what
+           `export mteb` adds to the files), or from the person importing (`--medr t2i=78`)
+           when the cited text states it; else it is null
 
-A metric the file lacks is null, never derived from other keys.
+A metric the file lacks is null, never derived from other keys. Where a number comes from is
+written into the row's `source.notes`.
 """
 
 from __future__ import annotations
@@ -128,20 +131,70 @@ def read_direction(path: Path) -> tuple[dict[str, float | None], dict[str, Any]]
         raise _fail(path, f"scores.{SPLIT}", f"must hold one row with hf_subset {SUBSET!r}, found {len(matching)}.")
     row = matching[0]
     metrics = {name: _fraction(path, f"scores.{SPLIT}[0].{key}", row.get(key)) for name, key in METRIC_KEYS.items()}
-    metrics["medr"] = None
     if all(metrics[name] is None for name in METRIC_KEYS):
         raise _fail(path, f"scores.{SPLIT}[0]", f"has none of {', '.join(METRIC_KEYS.values())}.")
+    extension = document.get("mars_zoo")
+    medr = extension.get("medr") if isinstance(extension, dict) else None
+    metrics["medr"] = None if medr is None else _rank(path, "mars_zoo.medr", medr)
     return metrics, {"mteb_version": document.get("mteb_version"), "dataset_revision": revision}
 
 
-def reported_result(run: MtebRun, model: dict[str, Any], url: str, citation: str) -> dict[str, Any]:
-    """A `reported` result (schema v1) of one MTEB run; `model` is its model block."""
+def _rank(path: Path, field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value <= GALLERY:
+        raise _fail(path, field, f"is {value!r}; a median rank is a number from 1 to {GALLERY}.")
+    return value
+
+
+def medr_from_flags(values: list[str], run: MtebRun) -> dict[str, int]:
+    """`--medr DIRECTION=RANK` flags: the median ranks the cited text states (MTEB writes none)."""
+    usage = (f"write --medr DIRECTION=RANK once per direction, DIRECTION one of "
+             f"{', '.join(TASK_DIRECTIONS.values())} and RANK a whole number from 1 to {GALLERY}, "
+             f"as the cited text states it (for example --medr t2i=78 --medr i2t=53)")
+    ranks: dict[str, int] = {}
+    for value in values:
+        direction, _, rank = value.partition("=")
+        direction = direction.strip()
+        if direction not in TASK_DIRECTIONS.values() or not rank.strip().isdigit() or not 1 <= int(rank) <= GALLERY:
+            raise MarsZooError(f"--medr {value!r}: {usage}.")
+        if direction in ranks:
+            raise MarsZooError(f"--medr {value!r}: {direction} is given twice; {usage}.")
+        if direction not in run.tasks:
+            task = next(name for name, known in TASK_DIRECTIONS.items() if known == direction)
+            raise MarsZooError(f"--medr {value!r}: {run.folder} holds no {task}.json, so there is no {direction} "
+                               f"row to give a MedR to; drop the flag or add the file.")
+        ranks[direction] = int(rank)
+    return ranks
+
+
+def _medr_note(metrics: dict[str, dict[str, Any]], stated: dict[str, int]) -> str:
+    in_files = [direction for direction, values in metrics.items() if values["medr"] is not None]
+    if stated and in_files:
+        raise MarsZooError(f"--medr: the MTEB files already record MedR ({', '.join(in_files)}, in mars_zoo.medr, "
+                           f"written by mars-zoo export); drop the --medr flags.")
+    if stated:
+        ranks = ", ".join(f"{direction} {stated[direction]}" for direction in TASK_DIRECTIONS.values() if direction in stated)
+        return (f"MedR ({ranks}) is from the cited text, not from the MTEB files, which hold no median rank"
+                + ("." if len(stated) == len(metrics) else "; the other direction's MedR is null."))
+    if in_files:
+        return "MedR from the files' mars_zoo.medr (written by mars-zoo export)."
+    return "The MTEB files hold no median rank, so MedR is null."
+
+
+def reported_result(run: MtebRun, model: dict[str, Any], url: str, citation: str,
+                    medr: dict[str, int] | None = None, notes: str | None = None) -> dict[str, Any]:
+    """A `reported` result (schema v1) of one MTEB run; `model` is its model block, `medr` the
+    median ranks the cited text states, `notes` what the person importing adds about the source."""
     metrics, versions = {}, set()
     for direction, path in sorted(run.tasks.items()):
         metrics[direction], record = read_direction(path)
-        versions.add(str(record["mteb_version"] or "version not recorded"))
+        versions.add(f"mteb {record['mteb_version']}" if record["mteb_version"] else "mteb version not recorded")
+    medr_note = _medr_note(metrics, medr or {})
+    for direction, rank in (medr or {}).items():
+        metrics[direction]["medr"] = rank
     files = ", ".join(path.name for _, path in sorted(run.tasks.items()))
     revision = run.meta.get("revision")
+    record = (f"Read from MTEB result files ({files}; model {run.meta['name']}, revision {revision or 'not recorded'}; "
+              f"{', '.join(sorted(versions))}): R@1 = recall_at_1, R@10 = recall_at_10, MRR = {MAIN_SCORE}.")
     return {
         "schema_version": 1,
         "provenance": "reported",
@@ -154,9 +207,7 @@ def reported_result(run: MtebRun, model: dict[str, Any], url: str, citation: str
             "citation": citation,
             "dataset": f"{PAIRS_FROZEN.repo_id}@{PAIRS_FROZEN.revision} split {PAIRS_FROZEN.split} (refined captions)",
             "items": GALLERY,
-            "notes": (f"Imported from MTEB result files ({files}; mteb {', '.join(sorted(versions))}; model "
-                      f"{run.meta['name']} at revision {revision or 'not recorded'}). R@1 = recall_at_1, "
-                      f"R@10 = recall_at_10, MRR = {MAIN_SCORE}; MTEB writes no median rank, so MedR is null."),
+            "notes": " ".join(part for part in (record, (notes or "").strip(), medr_note) if part),
         },
     }
 
@@ -174,17 +225,20 @@ def model_block(run: MtebRun, name: str | None, registered: dict[str, dict[str, 
     if "/" not in name:
         raise MarsZooError(f"--model {name!r}: must be FAMILY/NAME, for example openclip/vit-l-16-siglip2-512.")
     modalities = run.meta.get("modalities") or ["image", "text"]
-    if not isinstance(modalities, list) or not set(modalities) <= {"image", "text"}:
-        raise _fail(meta_path, "modalities", f"must list 'image' and/or 'text', got {modalities!r}.")
-    block: dict[str, Any] = {"name": name, "family": name.split("/", 1)[0], "modalities": sorted(modalities)}
+    if not isinstance(modalities, list) or not {"image", "text"} <= set(modalities):
+        raise _fail(meta_path, "modalities", f"is {modalities!r}; task 1 needs a model that embeds both "
+                                             f"'image' and 'text'.")
+    # In the order `mars-zoo run` writes a model block: name, family, checkpoint, modalities, ...
+    block: dict[str, Any] = {"name": name, "family": name.split("/", 1)[0]}
     if spec is not None:
-        block.update({key: spec[key] for key in CATALOGUE_FIELDS if spec.get(key) is not None})
-        block["modalities"] = list(spec["modalities"])
+        catalogue = {key: spec[key] for key in CATALOGUE_FIELDS if spec.get(key) is not None}
+        block.update(checkpoint=catalogue.pop("checkpoint"), modalities=list(spec["modalities"]), **catalogue)
     else:
-        block["checkpoint"] = run.meta["name"]
+        block.update(checkpoint=run.meta["name"], modalities=["image", "text"])  # task 1's; MTEB may list more
         for ours, theirs in (("embedding_dim", "embed_dim"), ("parameters", "n_parameters"), ("license", "license")):
-            if run.meta.get(theirs) is not None:
-                block[ours] = run.meta[theirs]
+            value = run.meta.get(theirs)  # MTEB writes 0 parameters for its random baseline: no count, not a count
+            if isinstance(value, str) if ours == "license" else (type(value) is int and value > 0):
+                block[ours] = value
     return block
 
 

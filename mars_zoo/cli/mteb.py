@@ -30,14 +30,20 @@ def register(subparsers) -> None:
         "Read MTEB result files of the task 1 retrieval tasks (MarsVLPairsT2IRetrieval.json, "
         "MarsVLPairsI2TRetrieval.json and the model_meta.json beside them; a folder is searched) and "
         "write one reported result per model folder at DIR/<family>/<name>__reported.json. "
-        "R@1 = recall_at_1, R@10 = recall_at_10, MRR = mrr_at_2247 (the whole gallery); MTEB writes no "
-        "median rank, so MedR is null. The source (files, MTEB version, model revision) is recorded.")
+        "R@1 = recall_at_1, R@10 = recall_at_10, MRR = mrr_at_2247 (the whole gallery). MTEB writes no "
+        "median rank: MedR is null unless the cited text states it and --medr gives it. The source (files, "
+        "MTEB version, model revision, where MedR comes from) is recorded in source.notes.")
     importer.add_argument("paths", nargs="+", type=absolute_path, metavar="PATH", help="MTEB result files or folders")
     importer.add_argument("--model", metavar="FAMILY/NAME",
                           help="the row's model name (default: the registered model whose checkpoint is "
                           "model_meta.json's name); needs one model folder")
     importer.add_argument("--url", default=PULL_REQUEST, help=f"where the numbers are published (default: {PULL_REQUEST})")
     importer.add_argument("--citation", default=CITATION, help="how to cite them (default: the MTEB pull request)")
+    importer.add_argument("--medr", action="append", default=[], metavar="DIRECTION=RANK",
+                          help="a median rank the cited text states (MTEB's files hold none), once per direction: "
+                          "--medr t2i=78 --medr i2t=53; recorded in source.notes as coming from the cited text; "
+                          "needs one model folder")
+    importer.add_argument("--notes", metavar="TEXT", help="what a reader needs to know about the source, added to source.notes")
     importer.add_argument("--out", type=absolute_path, default=DEFAULT_SUBMISSIONS, metavar="DIR",
                           help=f"submissions folder to write into (default: {DEFAULT_SUBMISSIONS})")
     importer.add_argument("--force", action="store_true", help="replace a reported file that exists")
@@ -64,18 +70,20 @@ def _write_json(path: Path, document: dict) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from mars_zoo.mteb_format import find_runs, model_block, reported_result
+    from mars_zoo.mteb_format import find_runs, medr_from_flags, model_block, reported_result
     from mars_zoo.registry import load_registry
     from mars_zoo.results_schema import validate_result
 
     runs = find_runs(args.paths)
-    if args.model and len(runs) > 1:
-        raise MarsZooError(f"--model names one model, but the paths hold {len(runs)} model folders "
-                           f"({', '.join(str(run.folder) for run in runs)}); import them one at a time.")
+    for flag, given in (("--model", args.model), ("--medr", args.medr)):
+        if given and len(runs) > 1:
+            raise MarsZooError(f"{flag} is about one model, but the paths hold {len(runs)} model folders "
+                               f"({', '.join(str(run.folder) for run in runs)}); import them one at a time.")
     registered = {spec.name: spec.metadata() for spec in load_registry(args.plugins_dir)}
     planned = []
     for run in runs:
-        result = reported_result(run, model_block(run, args.model, registered), args.url, args.citation)
+        result = reported_result(run, model_block(run, args.model, registered), args.url, args.citation,
+                                 medr_from_flags(args.medr, run), args.notes)
         problems = validate_result(result)
         if problems:
             raise MarsZooError(f"{run.folder}: the imported row would not be a valid result: {'; '.join(problems)}.")
