@@ -44,6 +44,8 @@ CASES = [
     ("check-unknown-model", ["check", "nope/model"], 2, ["Unknown model 'nope/model'"]),
     ("list-plugins-dir-missing", ["list", "--plugins-dir", "missing"], 2, ["--plugins-dir", "missing is not a directory"]),
     ("validate-missing-path", ["validate", "missing.json"], 2, ["missing.json does not exist"]),
+    ("validate-empty-folder", ["validate", "emptydir"], 2,
+     ["No result files (*.json) in emptydir", "<family>/<file>.json"]),
     ("validate-plugins-dir-missing", ["validate", "prev.json", "--plugins-dir", "missing"], 2,
      ["--plugins-dir", "missing is not a directory"]),
     ("build-submissions-is-a-file", ["leaderboard", "build", "--submissions", "afile"], 2,
