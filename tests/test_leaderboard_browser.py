@@ -272,6 +272,65 @@ def test_the_page_works_from_file_urls(browser, site, context):
     assert visit.console_errors == [] and ctx.outside == []
 
 
+VIEW = """() => ({
+    rows: Object.fromEntries([...document.querySelectorAll('table.board')].map(table => [table.id,
+        [...table.tBodies[0].rows].filter(row => !row.hidden && row.offsetParent !== null)
+            .map(row => [...row.cells].map(cell => cell.getAttribute('data-sort') ?? cell.textContent).join('|'))])),
+    controls: Object.fromEntries([...document.querySelectorAll('#filters [name]')].map(c => [c.name, c.value])),
+    sorted: [...document.querySelectorAll('th[aria-sort]')].map(
+        th => th.closest('table').id + ' ' + th.getAttribute('data-col') + ' ' + th.getAttribute('aria-sort')),
+    labels: [...document.querySelectorAll('button.sort')].map(button => button.getAttribute('aria-label')),
+    count: document.getElementById('filter-count')?.textContent ?? null,
+    bars: [...document.querySelectorAll('svg.chart g[data-entry]')].filter(g => g.getAttribute('display') !== 'none')
+        .map(g => g.getAttribute('data-entry') + ' ' + g.getAttribute('transform')),
+})"""
+
+
+def test_a_file_url_with_state_restores_the_view(browser, site, context):
+    """Opened from disk (file://, no server): filters, a search, sorts and the task section put in
+    the address give, in a fresh browser, the same rows in the same order and the same controls."""
+    folder, results = site
+    prefix = folder.resolve().as_uri() + "/"
+    page, visit = open_page(context(prefix, viewport=VIEWPORTS["desktop"]), prefix + "index.html")
+    default = page.evaluate(VIEW)
+    page.select_option("select[name=family]", "xss")
+    page.select_option("select[name=provenance]", "reported")
+    page.fill("input[name=q]", "<script")  # markup and a space-free search, kept as typed
+    page.locator("#table-overview thead tr.labels th button").nth(1).click()  # model: A to Z
+    page.locator("#table-overview thead tr.labels th button").nth(1).click()  # Z to A
+    page.locator("#table-landform thead tr.labels th button").nth(2).click()
+    page.click('header nav a:text-is("Task 2")')  # the task section goes into the address too
+    page.wait_for_timeout(50)
+    address = page.url
+    state = page.evaluate(VIEW)
+    assert address.startswith(prefix + "index.html?") and address.endswith("#landform"), address
+    assert state["controls"] == {**default["controls"], "family": "xss", "provenance": "reported", "q": "<script"}
+    assert len(state["sorted"]) == 2 and state["rows"] != default["rows"] and state["count"] != default["count"]
+    assert 1 < len(state["rows"]["table-overview"]) < len(default["rows"]["table-overview"])
+
+    again, revisit = open_page(context(prefix, viewport=VIEWPORTS["desktop"]), address)
+    assert again.evaluate(VIEW) == state
+    heading = again.eval_on_selector("#landform h2", "h => h.getBoundingClientRect().top")
+    bar = again.eval_on_selector("#filters", "f => f.getBoundingClientRect().bottom")
+    assert bar <= heading < VIEWPORTS["desktop"]["height"] / 2
+    assert visit.console_errors == [] == revisit.console_errors
+
+
+def test_a_model_page_file_url_with_a_sort_restores_it(browser, site, context):
+    folder = site[0]
+    prefix = folder.resolve().as_uri() + "/"
+    page, visit = open_page(context(prefix), prefix + "models/openclip--tiny-random.html")
+    default = page.evaluate(VIEW)
+    page.locator("#result-1-landform-classes thead th button").nth(2).click()  # AP: best first
+    page.locator("#result-1-landform-classes thead th button").nth(2).click()  # worst first
+    state = page.evaluate(VIEW)
+    assert state["rows"] != default["rows"] and state["sorted"] == ["result-1-landform-classes 2 ascending"]
+    again, revisit = open_page(context(prefix), page.url)
+    assert again.url.startswith(prefix + "models/openclip--tiny-random.html?")
+    assert again.evaluate(VIEW) == state
+    assert visit.console_errors == [] == revisit.console_errors
+
+
 def test_rows_show_with_javascript_disabled(browser, base_url, site, context):
     results = site[1]
     page, _ = open_page(context(base_url, java_script_enabled=False), base_url + "index.html")
@@ -357,7 +416,7 @@ def test_the_task_tables_fit_a_1280_px_window(views):
 def test_section_links_land_below_the_sticky_filter_bar(browser, base_url, context):
     page, _ = open_page(context(base_url, viewport=VIEWPORTS["desktop"]), base_url + "index.html")
     for anchor in ("paired", "landform", "geolocalization", "about"):
-        page.click(f'header nav a[href="index.html#{anchor}"]')
+        page.click(f'header nav a[href="#{anchor}"]')
         page.wait_for_timeout(50)
         heading = page.eval_on_selector(f"#{anchor} h2", "h => h.getBoundingClientRect().top")
         bar = page.eval_on_selector("#filters", "f => f.getBoundingClientRect().bottom")

@@ -156,5 +156,5 @@ def index_page(entries: Sequence[Entry], version: str, history: list[Change] | N
     body = [_intro(real, synthetic), overview_table(real), _filters(entries), _legend()]
     body += [_task_section(task, real) for task in TASKS]
     body += [_size_section(real), _synthetic_section(synthetic), _downloads(), context_section(real, history, has_guide)]
-    return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version)
+    return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version, index=True)
 

@@ -29,8 +29,9 @@ NAV = (
 )
 
 
-def document(title: str, body: Sequence[Any], prefix: str, version: str) -> bytes:
-    """A complete page. `prefix` leads from the page back to the site root ('' or '../')."""
+def document(title: str, body: Sequence[Any], prefix: str, version: str, *, index: bool = False) -> bytes:
+    """A complete page. `prefix` leads from the page back to the site root ('' or '../'); `index`
+    says it is the index, whose section links then keep the address's view state."""
     head = el(
         "head",
         el("meta", charset="utf-8"),
@@ -41,13 +42,16 @@ def document(title: str, body: Sequence[Any], prefix: str, version: str) -> byte
         el("link", rel="stylesheet", href=f"{prefix}assets/style.css"),
         el("script", src=f"{prefix}assets/leaderboard.js", defer=True),
     )
-    page = el("html", head, el("body", el("a", "Skip to the content", href="#content", class_="skip-link"), _header(prefix), el("main", body, id="content"), _footer(version)),
+    page = el("html", head, el("body", el("a", "Skip to the content", href="#content", class_="skip-link"), _header(prefix, index), el("main", body, id="content"), _footer(version)),
               lang="en", class_="no-js")
     return ("<!DOCTYPE html>\n" + page + "\n").encode("utf-8")
 
 
-def _header(prefix: str) -> Markup:
-    links = [el("li", el("a", label, href=f"{prefix}index.html#{anchor}")) for anchor, label in NAV]
+def _header(prefix: str, index: bool) -> Markup:
+    # On the index a section link is only a fragment: following it keeps the address's query (the
+    # filters and sorts the script keeps there), where 'index.html#x' would load the page afresh.
+    target = "" if index else f"{prefix}index.html"
+    links = [el("li", el("a", label, href=f"{target}#{anchor}")) for anchor, label in NAV]
     links.append(el("li", el("a", "Methodology", href=f"{prefix}methodology.html")))
     return el(
         "header",
