@@ -25,6 +25,7 @@ class Visit:
     xss: object = None
     links: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
+    charts: dict = field(default_factory=dict)
 
 
 APT_INSTALL = ["apt-get", "install", "-y", "-qq", "chromium"]

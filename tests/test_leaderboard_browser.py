@@ -66,6 +66,9 @@ def crawl(browser, base_url, artifacts):
         visit.ids = set(page.eval_on_selector_all("[id]", "nodes => nodes.map(n => n.id)"))
         name = urlsplit(url).path.strip("/").replace("/", "__") or "index.html"
         page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        visit.charts = {"wide": page.evaluate(CHART_TEXT)}
+        page.set_viewport_size(VIEWPORTS["phone"])  # the narrow drawings, laid out again
+        visit.charts["narrow"] = page.evaluate(CHART_TEXT)
         page.close()
         visits[url] = visit
         for href in visit.links:
@@ -75,6 +78,28 @@ def crawl(browser, base_url, artifacts):
     outside = list(ctx.outside)
     ctx.close()
     return visits, outside
+
+
+# The text of every chart shown: how many charts, the smallest text height, and the pairs of
+# texts of one chart whose boxes intersect (as laid out by the browser, after the script ran).
+CHART_TEXT = """() => {
+    const charts = [...document.querySelectorAll('svg.chart')].filter(svg => svg.getClientRects().length);
+    const heights = [], overlaps = [];
+    for (const svg of charts) {
+        const boxes = [...svg.querySelectorAll('text')].map(t => [t, t.getBoundingClientRect()])
+            .filter(([t, r]) => r.width > 0 && r.height > 0);
+        boxes.forEach(([t, r]) => heights.push(r.height));
+        for (let i = 0; i < boxes.length; i++) {
+            for (let j = i + 1; j < boxes.length; j++) {
+                const [a, b] = [boxes[i][1], boxes[j][1]];
+                if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) {
+                    overlaps.push(svg.id + ': ' + boxes[i][0].textContent + ' | ' + boxes[j][0].textContent);
+                }
+            }
+        }
+    }
+    return {count: charts.length, smallest: heights.length ? Math.min(...heights) : null, overlaps};
+}"""
 
 
 def expected_rows(results: list[dict], task: str) -> int:
@@ -379,6 +404,7 @@ def views(crawl, browser, base_url, artifacts):
                     region => [region.firstElementChild.id, region.firstElementChild.scrollWidth
                                - region.clientWidth])),
             })""")
+            view["charts"] = page.evaluate(CHART_TEXT)
             page.evaluate(axe)
             view["axe"] = page.evaluate("""async () => (await axe.run()).violations.map(
                 v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))""")
@@ -421,3 +447,88 @@ def test_section_links_land_below_the_sticky_filter_bar(browser, base_url, conte
         heading = page.eval_on_selector(f"#{anchor} h2", "h => h.getBoundingClientRect().top")
         bar = page.eval_on_selector("#filters", "f => f.getBoundingClientRect().bottom")
         assert heading >= bar, anchor
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_chart_text_is_legible_and_no_two_labels_overlap(views, viewport):
+    # Text drawn for the width it gets: at least 10 px tall on the phone as on the desktop.
+    charted = {kind: view["charts"] for (name, kind), view in views.items() if name == viewport}
+    assert charted["index"]["count"] >= 6 and charted["model-reproduced"]["count"] >= 1
+    assert {kind: charts["smallest"] for kind, charts in charted.items()
+            if charts["count"] and charts["smallest"] < 10} == {}
+    assert {kind: charts["overlaps"][:5] for kind, charts in charted.items() if charts["overlaps"]} == {}
+
+
+@pytest.mark.parametrize("drawing", ["wide", "narrow"])
+def test_no_two_chart_labels_overlap_on_any_page(crawl, drawing):
+    visits, _ = crawl
+    assert sum(visit.charts[drawing]["count"] for visit in visits.values()) >= 20
+    assert {url: visit.charts[drawing]["overlaps"][:5] for url, visit in visits.items()
+            if visit.charts[drawing]["overlaps"]} == {}
+    assert {url: visit.charts[drawing]["smallest"] for url, visit in visits.items()
+            if visit.charts[drawing]["count"] and visit.charts[drawing]["smallest"] < 10} == {}
+
+
+def interval_in_file(result: dict, metric: str) -> list[float]:
+    """The file's 95% interval of a metric named by its column key ('landform.map',
+    'geolocalization.image.f1'): tasks.<task>.confidence.metrics.<path>."""
+    task, *path = metric.split(".")
+    node = result["tasks"][task]["confidence"]["metrics"]
+    for part in path:
+        node = node[part]
+    return node
+
+
+def scale_of(ticks: list[tuple[float, float]]) -> tuple[float, float]:
+    """(offset, slope) of the linear axis through the (value, position) of the tick labels,
+    checked to be linear."""
+    (v0, p0), (v1, p1) = ticks[0], ticks[-1]
+    slope = (p1 - p0) / (v1 - v0)
+    assert len(ticks) >= 3 and all(abs(p0 + slope * (v - v0) - p) < 0.11 for v, p in ticks), ticks
+    return p0 - slope * v0, slope
+
+
+def test_whiskers_end_at_the_files_intervals(browser, base_url, site, context):
+    results = {result["model"]["name"]: result for result in site[1]}
+    page, _ = open_page(context(base_url), base_url + "index.html")
+    charts = page.evaluate("""() => [...document.querySelectorAll('svg.chart')].map(svg => ({
+        id: svg.id,
+        ticks: [...svg.querySelectorAll('text.tick')].filter(t => t.textContent.endsWith('%')).map(t => ({
+            value: parseFloat(t.textContent) / 100, x: +t.getAttribute('x'), y: +t.getAttribute('y'),
+            vertical: t.getAttribute('text-anchor') === 'end'})),
+        whiskers: [...svg.querySelectorAll('line.ci')].map(l => ({
+            entry: l.closest('[data-entry]').getAttribute('data-entry'), metric: l.getAttribute('data-metric'),
+            x1: +l.getAttribute('x1'), x2: +l.getAttribute('x2'), y1: +l.getAttribute('y1'), y2: +l.getAttribute('y2')}))
+    }))""")
+    checked = set()
+    for chart in charts:
+        for whisker in chart["whiskers"]:
+            name = page.eval_on_selector(f'#table-overview tr[data-entry="{whisker["entry"]}"] a.model',
+                                         "a => a.textContent")
+            low, high = interval_in_file(results[name], whisker["metric"])
+            vertical = chart["ticks"][0]["vertical"]  # the percent axis: y in a scatter, x in a bar chart
+            axis = [(tick["value"], tick["y"] if vertical else tick["x"]) for tick in chart["ticks"]]
+            offset, slope = scale_of(sorted(axis))
+            ends = sorted((whisker["y1"], whisker["y2"]) if vertical else (whisker["x1"], whisker["x2"]))
+            assert ends == pytest.approx(sorted([offset + slope * low, offset + slope * high]), abs=0.15), \
+                (chart["id"], whisker)
+            checked.add((chart["id"], whisker["metric"]))
+    # Every interval of the reproduced result is drawn, in both drawings of each chart: the task 2
+    # and task 3 bars (task 3's headline group: image queries) and the headline of the size charts.
+    drawn = {"bars-landform": ["landform.map", "landform.r_precision", "landform.ndcg@10", "landform.hit@10"],
+             "bars-geolocalization": ["geolocalization.image.f1", "geolocalization.image.auprc"],
+             "size-landform": ["landform.map"], "size-geolocalization": ["geolocalization.image.f1"]}
+    assert checked == {(chart + suffix, metric) for chart, metrics in drawn.items() for metric in metrics
+                       for suffix in ("", "-narrow")}
+
+
+def test_the_overview_shows_the_files_intervals(browser, base_url, site, context):
+    reproduced = next(result for result in site[1] if result["provenance"] == "reproduced")
+    page, _ = open_page(context(base_url, viewport=VIEWPORTS["phone"]), base_url + "index.html")
+    row = page.locator("#table-overview tbody tr", has=page.locator("a.model", has_text="openclip/tiny-random"))
+    cells = row.locator("td").all_inner_texts()
+    for column, metric in ((4, "landform.map"), (5, "geolocalization.text.f1")):
+        low, high = interval_in_file(reproduced, metric)
+        assert cells[column].split("\n")[-1] == f"{low * 100:.2f}\u2013{high * 100:.2f}", (metric, cells[column])
+    assert "\u2013" not in cells[3]  # task 1: the file keeps no per-pair ranks, so no interval
+    assert row.locator(".ci-range").first.is_visible()

@@ -189,15 +189,29 @@ class Headline:
         values = [COLUMNS_BY_KEY[key].value(result) for key in self.columns]
         return None if not values or None in values else sum(values) / len(values)
 
+    def interval(self, result: dict[str, Any]) -> tuple[float, float] | None:
+        """The number's 95% interval: the file's own where it is one metric; for a mean of
+        several (task 1's R@1 of both directions) the bootstrap of the per-pair mean, from the
+        per-pair ranks the file keeps and the seed of its intervals, where it has both."""
+        if len(self.columns) == 1:
+            return COLUMNS_BY_KEY[self.columns[0]].interval(result)
+        section = result["tasks"].get(self.task) or {}
+        if set(self.columns) != set(MEAN_R1) or "per_query" not in section or "confidence" not in section:
+            return None
+        from mars_zoo.uncertainty import paired_mean_r1_interval
+
+        low, high = paired_mean_r1_interval(section["per_query"], section["confidence"]["seed"])
+        return low, high
+
     def applies(self, modalities: Sequence[str]) -> bool:
         return self.needs in modalities
 
 
 COLUMNS_BY_KEY = {column.key: column for task in TASKS for column in task.columns}
 
+MEAN_R1 = ("paired.t2i.r1", "paired.i2t.r1")
 HEADLINES = (
-    Headline("paired", "Mean R@1", "Task 1: mean of text-to-image and image-to-text R@1 (%)",
-             ("paired.t2i.r1", "paired.i2t.r1")),
+    Headline("paired", "Mean R@1", "Task 1: mean of text-to-image and image-to-text R@1 (%)", MEAN_R1),
     Headline("landform", "mAP", "Task 2: mean average precision over landform classes (%)", ("landform.map",)),
     Headline("geolocalization", "Text F1", "Task 3: best F1 of text queries, mean over landforms (%)",
              ("geolocalization.text.f1",)),

@@ -10,23 +10,44 @@ against them on a partial mean.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
-from mars_zoo.leaderboard.columns import FRACTION, HEADLINES, Headline, format_value, sort_key
+from mars_zoo.leaderboard.columns import (
+    FRACTION, HEADLINES, Headline, format_interval, format_value, intervals_overlap, sort_key,
+)
 from mars_zoo.leaderboard.entries import Entry, rank_by
 from mars_zoo.leaderboard.html import Markup, el
 from mars_zoo.leaderboard.tables import (
-    MODEL_HEADER, NUMBER, TEXT, Cell, Header, Row, badge, entry_attributes, model_cell, table,
+    MODEL_HEADER, NUMBER, TEXT, Cell, Header, Row, badge, entry_attributes, metric_cell, model_cell, table,
 )
 
 TABLE_ID = "table-overview"
 
 
-def headline_cell(headline: Headline, entry: Entry) -> Cell:
+def headline_cell(headline: Headline, entry: Entry, overlaps: bool = False) -> Cell:
+    """The headline number with its 95% interval on a quiet second line; `overlaps` marks an
+    interval that overlaps the one of the next better result on this number."""
     value = headline.value(entry.data)
     if value is None and not headline.applies(entry.model["modalities"]):
         return Cell("n/a", "", "num missing", f"Not applicable: the model has no {headline.needs} input")
-    return Cell(format_value(value, FRACTION), sort_key(value), "num" if value is not None else "num missing")
+    interval = headline.interval(entry.data) if value is not None else None
+    cell = metric_cell(value, FRACTION, interval, overlaps)
+    if interval is None:
+        return cell
+    low, high = (format_value(end, FRACTION) for end in interval)
+    line = el("span", f"{low}\u2013{high}", class_="ci-range", title=format_interval(interval, FRACTION))
+    content = cell.content if isinstance(cell.content, list) else [cell.content]
+    return replace(cell, content=[*content, line])
+
+
+def overlapping(headline: Headline, entries: Sequence[Entry]) -> set[int]:
+    """The ids of the entries whose interval on `headline` overlaps the one of the next better
+    result on it: their order on this number may be chance."""
+    ranking = [entry for rank, entry in rank_by(entries, lambda entry: headline.value(entry.data)) if rank]
+    intervals = [headline.interval(entry.data) for entry in ranking]
+    return {id(entry) for entry, above, own in zip(ranking[1:], intervals, intervals[1:])
+            if intervals_overlap(above, own)}
 
 
 def overview_rows(entries: Sequence[Entry]) -> list[tuple[int | None, float | None, int, Entry]]:
@@ -56,15 +77,16 @@ def overview_table(entries: Sequence[Entry]) -> Markup:
                 for index, headline in enumerate(HEADLINES, 1)]
     headers.append(Header("Measured", "", NUMBER, "higher", "How many of the three headline numbers the result has"))
     rows = []
+    overlaps = [overlapping(headline, entries) for headline in HEADLINES]
     for rank, mean, covered, entry in overview_rows(entries):
         rank_cell = (Cell(rank, sort_key(mean), "num", f"mean per-task rank {mean:g}") if rank is not None
                      else Cell("\u2013", "", "num missing", "not ranked: fewer than three headline numbers"))
         cells = [rank_cell, model_cell(entry, ""), Cell(badge(entry.provenance, entry.provenance), entry.provenance)]
-        cells += [headline_cell(headline, entry) for headline in HEADLINES]
+        cells += [headline_cell(headline, entry, id(entry) in marked) for headline, marked in zip(HEADLINES, overlaps)]
         cells.append(Cell(f"{covered} of {len(HEADLINES)}", str(covered), "num"))
         rows.append(Row(cells, entry_attributes(entry)))
-    caption = ("Overview: one headline number per task (%); ranked across tasks only where all three "
-               "are measured")
+    caption = ("Overview: one headline number per task (%), its 95% interval below where known; ranked "
+               "across tasks only where all three are measured")
     return el("section", el("h2", "Overview"), table(TABLE_ID, caption, headers, rows, filterable=True),
               id="overview")
 

@@ -14,13 +14,19 @@ def _label(entry: Entry) -> str:
     return f"{entry.name} ({entry.provenance})"
 
 
+def _short(entry: Entry) -> str:
+    """The name of a curve's or point's direct label: the model without its family."""
+    return entry.name.split("/", 1)[-1]
+
+
 def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
     """The task's fraction metrics of its headline group, one bar per metric, models best first."""
     if not ranked:
         return no_data("No results for this task yet.")
     group = task.headline_column.group
     columns = [column for column in task.columns if column.group == group and column.kind == "fraction"]
-    series = [Series(column.label, style(index)[0], [column.value(entry.data) for entry in ranked])
+    series = [Series(column.label, style(index)[0], [column.value(entry.data) for entry in ranked],
+                     intervals=[column.interval(entry.data) for entry in ranked], metric=column.key)
               for index, column in enumerate(columns)]
     title = f"Task {task.number}: {task.title} \u2014 {group}"
     return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series, [entry.key for entry in ranked])
@@ -48,7 +54,8 @@ def pr_curves_by_mode(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
     charts = []
     for landform in landforms_of(entries):
         for mode in GEO_MODES:
-            series = [Series(_label(entry), entry.color, points=points, key=entry.key, dash=entry.dash)
+            series = [Series(_label(entry), entry.color, points=points, key=entry.key, dash=entry.dash,
+                             label=_short(entry))
                       for entry in entries
                       if (points := curve_of(entry, landform, mode))]
             if series:
@@ -61,7 +68,7 @@ def pr_curves_of_entry(entry: Entry, id_prefix: str) -> list[Markup]:
     """One chart per landform, one curve per query mode."""
     charts = []
     for landform in landforms_of([entry]):
-        series = [Series(f"{mode} query", style(index)[0], points=points, dash=DASHES[index])
+        series = [Series(f"{mode} query", style(index)[0], points=points, dash=DASHES[index], label=mode)
                   for index, mode in enumerate(GEO_MODES)
                   if (points := curve_of(entry, landform, mode))]
         if series:
@@ -76,7 +83,8 @@ def size_charts(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
     for task in TASKS:
         column = task.headline_column
         series = [
-            Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)], key=entry.key)
+            Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)], key=entry.key,
+                   intervals=[column.interval(entry.data)], metric=column.key, label=_short(entry))
             for entry in entries
             if entry.model.get("parameters") and (value := column.value(entry.data)) is not None
         ]

@@ -57,7 +57,7 @@ def metric_header(column: Column) -> Header:
 
 
 OVERLAP_MARK = "\u2248"
-OVERLAP_NOTE = "95% intervals overlap with the row above: their order may be chance"
+OVERLAP_NOTE = "95% intervals overlap with the next better result: their order may be chance"
 
 
 def metric_cell(value: float | None, kind: str, interval: tuple[float, float] | None = None,
