@@ -1,15 +1,21 @@
 """The index of a tar-shard tile gallery: which shard, byte offset and size holds each tile,
 and where each tile lies. Built fast, then cached.
 
-Building reads only the 512-byte member headers, at their offsets (`os.pread`), skipping
-the tile bytes: no TarInfo object per member, which made indexing 1.4 million tiles with
-`tarfile` take most of a minute. A shard holding anything but plain ustar members (pax or
-GNU long-name headers, links) is indexed by `tarfile` instead; a header whose checksum does
-not match is an error naming the shard. The finished index (tile names, shard numbers, offsets, sizes and
-coordinates, checked: every name follows the tile rule, no tile twice) is saved in the
-mars-zoo cache under a key made of the gallery's folder and its shards' names, sizes and
-modification times, so later runs, and every rank of a distributed run, open it in a
-fraction of a second. Changing, adding or removing a shard changes the key.
+Building reads only the 512-byte member headers, one `os.pread` at each header's offset
+(the tile bytes in between are never read), and does per header only what finding the
+next one needs: its size. The rest is done on a shard's headers at once in numpy: the
+header checksums (a damaged header is an error naming the shard and the member), the
+member kinds and names. The whole gallery's names are then checked against the tile
+rule and parsed into coordinates in one pass (`tile_names.parse_tile_names`) and checked
+for duplicates by one sort. (A TarInfo object and Python parsing per member made
+indexing 1.4 million tiles take most of a minute.) A shard holding anything but plain
+ustar members (pax or GNU headers, links) is indexed by `tarfile` instead.
+
+The finished index is saved as numpy arrays in the mars-zoo cache, under a name made of
+the gallery's folder and its shards' names, sizes and modification times, so later
+runs, and every rank of a distributed run, open it in a fraction of a second. Any change
+to the listing or to a shard's size or time means another name; the earlier state's
+index is removed once the new one is saved.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import hashlib
 import json
 import os
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,7 +35,7 @@ from mars_zoo.atomic import atomic_output
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2
 _BLOCK = 512
 
 
@@ -48,94 +55,160 @@ class _Unusual(Exception):
     """A header this fast reader leaves to tarfile."""
 
 
-def _ustar_members(path: Path) -> list[tuple[bytes, int, int]]:
-    """(member name, data offset, size) of every regular member, from the raw headers.
-    The header checksums are verified at the end, all at once (one numpy sum per shard
-    instead of a Python sum per header)."""
-    members = []
-    headers = []
-    recorded = []
+@dataclass
+class ShardMembers:
+    """The regular members of one shard, in shard order."""
+
+    names: np.ndarray  # bytes: member names as stored (folders included)
+    offset: np.ndarray  # int64: where the member's data starts
+    size: np.ndarray  # int64
+
+
+def _raw_headers(fd: int) -> tuple[list[bytes], list[int], bool]:
+    """Every member header of an open shard and its size, read one 512-byte block at a time
+    from its offset, skipping the member data in between: one `pread` per member and as
+    little Python as finding the next header needs. The flag is False when the reading
+    stopped at something the fast reader leaves to tarfile (or to the checksums)."""
+    headers: list[bytes] = []
+    sizes: list[int] = []
+    pread, position = os.pread, 0
+    while True:
+        header = pread(fd, _BLOCK, position)
+        if len(header) < _BLOCK or not header[0]:
+            if len(header) == _BLOCK and header.strip(b"\0"):
+                headers.append(header)  # not the end (a damaged header?): its checksum tells
+                return headers, sizes, False
+            return headers, sizes, not header.strip(b"\0")  # zeros, or nothing: the end of the archive
+        headers.append(header)
+        try:
+            size = int(header[124:135], 8)  # ustar: 11 octal digits, then a NUL or a space
+        except ValueError:  # a base-256 size (GNU), or a damaged header: the checksums tell
+            return headers, sizes, False
+        if size < 0:
+            return headers, sizes, False
+        sizes.append(size)
+        position += _BLOCK + (size + _BLOCK - 1) // _BLOCK * _BLOCK
+
+
+def _octal(field: bytes) -> int:
+    """A numeric header field as tarfile reads it (up to the first NUL, blanks stripped)."""
+    return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+
+
+_OCTAL_SHIFTS = np.arange(15, -1, -3, dtype=np.uint32)  # six octal digits, most significant first
+
+
+def _check_checksums(path: Path, block: np.ndarray) -> None:
+    """Each header's bytes summed (its checksum field counted as blanks) must equal its
+    checksum field, else the shard is damaged. (Without this a damaged header would be
+    read as a wrong name, size or offset, or by tarfile as the end of the archive,
+    dropping the rest.) The sums are written out as the six octal digits and NUL (or
+    space) every writer stores and compared with the fields' bytes in numpy; a header
+    that differs is read again as tarfile reads it (another spelling, or a signed sum
+    as old tars wrote it)."""
+    sums = block.sum(axis=1, dtype=np.uint32) - block[:, 148:156].sum(axis=1, dtype=np.uint32) + 8 * 32
+    digits = ((sums[:, None] >> _OCTAL_SHIFTS) & 7) + ord("0")
+    usual = (block[:, 148:154] == digits).all(axis=1) & ((block[:, 154] == 0) | (block[:, 154] == 32))
+    for row in np.flatnonzero(~usual):
+        header = block[row].tobytes()
+        signed = int(sums[row]) - 256 * sum(byte >= 128 for byte in header[:148] + header[156:])
+        try:
+            recorded = _octal(header[148:156])
+        except ValueError:
+            recorded = None
+        if recorded not in (int(sums[row]), signed):
+            raise MarsZooError(
+                f"Tile shard {path} is damaged: the header of member {row + 1} does not match its "
+                f"checksum. Fix: rebuild or re-copy it."
+            )
+
+
+def _fields(block: np.ndarray, start: int, length: int) -> np.ndarray:
+    """A text field of every header as a bytes array, each cut at its first NUL (as tarfile
+    cuts; writers pad with NULs, so only a field with bytes after a NUL needs the cut)."""
+    field = block[:, start:start + length]
+    texts = np.ascontiguousarray(field).view(f"S{length}").ravel()
+    lengths = np.strings.str_len(texts)
+    if (np.count_nonzero(field, axis=1) != lengths).any():
+        nul = field == 0
+        ends = np.where(nul.any(axis=1), nul.argmax(axis=1), length)
+        texts = np.where(np.arange(length) < ends[:, None], field, 0).view(f"S{length}").ravel()
+        lengths = ends
+    return texts.astype(f"S{max(int(lengths.max(initial=0)), 1)}")
+
+
+def _ustar_members(path: Path) -> ShardMembers:
+    """The regular members of a plain ustar shard, from its raw headers; raises _Unusual
+    for anything else (pax or GNU headers, links, a truncated shard)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        position = 0
-        while True:
-            header = os.pread(fd, _BLOCK, position)
-            if len(header) < _BLOCK or not header[0]:
-                if header.count(0) == len(header):
-                    break  # end of archive (or a truncated one: see shard_members)
-                raise _Unusual
-            if header[257:262] != b"ustar" or header[124] & 0x80:
-                raise _Unusual
-            headers.append(header)
-            recorded.append(int(header[148:156].split(b"\0", 1)[0].strip() or b"0", 8))
-            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-            kind = header[156:157]
-            if kind in (b"0", b"\0"):
-                name = header[:100].split(b"\0", 1)[0]
-                prefix = header[345:500].split(b"\0", 1)[0]
-                members.append(((prefix + b"/" + name if prefix else name), position + _BLOCK, size))
-            elif kind != b"5":  # directories are skipped; anything else is tarfile's job
-                raise _Unusual
-            position += _BLOCK + -(-size // _BLOCK) * _BLOCK
+        headers, sizes, plain = _raw_headers(fd)
+        length = os.fstat(fd).st_size
     finally:
         os.close(fd)
-    if headers:
-        block = np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(len(headers), _BLOCK)
-        sums = block.sum(axis=1, dtype=np.int64) - block[:, 148:156].sum(axis=1, dtype=np.int64) + 256
-        damaged = np.flatnonzero(sums != np.asarray(recorded, dtype=np.int64))
-        if damaged.size:  # (tarfile would take it for the end of the archive and drop the rest)
-            raise MarsZooError(
-                f"Tile shard {path} is damaged: the header of member {int(damaged[0]) + 1} does not match "
-                f"its checksum. Fix: rebuild or re-copy it."
-            )
-    return members
+    block = np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(len(headers), _BLOCK)
+    _check_checksums(path, block)
+    kind = block[:, 156]
+    names = _fields(block, 0, 100)
+    size_end = block[:, 135]  # a NUL or space after the 11 digits read
+    if not (plain and (block[:, 257:262] == np.frombuffer(b"ustar", np.uint8)).all()
+            and ((size_end == 0) | (size_end == 32)).all()
+            and ((kind == ord("0")) | (kind == 0) | (kind == ord("5"))).all()):
+        raise _Unusual
+    size = np.asarray(sizes, dtype=np.int64)
+    end = np.cumsum(_BLOCK + (size + _BLOCK - 1) // _BLOCK * _BLOCK)
+    if length % _BLOCK or (len(end) and end[-1] - (-size[-1] % _BLOCK) > length):
+        raise _Unusual  # truncated: tarfile names the problem
+    if block[:, 345].any():  # a long name split into prefix + "/" + name
+        prefixes = _fields(block, 345, 155)
+        names = np.array([p + b"/" + n if p else n for p, n in zip(prefixes.tolist(), names.tolist())], dtype=bytes)
+    # Regular files; tarfile takes an old-style regular member whose name ends in "/" for a folder.
+    regular = (kind == ord("0")) | ((kind == 0) & ~np.strings.endswith(names, b"/"))
+    return ShardMembers(names[regular], (end - (size + _BLOCK - 1) // _BLOCK * _BLOCK)[regular], size[regular])
 
 
-def _tarfile_members(path: Path) -> Iterator[tuple[bytes, int, int]]:
+def _tarfile_members(path: Path) -> ShardMembers:
+    names, offsets, sizes = [], [], []
     try:
         with tarfile.open(path) as tar:
             for member in tar:
                 if member.isfile():
-                    yield member.name.encode("utf-8", "surrogateescape"), member.offset_data, member.size
+                    names.append(member.name.encode("utf-8", "surrogateescape"))
+                    offsets.append(member.offset_data)
+                    sizes.append(member.size)
     except tarfile.TarError as exc:
         raise MarsZooError(f"Tile shard {path} is not a readable tar file ({exc}). Fix: rebuild or re-copy it.") from None
+    return ShardMembers(np.array(names, dtype=bytes), np.array(offsets, dtype=np.int64), np.array(sizes, dtype=np.int64))
 
 
-def shard_members(path: Path) -> list[tuple[bytes, int, int]]:
-    """(name, data offset, size) of each regular member of one shard, in shard order."""
+def shard_members(path: Path) -> ShardMembers:
+    """The regular members of one shard, in shard order."""
     try:
-        members = _ustar_members(path)
+        return _ustar_members(path)
     except _Unusual:
-        return list(_tarfile_members(path))
-    if os.path.getsize(path) % _BLOCK or (members and members[-1][1] + members[-1][2] > os.path.getsize(path)):
-        return list(_tarfile_members(path))  # truncated: tarfile names the problem
-    return members
+        return _tarfile_members(path)
 
 
 def build_index(
     shards: Sequence[Path], tiles_dir: Path, reporter: Reporter,
-    place: Callable[[Sequence[str], Sequence[str], np.ndarray], np.ndarray],
+    place: Callable[[np.ndarray, Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
     """The index of `shards` (PNG members only), with `place(names, where, shard_of)`
-    checking the tiles and giving the (lon, lat) of each."""
-    names: list[bytes] = []
-    shard_of: list[int] = []
-    offsets: list[int] = []
-    sizes: list[int] = []
+    checking the tiles (a bytes array of names) and giving the (lon, lat) of each."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     with reporter.progress(f"Indexing tile shards in {tiles_dir}", len(shards)) as advance:
         for number, shard in enumerate(shards):
-            for name, offset, size in shard_members(shard):
-                if name.lower().endswith(b".png"):
-                    names.append(name.rsplit(b"/", 1)[-1])
-                    shard_of.append(number)
-                    offsets.append(offset)
-                    sizes.append(size)
+            members = shard_members(shard)
+            png = np.strings.endswith(members.names, b".png")
+            if not png.all():
+                png |= np.strings.endswith(np.strings.lower(members.names), b".png")
+            names = members.names[png]
+            if np.strings.find(names, b"/").max(initial=-1) >= 0:
+                names = np.strings.rpartition(names, b"/")[2]
+            parts.append((names, np.full(len(names), number, np.int32), members.offset[png], members.size[png]))
             advance(1)
-    shard_array = np.asarray(shard_of, dtype=np.int32)
-    text = [name.decode("utf-8", "replace") for name in names]
-    lonlat = place(text, _Where(shards, shard_array), shard_array)
-    return ShardIndex(np.asarray(names, dtype=bytes), shard_array, np.asarray(offsets, dtype=np.int64),
-                      np.asarray(sizes, dtype=np.int64), lonlat)
+    names, shard_of, offsets, sizes = (np.concatenate(column) for column in zip(*parts))
+    return ShardIndex(names, shard_of, offsets, sizes, place(names, _Where(shards, shard_of), shard_of))
 
 
 class _Where(Sequence[str]):
@@ -151,30 +224,53 @@ class _Where(Sequence[str]):
         return str(self.shards[int(self.shard_of[index])])
 
 
-def index_key(tiles_dir: Path, shards: Sequence[Path]) -> str:
-    """What identifies a gallery's index: its folder and its shards' names, sizes, mtimes."""
-    listing = [INDEX_FORMAT, str(tiles_dir.resolve())]
+def index_path(tiles_dir: Path, shards: Sequence[Path], cache_dir: Path) -> Path:
+    """Where a gallery's index is cached: named by its folder and by the shards' names,
+    sizes and modification times (so any change to the listing or a shard means another
+    file)."""
+    folder = str(tiles_dir.resolve())
+    listing: list = [INDEX_FORMAT, folder]
     for shard in shards:
         stat = os.stat(shard)
         listing.append([os.path.relpath(shard, tiles_dir), stat.st_size, stat.st_mtime_ns])
-    return hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()[:32]
+    content = hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()[:32]
+    return cache_dir / "gallery-index" / f"{_folder_key(folder)}-{content}.npz"
+
+
+def _folder_key(folder: str) -> str:
+    return hashlib.sha256(folder.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def _load(path: Path) -> ShardIndex | None:
+    """A cached index, or None when it is absent or damaged (its columns disagree)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            index = ShardIndex(**{name: stored[name] for name in ShardIndex.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    tiles = len(index.names)
+    consistent = (index.names.dtype.kind == "S" and index.lonlat.shape == (tiles, 2)
+                  and len(index.shard) == len(index.offset) == len(index.size) == tiles)
+    return index if consistent else None
 
 
 def cached_index(
     shards: Sequence[Path], tiles_dir: Path, cache_dir: Path, reporter: Reporter,
-    place: Callable[[Sequence[str], Sequence[str], np.ndarray], np.ndarray],
+    place: Callable[[np.ndarray, Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
-    """The gallery's index from the cache when its key matches, else built and saved."""
-    path = cache_dir / "gallery-index" / f"{index_key(tiles_dir, shards)}.npz"
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            return ShardIndex(**{name: stored[name] for name in ShardIndex.__dataclass_fields__})
-    except (OSError, ValueError, KeyError):
-        pass  # absent or damaged: build it
+    """The gallery's index from the cache when its key matches, else built and saved
+    (replacing the index of the gallery's earlier state)."""
+    path = index_path(tiles_dir, shards, cache_dir)
+    index = _load(path)
+    if index is not None:
+        return index
     index = build_index(shards, tiles_dir, reporter, place)
     try:
         with atomic_output(path) as handle:
             np.savez(handle, **index.__dict__)
+        for earlier in path.parent.glob(f"{path.name.split('-', 1)[0]}-*.npz"):
+            if earlier != path:
+                earlier.unlink(missing_ok=True)
     except OSError:
         pass  # only the shortcut for the next run is lost
     return index

@@ -15,7 +15,7 @@ from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.gallery_index import cached_index
 from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_PREFIX, shard_name
 from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
-from mars_zoo.data.tile_names import parse_tile_name
+from mars_zoo.data.tile_names import TileNameError, parse_tile_names
 from mars_zoo.data.types import DatasetRef, TileGallery
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
@@ -23,30 +23,32 @@ from mars_zoo.reporting import Reporter
 _SHARD_NUMBER = re.compile(rf"^{SHARD_PREFIX}(\d+)\.tar$")
 
 
-def _tile_lonlat(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
-    lonlat = np.empty((len(names), 2), dtype=np.float64)
-    for i, name in enumerate(names):
-        try:
-            lonlat[i] = parse_tile_name(name)
-        except MarsZooError as exc:
-            raise MarsZooError(f"{exc} Found in {where[i]}; rename or remove that tile.") from None
+def _placed_tiles(names: np.ndarray, where: Sequence[str]) -> np.ndarray:
+    """The (lon, lat) of every tile (`names`: a bytes array of file names), after checking
+    the names and that none appears twice; an error names the tile and `where` it is."""
+    try:
+        lonlat = parse_tile_names(names)
+    except TileNameError as exc:
+        raise MarsZooError(f"{exc} Found in {where[exc.index]}; rename or remove that tile.") from None
+    _check_unique_tiles(names, lonlat, where)
     return lonlat
 
 
-def _placed_tiles(names: Sequence[str], where: Sequence[str]) -> np.ndarray:
-    """The (lon, lat) of every tile, after checking names and that none appears twice."""
-    lonlat = _tile_lonlat(names, where)
-    _check_unique_tiles(names, where)
-    return lonlat
-
-
-def _check_unique_tiles(names: Sequence[str], where: Sequence[str]) -> None:
-    first: dict[str, int] = {}
-    for i, name in enumerate(names):
+def _check_unique_tiles(names: np.ndarray, lonlat: np.ndarray, where: Sequence[str]) -> None:
+    """No name twice. Equal names have equal coordinates, so distinct coordinates (one
+    sort of numbers) prove it; only where two tiles share a place (or coordinates too
+    large for one number clash) are the names compared."""
+    tenths = np.rint(np.clip(lonlat, -1e12, 1e12) * 10).astype(np.int64)
+    place = np.sort(tenths[:, 0] * (1 << 32) + tenths[:, 1])  # one number per place on the planet
+    if not (place[1:] == place[:-1]).any():
+        return
+    first: dict[bytes, int] = {}
+    for i, name in enumerate(names.tolist()):
         j = first.setdefault(name, i)
         if j != i:
             raise MarsZooError(
-                f"Tile {name} appears twice, in {where[j]} and {where[i]}; each tile must appear once."
+                f"Tile {name.decode('utf-8', 'replace')} appears twice, in {where[j]} and {where[i]}; "
+                f"each tile must appear once."
             )
 
 
@@ -115,7 +117,7 @@ def read_tile_gallery(
     )
     if shards:
 
-        def place(names: Sequence[str], where: Sequence[str], shard_of: np.ndarray) -> np.ndarray:
+        def place(names: np.ndarray, where: Sequence[str], shard_of: np.ndarray) -> np.ndarray:
             # A missing shard is the first thing to say, before what its absence causes.
             _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
             return _placed_tiles(names, where)
@@ -132,7 +134,8 @@ def read_tile_gallery(
         pngs = [path for path in files if path.suffix.lower() == ".png"]
         if not pngs:
             raise empty
-        lonlat = _placed_tiles([path.name for path in pngs], [str(path) for path in pngs])
+        names = np.array([path.name.encode("utf-8", "surrogateescape") for path in pngs], dtype=bytes)
+        lonlat = _placed_tiles(names, [str(path) for path in pngs])
         images = FileImageSource(
             pngs, NameList([path.name for path in pngs]),
             "rebuild the gallery with `mars-zoo tiles build`, or replace the file",
