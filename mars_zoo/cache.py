@@ -14,6 +14,12 @@ embeddings. So every shard has a checksum file next to it (`shard-000000.npy.sha
 in `sha256sum` format, written after the shard), and a shard counts as present only
 when its bytes match the checksum and it holds finite float32 rows of the right
 count. Anything else is recomputed, with a warning naming the file.
+
+Reading every shard on every run would cost minutes at 1.4M x 1024 (5.7 GB), so a
+shard found sound is remembered in its entry's `verified.json` with its stat
+(`mars_zoo.stat_memo`): while its size, times and inode are unchanged, and its
+checksum file still names the digest it had, it is trusted without being read. A
+shard written since, or changed in any way the file system sees, is read in full.
 """
 
 from __future__ import annotations
@@ -30,10 +36,12 @@ import numpy as np
 from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import write_error
+from mars_zoo.stat_memo import StatKey, StatMemo, stat_key
 
 CACHE_FORMAT = 2  # 2: every shard has a checksum file
 DEFAULT_SHARD_SIZE = 4096
 CACHE_ENV = "MARS_ZOO_CACHE"
+VERIFIED_NAME = "verified.json"
 
 
 def default_cache_dir() -> Path:
@@ -75,9 +83,11 @@ class CacheEntry:
     def _checksum_path(self, shard: int) -> Path:
         return self.directory / f"shard-{shard:06d}.npy.sha256"
 
-    def damage(self, shard: int) -> str | None:
+    def damage(self, shard: int, memo: StatMemo | None = None) -> str | None:
         """Why the stored shard cannot be used although it exists (None: it is sound, or
-        absent). Reads the whole shard: this is the check that makes the cache trusted."""
+        absent). Reads the whole shard unless `memo` remembers it sound with its
+        current stat and the digest its checksum file names; a sound shard is recorded
+        in `memo`."""
         path = self._shard_path(shard)
         if path.is_dir():
             raise MarsZooError(
@@ -85,12 +95,18 @@ class CacheEntry:
                 f"(it is recomputed) or choose another cache folder with --cache-dir DIR."
             )
         try:
-            data = path.read_bytes()
             recorded, name = self._checksum_path(shard).read_text(encoding="ascii").split()
         except (OSError, UnicodeDecodeError, ValueError):
             return "it has no readable checksum"
         if name != path.name:
             return f"its checksum file belongs to {name}"
+        try:
+            if memo is not None and memo.recall(path.name, key := stat_key(path.stat())) == recorded:
+                memo.remember(path.name, key, recorded)
+                return None
+            data, key = _read_shard(path)
+        except OSError as exc:
+            return f"it cannot be read ({exc.strerror})"
         if hashlib.sha256(data).hexdigest() != recorded:
             return "its bytes do not match its checksum"
         start, stop = self.shard_range(shard)
@@ -102,21 +118,25 @@ class CacheEntry:
             return f"it holds {array.dtype} {array.shape}, not {stop - start} float32 rows"
         if not np.isfinite(array).all():
             return "it holds non-finite values"
+        if memo is not None:
+            memo.remember(path.name, key, recorded)
         return None
 
     def missing(self, warn: Callable[[str], None] | None = None) -> list[int]:
         """The shards to (re)compute: absent ones, and damaged ones, each reported to
-        `warn` by file name and reason."""
+        `warn` by file name and reason. The sound ones are remembered in `verified.json`."""
+        memo = StatMemo(self.directory / VERIFIED_NAME, scope=self.directory.name)
         missing = []
         for shard in range(self.shards):
             if not self._shard_path(shard).exists():
                 missing.append(shard)
                 continue
-            reason = self.damage(shard)
+            reason = self.damage(shard, memo)
             if reason is not None:
                 missing.append(shard)
                 if warn is not None:
                     warn(f"Cache shard {self._shard_path(shard)} is damaged ({reason}); it is recomputed.")
+        memo.save("the record of verified embedding cache shards")
         return missing
 
     def write(self, shard: int, embeddings: np.ndarray) -> None:
@@ -164,6 +184,14 @@ class CacheEntry:
             return
         manifest = {"fields": self.fields, "items": self.items, "shard_size": self.shard_size}
         atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+
+
+def _read_shard(path: Path) -> tuple[bytes, StatKey]:
+    """A shard's bytes and its stat taken before they were read (so that a change while
+    reading leaves a stat that no longer matches)."""
+    with open(path, "rb") as handle:
+        key = stat_key(os.fstat(handle.fileno()))
+        return handle.read(), key
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -1,12 +1,15 @@
 """The embedding cache: keys, atomic shards, resumption."""
 
 import hashlib
+import os
+import time
 
 import numpy as np
 import pytest
 
 from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
-from mars_zoo.cache import EmbeddingCache, cache_key, default_cache_dir, embeddings_dir
+from mars_zoo.cache import VERIFIED_NAME, EmbeddingCache, cache_key, default_cache_dir, embeddings_dir
+from mars_zoo.cache import _read_shard as read_shard
 
 FIELDS = {"model": "fake/good", "precision": "fp32", "dataset": "d", "dataset_revision": "r1", "items_sha256": "x"}
 
@@ -56,6 +59,70 @@ def _nan_in_place(path):
     np.save(path, array)
 
 
+def _verify(entry):
+    """A run's check of every shard; then a pause, since file times move in clock ticks on
+    some kernels, and a later write must fall in a later tick, as it would outside a test."""
+    assert entry.missing() == []
+    time.sleep(0.02)
+
+
+@pytest.fixture
+def shard_reads(monkeypatch):
+    """The shards read in full, by file name, in order."""
+    reads = []
+
+    def counted(path):
+        reads.append(path.name)
+        return read_shard(path)
+
+    monkeypatch.setattr("mars_zoo.cache._read_shard", counted)
+    return reads
+
+
+def test_a_verified_shard_is_trusted_by_its_stat_without_being_read(tmp_path, shard_reads):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10)
+    data = np.random.default_rng(2).normal(size=(10, 3)).astype(np.float32)
+    for shard in range(3):
+        entry.write(shard, data[4 * shard : 4 * shard + 4])
+    assert entry.missing() == [] and shard_reads == ["shard-000000.npy", "shard-000001.npy", "shard-000002.npy"]
+    shard_reads.clear()
+    assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10).missing() == []
+    assert shard_reads == []
+    # A shard written again (by rename: a new inode) is read again, and only that one.
+    entry.write(1, data[4:8])
+    assert entry.missing() == [] and shard_reads == ["shard-000001.npy"]
+
+
+def test_a_bit_flip_after_verification_is_caught_even_with_its_old_mtime_restored(tmp_path, shard_reads):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8)
+    data = np.random.default_rng(3).normal(size=(8, 3)).astype(np.float32)
+    entry.write(0, data[:4])
+    entry.write(1, data[4:])
+    _verify(entry)
+    shard = entry.directory / "shard-000001.npy"
+    before = shard.stat()
+    _flip_a_bit(shard)
+    os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime, same inode
+    assert shard.stat().st_size == before.st_size and shard.stat().st_ino == before.st_ino
+    warnings = []
+    shard_reads.clear()
+    assert entry.missing(warnings.append) == [1] and "do not match its checksum" in warnings[0]
+    assert shard_reads == ["shard-000001.npy"]
+
+
+def test_an_unreadable_or_foreign_record_of_verified_shards_means_reading_them_again(tmp_path, shard_reads):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
+    entry.write(0, np.ones((4, 3), dtype=np.float32))
+    _verify(entry)
+    record = entry.directory / VERIFIED_NAME
+    for garbage in (b"\x00{", b'{"root": "elsewhere", "files": {}}', b"[]"):
+        record.write_bytes(garbage)
+        shard_reads.clear()
+        assert entry.missing() == [] and shard_reads == ["shard-000000.npy"]
+        shard_reads.clear()
+        assert entry.missing() == [] and shard_reads == []  # and the record is sound again
+
+
 @pytest.mark.parametrize(
     "damage, reason",
     [
@@ -72,6 +139,7 @@ def test_a_damaged_shard_is_reported_and_listed_as_missing(tmp_path, damage, rea
     data = np.random.default_rng(1).normal(size=(8, 3)).astype(np.float32)
     entry.write(0, data[:4])
     entry.write(1, data[4:])
+    _verify(entry)  # so the damage meets the shards' record of being verified
     damage(entry.directory / "shard-000001.npy")
     warnings = []
     assert entry.missing(warnings.append) == [1]

@@ -4,6 +4,7 @@ no model library. Checked in a fresh interpreter, where sys.modules tells the tr
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -43,3 +44,28 @@ def test_a_warm_run_imports_no_heavy_library_and_scores_the_same(tmp_path):
     assert _metrics(tmp_path / "warm.json") == _metrics(tmp_path / "cold.json")
     cold, warm = (json.loads((tmp_path / name).read_text()) for name in ("cold.json", "warm.json"))
     assert warm["environment"] == cold["environment"]
+
+
+def test_a_second_warm_run_reads_no_cache_shard(plugins_dir, mini_dir, tmp_path, monkeypatch, capsys):
+    """The first warm run reads every shard the cold run wrote, in full, to check it; the
+    next one trusts them by their stat and reads none."""
+    import mars_zoo.cache
+    from mars_zoo.cli import main
+
+    reads = []
+    read_shard = mars_zoo.cache._read_shard
+    monkeypatch.setattr(mars_zoo.cache, "_read_shard", lambda path: reads.append(path) or read_shard(path))
+    cache = tmp_path / "cache"
+    shutil.copytree(mini_dir, cache / mini_dir.name)  # the session's mini benchmark, not a new one
+    args = ["run", "fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), "--device", "cpu",
+            "--cache-shard-size", "64", "--cache-dir", str(cache)]
+    assert main([*args, "--out", str(tmp_path / "cold.json")]) == 0
+    shards = sorted(cache.glob("embeddings/*/*/shard-*.npy"))
+    assert len(shards) > 10 and reads == []  # nothing was cached: nothing to check
+    for name in ("warm-1", "warm-2"):
+        reads.clear()
+        capsys.readouterr()
+        assert main([*args, "--out", str(tmp_path / f"{name}.json")]) == 0
+        assert "model calls: 0 image batches, 0 text batches" in " ".join(capsys.readouterr().out.split())
+        assert _metrics(tmp_path / f"{name}.json") == _metrics(tmp_path / "cold.json")
+        assert sorted(reads) == (shards if name == "warm-1" else []), name

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from boundary_helpers import Outcome as CliOutcome
 from boundary_helpers import assert_clean_error, cli
+from mars_zoo.cache import VERIFIED_NAME, CacheEntry
 from mars_zoo.cli import main
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -107,5 +109,15 @@ def entry_dir(cache: Path, modality: str, dataset: str | None = None, subset: st
 
 @pytest.fixture
 def cache_copy(clean, tmp_path) -> Path:
-    """A private copy of the clean run's whole cache (mini data, embeddings, fingerprints)."""
-    return shutil.copytree(clean.cache, tmp_path / "cache", symlinks=True)
+    """A private copy of the clean run's whole cache (mini data, embeddings, fingerprints),
+    its shards verified once as a run verifies them: so a case's damage meets the record
+    of verified shards, which trusts a shard by its stat, as it would in a real cache."""
+    copy = shutil.copytree(clean.cache, tmp_path / "cache", symlinks=True)
+    for manifest in copy.glob("embeddings/*/*/manifest.json"):
+        record = json.loads(manifest.read_text())
+        entry = CacheEntry(manifest.parent, record["fields"], record["items"], record["shard_size"])
+        assert entry.missing() == [] and (manifest.parent / VERIFIED_NAME).exists()
+    # File times move in clock ticks on some kernels: a damaging write must fall in a later
+    # tick than the copy, as it would outside a test.
+    time.sleep(0.02)
+    return copy

@@ -210,7 +210,7 @@ DISK = {
     # case: (module whose atomic writes fail, errno, what the message names)
     "disk-full-writing-a-shard": ("mars_zoo.cache", errno.ENOSPC, "an embedding cache shard"),
     "read-only-writing-a-shard": ("mars_zoo.cache", errno.EROFS, "an embedding cache shard"),
-    "disk-full-writing-fingerprints": ("mars_zoo.data.fingerprints", errno.ENOSPC, "the fingerprints"),
+    "disk-full-writing-fingerprints": ("mars_zoo.stat_memo", errno.ENOSPC, "the fingerprints"),
 }
 
 
