@@ -9,6 +9,9 @@ exactly one rank, and a rerun with any number of ranks computes only what is sti
 All ranks wait for each other before the entry is read, so rank 0 scores only complete
 entries and writes the one result file; the other ranks only embed.
 
+Ranks are told apart by RANK (global) and placed on a GPU by LOCAL_RANK (within their
+node); GROUP_RANK is their node's rank, which the result records for each rank.
+
 The process group carries only these small control messages (gloo, also between GPU
 ranks): the embeddings travel through the cache folder, which must be shared by all ranks.
 Outside torchrun (no WORLD_SIZE) nothing here imports torch.
@@ -18,9 +21,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 
 # Long enough for the slowest rank to finish its last shard of a huge model.
@@ -34,6 +40,7 @@ class Ranks:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    node: int = 0
 
     @property
     def distributed(self) -> bool:
@@ -75,17 +82,19 @@ class Ranks:
 
 
 def environment_ranks() -> Ranks:
-    """The ranks torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK)."""
+    """The ranks torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
+    GROUP_RANK)."""
     try:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
+        node = int(os.environ.get("GROUP_RANK", "0"))
     except ValueError as exc:
         raise MarsZooError(
-            f"WORLD_SIZE, RANK and LOCAL_RANK must be integers ({exc}); start several ranks with "
-            f"torchrun or `mars-zoo run --nproc N`, which set them."
+            f"WORLD_SIZE, RANK, LOCAL_RANK and GROUP_RANK must be integers ({exc}); start several ranks "
+            f"with torchrun or `mars-zoo run --nproc N`, which set them."
         ) from None
-    return Ranks(rank, world_size, local_rank)
+    return Ranks(rank, world_size, local_rank, node)
 
 
 def join(ranks: Ranks) -> Ranks:
@@ -110,5 +119,37 @@ def leave(ranks: Ranks) -> None:
 def rank_device(device: str, ranks: Ranks) -> str:
     """Each rank of a node on its own GPU: 'cuda' becomes cuda:LOCAL_RANK."""
     if ranks.distributed and device == "cuda":
+        import torch
+
+        count = torch.cuda.device_count()
+        if ranks.local_rank >= count:
+            raise MarsZooError(
+                f"Rank {ranks.rank} is process {ranks.local_rank + 1} on node {ranks.node}, which has "
+                f"{count} CUDA device(s): each process needs a GPU of its own. Fix: start at most "
+                f"{count} processes per node (--nproc {count}, or torchrun --nproc-per-node {count})."
+            )
         return f"cuda:{ranks.local_rank}"
     return device
+
+
+def check_shared_folder(ranks: Ranks, folder: Path) -> None:
+    """Refuses a run whose ranks do not share `folder` (the embedding cache), where they
+    hand each other their embeddings: rank 0 leaves a file in its folder and every rank
+    looks for it in its own, so different paths and unshared disks are both caught."""
+    if not ranks.distributed:
+        return
+    marker = folder / ranks.share(lambda: f".shared-by-ranks-{uuid.uuid4().hex}")
+    if ranks.leader:
+        atomic_write_bytes(marker, b"")
+    ranks.wait_for_all()
+    seen = ranks.gather((marker.exists(), str(folder), ranks.node))  # returns once every rank looked
+    if ranks.leader:
+        marker.unlink(missing_ok=True)
+    blind = [f"rank {rank} (node {node}, {where})" for rank, (found, where, node) in enumerate(seen) if not found]
+    if blind:
+        raise MarsZooError(
+            f"The ranks do not share one cache folder: {', '.join(blind)} cannot see the file rank 0 "
+            f"wrote in its cache folder {seen[0][1]}. The ranks hand each other their embeddings "
+            f"through that folder. Fix: pass every rank the same --cache-dir DIR, on a file system "
+            f"all nodes share."
+        )

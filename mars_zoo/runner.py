@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
-from mars_zoo.distributed import Ranks, rank_device
+from mars_zoo.distributed import Ranks, check_shared_folder, rank_device
 from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, default_workers, describe, resolve_device
 from mars_zoo.errors import MarsZooError
@@ -150,16 +150,17 @@ def run(
     np.random.seed(config.seed)
 
     started_at, started = _now(), time.perf_counter()
-    benchmark = open_benchmark(
-        config.benchmark,
-        data_dir=config.data_dir,
-        tiles_dir=config.tiles_dir,
-        revisions=config.revisions,
-        cache_dir=config.cache_dir,
-        reporter=reporter,
-    )
-    plugin = registry.pm.info(spec.plugin)
     with _cache(config) as cache:
+        check_shared_folder(ranks, cache.root)
+        benchmark = open_benchmark(
+            config.benchmark,
+            data_dir=config.data_dir,
+            tiles_dir=config.tiles_dir,
+            revisions=config.revisions,
+            cache_dir=config.cache_dir,
+            reporter=reporter,
+        )
+        plugin = registry.pm.info(spec.plugin)
         embedder = Embedder(spec, plugin.version, options, cache, reporter, ranks)
         context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
         # Every task's data is read before anything is embedded, so that missing data
@@ -175,6 +176,7 @@ def run(
     dims = ranks.gather(embedder.check.dim)
     environment = describe(device)
     devices = ranks.gather(environment["device_name"])
+    nodes = ranks.gather(ranks.node)
     if not ranks.leader:
         return None, embedder
     add_confidence(sections, config.seed)
@@ -197,7 +199,7 @@ def run(
             "batch_size": options.batch_size,
             "seed": config.seed,
             "workers": options.workers,
-            **({"world_size": ranks.world_size, "devices": devices} if ranks.distributed else {}),
+            **({"world_size": ranks.world_size, "devices": devices, "nodes": nodes} if ranks.distributed else {}),
             "started_at": started_at,
             "finished_at": _now(),
             "wall_time_s": time.perf_counter() - started,

@@ -1,18 +1,22 @@
 """Several torch.distributed ranks (gloo, on the CPU) embedding into one cache: the same
-metrics as one process, every shard computed once, and a killed run resumed with
-another number of ranks computing only what is missing."""
+metrics as one process, every shard computed once, on one node (`--nproc`) and on two
+(two torchrun launches meeting at a rendezvous endpoint, as on two machines), and a
+killed run resumed with another number of ranks computing only what is missing."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 
 from mars_zoo.cli import main
 
@@ -42,26 +46,42 @@ def _start(args, env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_two_ranks_score_like_one_process_and_compute_every_shard_once(plugins_dir, tmp_path, monkeypatch):
-    args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL]
-    monkeypatch.setenv("MARS_ZOO_TEST_CALL_LOG", str(tmp_path / "single.log"))
-    assert main(["run", *args, "--cache-dir", str(tmp_path / "single"), "--out", str(tmp_path / "single.json")]) == 0
-    single = _calls(tmp_path / "single.log")
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """A single-process run of the fake model on the mini benchmark: its result file
+    and its model calls, which the runs on several ranks must equal."""
+    root = tmp_path_factory.mktemp("one-process")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    shutil.copy(Path(__file__).parent / "fake_models.py", plugins / "fake_models.py")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MARS_ZOO_TEST_CALL_LOG", str(root / "calls.log"))
+        assert main(["run", "fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins), *SMALL,
+                     "--cache-dir", str(root / "cache"), "--out", str(root / "result.json")]) == 0
+    return root / "result.json", _calls(root / "calls.log")
 
+
+def _assert_like_one_process(one_process, result: Path, log: Path, nodes: list[int]) -> None:
+    """The same scores; both ranks worked, and together they made exactly the single
+    process's model calls (a shard computed twice would add calls); the run records
+    both ranks' devices and nodes."""
+    single_result, single_calls = one_process
+    assert _scored(result) == _scored(single_result)
+    ranks = _calls(log)
+    for kind in ("image", "text"):
+        assert ranks[(kind, "rank=0")] > 0 and ranks[(kind, "rank=1")] > 0
+        assert ranks[(kind, "rank=0")] + ranks[(kind, "rank=1")] == single_calls[(kind, "rank=0")]
+    run = json.loads(result.read_text())["run"]
+    assert run["world_size"] == 2 and len(run["devices"]) == 2 and run["nodes"] == nodes
+
+
+def test_two_ranks_score_like_one_process_and_compute_every_shard_once(one_process, plugins_dir, tmp_path):
+    args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL]
     env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "two.log"))
     two = _start([*args, "--nproc", "2", "--cache-dir", str(tmp_path / "two"), "--out", str(tmp_path / "two.json")], env)
     _, stderr = two.communicate(timeout=600)
     assert two.returncode == 0, stderr
-    ranks = _calls(tmp_path / "two.log")
-
-    assert _scored(tmp_path / "two.json") == _scored(tmp_path / "single.json")
-    for kind in ("image", "text"):
-        # Both ranks worked, and together they made exactly the single process's calls:
-        # a shard computed twice would add calls.
-        assert ranks[(kind, "rank=0")] > 0 and ranks[(kind, "rank=1")] > 0
-        assert ranks[(kind, "rank=0")] + ranks[(kind, "rank=1")] == single[(kind, "rank=0")]
-    run = json.loads((tmp_path / "two.json").read_text())["run"]
-    assert run["world_size"] == 2 and len(run["devices"]) == 2
+    _assert_like_one_process(one_process, tmp_path / "two.json", tmp_path / "two.log", nodes=[0, 0])
 
 
 def test_a_killed_rank_is_resumed_by_one_process_computing_only_what_is_missing(plugins_dir, tmp_path):
@@ -101,3 +121,76 @@ def test_a_killed_rank_is_resumed_by_one_process_computing_only_what_is_missing(
     # Landform image shards are full (8 rows, 2 calls each) until the last one.
     assert resumed_calls == total_batches - 2 * finished_shards
     assert _scored(tmp_path / "resumed.json") == _scored(tmp_path / "fresh.json")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _two_nodes(args: list[str], caches: list[Path], env: dict) -> list[tuple[int, str]]:
+    """Two one-process torchrun launches, as on two machines, meeting at one rendezvous
+    endpoint; node n uses caches[n]. Returns each launch's (exit code, stderr)."""
+    port = _free_port()
+    launches = [
+        subprocess.Popen(
+            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", f"test-{port}",
+             "-m", "mars_zoo", "run", *args, "--cache-dir", str(cache)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for cache in caches
+    ]
+    try:
+        return [(launch.wait(timeout=120), launch.communicate()[1]) for launch in launches]
+    finally:
+        for launch in launches:
+            launch.kill()
+
+
+def test_two_nodes_at_a_rendezvous_score_like_one_process_and_compute_every_shard_once(one_process, mini_dir,
+                                                                                    plugins_dir, tmp_path):
+    args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL,
+            "--out", str(tmp_path / "nodes.json")]
+    env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "nodes.log"))
+    shared = tmp_path / "shared-cache"
+    shutil.copytree(mini_dir, shared / mini_dir.name)  # the session's mini benchmark, not a new one
+    for code, stderr in _two_nodes(args, [shared, shared], env):
+        assert code == 0, stderr
+    _assert_like_one_process(one_process, tmp_path / "nodes.json", tmp_path / "nodes.log", nodes=[0, 1])
+
+
+def test_nodes_that_do_not_share_the_cache_folder_are_one_clear_error(plugins_dir, tmp_path):
+    args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL,
+            "--out", str(tmp_path / "nodes.json")]
+    outcomes = _two_nodes(args, [tmp_path / "node-0-cache", tmp_path / "node-1-cache"], dict(os.environ))
+    for code, stderr in outcomes:
+        assert code != 0
+        message = " ".join(stderr.split())
+        assert "The ranks do not share one cache folder: rank 1 (node 1, " in message, stderr
+        assert "same --cache-dir DIR" in message
+        assert "/mars_zoo/" not in stderr  # no traceback through our code (torchrun adds its own)
+    assert not (tmp_path / "nodes.json").exists()
+    assert not list(tmp_path.rglob("shard-*.npy")) and not list(tmp_path.rglob("mini-*"))  # refused first thing
+
+
+def test_nproc_below_one_is_refused_before_anything_starts(capsys):
+    for value in ("0", "-2"):
+        try:
+            main(["run", "fake/good", "--benchmark", "mini", "--nproc", value])
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"argument --nproc: expected an integer 1 or more, got '{value}'" in err
+
+
+def test_more_processes_on_a_node_than_it_has_gpus_is_one_clear_error(monkeypatch):
+    import torch
+
+    from mars_zoo.distributed import Ranks, rank_device
+    from mars_zoo.errors import MarsZooError
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert rank_device("cuda", Ranks(rank=3, world_size=6, local_rank=1, node=1)) == "cuda:1"
+    with pytest.raises(MarsZooError, match=r"node 1, which has 2 CUDA device\(s\).*at most 2 processes per node"):
+        rank_device("cuda", Ranks(rank=4, world_size=6, local_rank=2, node=1))

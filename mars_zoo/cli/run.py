@@ -58,7 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
                         help="items per cache shard (what a killed run can lose); default: %(default)s")
-    parser.add_argument("--nproc", type=int, default=None, metavar="N",
+    parser.add_argument("--nproc", type=int_between(1), default=None, metavar="N",
                         help="embed with N processes on this machine (torchrun; one GPU each on CUDA); for "
                         "several machines start `torchrun ... -m mars_zoo run ...` on each")
     add_plugins_dir_option(parser)
@@ -112,8 +112,6 @@ def run_command(args: argparse.Namespace) -> int:
 def launch_ranks(nproc: int, argv: list[str], inside_torchrun: bool) -> int:
     """`mars-zoo run --nproc N ...`: the same command on N ranks of this machine, through
     torchrun (`--standalone`: a free local rendezvous port)."""
-    if nproc < 1:
-        raise MarsZooError(f"--nproc must be at least 1, not {nproc}.")
     if inside_torchrun:
         raise MarsZooError("--nproc starts torchrun itself; under torchrun, drop --nproc.")
     rest = [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
