@@ -41,7 +41,8 @@ class Layout:
     small: float  # the values at the bars' ends
     title: float
     ticks: int  # intervals on a value axis
-    label_chars: int  # direct labels and legend entries are cut to this many characters
+    label_chars: int  # direct labels of small multiples and legend entries are cut to this many characters
+    wide_label_chars: int  # direct labels of charts that take the whole column
     bar: float  # the thickness of one bar
     plot: float  # the height of a line chart's or scatter's plot area
     labels_above: bool  # bar charts put a group's label above its bars rather than beside them
@@ -51,15 +52,18 @@ class Layout:
         """Room left of a plot for the rotated axis title and tick labels such as '12.5%'."""
         return round(5 * self.font + 8)
 
-    @property
-    def column(self) -> float:
-        """The width of the direct labels' column right of a plot: swatch, gap and name."""
-        return SWATCH + 4 + self.label_chars * CHAR_EM * self.font
+    def column(self, series: Sequence[Series], chars: int) -> tuple[float, int]:
+        """The width of the direct labels' column right of a plot (swatch, gap and the longest
+        name, cut to `chars`) and the number of characters a name keeps."""
+        keep = min(max((len(entry.label or entry.name) for entry in series), default=1), chars)
+        return SWATCH + 4 + keep * CHAR_EM * self.font, keep
 
 
-WIDE = Layout("wide", width=800, panel=460, font=11, small=10, title=13, ticks=4, label_chars=16, bar=12,
+WIDE = Layout("wide", width=800, panel=460, font=11, small=10, title=13, ticks=4, label_chars=16,
+              wide_label_chars=28, bar=12,
               plot=260, labels_above=False)
-NARROW = Layout("narrow", width=360, panel=360, font=12, small=11, title=13, ticks=2, label_chars=12, bar=14,
+NARROW = Layout("narrow", width=360, panel=360, font=12, small=11, title=13, ticks=2, label_chars=12,
+                wide_label_chars=14, bar=14,
                 plot=200, labels_above=True)
 LAYOUTS = (WIDE, NARROW)
 
@@ -127,8 +131,8 @@ def spread(wanted: Sequence[float], gap: float, low: float, high: float) -> list
     ys = [min(max(wanted[i], low), high) for i in order]
     for index in range(1, len(ys)):
         ys[index] = max(ys[index], ys[index - 1] + gap)
-    for index in range(len(ys) - 2, -1, -1):
-        ys[index] = min(ys[index], ys[index + 1] - gap)
+    for index in range(len(ys) - 1, -1, -1):
+        ys[index] = min(ys[index], high if index == len(ys) - 1 else ys[index + 1] - gap)
     for index in range(len(ys)):
         ys[index] = max(ys[index], low) if index == 0 else max(ys[index], ys[index - 1] + gap)
     placed = [0.0] * len(wanted)
@@ -301,7 +305,7 @@ def _axes(left: float, top: float, size_x: float, size_y: float, x_label: str, y
 
 
 def _direct_labels(ends: Sequence[tuple[Series, float, float]], x: float, top: float, bottom: float,
-                   layout: Layout) -> tuple[list[Markup], float]:
+                   layout: Layout, chars: int) -> tuple[list[Markup], float]:
     """Each series' short name in a column at `x`, as near its curve end or point (x, y) as
     the other names allow (`spread` between `top` and `bottom`), joined to it by a thin line in its colour and led by
     a swatch of its colour and dash. Returns the markup and the lowest y used."""
@@ -309,7 +313,7 @@ def _direct_labels(ends: Sequence[tuple[Series, float, float]], x: float, top: f
     placed = spread([y for _, _, y in ends], gap, top, bottom)
     body = []
     for (entry, end_x, end_y), y in zip(ends, placed):
-        label = _cut(entry.label or entry.name, layout.label_chars)
+        label = _cut(entry.label or entry.name, chars)
         body.append(el("g",
                        el("line", x1=_n(end_x + 3), y1=_n(end_y), x2=_n(x - 2), y2=_n(y), stroke=entry.color,
                           class_="leader"),
@@ -330,7 +334,8 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], x_label: str
 def _lines(layout: Layout, chart_id: str, title: str, series: Sequence[Series], x_label: str,
            y_label: str) -> Markup:
     width, left = layout.panel, layout.left
-    size_x, size_y = width - left - 10 - layout.column, layout.plot
+    column, chars = layout.column(series, layout.label_chars)
+    size_x, size_y = width - left - 10 - column, layout.plot
     body, top = _heading(title, layout, width)
     top += layout.font / 2
     ticks = [(t / layout.ticks, f"{t / layout.ticks:g}") for t in range(layout.ticks + 1)]
@@ -347,7 +352,7 @@ def _lines(layout: Layout, chart_id: str, title: str, series: Sequence[Series], 
                        class_="curve", data_entry=entry.key))
         if points:
             ends.append((entry, *points[-1]))
-    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout)
+    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, chars)
     body += labels
     return _frame(chart_id, title, layout, width, max(top + size_y + layout.font * 3.8, lowest + 6), body)
 
@@ -361,7 +366,8 @@ def scatter_chart(chart_id: str, title: str, series: Sequence[Series], x_label: 
 def _scatter(layout: Layout, chart_id: str, title: str, series: Sequence[Series], x_label: str,
              y_label: str) -> Markup:
     width, left = layout.width, layout.left
-    size_x, size_y = width - left - 10 - layout.column, layout.plot
+    column, chars = layout.column(series, layout.wide_label_chars)
+    size_x, size_y = width - left - 10 - column, layout.plot
     points = [p for entry in series for p in entry.points]
     highs = [interval[1] for entry in series for interval in entry.intervals if interval]
     low = math.floor(math.log10(min(x for x, _ in points)))
@@ -390,14 +396,17 @@ def _scatter(layout: Layout, chart_id: str, title: str, series: Sequence[Series]
                               cx=_n(cx), cy=_n(cy), r=5, fill=entry.color),
                            data_entry=entry.key))
             ends.append((entry, cx + 3, cy))
-    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout)
+    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, chars)
     body += labels
     return _frame(chart_id, title, layout, width, max(top + size_y + layout.font * 3.8, lowest + 6), body)
 
 
 def _power_label(exponent: int) -> str:
-    names = {3: "1K", 6: "1M", 9: "1B", 12: "1T"}
-    return names.get(exponent, f"1e{exponent}")
+    """10**exponent as people write parameter counts: 1K, 100M, 10B."""
+    suffixes = {1: "K", 2: "M", 3: "B", 4: "T"}
+    if exponent // 3 not in suffixes:
+        return f"1e{exponent}"
+    return f"{10 ** (exponent % 3)}{suffixes[exponent // 3]}"
 
 
 def no_data(text: str) -> Markup:

@@ -1,0 +1,19 @@
+"""The label placement of the charts, without a browser (the browser tests measure the drawn text)."""
+
+from mars_zoo.leaderboard.svg import spread
+
+
+def test_spread_keeps_labels_apart_in_order_and_near_their_marks():
+    wanted = [50.0, 52.0, 10.0, 51.0, 200.0, 199.0]
+    placed = spread(wanted, 14.0, 0.0, 210.0)
+    ordered = sorted(range(len(wanted)), key=lambda i: wanted[i])
+    ys = [placed[i] for i in ordered]
+    assert all(b - a >= 14.0 - 1e-9 for a, b in zip(ys, ys[1:]))  # apart, and in the marks' order
+    assert placed[2] == 10.0  # a label with room stays at its mark
+    assert max(placed) <= 210.0 and min(placed) >= 0.0  # they fit, so they stay within the bounds
+    assert abs(placed[4] - 200.0) <= 14.0 and abs(placed[5] - 199.0) <= 14.0  # pushed back up, not far down
+
+
+def test_spread_runs_on_below_the_bottom_only_when_the_labels_do_not_fit():
+    placed = spread([5.0] * 10, 10.0, 0.0, 40.0)
+    assert sorted(placed) == [float(10 * i) for i in range(10)]
