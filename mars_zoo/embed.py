@@ -17,6 +17,7 @@ import numpy as np
 from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_call
 from mars_zoo.cache import CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
+from mars_zoo.data.image_sources import many
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
 from mars_zoo.distributed import Ranks
 from mars_zoo.errors import MarsZooError
@@ -69,7 +70,10 @@ def autocast(device: str, precision: str):
 
 
 class _TransformedImages:
-    """Map-style dataset: decoding and the model's transform run in the workers."""
+    """Map-style dataset read a batch at a time (`__getitems__`, which DataLoader calls with
+    a batch's indices): the batch's images are read together (streamed from their tar shard
+    for a tile gallery), then decoded and transformed in the workers, where the DataLoader
+    also collates them, so the main process receives one tensor per batch."""
 
     def __init__(self, source: ImageSource, transform: Callable | None, spec: ModelSpec) -> None:
         self.source = source
@@ -79,13 +83,16 @@ class _TransformedImages:
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, index: int) -> Any:
-        image = self.source[index]
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        images = many(self.source, indices)
         if self.transform is None:
-            return image
-        with plugin_call(f"The image_transform of model {self.spec.name!r} (plugin {self.spec.plugin or '?'})",
-                         f"on image {self.source.ids[index]!r}", check_hint(self.spec)):
-            return self.transform(image)
+            return images
+        transformed = []
+        for index, image in zip(indices, images):
+            with plugin_call(f"The image_transform of model {self.spec.name!r} (plugin {self.spec.plugin or '?'})",
+                             f"on image {self.source.ids[index]!r}", check_hint(self.spec)):
+                transformed.append(self.transform(image))
+        return transformed
 
 
 def _without_worker_traceback(exc: MarsZooError) -> MarsZooError:

@@ -2,7 +2,8 @@
 
 Each source (`DatasetImageSource`, `FileImageSource`, `TarImageSource`) decodes in
 `__getitem__` and pickles cheaply (a memory-mapped Arrow file, a list of paths, or an
-index into tar shards), so DataLoader workers can decode in parallel. Every image
+index into tar shards), so DataLoader workers can decode in parallel; `many` reads a
+batch of them, streamed from the shard where the source is a tar gallery. Every image
 comes out RGB. An image that does not decode is a `MarsZooError` naming the item, its
 file or shard, and the fix (it carries only a string, so it survives the trip back
 from a worker process).
@@ -23,8 +24,19 @@ from mars_zoo.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.arrow_splits import ArrowSplit
+    from mars_zoo.data.types import ImageSource
 
 _MAX_OPEN_SHARDS = 32
+# Members further apart than this (other files stored between tiles) are read separately
+# rather than reading the bytes between them.
+_MAX_READ_GAP = 1 << 20
+
+
+def many(source: "ImageSource", indices: Sequence[int]) -> list[Image.Image]:
+    """The images at `indices` of `source`, in that order: in runs where the source reads
+    several at once (`TarImageSource.many`), else one by one."""
+    read = getattr(source, "many", None)
+    return read(indices) if read is not None else [source[index] for index in indices]
 
 
 class NameList(Sequence[str]):
@@ -114,11 +126,15 @@ class FileImageSource:
 
 
 class TarImageSource:
-    """Images stored as members of tar shards, read by offset.
+    """Images stored as members of tar shards, streamed from them.
 
-    The index (shard, byte offset, size per image) is built once from the tar headers;
-    reads are `os.pread` on descriptors opened lazily in each process, so a forked
-    DataLoader worker never shares a file position with its parent.
+    The index (shard, byte offset, size per image) is built once from the tar headers.
+    `many` reads the members it is asked for in runs: members of one shard that follow
+    each other (a batch of a gallery, in gallery order) come in one sequential read from
+    the first one's data to the last one's end, the headers between them included, so a
+    batch streams through its shard instead of seeking to each tile. Reads are `os.pread`
+    on descriptors opened lazily in each process, so a forked DataLoader worker never
+    shares a file position with its parent.
     """
 
     def __init__(
@@ -148,19 +164,39 @@ class TarImageSource:
         return fd
 
     def __getitem__(self, index: int) -> Image.Image:
-        index = int(index)
-        size = int(self._size[index])
-        data = os.pread(self._fd(int(self._shard[index])), size, int(self._offset[index]))
-        if len(data) != size:
-            raise MarsZooError(
-                f"Tile {self.ids[index]} is truncated in {self.shards[int(self._shard[index])]}: "
-                f"the shard changed after it was indexed. Re-run to index it again."
-            )
-        shard = self.shards[int(self._shard[index])]
-        return decode(
-            data, self.ids[index], f"member of {shard}",
-            "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
-        )
+        return self.many([int(index)])[0]
+
+    def _runs(self, indices: np.ndarray) -> list[np.ndarray]:
+        """`indices` cut where the next member is not further on in the same shard within
+        `_MAX_READ_GAP` bytes of the previous one's end: each piece is one read."""
+        shard, start = self._shard[indices], self._offset[indices]
+        end = start + self._size[indices]
+        gap = start[1:] - end[:-1]
+        cuts = np.flatnonzero((shard[1:] != shard[:-1]) | (gap < 0) | (gap > _MAX_READ_GAP)) + 1
+        return np.split(indices, cuts)
+
+    def many(self, indices: Sequence[int]) -> list[Image.Image]:
+        """The images at `indices`, in that order, read in runs (see the class docstring)."""
+        images: list[Image.Image] = []
+        if not len(indices):
+            return images
+        for run in self._runs(np.asarray(indices, dtype=np.int64)):
+            shard = int(self._shard[run[0]])
+            first = int(self._offset[run[0]])
+            data = os.pread(self._fd(shard), int(self._offset[run[-1]] + self._size[run[-1]]) - first, first)
+            for index in run.tolist():
+                start = int(self._offset[index]) - first
+                stop = start + int(self._size[index])
+                if stop > len(data):
+                    raise MarsZooError(
+                        f"Tile {self.ids[index]} is truncated in {self.shards[shard]}: "
+                        f"the shard changed after it was indexed. Re-run to index it again."
+                    )
+                images.append(decode(
+                    data[start:stop], self.ids[index], f"member of {self.shards[shard]}",
+                    "rebuild the gallery with `mars-zoo tiles build`, or copy the shard again",
+                ))
+        return images
 
     def close(self) -> None:
         for fd in self._fds.values():
