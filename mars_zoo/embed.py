@@ -8,6 +8,10 @@ and each shard is written as soon as it is complete.
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -107,6 +111,23 @@ def _without_worker_traceback(exc: MarsZooError) -> MarsZooError:
 
 def _collate_list(batch: list) -> list:
     return batch
+
+
+_PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
+
+
+def _exit_with_parent(parent: int, worker_id: int) -> None:
+    """DataLoader `worker_init_fn`: a worker dies with the run that started it. After a
+    killed run (SIGKILL, the OOM killer) torch's own check ends a worker's loop, but the
+    worker then hangs at exit, forever, on batches nobody reads. On Linux the kernel kills
+    the worker when the thread that started it (the run's main thread) dies; a worker whose
+    parent was gone before that was set exits here."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 @contextlib.contextmanager
@@ -236,6 +257,7 @@ class Embedder:
             num_workers=self.options.workers,
             collate_fn=None if transform is not None else _collate_list,
             pin_memory=on_cuda and transform is not None,
+            worker_init_fn=functools.partial(_exit_with_parent, os.getpid()),
         )
 
         def encode(batch: Any) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import shutil
 import signal
 from pathlib import Path
@@ -27,6 +28,8 @@ import pytest
 from data_faults import BATCH, MODEL, SHARD_ARGS, metrics, run_cli
 from mars_zoo import atomic, checks
 from mars_zoo.cli import main
+
+ORPHAN_GRACE = 10.0  # seconds
 
 
 def kill_at(target, name: str, when: int, after: bool = False) -> Callable[[], None]:
@@ -52,7 +55,10 @@ def kill_at(target, name: str, when: int, after: bool = False) -> Callable[[], N
 
 def killed(args: list[str], install: Callable[[], None]) -> None:
     """Run `mars-zoo ARGS` in a fork that kills itself where `install` says; assert it died
-    of SIGKILL (the kill point was reached), not by finishing or failing."""
+    of SIGKILL (the kill point was reached), not by finishing or failing, and that every
+    process it started (DataLoader workers) is gone soon after: each inherits the write end
+    of a pipe, which reads as ended only once all of them have exited."""
+    read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         try:
@@ -62,8 +68,14 @@ def killed(args: list[str], install: Callable[[], None]) -> None:
             main(args)
         finally:
             os._exit(0)
+    os.close(write_end)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, f"not killed: status {status}"
+    try:
+        ended = select.select([read_end], [], [], ORPHAN_GRACE)[0] and not os.read(read_end, 1)
+        assert ended, f"processes started by the killed run were still alive {ORPHAN_GRACE} s after it"
+    finally:
+        os.close(read_end)
 
 
 def complete_shards(cache: Path) -> set[tuple[str, str]]:
@@ -103,6 +115,8 @@ CASES = {
     "while-syncing-a-shard": ("landform", kill_at(atomic, "_fsync", 3), False),
     "while-syncing-a-checksum": ("landform", kill_at(atomic, "_fsync", 4), False),
     "mid-gallery": ("geolocalization", kill_at(checks.BatchChecker, "__call__", 14), False),
+    # tiles streamed from their shards in two DataLoader workers, which must not outlive the killed run
+    "mid-gallery-in-workers": ("geolocalization", kill_at(checks.BatchChecker, "__call__", 14), False),
     "mid-captions": ("paired", kill_at(checks.BatchChecker, "__call__", 4), False),
     "while-generating-the-mini-benchmark": ("landform", kill_at(atomic, "_fsync", 6), True),
 }
@@ -113,8 +127,9 @@ def test_a_killed_run_resumes_without_losing_or_misscoring_anything(case, clean,
     task, install, fresh = CASES[case]
     cache = tmp_path / "cache" if fresh else _without_embeddings(clean, tmp_path)
     out = tmp_path / "result.json"
+    workers = ("--workers", "2") if case.endswith("-in-workers") else ()
     args = ["run", MODEL, "--plugins-dir", str(clean.plugins), "--out", str(out), "--cache-dir", str(cache),
-            "--benchmark", "mini", *SHARD_ARGS, "--tasks", task]
+            "--benchmark", "mini", *SHARD_ARGS, "--tasks", task, *workers]
     killed(args, install)
     wrote_result = out.exists()
     if wrote_result:  # only a kill after the last publish leaves a result, and a whole one
@@ -122,7 +137,7 @@ def test_a_killed_run_resumes_without_losing_or_misscoring_anything(case, clean,
     kept = complete_shards(cache)
     kept_bytes = {shard: (next(cache.glob(f"embeddings/*/{shard[0]}")) / shard[1]).read_bytes() for shard in kept}
 
-    resumed = run_cli(capsys, cache, out, clean.plugins, "--benchmark", "mini", "--tasks", task)
+    resumed = run_cli(capsys, cache, out, clean.plugins, "--benchmark", "mini", "--tasks", task, *workers)
     assert resumed.code == 0, resumed.err
     assert "Traceback" not in resumed.err
     assert metrics(resumed.result) == {task: metrics(clean.result)[task]}
