@@ -122,3 +122,58 @@ def test_top_k_scores_give_the_metrics_of_the_full_scores():
 def test_top_k_refuses_k_below_one():
     with pytest.raises(ValueError, match="k must be"):
         search.top_k(np.zeros((1, 4), np.float32), np.zeros((3, 4), np.float32), 0)
+
+
+def task_3_shaped(rng, rows):
+    """15 queries x 1024 floats, as task 3 searches, in small integers (so every score
+    is exact and many tie): at this size each block is multiplied as a stack of small
+    products plus a remainder, which the tiny dimensions above never reach."""
+    return small_integer_embeddings(rng, 15, dim=1024), small_integer_embeddings(rng, rows, dim=1024)
+
+
+def gallery_as(form, gallery, tmp_path):
+    """The same gallery as an array, a memory-mapped .npy file or a view of cache shards."""
+    if form == "array":
+        return gallery
+    if form == "memmap":
+        np.save(tmp_path / "gallery.npy", gallery)
+        return np.load(tmp_path / "gallery.npy", mmap_mode="r")
+    from mars_zoo.cache import CacheEntry
+
+    entry = CacheEntry(tmp_path, {"test": 1}, len(gallery), shard_size=1000)
+    for shard in range(entry.shards):
+        start, stop = entry.shard_range(shard)
+        entry.write(shard, gallery[start:stop])
+    return entry.rows()
+
+
+@pytest.fixture(scope="module")
+def task_3_problem():
+    rng = np.random.default_rng(11)
+    queries, gallery = task_3_shaped(rng, 2_600)
+    # Independently: exact integer products, no float32 and no blocks.
+    exact = queries.astype(np.int64) @ gallery.astype(np.int64).T
+    return queries, gallery, exact
+
+
+@pytest.mark.parametrize("form", ["array", "memmap", "shards"])
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize(("k", "chunk_size"), [(1, 300), (40, 300), (700, 4096), (5_000, 4096)])
+def test_top_k_at_task_3_shape_equals_brute_force(monkeypatch, tmp_path, task_3_problem, form, workers, k, chunk_size):
+    # However many workers feed the selection, and in whatever order their blocks come.
+    monkeypatch.setattr(search, "_cores", lambda: workers)
+    queries, gallery, exact = task_3_problem
+    found = search.top_k(queries, gallery_as(form, gallery, tmp_path), k, chunk_size=chunk_size)
+    assert len(found) == len(queries)
+    for row, top in zip(exact, found):
+        np.testing.assert_array_equal(top.indices, expected_top(row, k))
+        np.testing.assert_array_equal(top.scores, row[top.indices])
+    if 1 < k < len(gallery):  # the data do tie at the k-th score, so the rule is exercised
+        assert any(len(top.indices) > k for top in found)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_scores_all_at_task_3_shape_equals_the_exact_product(monkeypatch, task_3_problem, workers):
+    monkeypatch.setattr(search, "_cores", lambda: workers)
+    queries, gallery, exact = task_3_problem
+    np.testing.assert_array_equal(search.scores_all(queries, gallery, chunk_size=999), exact)
