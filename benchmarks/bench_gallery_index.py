@@ -1,6 +1,7 @@
 """Indexing a tar-shard tile gallery, cold and from the cache, against a bare pass.
 
     python benchmarks/bench_gallery_index.py [--sizes 300000,1400000] [--repeats 3] [--dir /tmp]
+        [--layout tar|png]
 
 For each size, writes a synthetic gallery into a temporary folder in the published layout
 (tar shards of 1,000 tiles, each tile its own member; the same tiny PNG under every tile
@@ -17,6 +18,11 @@ cache), each of `--repeats` rounds times in turn:
   and the index saved in the cache. Target: at most 2x the bare pass;
 - cached: opening it again as a later run does (the cached index, the completeness
   check and the gallery's revision). Target: under 2 s at 1.4M tiles.
+
+With `--layout png` the gallery is PNG files, 1,000 to a folder, and the bare pass is
+`os.scandir` through the folders with the regex on each name. Such a gallery has no
+cached index (its revision needs a `stat` of every file on every open anyway), so build
+and cached open are both a plain open; tar shards are the layout for a large gallery.
 
 It prints medians of wall and CPU time (a machine shared with other work stretches wall
 time; timing the sides in turn makes load slow both alike), the load average, each
@@ -46,12 +52,34 @@ TARGET_RATIO = 2.0
 TARGET_CACHED_S = 2.0
 CACHED_TARGET_FROM = 1_400_000  # the cached-open target is the full gallery's
 _NAME = re.compile(rb"^E(_?)(\d+)_(\d)_N(_?)(\d+)_(\d)\.png$")
+_FILE_NAME = re.compile(_NAME.pattern.decode())
 
 
 def write_gallery(folder: Path, tiles: int) -> list[Path]:
     png = hub_format.encode_image(np.zeros((4, 4), np.uint8))
     names = (tile_name(-180 + (i % 3600) / 10, -90 + (i // 3600) / 10) for i in range(tiles))
     return hub_format.write_tile_shards(folder, ((name, png) for name in names), shard_size=1000)
+
+
+def write_png_folders(folder: Path, tiles: int) -> None:
+    """The other layout a gallery may have: PNG files, 1,000 to a subfolder."""
+    png = hub_format.encode_image(np.zeros((4, 4), np.uint8))
+    for i in range(tiles):
+        if i % 1000 == 0:
+            (folder / f"{i // 1000:04d}").mkdir(parents=True)
+        (folder / f"{i // 1000:04d}" / tile_name(-180 + (i % 3600) / 10, -90 + (i // 3600) / 10)).write_bytes(png)
+
+
+def bare_png_pass(folder: Path) -> int:
+    """`os.scandir` through the folders and the tile-name regex on each file name."""
+    count, pending = 0, [str(folder)]
+    while pending:
+        for entry in os.scandir(pending.pop()):
+            if entry.is_dir():
+                pending.append(entry.path)
+            else:
+                count += _FILE_NAME.match(entry.name) is not None
+    return count
 
 
 def bare_pass(folder: Path) -> int:
@@ -79,21 +107,22 @@ def timed(function) -> tuple[float, float, object]:
     return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
-def measure(tiles: int, repeats: int, parent: str | None) -> dict[str, float]:
+def measure(tiles: int, repeats: int, parent: str | None, layout: str) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(prefix="mars-zoo-bench-index-", dir=parent))
     try:
         gallery, cache = folder / "tiles", folder / "cache"
-        write_gallery(gallery, tiles)
+        (write_gallery if layout == "tar" else write_png_folders)(gallery, tiles)
+        bare = bare_pass if layout == "tar" else bare_png_pass
 
         def open_gallery():
             return read_tile_gallery(gallery, "bench", True, Reporter(), cache)
 
-        assert bare_pass(gallery) == tiles and len(open_gallery().images) == tiles  # untimed round
+        assert bare(gallery) == tiles and len(open_gallery().images) == tiles  # untimed round
         times: dict[str, list[tuple[float, float]]] = {"bare": [], "build": [], "cached": []}
         for _ in range(repeats):
-            for side, function in (("bare", lambda: bare_pass(gallery)), ("build", open_gallery),
+            for side, function in (("bare", lambda: bare(gallery)), ("build", open_gallery),
                                    ("cached", open_gallery)):
-                if side == "build":
+                if side == "build" and layout == "tar":
                     shutil.rmtree(cache / "gallery-index")  # the index only: the revision stays remembered
                 wall, cpu, result = timed(function)
                 assert (result if side == "bare" else len(result.images)) == tiles
@@ -111,14 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="300000,1400000")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dir", default=None, help="where to write the galleries (default: the system's temp folder)")
+    parser.add_argument("--layout", choices=("tar", "png"), default="tar",
+                        help="tar shards as published (default), or PNG files in folders (no index is cached: "
+                             "every open lists the files, and stats each for the gallery's revision)")
     args = parser.parse_args(argv)
-    print(f"medians of {args.repeats} rounds, {os.cpu_count()} cores; wall (CPU) seconds")
+    print(f"{args.layout} layout; medians of {args.repeats} rounds, {os.cpu_count()} cores; wall (CPU) seconds")
     print(f"targets: build at most {TARGET_RATIO}x the bare pass (wall); cached open under {TARGET_CACHED_S} s "
           f"at {CACHED_TARGET_FROM:,} tiles and more")
     print(f"{'tiles':>9} {'bare':>13} {'build':>13} {'build/bare':>12} {'cached open':>13} {'load':>5}  targets")
     all_met = True
     for tiles in (int(size) for size in args.sizes.split(",")):
-        f = measure(tiles, args.repeats, args.dir)
+        f = measure(tiles, args.repeats, args.dir, args.layout)
         ratio = f["build s"] / f["bare s"]
         verdicts = [f"ratio {'met' if ratio <= TARGET_RATIO else 'MISSED'}"]
         met = ratio <= TARGET_RATIO

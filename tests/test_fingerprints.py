@@ -63,7 +63,7 @@ def test_unchanged_files_are_not_read_again(copy, tmp_path, monkeypatch):
     assert local_revision(copy, cache) == first and hashed == []
     (copy / "ground_truth" / "yardangs.csv").write_text("lon,lat\n1.0,2.0\n")
     local_revision(copy, cache)
-    assert hashed == [copy / "ground_truth" / "yardangs.csv"]
+    assert hashed == [str(copy / "ground_truth" / "yardangs.csv")]
 
 
 @pytest.mark.parametrize("content", [b"", b"{not json", b'{"root": "/elsewhere", "files": {}}', b"[1, 2]",

@@ -216,3 +216,15 @@ def test_checksums_as_other_writers_spell_them(tmp_path):
     path.write_bytes(bytes(data))
     assert _listed(gallery_index._ustar_members(path)) == _expected(path)
     assert len(_expected(path)) == 3
+
+
+def test_hidden_files_are_no_part_of_a_gallery(tmp_path):
+    """A killed writer's temporary and hidden folders change neither the tiles nor the revision."""
+    tiles, cache = tmp_path / "tiles", tmp_path / "cache"
+    hub_format.write_tile_shards(tiles, _tiles(12), shard_size=5)
+    before = _open(tiles, cache)
+    hub_format.write_tile_shard(tiles / f".{hub_format.shard_name(3)}.x1y2.tmp", _tiles(3, start=40))
+    hub_format.write_tile_shard(tiles / ".partial" / hub_format.shard_name(3), _tiles(3, start=50))
+    after = _open(tiles, cache)
+    assert list(after.images.ids) == list(before.images.ids) == [name for name, _ in _tiles(12)]
+    assert after.source.revision == before.source.revision

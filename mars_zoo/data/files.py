@@ -20,17 +20,22 @@ def require_dir(path: Path, what: str, fix: str) -> None:
         raise MarsZooError(f"{what} is missing: {path} is not a directory. Fix: {fix}.")
 
 
-def visible_files(root: Path) -> list[Path]:
-    """Files under `root` sorted by their path relative to `root` (so the order never
-    depends on the file system), skipping hidden entries (download caches, temp files)."""
+def visible_files(root: Path) -> list[str]:
+    """The files under `root` as paths relative to it ('/'-separated), sorted (so the order
+    never depends on the file system), skipping hidden entries (download caches, temp
+    files). Plain strings: a PNG gallery lists a million files, and a Path object each
+    made listing it most of a run's start."""
     found = []
     for directory, subdirs, files in os.walk(root):
         subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        found += [Path(directory) / name for name in files if not name.startswith(".")]
-    return sorted(found, key=lambda path: path.relative_to(root).as_posix())
+        folder = os.path.relpath(directory, root).replace(os.sep, "/")
+        prefix = "" if folder == "." else folder + "/"
+        found += [prefix + name for name in files if not name.startswith(".")]
+    found.sort()
+    return found
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes, read in blocks (shards can be large)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -17,6 +17,7 @@ unchanged is not read again (`mars_zoo.stat_memo`). A gallery is stored as tar s
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from mars_zoo.data.files import file_sha256, visible_files
@@ -32,14 +33,17 @@ def _sidecar(cache_dir: Path, root: Path) -> Path:
     return cache_dir / FINGERPRINTS_DIRNAME / f"{name}.json"
 
 
-def local_revision(root: Path, cache_dir: Path, reporter: Reporter | None = None) -> str:
-    """`content-sha256:<hex>`: the revision of the copy at `root` (see the module docstring)."""
+def local_revision(
+    root: Path, cache_dir: Path, reporter: Reporter | None = None, files: list[str] | None = None
+) -> str:
+    """`content-sha256:<hex>`: the revision of the copy at `root` (see the module docstring);
+    `files`: its listing (`visible_files(root)`) when the caller has it already."""
     reporter = reporter or Reporter()
     memo = StatMemo(_sidecar(cache_dir, root), str(root.resolve()))
-    files = {path.relative_to(root).as_posix(): path for path in visible_files(root)}
+    folder = str(root)
     stale = []
-    for relative, path in files.items():
-        key = stat_key(path.stat())
+    for relative in visible_files(root) if files is None else files:
+        key = stat_key(os.stat(f"{folder}/{relative}"))
         known = memo.recall(relative, key)
         if known is None:
             stale.append((relative, key))
@@ -49,7 +53,7 @@ def local_revision(root: Path, cache_dir: Path, reporter: Reporter | None = None
         total = sum(key[0] for _, key in stale)
         with reporter.progress(f"Hashing {len(stale)} files of {root}", total) as advance:
             for relative, key in stale:
-                memo.remember(relative, key, file_sha256(files[relative]))
+                memo.remember(relative, key, file_sha256(f"{folder}/{relative}"))
                 advance(key[0])
     memo.save("the fingerprints of a local data copy")
     digest = hashlib.sha256()

@@ -110,7 +110,7 @@ def read_tile_gallery(
         "build the gallery with `mars-zoo tiles build` and pass its folder with --tiles DIR",
     )
     files = visible_files(tiles_dir)
-    shards = [path for path in files if path.suffix.lower() == ".tar"]
+    shards = [tiles_dir / relative for relative in files if relative.lower().endswith(".tar")]
     empty = MarsZooError(
         f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
         f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
@@ -131,14 +131,12 @@ def read_tile_gallery(
             [str(path) for path in shards], NameList.of_ascii(index.names), index.shard, index.offset, index.size
         )
     else:
-        pngs = [path for path in files if path.suffix.lower() == ".png"]
-        if not pngs:
+        relatives = [relative for relative in files if relative.lower().endswith(".png")]
+        if not relatives:
             raise empty
-        names = np.array([path.name.encode("utf-8", "surrogateescape") for path in pngs], dtype=bytes)
-        lonlat = _placed_tiles(names, [str(path) for path in pngs])
-        images = FileImageSource(
-            pngs, NameList([path.name for path in pngs]),
-            "rebuild the gallery with `mars-zoo tiles build`, or replace the file",
-        )
-    ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter), None, str(tiles_dir), synthetic)
+        pngs = [f"{tiles_dir}/{relative}" for relative in relatives]
+        names = [relative.rsplit("/", 1)[-1] for relative in relatives]
+        lonlat = _placed_tiles(np.array([name.encode("utf-8", "surrogateescape") for name in names]), pngs)
+        images = FileImageSource(pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file")
+    ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter, files), None, str(tiles_dir), synthetic)
     return TileGallery(source=ref, images=images, lonlat=lonlat)
