@@ -199,8 +199,6 @@ def _score_blocks(
         for start, scores in _torch_scored_chunks(queries, gallery, chunk_size, device):
             consume(start, scores)
         return
-    from threadpoolctl import threadpool_limits
-
     product = _cpu_product(queries)
     block_rows = min(chunk_size, CPU_BLOCK_ROWS)
     blocks = gallery_blocks(gallery, block_rows)
@@ -214,7 +212,12 @@ def _score_blocks(
                 return
             consume(start, product(block))
 
-    workers = max(1, min(_cores(), -(-len(gallery) // block_rows)))
+    workers = min(_cores(), -(-len(gallery) // block_rows))
+    if workers <= 1:  # a gallery of one block: BLAS may use its own threads
+        work()
+        return
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
         for running in [pool.submit(work) for _ in range(workers)]:
             running.result()
