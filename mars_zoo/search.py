@@ -24,8 +24,9 @@ OpenBLAS 0.3.31; benchmarks/bench_search.py compares with faiss):
 - one worker thread per core, each taking the next block of `CPU_BLOCK_ROWS` rows,
   multiplying it with single-threaded BLAS (numpy releases the GIL; the page faults of
   a memory map are taken in that thread too) and handing its scores to the selection.
-  BLAS's own threads would meet at the end of every product, and spin idle whenever
-  another process holds a core: on a busy machine that doubled the time.
+  BLAS's own threads meet at the end of every product and spin while they wait: with
+  other processes on the cores they took 2-7x the CPU time of one thread for the same
+  products.
 - each block multiplied as a stack of products small enough for OpenBLAS's unpacked
   kernel (`_cpu_product`): half the time of one product per block.
 """
