@@ -11,7 +11,7 @@ exact top-k search of the queries over the memory-mapped shards. Two sides, time
 turn within every repeat so that a machine shared with others slows both alike:
 
 - first verification: the record of verified shards deleted, so every shard is read
-  and hashed (what the first run after the shards were written does);
+  and hashed (what a run does with a cache copied elsewhere, or one without the record);
 - fast path: the record in place, so every shard is trusted by its stat.
 
 Both read the shards from the page cache (one untimed round first); from a cold disk

@@ -46,11 +46,13 @@ def atomic_output(path: Path) -> Iterator[BinaryIO]:
         yield handle
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> int:
     """Write `data` to `path` so that readers see the old file or the new one, never
-    a partial one."""
+    a partial one. Returns the new file's inode, by which a caller can tell its file
+    from one another process put at `path` since."""
     with atomic_output(path) as handle:
         handle.write(data)
+        return os.fstat(handle.fileno()).st_ino
 
 
 def remove_temporaries(directory: Path) -> None:

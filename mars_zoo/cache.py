@@ -19,7 +19,9 @@ Reading every shard on every run would cost minutes at 1.4M x 1024 (5.7 GB), so 
 shard found sound is remembered in its entry's `verified.json` with its stat
 (`mars_zoo.stat_memo`): while its size, times and inode are unchanged, and its
 checksum file still names the digest it had, it is trusted without being read. A
-shard written since, or changed in any way the file system sees, is read in full.
+shard is recorded there when written, too (the bytes its checksum was computed from),
+so even the first run after the one that computed it reads none. A shard changed in
+any way the file system sees is read in full.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class CacheEntry:
         self.items = items
         self.shard_size = shard_size
         self.shards = (items + shard_size - 1) // shard_size
+        self.written: dict[str, list] = {}  # shards this process wrote: name -> [*stat key, digest]
 
     def shard_range(self, shard: int) -> tuple[int, int]:
         start = shard * self.shard_size
@@ -150,10 +153,24 @@ class CacheEntry:
         checksum = f"{hashlib.sha256(buffer).hexdigest()}  {path.name}\n".encode("ascii")
         try:
             self._write_manifest()
-            atomic_write_bytes(path, buffer)
+            inode = atomic_write_bytes(path, buffer)
             atomic_write_bytes(self._checksum_path(shard), checksum)
+            key = stat_key(path.stat())
         except OSError as exc:
             raise write_error(path, "an embedding cache shard", exc) from None
+        if key[3] == inode and np.isfinite(embeddings).all():  # not replaced since, and sound
+            self.written[path.name] = [*key, checksum.split()[0].decode("ascii")]
+
+    def record_written(self, written: dict[str, list]) -> None:
+        """Add shards written in this run (by any rank: `written` merges their `written`)
+        to the record of verified shards."""
+        if not written:
+            return
+        memo = StatMemo(self.directory / VERIFIED_NAME, scope=self.directory.name)
+        memo.keep_remembered()
+        for name, record in written.items():
+            memo.remember(name, record[:4], record[4])
+        memo.save("the record of verified embedding cache shards")
 
     def read(self) -> np.ndarray:
         """All embeddings [items, dim], float32, in item order, in memory."""

@@ -216,7 +216,7 @@ class Embedder:
         mine = self._my_missing_shards(entry)
         if mine:
             self._run_images(source, entry, mine, label)
-        self.ranks.wait_for_all()
+        self._wait_for_all_shards(entry)
         return entry.read() if in_memory else entry.rows()
 
     def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
@@ -225,13 +225,20 @@ class Embedder:
         mine = self._my_missing_shards(entry)
         if mine:
             self._run_texts(list(texts), entry, mine, label)
-        self.ranks.wait_for_all()
+        self._wait_for_all_shards(entry)
         return entry.read()
 
     def _my_missing_shards(self, entry: CacheEntry) -> list[int]:
         """The shards of `entry` this rank computes: all missing ones in a single process;
         with several ranks, its share of the list rank 0 made (see `mars_zoo.distributed`)."""
         return self.ranks.mine(self.ranks.share(lambda: entry.missing(self.reporter.warn)))
+
+    def _wait_for_all_shards(self, entry: CacheEntry) -> None:
+        """Returns once every rank has written its shards of `entry`; rank 0 records them
+        all as verified, so the next run need not read them."""
+        written = self.ranks.gather(entry.written)
+        if self.ranks.leader:
+            entry.record_written({name: record for part in written for name, record in part.items()})
 
     def _batches(self, entry: CacheEntry, shards: list[int]) -> list[list[int]]:
         """Index batches of at most batch_size that never cross a shard boundary."""

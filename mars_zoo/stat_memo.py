@@ -63,6 +63,10 @@ class StatMemo:
     def remember(self, name: str, key: StatKey, digest: str) -> None:
         self.current[name] = [*key, digest]
 
+    def keep_remembered(self) -> None:
+        """Carry the sidecar's records into this pass, for a pass that only adds some."""
+        self.current = {**self.remembered, **self.current}
+
     def save(self, what: str) -> None:
         """Write this pass's records (if they differ from the sidecar's); `what` names the
         sidecar in the error a refused write raises."""

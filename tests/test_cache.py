@@ -93,6 +93,43 @@ def test_a_verified_shard_is_trusted_by_its_stat_without_being_read(tmp_path, sh
     assert entry.missing() == [] and shard_reads == ["shard-000001.npy"]
 
 
+def test_shards_written_by_this_run_are_recorded_as_verified_and_not_read_again(tmp_path, shard_reads):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8)
+    data = np.random.default_rng(4).normal(size=(8, 3)).astype(np.float32)
+    entry.write(0, data[:4])
+    entry.write(1, data[4:])
+    assert sorted(entry.written) == ["shard-000000.npy", "shard-000001.npy"]
+    entry.record_written(entry.written)
+    assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8).missing() == [] and shard_reads == []
+    _flip_a_bit(entry.directory / "shard-000001.npy")  # and a record of a write still guards the bytes
+    warnings = []
+    assert entry.missing(warnings.append) == [1] and "do not match its checksum" in warnings[0]
+    assert shard_reads == ["shard-000001.npy"]
+
+
+def test_a_shard_replaced_right_after_it_was_written_is_not_recorded(tmp_path, monkeypatch):
+    """Another process may publish the same shard between our rename and our stat: the
+    stat is then of its file, not of the bytes our checksum describes."""
+    import mars_zoo.cache
+
+    def write_then_replaced(path, data):
+        inode = atomic_write_bytes(path, data)
+        if path.suffix == ".npy":
+            atomic_write_bytes(path, data)  # the other process's copy: same bytes, another file
+        return inode
+
+    monkeypatch.setattr(mars_zoo.cache, "atomic_write_bytes", write_then_replaced)
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
+    entry.write(0, np.ones((4, 3), dtype=np.float32))
+    assert entry.written == {}
+
+
+def test_a_shard_with_non_finite_rows_is_not_recorded_as_verified(tmp_path):
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
+    entry.write(0, np.full((4, 3), np.nan, dtype=np.float32))
+    assert entry.written == {}
+
+
 def test_a_bit_flip_after_verification_is_caught_even_with_its_old_mtime_restored(tmp_path, shard_reads):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8)
     data = np.random.default_rng(3).normal(size=(8, 3)).astype(np.float32)

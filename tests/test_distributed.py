@@ -75,13 +75,28 @@ def _assert_like_one_process(one_process, result: Path, log: Path, nodes: list[i
     assert run["world_size"] == 2 and len(run["devices"]) == 2 and run["nodes"] == nodes
 
 
-def test_two_ranks_score_like_one_process_and_compute_every_shard_once(one_process, plugins_dir, tmp_path):
+def _assert_every_shard_recorded_as_verified(cache: Path, monkeypatch) -> None:
+    """Rank 0 recorded the shards of every rank as verified: a later run reads none."""
+    import mars_zoo.cache
+
+    monkeypatch.setattr(mars_zoo.cache, "_read_shard", lambda path: pytest.fail(f"{path} was read"))
+    manifests = list(cache.glob("embeddings/*/*/manifest.json"))
+    assert manifests
+    for manifest in manifests:
+        record = json.loads(manifest.read_text())
+        entry = mars_zoo.cache.CacheEntry(manifest.parent, record["fields"], record["items"], record["shard_size"])
+        assert entry.missing() == []
+
+
+def test_two_ranks_score_like_one_process_and_compute_every_shard_once(one_process, plugins_dir, tmp_path,
+                                                                       monkeypatch):
     args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL]
     env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "two.log"))
     two = _start([*args, "--nproc", "2", "--cache-dir", str(tmp_path / "two"), "--out", str(tmp_path / "two.json")], env)
     _, stderr = two.communicate(timeout=600)
     assert two.returncode == 0, stderr
     _assert_like_one_process(one_process, tmp_path / "two.json", tmp_path / "two.log", nodes=[0, 0])
+    _assert_every_shard_recorded_as_verified(tmp_path / "two", monkeypatch)
 
 
 def test_a_killed_rank_is_resumed_by_one_process_computing_only_what_is_missing(plugins_dir, tmp_path):
@@ -149,7 +164,8 @@ def _two_nodes(args: list[str], caches: list[Path], env: dict) -> list[tuple[int
 
 
 def test_two_nodes_at_a_rendezvous_score_like_one_process_and_compute_every_shard_once(one_process, mini_dir,
-                                                                                    plugins_dir, tmp_path):
+                                                                                    plugins_dir, tmp_path,
+                                                                                    monkeypatch):
     args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL,
             "--out", str(tmp_path / "nodes.json")]
     env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "nodes.log"))
@@ -158,6 +174,7 @@ def test_two_nodes_at_a_rendezvous_score_like_one_process_and_compute_every_shar
     for code, stderr in _two_nodes(args, [shared, shared], env):
         assert code == 0, stderr
     _assert_like_one_process(one_process, tmp_path / "nodes.json", tmp_path / "nodes.log", nodes=[0, 1])
+    _assert_every_shard_recorded_as_verified(shared, monkeypatch)
 
 
 def test_nodes_that_do_not_share_the_cache_folder_are_one_clear_error(plugins_dir, tmp_path):
