@@ -46,6 +46,7 @@ from mars_zoo.metrics import as_numpy
 DEFAULT_CHUNK_SIZE = 262_144
 CPU_BLOCK_ROWS = 2048  # its scores ([rows, Q] float32) stay in a core's cache
 SMALL_PRODUCT = 1_000_000  # OpenBLAS's limit (rows x Q x D) for its small-product kernel
+MIN_STACKED_ROWS = 8
 
 
 def scores_all(
@@ -214,7 +215,7 @@ def _score_blocks(
             consume(start, product(block))
 
     workers = min(_cores(), -(-len(gallery) // block_rows))
-    if workers <= 1:  # a gallery of one block: BLAS may use its own threads
+    if workers <= 1:  # one core, or a gallery of one block: BLAS may use its own threads
         work()
         return
     from threadpoolctl import threadpool_limits
@@ -231,15 +232,17 @@ def _cpu_product(queries: np.ndarray) -> Callable[[Any], np.ndarray]:
     with a kernel that reads both matrices where they lie; a larger product first copies
     ("packs") the gallery rows, which with few queries costs as much as the arithmetic.
     So a block is multiplied as a stack of products that small, in one np.matmul call:
-    half the time of one product for 15 queries x 1024, and never slower from 1 to 128
+    half the time of one product for 15 queries x 1024, and 0.6-1.0x from 1 to 96
     queries (measured with OpenBLAS 0.3.31 on Zen 4, where it uses its AVX-512 kernels).
+    With many more queries the products would have too few rows (1.4-2.5x slower at 256
+    and 600 queries), so below MIN_STACKED_ROWS a block is one product.
     """
     transposed = np.ascontiguousarray(queries.T)
-    rows = max(1, SMALL_PRODUCT // max(1, queries.size))
+    rows = SMALL_PRODUCT // max(1, queries.size)
 
     def product(block: Any) -> np.ndarray:
         block = as_numpy(block).astype(np.float32, copy=False)
-        stacked = len(block) // rows * rows
+        stacked = len(block) // rows * rows if rows >= MIN_STACKED_ROWS else 0
         scores = np.empty((len(block), len(queries)), dtype=np.float32)
         np.matmul(
             block[:stacked].reshape(-1, rows, block.shape[1]),
