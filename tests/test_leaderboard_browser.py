@@ -80,15 +80,25 @@ def crawl(browser, base_url, artifacts):
     return visits, outside
 
 
-# The text of every chart shown: how many charts, the smallest text height, and the pairs of
-# texts of one chart whose boxes intersect (as laid out by the browser, after the script ran).
+# The text of every chart shown: how many charts, the smallest text height, the pairs of texts
+# of one chart whose boxes intersect, and the texts whose box reaches beyond their chart's drawing
+# area (the SVG's box inside its border, where the viewBox is drawn), as laid out by the browser
+# after the script ran.
 CHART_TEXT = """() => {
     const charts = [...document.querySelectorAll('svg.chart')].filter(svg => svg.getClientRects().length);
-    const heights = [], overlaps = [];
+    const heights = [], overlaps = [], outside = [];
     for (const svg of charts) {
         const boxes = [...svg.querySelectorAll('text')].map(t => [t, t.getBoundingClientRect()])
             .filter(([t, r]) => r.width > 0 && r.height > 0);
         boxes.forEach(([t, r]) => heights.push(r.height));
+        const frame = svg.getBoundingClientRect(), left = frame.left + svg.clientLeft, top = frame.top + svg.clientTop;
+        const [right, bottom] = [left + svg.clientWidth, top + svg.clientHeight];
+        for (const [t, r] of boxes) {
+            if (r.left < left - 0.5 || r.top < top - 0.5 || r.right > right + 0.5 || r.bottom > bottom + 0.5) {
+                outside.push(svg.id + ': ' + t.textContent + ' ' + [r.left - left, r.top - top, right - r.right,
+                             bottom - r.bottom].map(d => d.toFixed(1)).join(' '));
+            }
+        }
         for (let i = 0; i < boxes.length; i++) {
             for (let j = i + 1; j < boxes.length; j++) {
                 const [a, b] = [boxes[i][1], boxes[j][1]];
@@ -98,7 +108,7 @@ CHART_TEXT = """() => {
             }
         }
     }
-    return {count: charts.length, smallest: heights.length ? Math.min(...heights) : null, overlaps};
+    return {count: charts.length, smallest: heights.length ? Math.min(...heights) : null, overlaps, outside};
 }"""
 
 
@@ -450,21 +460,24 @@ def test_section_links_land_below_the_sticky_filter_bar(browser, base_url, conte
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_chart_text_is_legible_and_no_two_labels_overlap(views, viewport):
+def test_chart_text_is_legible_inside_its_chart_and_no_two_labels_overlap(views, viewport):
     # Text drawn for the width it gets: at least 10 px tall on the phone as on the desktop.
     charted = {kind: view["charts"] for (name, kind), view in views.items() if name == viewport}
     assert charted["index"]["count"] >= 6 and charted["model-reproduced"]["count"] >= 1
     assert {kind: charts["smallest"] for kind, charts in charted.items()
             if charts["count"] and charts["smallest"] < 10} == {}
     assert {kind: charts["overlaps"][:5] for kind, charts in charted.items() if charts["overlaps"]} == {}
+    assert {kind: charts["outside"][:5] for kind, charts in charted.items() if charts["outside"]} == {}
 
 
 @pytest.mark.parametrize("drawing", ["wide", "narrow"])
-def test_no_two_chart_labels_overlap_on_any_page(crawl, drawing):
+def test_no_chart_label_overlaps_another_or_leaves_its_chart_on_any_page(crawl, drawing):
     visits, _ = crawl
     assert sum(visit.charts[drawing]["count"] for visit in visits.values()) >= 20
     assert {url: visit.charts[drawing]["overlaps"][:5] for url, visit in visits.items()
             if visit.charts[drawing]["overlaps"]} == {}
+    assert {url: visit.charts[drawing]["outside"][:5] for url, visit in visits.items()
+            if visit.charts[drawing]["outside"]} == {}
     assert {url: visit.charts[drawing]["smallest"] for url, visit in visits.items()
             if visit.charts[drawing]["count"] and visit.charts[drawing]["smallest"] < 10} == {}
 

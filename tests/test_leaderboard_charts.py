@@ -1,6 +1,7 @@
-"""The label placement of the charts, without a browser (the browser tests measure the drawn text)."""
+"""The label placement and text fitting of the charts, without a browser (the browser tests measure the drawn text)."""
 
 from mars_zoo.leaderboard.svg import spread
+from mars_zoo.leaderboard.text_width import fit, text_width
 
 
 def test_spread_keeps_labels_apart_in_order_and_near_their_marks():
@@ -17,3 +18,15 @@ def test_spread_keeps_labels_apart_in_order_and_near_their_marks():
 def test_spread_runs_on_below_the_bottom_only_when_the_labels_do_not_fit():
     placed = spread([5.0] * 10, 10.0, 0.0, 40.0)
     assert sorted(placed) == [float(10 * i) for i in range(10)]
+
+
+def test_fit_cuts_names_of_wide_characters_sooner_and_keeps_within_the_room():
+    room, size = 100.0, 11.0
+    for name in ("xss/<math><mtext></mtext><mglyph>", "WMWMWMWMWMWMWM", "ill.ill.ill.ill.ill.ill.ill.ill",
+                 "openclip/vit-l-16-siglip2-512", "short"):
+        shown = fit(name, room, size)
+        assert text_width(shown, size) <= room, name
+        assert shown == name or (shown.endswith("\u2026") and name.startswith(shown[:-1])), name
+    assert fit("short", room, size) == "short"
+    assert len(fit("W" * 40, room, size)) < len(fit("a" * 40, room, size)) < len(fit("i" * 40, room, size))
+    assert text_width("Title", size, bold=True) > text_width("Title", size)

@@ -6,7 +6,9 @@ Each chart is drawn twice, once per `Layout` (a wide one and a narrow one with i
 sizes, fewer ticks and labels above the bars), and the stylesheet shows the drawing the page
 width calls for: a phone gets text at its real size instead of a wide drawing scaled down, with
 no script. Curves and points are named by direct labels at their ends, moved apart so that
-none overlap; bars and points carry the result's 95% interval as a whisker. Coordinates are
+none overlap; bars and points carry the result's 95% interval as a whisker. Text is measured
+conservatively (`text_width`) and names are cut with an ellipsis to the room they get, the full
+name kept in their tooltip, so that no text leaves its drawing. Coordinates are
 rounded to 0.1 px so the output is byte-stable; colours come from a fixed palette; styling is by
 presentation attributes and CSS classes (the site's Content Security Policy forbids inline
 styles). All text goes through `el`, so labels are escaped.
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from mars_zoo.leaderboard.html import Markup, el, join
+from mars_zoo.leaderboard.text_width import fit, text_width
 
 # Colours told apart with the common colour-vision deficiencies (after Okabe and Ito, the yellow
 # and orange darkened), each at least 3:1 against the white chart background. After six
@@ -26,7 +29,6 @@ from mars_zoo.leaderboard.html import Markup, el, join
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#aa3377", "#8c6d00", "#333333")
 DASHES = ("", "6 3", "2 3", "8 3 2 3")
 NICE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
-CHAR_EM = 0.62  # the width of an average character of a sans-serif font, in font sizes, for layout
 SWATCH = 14.0  # the line or square that shows a series' colour and dash before its name
 
 
@@ -41,8 +43,8 @@ class Layout:
     small: float  # the values at the bars' ends
     title: float
     ticks: int  # intervals on a value axis
-    label_chars: int  # direct labels of small multiples and legend entries are cut to this many characters
-    wide_label_chars: int  # direct labels of charts that take the whole column
+    label_width: float  # the most room (px) of a direct label of small multiples, half a legend entry's
+    wide_label_width: float  # the most room of a direct label of charts that take the whole column
     bar: float  # the thickness of one bar
     plot: float  # the height of a line chart's or scatter's plot area
     labels_above: bool  # bar charts put a group's label above its bars rather than beside them
@@ -52,19 +54,18 @@ class Layout:
         """Room left of a plot for the rotated axis title and tick labels such as '12.5%'."""
         return round(5 * self.font + 8)
 
-    def column(self, series: Sequence[Series], chars: int) -> tuple[float, int]:
+    def column(self, series: Sequence[Series], room: float) -> tuple[float, float]:
         """The width of the direct labels' column right of a plot (swatch, gap and the longest
-        name, cut to `chars`) and the number of characters a name keeps."""
-        keep = min(max((len(entry.label or entry.name) for entry in series), default=1), chars)
-        return SWATCH + 4 + keep * CHAR_EM * self.font, keep
+        name, at most `room`) and the room a name gets in it."""
+        longest = max((text_width(entry.label or entry.name, self.font) for entry in series), default=0.0)
+        names = min(longest, room)
+        return SWATCH + 4 + names, names
 
 
-WIDE = Layout("wide", width=800, panel=460, font=11, small=10, title=13, ticks=4, label_chars=16,
-              wide_label_chars=28, bar=12,
-              plot=260, labels_above=False)
-NARROW = Layout("narrow", width=360, panel=360, font=12, small=11, title=13, ticks=2, label_chars=12,
-                wide_label_chars=14, bar=14,
-                plot=200, labels_above=True)
+WIDE = Layout("wide", width=800, panel=460, font=11, small=10, title=13, ticks=4, label_width=110,
+              wide_label_width=190, bar=12, plot=260, labels_above=False)
+NARROW = Layout("narrow", width=360, panel=360, font=12, small=11, title=13, ticks=2, label_width=90,
+                wide_label_width=105, bar=14, plot=200, labels_above=True)
 LAYOUTS = (WIDE, NARROW)
 
 
@@ -92,14 +93,6 @@ def style(index: int) -> tuple[str, str]:
 def _n(value: float) -> str:
     text = f"{value:.1f}"
     return text[:-2] if text.endswith(".0") else text
-
-
-def _cut(label: str, chars: int) -> str:
-    return label if len(label) <= chars else label[: chars - 1] + "\u2026"
-
-
-def _width(text: str, size: float) -> float:
-    return len(text) * CHAR_EM * size
 
 
 def _percent(value: float) -> str:
@@ -142,17 +135,18 @@ def spread(wanted: Sequence[float], gap: float, low: float, high: float) -> list
 
 
 def _title_lines(title: str, layout: Layout, width: float) -> list[str]:
-    """The chart title wrapped at words to the drawing's width, at most two lines."""
-    chars = max(int((width - 16) / (CHAR_EM * layout.title)), 8)
+    """The chart title (bold) wrapped at words to the drawing's width, at most two lines, each
+    cut to fit."""
+    room = width - 16
     lines: list[str] = []
     for word in title.split(" "):
-        if lines and len(lines[-1]) + 1 + len(word) <= chars:
+        if lines and text_width(lines[-1] + " " + word, layout.title, bold=True) <= room:
             lines[-1] += " " + word
         else:
             lines.append(word)
     if len(lines) > 2:
         lines = [lines[0], " ".join(lines[1:])]
-    return [_cut(line, chars) for line in lines]
+    return [fit(line, room, layout.title, bold=True) for line in lines]
 
 
 def _heading(title: str, layout: Layout, width: float) -> tuple[list[Markup], float]:
@@ -195,8 +189,8 @@ def _legend(series: Sequence[Series], x: float, y: float, width: float, layout: 
     items, cx, cy = [], x, y
     line = layout.font * 1.5
     for entry in series:
-        label = _cut(entry.name, layout.label_chars * 2)
-        span = SWATCH + 4 + _width(label, layout.font) + 14
+        label = fit(entry.name, min(layout.label_width * 2, width - SWATCH - 4), layout.font)
+        span = SWATCH + 4 + text_width(label, layout.font) + 14
         if cx + span > x + width and cx > x:
             cx, cy = x, cy + line
         swatch = el("rect", x=_n(cx), y=_n(cy - layout.font * 0.8), width=10, height=10, fill=entry.color)
@@ -227,15 +221,17 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
 def _bars(layout: Layout, chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series],
           keys: Sequence[str]) -> Markup:
     width, bar, gap = layout.width, layout.bar, 10.0
-    value_room = _width("100.00%", layout.small) + 8
-    left, right = (8.0, value_room) if layout.labels_above else (290.0, value_room + 12)
+    value_room = text_width("100.00%", layout.small) + 8
+    # Above the bars, the first tick's label (centred on the axis' start) sets the left margin.
+    left, right = ((max(8.0, text_width("0%", layout.font) / 2 + 2), value_room) if layout.labels_above
+                   else (290.0, value_room + 12))
     label_height = layout.font * 1.4 if layout.labels_above else 0.0
     group = label_height + bar * len(series) + gap
     values = [v for s in series for v in s.values if v is not None]
     values += [interval[1] for s in series for interval in s.intervals if interval]
     scale_max = nice_max(max(values, default=0.0) or 0.01)
     span = width - left - right
-    label_chars = int((width - 16 if layout.labels_above else left - 16) / (CHAR_EM * layout.font))
+    label_room = width - 16 if layout.labels_above else left - 16
 
     def x_of(value: float) -> float:
         return left + span * value / scale_max
@@ -251,9 +247,10 @@ def _bars(layout: Layout, chart_id: str, title: str, labels: Sequence[str], seri
         body.append(el("text", _tick_percent(scale_max * tick / layout.ticks), x=_n(x), y=_n(bottom + 16),
                        class_="tick", text_anchor="middle"))
     for row, label in enumerate(labels):
-        name = (el("text", el("title", label), _cut(label, label_chars), x=8, y=_n(layout.font), class_="label")
+        shown = fit(label, label_room, layout.font)
+        name = (el("text", el("title", label), shown, x=8, y=_n(layout.font), class_="label")
                 if layout.labels_above else
-                el("text", el("title", label), _cut(label, label_chars), x=_n(left - 8), y=_n(group / 2),
+                el("text", el("title", label), shown, x=_n(left - 8), y=_n(group / 2),
                    class_="label", text_anchor="end", dominant_baseline="middle"))
         marks = [name]
         for index, entry in enumerate(series):
@@ -305,15 +302,15 @@ def _axes(left: float, top: float, size_x: float, size_y: float, x_label: str, y
 
 
 def _direct_labels(ends: Sequence[tuple[Series, float, float]], x: float, top: float, bottom: float,
-                   layout: Layout, chars: int) -> tuple[list[Markup], float]:
+                   layout: Layout, room: float) -> tuple[list[Markup], float]:
     """Each series' short name in a column at `x`, as near its curve end or point (x, y) as
     the other names allow (`spread` between `top` and `bottom`), joined to it by a thin line in its colour and led by
-    a swatch of its colour and dash. Returns the markup and the lowest y used."""
+    a swatch of its colour and dash, cut to `room`. Returns the markup and the lowest y used."""
     gap = layout.font * 1.35
     placed = spread([y for _, _, y in ends], gap, top, bottom)
     body = []
     for (entry, end_x, end_y), y in zip(ends, placed):
-        label = _cut(entry.label or entry.name, chars)
+        label = fit(entry.label or entry.name, room, layout.font)
         body.append(el("g",
                        el("line", x1=_n(end_x + 3), y1=_n(end_y), x2=_n(x - 2), y2=_n(y), stroke=entry.color,
                           class_="leader"),
@@ -334,7 +331,7 @@ def line_chart(chart_id: str, title: str, series: Sequence[Series], x_label: str
 def _lines(layout: Layout, chart_id: str, title: str, series: Sequence[Series], x_label: str,
            y_label: str) -> Markup:
     width, left = layout.panel, layout.left
-    column, chars = layout.column(series, layout.label_chars)
+    column, room = layout.column(series, layout.label_width)
     size_x, size_y = width - left - 10 - column, layout.plot
     body, top = _heading(title, layout, width)
     top += layout.font / 2
@@ -352,7 +349,7 @@ def _lines(layout: Layout, chart_id: str, title: str, series: Sequence[Series], 
                        class_="curve", data_entry=entry.key))
         if points:
             ends.append((entry, *points[-1]))
-    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, chars)
+    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, room)
     body += labels
     return _frame(chart_id, title, layout, width, max(top + size_y + layout.font * 3.8, lowest + 6), body)
 
@@ -366,7 +363,7 @@ def scatter_chart(chart_id: str, title: str, series: Sequence[Series], x_label: 
 def _scatter(layout: Layout, chart_id: str, title: str, series: Sequence[Series], x_label: str,
              y_label: str) -> Markup:
     width, left = layout.width, layout.left
-    column, chars = layout.column(series, layout.wide_label_chars)
+    column, room = layout.column(series, layout.wide_label_width)
     size_x, size_y = width - left - 10 - column, layout.plot
     points = [p for entry in series for p in entry.points]
     highs = [interval[1] for entry in series for interval in entry.intervals if interval]
@@ -396,7 +393,7 @@ def _scatter(layout: Layout, chart_id: str, title: str, series: Sequence[Series]
                               cx=_n(cx), cy=_n(cy), r=5, fill=entry.color),
                            data_entry=entry.key))
             ends.append((entry, cx + 3, cy))
-    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, chars)
+    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, room)
     body += labels
     return _frame(chart_id, title, layout, width, max(top + size_y + layout.font * 3.8, lowest + 6), body)
 
