@@ -26,6 +26,7 @@ import pytest
 from browser_support import Visit, local_only_context, open_page
 from fixtures.site_inputs import MINI, make_submissions, results_in, xss_names
 from mars_zoo.leaderboard.build import build_site
+from mars_zoo.leaderboard.columns import HEADLINES, TASKS
 from mars_zoo.leaderboard.serve import make_server
 
 TASK_TABLES = {"paired": "#table-paired", "landform": "#table-landform", "geolocalization": "#table-geolocalization"}
@@ -447,6 +448,47 @@ def test_the_task_tables_fit_a_1280_px_window(views):
     tables = views["desktop", "index"]["tables"]
     assert {key: max(tables[key], 0) for key in ("table-overview", *[t[1:] for t in TASK_TABLES.values()])} == \
         dict.fromkeys(["table-overview", *[t[1:] for t in TASK_TABLES.values()]], 0)
+
+
+# Where a table's model and first metric are once the page has scrolled down to the table (and
+# never sideways): the boxes of the header and of the first row's cell, the scroll offsets, and
+# the column headers that are not under the group header naming them (their tooltip's start).
+FIRST_SCREEN = """([table, title]) => {
+    const region = document.getElementById(table).closest('.table-scroll');
+    region.scrollIntoView({block: 'start'});
+    const shown = selector => [...region.querySelectorAll(selector)].filter(th => th.getClientRects().length);
+    const header = shown('thead tr.labels th').find(th => th.title.startsWith(title));
+    const row = region.querySelector('tbody tr');
+    const box = node => (r => [r.left, r.top, r.right, r.bottom])(node.getBoundingClientRect());
+    const groups = shown('thead tr.groups th');
+    const misplaced = shown('thead tr.labels th').filter(th => groups.some(g => th.title.startsWith(g.textContent + ': ')
+        && (box(th)[0] < box(g)[0] - 1 || box(th)[2] > box(g)[2] + 1))).map(th => th.title);
+    return {header: box(header), cell: box(row.cells[header.cellIndex]), model: box(row.querySelector('a.model')),
+            scrolled: [window.scrollX, region.scrollLeft], grouped: groups.length, misplaced};
+}"""
+
+
+def test_a_phone_shows_each_tables_model_and_first_numbers_without_scrolling_sideways(browser, base_url, context):
+    # Each table with the tooltips of its first metric column and of the column it is ranked by
+    # (as the column definitions name them).
+    wanted = [(f"{kind}-{task.key}", f"{column.group}: {column.label}") for task in TASKS
+              for column in {task.columns[0], task.headline_column} for kind in ("table", "synthetic")]
+    wanted.append(("table-overview", HEADLINES[0].explanation))
+    phone = VIEWPORTS["phone"]
+    page, visit = open_page(context(base_url, viewport=phone), base_url + "index.html")
+    outside, groups = {}, 0
+    for table, title in wanted:
+        seen = page.evaluate(FIRST_SCREEN, [table, title])
+        for name in ("header", "cell", "model"):
+            left, top, right, bottom = seen[name]
+            if not (0 <= left < right <= phone["width"] and 0 <= top < bottom <= phone["height"]):
+                outside[table, title, name] = seen[name]
+        assert seen["scrolled"] == [0, 0], table
+        assert seen["misplaced"] == [], table  # the group headers stay over their columns
+        groups += seen["grouped"]
+    assert outside == {}
+    assert groups >= 2 * (2 + 1 + 2 * 3)  # task 1's two directions, task 2's means, task 3's three modes (twice)
+    assert visit.console_errors == []
 
 
 def test_section_links_land_below_the_sticky_filter_bar(browser, base_url, context):

@@ -25,7 +25,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "main", "footer", "section",
     "p", "a", "ul", "ol", "li", "h1", "h2", "h3", "h4", "strong", "span", "code", "form", "label", "select",
     "option", "output", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "button", "dl", "dt",
-    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g", "time", "pre",
+    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g", "time", "pre", "wbr",
 }
 
 
@@ -51,7 +51,9 @@ def scan(data: bytes) -> PageScan:
 
 
 class TableScan(HTMLParser):
-    """The header labels and the body cells (text and attributes) of one table, by id."""
+    """The header labels and the body cells (text and attributes) of one table, by id. The text
+    is what a wide screen shows: without the provenance mark that narrow screens show under a
+    model's name."""
 
     def __init__(self, table_id: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -60,10 +62,13 @@ class TableScan(HTMLParser):
         self.labels: list[str] = []
         self.rows: list[list[tuple[str, dict[str, str | None]]]] = []
         self.cell: list | None = None
+        self.mark = 0  # the depth of spans inside a provenance mark
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == "table":
+        if tag == "span" and (self.mark or "provenance-mark" in (attributes.get("class") or "").split()):
+            self.mark += 1
+        elif tag == "table":
             self.inside = attributes.get("id") == self.table_id
         elif self.inside and tag == "tbody":
             self.body = True
@@ -73,7 +78,9 @@ class TableScan(HTMLParser):
             self.cell = ["", attributes, tag]
 
     def handle_endtag(self, tag):
-        if tag == "table":
+        if tag == "span" and self.mark:
+            self.mark -= 1
+        elif tag == "table":
             self.inside = self.body = False
         elif self.inside and tag in ("td", "th") and self.cell is not None:
             text, attributes, kind = self.cell
@@ -84,7 +91,7 @@ class TableScan(HTMLParser):
             self.cell = None
 
     def handle_data(self, data):
-        if self.cell is not None:
+        if self.cell is not None and not self.mark:
             self.cell[0] += data
 
 

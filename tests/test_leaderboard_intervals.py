@@ -43,7 +43,7 @@ def test_the_overview_shows_intervals_and_marks_overlaps_with_the_next_better_re
     entries = [Entry(result_with(name, value, interval), name, True, name, name, "#000")
                for name, value, interval in (("x/c", 0.1, [0.05, 0.2]), ("x/b", 0.45, [0.35, 0.55]),
                                              ("x/a", 0.5, [0.4, 0.6]))]
-    html = str(overview_table(entries))
+    html = str(overview_table(entries)).replace("<wbr>", "")  # the names as text: "x/a"
     rows = {name: html[html.index(f">{name}</a>"):][:1500].split("</tr>")[0] for name in ("x/a", "x/b", "x/c")}
     assert "40.00\u201360.00" in rows["x/a"] and "35.00\u201345.00" not in rows["x/a"]
     assert "35.00\u201355.00" in rows["x/b"] and "5.00\u201320.00" in rows["x/c"]

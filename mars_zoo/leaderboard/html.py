@@ -12,7 +12,7 @@ import html
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-VOID_ELEMENTS = frozenset({"meta", "link", "br", "hr", "img", "input"})
+VOID_ELEMENTS = frozenset({"meta", "link", "br", "hr", "img", "input", "wbr"})
 EXTERNAL_REL = "noopener noreferrer nofollow"  # every link that leaves the site
 
 

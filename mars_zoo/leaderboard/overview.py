@@ -19,7 +19,8 @@ from mars_zoo.leaderboard.columns import (
 from mars_zoo.leaderboard.entries import Entry, rank_by
 from mars_zoo.leaderboard.html import Markup, el
 from mars_zoo.leaderboard.tables import (
-    MODEL_HEADER, NUMBER, TEXT, Cell, Header, Row, badge, entry_attributes, metric_cell, model_cell, table,
+    MODEL_HEADER, NUMBER, PROVENANCE_HEADER, Cell, Header, Row, entry_attributes, metric_cell, model_cell,
+    provenance_cell, table,
 )
 
 TABLE_ID = "table-overview"
@@ -72,16 +73,17 @@ def overview_rows(entries: Sequence[Entry]) -> list[tuple[int | None, float | No
 def overview_table(entries: Sequence[Entry]) -> Markup:
     headers = [Header("#", "", NUMBER, "lower", "Cross-task rank: mean of the per-task ranks, for results "
                       "with all three tasks"),
-               MODEL_HEADER, Header("Provenance", "", TEXT, "lower")]
+               MODEL_HEADER, PROVENANCE_HEADER]
     headers += [Header(f"Task {index}: {headline.label}", "", NUMBER, "higher", headline.explanation, mark_best=True)
                 for index, headline in enumerate(HEADLINES, 1)]
-    headers.append(Header("Measured", "", NUMBER, "higher", "How many of the three headline numbers the result has"))
+    headers.append(Header("Measured", "", NUMBER, "higher", "How many of the three headline numbers the result has",
+                          secondary=True))
     rows = []
     overlaps = [overlapping(headline, entries) for headline in HEADLINES]
     for rank, mean, covered, entry in overview_rows(entries):
         rank_cell = (Cell(rank, sort_key(mean), "num", f"mean per-task rank {mean:g}") if rank is not None
                      else Cell("\u2013", "", "num missing", "not ranked: fewer than three headline numbers"))
-        cells = [rank_cell, model_cell(entry, ""), Cell(badge(entry.provenance, entry.provenance), entry.provenance)]
+        cells = [rank_cell, model_cell(entry, "", provenance=True), provenance_cell(entry)]
         cells += [headline_cell(headline, entry, id(entry) in marked) for headline, marked in zip(HEADLINES, overlaps)]
         cells.append(Cell(f"{covered} of {len(HEADLINES)}", str(covered), "num"))
         rows.append(Row(cells, entry_attributes(entry)))

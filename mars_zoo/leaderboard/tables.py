@@ -2,7 +2,9 @@
 
 Every row is in the HTML, so the page is complete without JavaScript; the script only
 reorders rows (by each cell's `data-sort`) and hides rows that fail the filters (by the row's
-`data-family`, `data-modality` and `data-provenance`).
+`data-family`, `data-modality` and `data-provenance`). Secondary columns (provenance, parameter
+count, how scores were measured) carry the class `secondary`, which the stylesheet hides on narrow
+screens, header and cells alike, so that a phone shows the model and its numbers first.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class Header:
     better: str = "higher"  # the first click sorts best first
     title: str | None = None
     mark_best: bool = False  # the best value of the column is shown in bold
+    secondary: bool = False  # hidden on narrow screens (the model's page has it)
 
     @property
     def spoken(self) -> str:
@@ -76,7 +79,7 @@ def metric_cell(value: float | None, kind: str, interval: tuple[float, float] | 
 
 
 def detail_header(detail: Detail) -> Header:
-    return Header(detail.label, "", TEXT, "lower", detail.explanation)
+    return Header(detail.label, "", TEXT, "lower", detail.explanation, secondary=True)
 
 
 def detail_cell(value: str | None) -> Cell:
@@ -110,16 +113,22 @@ def entry_attributes(entry: Entry) -> dict[str, str]:
     return attributes
 
 
+SECONDARY = "secondary"
+
+
 def _group_row(headers: Sequence[Header]) -> Markup | None:
+    """The row of group names over the labels; a cell spans only columns that hide together on
+    narrow screens, so that the groups stay over their columns there."""
     if not any(header.group for header in headers):
         return None
     cells, index = [], 0
     while index < len(headers):
-        group, span = headers[index].group, 1
-        while index + span < len(headers) and headers[index + span].group == group:
+        group, secondary, span = headers[index].group, headers[index].secondary, 1
+        while index + span < len(headers) and (headers[index + span].group,
+                                                headers[index + span].secondary) == (group, secondary):
             span += 1
-        colspan = span if span > 1 else None
-        cells.append(el("th", group, colspan=colspan, scope="colgroup") if group else el("td", colspan=colspan))
+        options = {"colspan": span if span > 1 else None, "class_": SECONDARY if secondary else None}
+        cells.append(el("th", group, scope="colgroup", **options) if group else el("td", **options))
         index += span
     return el("tr", cells, class_="groups")
 
@@ -158,14 +167,16 @@ def table(table_id: str, caption: Any, headers: Sequence[Header], rows: Sequence
         label = (el("button", header.label, type="button", class_="sort", aria_label=sort_label(header),
                     data_spoken=header.spoken)
                  if sortable else escape(header.label))
+        kind = "num" if header.type == NUMBER else "model-col" if header == MODEL_HEADER else None
         head_cells.append(el("th", label, scope="col", title=header.title, data_col=index,
                              data_type=header.type, data_better=header.better,
-                             class_="num" if header.type == NUMBER else "model-col" if header == MODEL_HEADER else None))
+                             class_=" ".join(filter(None, (kind, SECONDARY if header.secondary else None))) or None))
     head = el("thead", _group_row(headers), el("tr", head_cells, class_="labels"))
     best = _best_rows(headers, rows)
     body_rows = [
         el("tr", [el("td", cell.content, data_sort=cell.sort, title=cell.title,
-                     class_=" ".join(filter(None, (cell.class_, "best" if index in best.get(column, ()) else None)))
+                     class_=" ".join(filter(None, (cell.class_, "best" if index in best.get(column, ()) else None,
+                                                   SECONDARY if headers[column].secondary else None)))
                      or None)
                   for column, cell in enumerate(row.cells)],
            **{name.replace("-", "_"): value for name, value in row.attributes.items()})
@@ -200,12 +211,24 @@ def short_revision(revision: str) -> str:
     return revision[:7] if len(revision) > 12 and all(c in "0123456789abcdef" for c in revision) else revision
 
 
-def model_cell(entry: Entry, prefix: str) -> Cell:
-    """The model's name linking to its page, with revision and where the result came from."""
+PROVENANCE_HEADER = Header("Provenance", "", TEXT, "lower", secondary=True)
+
+
+def provenance_cell(entry: Entry) -> Cell:
+    return Cell(badge(entry.provenance, entry.provenance), entry.provenance)
+
+
+def model_cell(entry: Entry, prefix: str, provenance: bool = False) -> Cell:
+    """The model's name linking to its page, with revision and where the result came from.
+    `provenance` adds the provenance badge that narrow screens show under the name in place of
+    the table's provenance column (PROVENANCE_HEADER, hidden there)."""
     details = [entry.revision and el("span", f"@ {short_revision(entry.revision)}", class_="revision",
                                      title=entry.revision),
-               not entry.submitted and badge("local file", "local")]
-    link = el("a", entry.name, href=prefix + entry.page + "#" + entry.anchor, class_="model")
+               not entry.submitted and badge("local file", "local"),
+               provenance and el("span", badge(entry.provenance, entry.provenance), class_="provenance-mark")]
+    family, slash, name = entry.name.partition("/")  # a narrow column breaks the name after the family
+    link = el("a", family, slash, slash and el("wbr"), name, href=prefix + entry.page + "#" + entry.anchor,
+              class_="model")
     return Cell([link, " ", details], entry.name.lower(), "model-cell")
 
 
@@ -220,8 +243,8 @@ def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], pr
         if with_rank:
             cells.append(Cell("\u2013", "", "num") if rank is None else Cell(rank, str(rank), "num"))
         cells += [
-            model_cell(entry, prefix),
-            Cell(badge(entry.provenance, entry.provenance), entry.provenance),
+            model_cell(entry, prefix, provenance=True),
+            provenance_cell(entry),
             Cell(format_parameters(entry.model.get("parameters")), sort_key(entry.model.get("parameters")), "num"),
         ]
         cells += [detail_cell(detail.value(entry.data)) for detail in task.details]
@@ -234,7 +257,7 @@ def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], pr
 def task_headers(task: Task, with_rank: bool) -> list[Header]:
     headers = [Header("#", "", NUMBER, "lower", "Rank by " + task.headline_column.group + " "
                       + task.headline_column.label)] if with_rank else []
-    headers += [MODEL_HEADER, Header("Provenance", "", TEXT, "lower"),
-                Header("Params", "", NUMBER, "higher", "Parameter count")]
+    headers += [MODEL_HEADER, PROVENANCE_HEADER,
+                Header("Params", "", NUMBER, "higher", "Parameter count", secondary=True)]
     headers += [detail_header(detail) for detail in task.details]
     return headers + [metric_header(column) for column in task.columns]
