@@ -205,14 +205,19 @@ def _score_blocks(
     block_rows = min(chunk_size, CPU_BLOCK_ROWS)
     blocks = gallery_blocks(gallery, block_rows)
     next_block = threading.Lock()
+    stop = threading.Event()  # set when a worker fails or the caller is interrupted
 
     def work() -> None:
-        while True:
-            with next_block:
-                start, block = next(blocks, (0, None))
-            if block is None:
-                return
-            consume(start, product(block))
+        try:
+            while not stop.is_set():
+                with next_block:
+                    start, block = next(blocks, (0, None))
+                if block is None:
+                    return
+                consume(start, product(block))
+        except BaseException:
+            stop.set()  # the other workers stop after their current block
+            raise
 
     workers = min(_cores(), -(-len(gallery) // block_rows))
     if workers <= 1:  # one core, or a gallery of one block: BLAS may use its own threads
@@ -221,8 +226,12 @@ def _score_blocks(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        for running in [pool.submit(work) for _ in range(workers)]:
-            running.result()
+        running = [pool.submit(work) for _ in range(workers)]
+        try:
+            for worker in running:
+                worker.result()
+        finally:
+            stop.set()
 
 
 def _cpu_product(queries: np.ndarray) -> Callable[[Any], np.ndarray]:

@@ -177,3 +177,26 @@ def test_scores_all_at_task_3_shape_equals_the_exact_product(monkeypatch, task_3
     monkeypatch.setattr(search, "_cores", lambda: workers)
     queries, gallery, exact = task_3_problem
     np.testing.assert_array_equal(search.scores_all(queries, gallery, chunk_size=999), exact)
+
+
+class FailingGallery:
+    """A gallery whose fifth block has the wrong width, counting the blocks handed out."""
+
+    shape = (400 * 64, 8)
+    handed_out = 0
+
+    def __len__(self):
+        return self.shape[0]
+
+    def blocks(self, rows):
+        for start in range(0, len(self), rows):
+            self.handed_out += 1
+            yield start, np.ones((rows, 9 if start == 4 * rows else 8), dtype=np.float32)
+
+
+def test_a_failing_block_stops_every_worker_with_its_error(monkeypatch):
+    monkeypatch.setattr(search, "_cores", lambda: 2)
+    gallery = FailingGallery()
+    with pytest.raises(ValueError, match="matmul"):
+        search.top_k(np.ones((2, 8), np.float32), gallery, 5, chunk_size=64)
+    assert gallery.handed_out < 100  # the other worker stopped instead of reading all 400
