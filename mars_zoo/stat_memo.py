@@ -24,11 +24,12 @@ from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.folders import write_error
 
 StatKey = list[int]
+STAT_FIELDS = ("st_size", "st_mtime_ns", "st_ctime_ns", "st_ino")
 
 
 def stat_key(stat: os.stat_result) -> StatKey:
-    """What must be unchanged for a remembered digest to stand."""
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
+    """What must be unchanged for a remembered digest to stand: the STAT_FIELDS."""
+    return [getattr(stat, field) for field in STAT_FIELDS]
 
 
 class StatMemo:

@@ -1,18 +1,24 @@
 """Local files of a dataset copy: the directory check, the listing every reader uses,
 and the digest of one file.
 
-The listing skips hidden entries (download caches, atomic-write temporaries) and is
+The listing skips hidden entries (download caches, atomic-write temporaries), is
 sorted by relative path, so neither the order nor the fingerprint depends on the
-file system.
+file system, and holds each file's stat, which the fingerprint needs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import operator
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from mars_zoo.errors import MarsZooError
+from mars_zoo.stat_memo import STAT_FIELDS
 
 
 def require_dir(path: Path, what: str, fix: str) -> None:
@@ -20,19 +26,97 @@ def require_dir(path: Path, what: str, fix: str) -> None:
         raise MarsZooError(f"{what} is missing: {path} is not a directory. Fix: {fix}.")
 
 
-def visible_files(root: Path) -> list[str]:
-    """The files under `root` as paths relative to it ('/'-separated), sorted (so the order
-    never depends on the file system), skipping hidden entries (download caches, temp
-    files). Plain strings: a PNG gallery lists a million files, and a Path object each
-    made listing it most of a run's start."""
-    found = []
-    for directory, subdirs, files in os.walk(root):
-        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
-        folder = os.path.relpath(directory, root).replace(os.sep, "/")
-        prefix = "" if folder == "." else folder + "/"
-        found += [prefix + name for name in files if not name.startswith(".")]
-    found.sort()
-    return found
+@dataclass
+class Listing:
+    """The visible files under `root`, sorted by relative path, each with its stat."""
+
+    root: Path
+    paths: np.ndarray  # bytes: relative paths, '/'-separated, in byte order
+    stats: np.ndarray  # int64 [N, 4]: STAT_FIELDS per file (the inode's 64 bits as they are)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def relative(self, index: int) -> str:
+        return os.fsdecode(self.paths[index])
+
+
+_STATS = operator.attrgetter(*STAT_FIELDS[:3])
+
+
+def list_files(root: Path) -> Listing:
+    """The files under `root` with their stat, in one walk: `os.scandir` through the folders
+    (hidden entries skipped: download caches, temp files; links to folders not followed,
+    as `os.walk` does) and one `stat` per file, relative to its open folder. Sorted by
+    relative path in byte order (for UTF-8 names the order of their characters), so
+    neither the order nor what depends on it changes with the file system. Plain bytes
+    and arrays: a PNG gallery lists a million files, and a Path object each made listing
+    it most of a run's start. An unreadable folder or a dangling link is an error naming
+    it (skipping it would drop its files from the data unseen)."""
+    paths: list[bytes] = []
+    stats: list[os.stat_result] = []
+    _walk(os.fsencode(root), b"", paths, stats, root)
+    table = np.empty((len(paths), 4), dtype=np.int64)
+    if paths:
+        table[:, :3] = np.fromiter(itertools.chain.from_iterable(map(_STATS, stats)), np.int64).reshape(-1, 3)
+        table[:, 3] = np.array([entry.st_ino for entry in stats], dtype=np.uint64).view(np.int64)
+    return Listing(root, np.array(paths, dtype=bytes) if paths else np.zeros(0, dtype="S1"), table)
+
+
+def _walk(base: bytes, prefix: bytes, paths: list[bytes], stats: list[os.stat_result], root: Path) -> None:
+    """Add the files of the folder `prefix` (relative, '' or ending in '/') to `paths` and
+    `stats`, in byte order of their relative paths. Each folder's entries are sorted with
+    a '/' after a folder's name and visited in that order, which is the byte order of the
+    whole paths, so the listing needs no sort of its own."""
+    folder = base + b"/" + prefix[:-1] if prefix else base
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            keys = []
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith(b"."):
+                        continue
+                    if not entry.is_dir():
+                        keys.append(name)
+                    elif not entry.is_symlink():
+                        keys.append(name + b"/")
+            keys.sort()
+            stat = os.stat
+            if not any(key.endswith(b"/") for key in keys):  # a folder of files only: no Python per file but this
+                paths += [prefix + key for key in keys]
+                stats += [stat(key, dir_fd=fd) for key in keys]
+                return
+            for key in keys:
+                if key.endswith(b"/"):
+                    _walk(base, prefix + key, paths, stats, root)
+                else:
+                    paths.append(prefix + key)
+                    stats.append(stat(key, dir_fd=fd))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        failed = exc.filename if isinstance(exc.filename, bytes) else folder
+        where = os.fsdecode(failed if failed == folder else folder + b"/" + failed)
+        raise MarsZooError(
+            f"Cannot list {where} in {root} ({exc.strerror}). Fix: make it readable, or remove it "
+            f"(a dangling link, say) from {root}."
+        ) from None
+
+
+def has_suffix(names: np.ndarray, suffix: bytes) -> np.ndarray:
+    """Which of a bytes array of names end in `suffix` (lower-case ASCII) in any case, as
+    `name.lower().endswith(suffix)` says, from the names' last bytes only (lower-casing a
+    million whole names cost more than the rest of listing them)."""
+    count = len(suffix)
+    if names.dtype.itemsize < count or not len(names):
+        return np.zeros(len(names), dtype=bool)
+    chars = np.ascontiguousarray(names).view(np.uint8).reshape(len(names), names.dtype.itemsize)
+    ends = np.strings.str_len(names)
+    tails = np.take_along_axis(chars, np.maximum(ends[:, None] - count, 0) + np.arange(count), axis=1)
+    upper = (tails >= ord("A")) & (tails <= ord("Z"))
+    return (ends >= count) & (np.where(upper, tails | 0x20, tails) == np.frombuffer(suffix, np.uint8)).all(axis=1)
 
 
 def file_sha256(path: str | Path) -> str:

@@ -5,59 +5,122 @@ name it, and its revision is part of every embedding's cache key. So the revisio
 must change whenever any byte of any file changes (an image edited in place must
 not keep its stale embeddings), and must not depend on where the copy lives or
 when it was copied. It is the SHA-256 over each visible file's relative path, size
-and SHA-256 of its bytes.
+and SHA-256 of its bytes, in the order of the relative paths.
 
 Hashing the whole 1.4-million-tile gallery (hundreds of GB) on every run is too
 slow, so each file's digest is remembered under the cache
-(`fingerprints/<hash of the copy's path>.json`) with its stat, and a file whose stat is
-unchanged is not read again (`mars_zoo.stat_memo`). A gallery is stored as tar shards
-(one file per thousand tiles), so the sidecar stays small.
+(`fingerprints/<hash of the copy's path>.npz`) with its stat: size, modification time,
+change time and inode (`mars_zoo.stat_memo` says why these four), and a file whose
+four values are unchanged is not read again; any difference means a full read. The
+record is numpy arrays (paths, stats, digests, and the revision they give), compared
+with the listing's arrays at once: a gallery of a million PNG files is a million
+entries, and a Python object per entry made reading and comparing the record most of
+opening the gallery. When every path and stat equals the record's, the recorded
+revision is the answer; otherwise only the files that differ are read, and the record
+is replaced atomically. An unreadable record, or one written for another place,
+counts as empty (it costs a full read, never a wrong revision).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+import io
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from mars_zoo.data.files import file_sha256, visible_files
+import numpy as np
+
+from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.data.files import Listing, file_sha256, list_files
+from mars_zoo.folders import write_error
 from mars_zoo.reporting import Reporter
-from mars_zoo.stat_memo import StatMemo, stat_key
 
 FINGERPRINTS_DIRNAME = "fingerprints"
 REVISION_PREFIX = "content-sha256:"
 
 
+@dataclass
+class _Record:
+    """What a record holds: per file its relative path, stat row and raw SHA-256, and the revision."""
+
+    root: str
+    paths: np.ndarray  # bytes
+    stats: np.ndarray  # int64 [N, 4]
+    sha256: np.ndarray  # uint8 [N, 32]
+    revision: str
+
+
 def _sidecar(cache_dir: Path, root: Path) -> Path:
     name = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:32]
-    return cache_dir / FINGERPRINTS_DIRNAME / f"{name}.json"
+    return cache_dir / FINGERPRINTS_DIRNAME / f"{name}.npz"
+
+
+def _load(path: Path, scope: str) -> _Record | None:
+    """The record at `path` if it is sound and was written for `scope`, else None."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            record = _Record(**{field: stored[field] for field in _Record.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    record.root, record.revision = str(record.root), str(record.revision)
+    files = len(record.paths)
+    sound = (record.root == scope and record.revision.startswith(REVISION_PREFIX)
+             and record.paths.dtype.kind == "S" and record.stats.shape == (files, 4)
+             and record.stats.dtype == np.int64 and record.sha256.shape == (files, 32)
+             and record.sha256.dtype == np.uint8)
+    return record if sound else None
+
+
+def _known(listing: Listing, record: _Record | None) -> tuple[np.ndarray, np.ndarray]:
+    """(which files of `listing` the record knows with their current stat, the record's row
+    of each file)."""
+    if record is None or not len(record.paths):
+        return np.zeros(len(listing), dtype=bool), np.zeros(len(listing), dtype=np.intp)
+    if np.array_equal(record.paths, listing.paths):
+        rows = np.arange(len(listing))
+    else:  # the record's paths are sorted; a path not in it fails the equality below
+        rows = np.minimum(np.searchsorted(record.paths, listing.paths), len(record.paths) - 1)
+    known = (record.paths[rows] == listing.paths) & (record.stats[rows] == listing.stats).all(axis=1)
+    return known, rows
+
+
+def _revision(paths: np.ndarray, sizes: np.ndarray, sha256: np.ndarray) -> str:
+    hexes = np.frombuffer(sha256.tobytes().hex().encode("ascii"), dtype="S64")
+    digest = hashlib.sha256()
+    digest.update(b"".join(b"%s\0%d\0%s\n" % row for row in zip(paths.tolist(), sizes.tolist(), hexes.tolist())))
+    return REVISION_PREFIX + digest.hexdigest()
 
 
 def local_revision(
-    root: Path, cache_dir: Path, reporter: Reporter | None = None, files: list[str] | None = None
+    root: Path, cache_dir: Path, reporter: Reporter | None = None, listing: Listing | None = None
 ) -> str:
     """`content-sha256:<hex>`: the revision of the copy at `root` (see the module docstring);
-    `files`: its listing (`visible_files(root)`) when the caller has it already."""
+    `listing`: `list_files(root)` when the caller has it already."""
     reporter = reporter or Reporter()
-    memo = StatMemo(_sidecar(cache_dir, root), str(root.resolve()))
-    folder = str(root)
-    stale = []
-    for relative in visible_files(root) if files is None else files:
-        key = stat_key(os.stat(f"{folder}/{relative}"))
-        known = memo.recall(relative, key)
-        if known is None:
-            stale.append((relative, key))
-        else:
-            memo.remember(relative, key, known)
-    if stale:
-        total = sum(key[0] for _, key in stale)
-        with reporter.progress(f"Hashing {len(stale)} files of {root}", total) as advance:
-            for relative, key in stale:
-                memo.remember(relative, key, file_sha256(f"{folder}/{relative}"))
-                advance(key[0])
-    memo.save("the fingerprints of a local data copy")
-    digest = hashlib.sha256()
-    for relative in sorted(memo.current):
-        size, sha256 = memo.current[relative][0], memo.current[relative][4]
-        digest.update(f"{relative}\0{size}\0{sha256}\n".encode("utf-8"))
-    return REVISION_PREFIX + digest.hexdigest()
+    listing = list_files(root) if listing is None else listing
+    sidecar, scope = _sidecar(cache_dir, root), str(root.resolve())
+    record = _load(sidecar, scope)
+    known, rows = _known(listing, record)
+    if record is not None and known.all() and len(record.paths) == len(listing):
+        return record.revision
+    sha256 = np.zeros((len(listing), 32), dtype=np.uint8)
+    if record is not None:
+        sha256[known] = record.sha256[rows[known]]
+    stale = np.flatnonzero(~known)
+    if len(stale):
+        folder = str(root)
+        sizes = listing.stats[stale, 0]
+        with reporter.progress(f"Hashing {len(stale)} files of {root}", int(sizes.sum())) as advance:
+            for row, size in zip(stale.tolist(), sizes.tolist()):
+                sha256[row] = np.frombuffer(bytes.fromhex(file_sha256(f"{folder}/{listing.relative(row)}")), np.uint8)
+                advance(size)
+    revision = _revision(listing.paths, listing.stats[:, 0], sha256)
+    buffer = io.BytesIO()
+    np.savez(buffer, root=np.array(scope), paths=listing.paths, stats=listing.stats, sha256=sha256,
+             revision=np.array(revision))
+    try:
+        atomic_write_bytes(sidecar, buffer.getvalue())
+    except OSError as exc:
+        raise write_error(sidecar, "the fingerprints of a local data copy", exc) from None
+    return revision

@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mars_zoo.atomic import atomic_output
+from mars_zoo.data.files import has_suffix
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
 
@@ -199,9 +200,7 @@ def build_index(
     with reporter.progress(f"Indexing tile shards in {tiles_dir}", len(shards)) as advance:
         for number, shard in enumerate(shards):
             members = shard_members(shard)
-            png = np.strings.endswith(members.names, b".png")
-            if not png.all():
-                png |= np.strings.endswith(np.strings.lower(members.names), b".png")
+            png = has_suffix(members.names, b".png")
             names = members.names[png]
             if np.strings.find(names, b"/").max(initial=-1) >= 0:
                 names = np.strings.rpartition(names, b"/")[2]
@@ -224,15 +223,14 @@ class _Where(Sequence[str]):
         return str(self.shards[int(self.shard_of[index])])
 
 
-def index_path(tiles_dir: Path, shards: Sequence[Path], cache_dir: Path) -> Path:
+def index_path(tiles_dir: Path, shards: Sequence[Path], stats: np.ndarray, cache_dir: Path) -> Path:
     """Where a gallery's index is cached: named by its folder and by the shards' names,
-    sizes and modification times (so any change to the listing or a shard means another
-    file)."""
+    sizes and modification times (`stats`: their `Listing` rows), so any change to the
+    listing or a shard means another file."""
     folder = str(tiles_dir.resolve())
     listing: list = [INDEX_FORMAT, folder]
-    for shard in shards:
-        stat = os.stat(shard)
-        listing.append([os.path.relpath(shard, tiles_dir), stat.st_size, stat.st_mtime_ns])
+    for shard, (size, mtime_ns) in zip(shards, stats[:, :2].tolist()):
+        listing.append([os.path.relpath(shard, tiles_dir), size, mtime_ns])
     content = hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()[:32]
     return cache_dir / "gallery-index" / f"{_folder_key(folder)}-{content}.npz"
 
@@ -255,12 +253,12 @@ def _load(path: Path) -> ShardIndex | None:
 
 
 def cached_index(
-    shards: Sequence[Path], tiles_dir: Path, cache_dir: Path, reporter: Reporter,
+    shards: Sequence[Path], stats: np.ndarray, tiles_dir: Path, cache_dir: Path, reporter: Reporter,
     place: Callable[[np.ndarray, Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
     """The gallery's index from the cache when its key matches, else built and saved
     (replacing the index of the gallery's earlier state)."""
-    path = index_path(tiles_dir, shards, cache_dir)
+    path = index_path(tiles_dir, shards, stats, cache_dir)
     index = _load(path)
     if index is not None:
         return index

@@ -106,14 +106,29 @@ class DatasetImageSource:
         return decode(data, self.ids[index], where, fix)
 
 
+class PathList(Sequence[str]):
+    """The paths of files under `root`, stored as one bytes array of their relative paths
+    (as `NameList` stores ids): made one at a time when an image is read, so a gallery
+    of a million PNG files makes no million strings to open or to send to a worker."""
+
+    def __init__(self, root: Path, relatives: np.ndarray) -> None:
+        self.root, self.relatives = os.fsencode(root), relatives
+
+    def __len__(self) -> int:
+        return len(self.relatives)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        return os.fsdecode(self.root + b"/" + self.relatives[index])
+
+
 class FileImageSource:
     """Images in files (query images, PNG tile galleries, fetched URL images); `fix` says
     what to do about a file that does not decode."""
 
-    def __init__(self, paths: Sequence[str | Path], ids: Sequence[str], fix: str) -> None:
+    def __init__(self, paths: Sequence[str] | Sequence[Path], ids: Sequence[str], fix: str) -> None:
         if len(ids) != len(paths):
             raise ValueError("one id per path is required")
-        self.paths = [str(path) for path in paths]
+        self.paths = paths
         self.ids = ids
         self.fix = fix
 
@@ -121,7 +136,7 @@ class FileImageSource:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> Image.Image:
-        path = self.paths[int(index)]
+        path = str(self.paths[int(index)])
         return decode(path, self.ids[int(index)], path, self.fix)
 
 

@@ -10,11 +10,11 @@ from typing import Sequence
 
 import numpy as np
 
-from mars_zoo.data.files import require_dir, visible_files
+from mars_zoo.data.files import Listing, has_suffix, list_files, require_dir
 from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.gallery_index import cached_index
 from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_PREFIX, shard_name
-from mars_zoo.data.image_sources import FileImageSource, NameList, TarImageSource
+from mars_zoo.data.image_sources import FileImageSource, NameList, PathList, TarImageSource
 from mars_zoo.data.tile_names import TileNameError, parse_tile_names
 from mars_zoo.data.types import DatasetRef, TileGallery
 from mars_zoo.errors import MarsZooError
@@ -95,6 +95,43 @@ def _check_complete(tiles_dir: Path, shards: list[Path], members: np.ndarray) ->
         )
 
 
+def _shard_tiles(
+    tiles_dir: Path, listing: Listing, cache_dir: Path, reporter: Reporter
+) -> tuple[np.ndarray, TarImageSource] | None:
+    """The (lon, lat) and images of a tar-shard gallery (None: it has no shards), from its
+    cached index or one built now."""
+    tar = has_suffix(listing.paths, b".tar")
+    shards = [tiles_dir / listing.relative(row) for row in np.flatnonzero(tar)]
+    if not shards:
+        return None
+
+    def place(names: np.ndarray, where: Sequence[str], shard_of: np.ndarray) -> np.ndarray:
+        # A missing shard is the first thing to say, before what its absence causes.
+        _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
+        return _placed_tiles(names, where)
+
+    index = cached_index(shards, listing.stats[tar], tiles_dir, cache_dir, reporter, place)
+    _check_complete(tiles_dir, shards, np.bincount(index.shard, minlength=len(shards)))
+    images = TarImageSource(
+        [str(path) for path in shards], NameList.of_ascii(index.names), index.shard, index.offset, index.size
+    )
+    return index.lonlat, images
+
+
+def png_tiles(tiles_dir: Path, listing: Listing) -> tuple[np.ndarray, FileImageSource] | None:
+    """The (lon, lat) and images of a gallery of PNG files (None: it has none), from its
+    listing. (Not cached: the listing, which every open needs for the revision, is most
+    of the work.)"""
+    relatives = listing.paths[has_suffix(listing.paths, b".png")]
+    if not len(relatives):
+        return None
+    pngs = PathList(tiles_dir, relatives)
+    names = np.strings.rpartition(relatives, b"/")[2]
+    lonlat = _placed_tiles(names, pngs)
+    fix = "rebuild the gallery with `mars-zoo tiles build`, or replace the file"
+    return lonlat, FileImageSource(pngs, NameList.of_ascii(names), fix)
+
+
 def read_tile_gallery(
     tiles_dir: Path, gallery_id: str, synthetic: bool, reporter: Reporter, cache_dir: Path
 ) -> TileGallery:
@@ -102,41 +139,20 @@ def read_tile_gallery(
     named by its lower-left corner. Order: shards (or files) sorted by their path relative
     to `tiles_dir` (as the published code sorts its shard paths), members in shard order.
     Ids are the tile file names; the revision is the gallery's content fingerprint
-    (`local_revision`, remembered under `cache_dir`)."""
+    (`local_revision`, remembered under `cache_dir`). The folder is listed once, with
+    each file's stat, for both."""
     tiles_dir = Path(tiles_dir)
     require_dir(
         tiles_dir,
         "The tile gallery",
         "build the gallery with `mars-zoo tiles build` and pass its folder with --tiles DIR",
     )
-    files = visible_files(tiles_dir)
-    shards = [tiles_dir / relative for relative in files if relative.lower().endswith(".tar")]
-    empty = MarsZooError(
-        f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
-        f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
-    )
-    if shards:
-
-        def place(names: np.ndarray, where: Sequence[str], shard_of: np.ndarray) -> np.ndarray:
-            # A missing shard is the first thing to say, before what its absence causes.
-            _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
-            return _placed_tiles(names, where)
-
-        index = cached_index(shards, tiles_dir, cache_dir, reporter, place)
-        _check_complete(tiles_dir, shards, np.bincount(index.shard, minlength=len(shards)))
-        if not len(index.names):
-            raise empty
-        lonlat = index.lonlat
-        images = TarImageSource(
-            [str(path) for path in shards], NameList.of_ascii(index.names), index.shard, index.offset, index.size
+    listing = list_files(tiles_dir)
+    tiles = _shard_tiles(tiles_dir, listing, cache_dir, reporter) or png_tiles(tiles_dir, listing)
+    if tiles is None or not len(tiles[1]):
+        raise MarsZooError(
+            f"No tiles found in {tiles_dir}: expected tar shards of PNG tiles (tiles-000000.tar, ...) or "
+            f"PNG files named E{{lon}}_N{{lat}}.png. Fix: point --tiles at the built gallery."
         )
-    else:
-        relatives = [relative for relative in files if relative.lower().endswith(".png")]
-        if not relatives:
-            raise empty
-        pngs = [f"{tiles_dir}/{relative}" for relative in relatives]
-        names = [relative.rsplit("/", 1)[-1] for relative in relatives]
-        lonlat = _placed_tiles(np.array([name.encode("utf-8", "surrogateescape") for name in names]), pngs)
-        images = FileImageSource(pngs, NameList(names), "rebuild the gallery with `mars-zoo tiles build`, or replace the file")
-    ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter, files), None, str(tiles_dir), synthetic)
-    return TileGallery(source=ref, images=images, lonlat=lonlat)
+    ref = DatasetRef(gallery_id, local_revision(tiles_dir, cache_dir, reporter, listing), None, str(tiles_dir), synthetic)
+    return TileGallery(source=ref, images=tiles[1], lonlat=tiles[0])

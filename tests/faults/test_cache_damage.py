@@ -138,7 +138,7 @@ NO_CALLS = {
     "manifest-deleted": lambda cache: (entry_dir(cache, "image", "Mars-Landforms") / "manifest.json").rename(
         cache / "moved-manifest.json"),
     "temporaries-left-behind": _leftovers,
-    "fingerprints-garbage": lambda cache: [p.write_bytes(b"\x00{") for p in (cache / "fingerprints").glob("*.json")],
+    "fingerprints-garbage": lambda cache: [p.write_bytes(b"\x00{") for p in (cache / "fingerprints").glob("*.npz")],
     "fingerprints-deleted": lambda cache: shutil.rmtree(cache / "fingerprints"),
 }
 
@@ -210,7 +210,7 @@ DISK = {
     # case: (module whose atomic writes fail, errno, what the message names)
     "disk-full-writing-a-shard": ("mars_zoo.cache", errno.ENOSPC, "an embedding cache shard"),
     "read-only-writing-a-shard": ("mars_zoo.cache", errno.EROFS, "an embedding cache shard"),
-    "disk-full-writing-fingerprints": ("mars_zoo.stat_memo", errno.ENOSPC, "the fingerprints"),
+    "disk-full-writing-fingerprints": ("mars_zoo.data.fingerprints", errno.ENOSPC, "the fingerprints"),
 }
 
 
