@@ -110,8 +110,9 @@ def has_suffix(names: np.ndarray, suffix: bytes) -> np.ndarray:
     `name.lower().endswith(suffix)` says, from the names' last bytes only (lower-casing a
     million whole names cost more than the rest of listing them)."""
     count = len(suffix)
-    if names.dtype.itemsize < count or not len(names):
-        return np.zeros(len(names), dtype=bool)
+    exact = np.strings.endswith(names, suffix)
+    if exact.all() or names.dtype.itemsize < count:  # all in lower case (a whole shard of tiles), or too short
+        return exact
     chars = np.ascontiguousarray(names).view(np.uint8).reshape(len(names), names.dtype.itemsize)
     ends = np.strings.str_len(names)
     tails = np.take_along_axis(chars, np.maximum(ends[:, None] - count, 0) + np.arange(count), axis=1)
