@@ -62,7 +62,7 @@ def main() -> int:
 
         cold = []
         for _ in range(args.repeats):
-            for sidecar in cache.glob("fingerprints/*.json"):
+            for sidecar in cache.glob("fingerprints/*.npz"):
                 sidecar.unlink()
             cold.append(_timed(lambda: local_revision(tiles, cache)))
         warm = [_timed(lambda: local_revision(tiles, cache)) for _ in range(args.repeats)]
