@@ -74,16 +74,26 @@ def null_spec():
                      modalities=("image",), embedding_dim=DIM, random_weights=True, plugin="bench")
 
 
-def write_gallery(folder: Path, tiles: int, px: int) -> None:
+def write_gallery(folder: Path, tiles: int, px: int, distinct: int | None = None) -> None:
+    """`tiles` smooth-noise PNG tiles in tar shards of 1,000. With `distinct`, only that many
+    are generated and encoded and the rest repeat their bytes under names of their own: a
+    large gallery is written in seconds, and every tile is still read and decoded alone."""
     from mars_zoo.data import hub_format
     from mars_zoo.data.tile_names import tile_name
 
     rng = np.random.default_rng(0)
+    encoded: list[bytes] = []
 
     def tile(i):
+        name = tile_name(-180 + (i % 3600) / 10, -90 + (i // 3600) / 10)
+        if distinct and i >= distinct:
+            return name, encoded[i % distinct]
         coarse = rng.integers(0, 256, (px // 16, px // 16), dtype=np.uint8)
         pixels = np.kron(coarse, np.ones((16, 16), dtype=np.uint8)) + rng.integers(0, 8, (px, px), dtype=np.uint8)
-        return tile_name(-180 + (i % 3600) / 10, -90 + (i // 3600) / 10), hub_format.encode_image(pixels)
+        data = hub_format.encode_image(pixels)
+        if distinct:
+            encoded.append(data)
+        return name, data
 
     hub_format.write_tile_shards(folder, (tile(i) for i in range(tiles)), shard_size=1000)
 
@@ -97,11 +107,11 @@ def tar_members(folder: Path) -> list[tuple[str, str, int, int]]:
     return members
 
 
-def batches(tiles: int, batch_size: int) -> list[range]:
+def batches(tiles: int, batch_size: int, shard_size: int = DEFAULT_SHARD_SIZE) -> list[range]:
     """The harness's batches: `batch_size` tiles, never across a cache shard."""
-    return [range(start, min(start + batch_size, shard_start + DEFAULT_SHARD_SIZE, tiles))
-            for shard_start in range(0, tiles, DEFAULT_SHARD_SIZE)
-            for start in range(shard_start, min(shard_start + DEFAULT_SHARD_SIZE, tiles), batch_size)]
+    return [range(start, min(start + batch_size, shard_start + shard_size, tiles))
+            for shard_start in range(0, tiles, shard_size)
+            for start in range(shard_start, min(shard_start + shard_size, tiles), batch_size)]
 
 
 def _bare_batches(args) -> int:
