@@ -41,6 +41,7 @@ class Ranks:
     world_size: int = 1
     local_rank: int = 0
     node: int = 0
+    local_world_size: int = 1  # ranks on this node, which share its cores
 
     @property
     def distributed(self) -> bool:
@@ -83,18 +84,19 @@ class Ranks:
 
 def environment_ranks() -> Ranks:
     """The ranks torchrun describes in the environment (RANK, WORLD_SIZE, LOCAL_RANK,
-    GROUP_RANK)."""
+    GROUP_RANK, LOCAL_WORLD_SIZE)."""
     try:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", str(rank)))
         node = int(os.environ.get("GROUP_RANK", "0"))
+        local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     except ValueError as exc:
         raise MarsZooError(
-            f"WORLD_SIZE, RANK, LOCAL_RANK and GROUP_RANK must be integers ({exc}); start several ranks "
+            f"WORLD_SIZE, RANK, LOCAL_RANK, GROUP_RANK and LOCAL_WORLD_SIZE must be integers ({exc}); start several ranks "
             f"with torchrun or `mars-zoo run --nproc N`, which set them."
         ) from None
-    return Ranks(rank, world_size, local_rank, node)
+    return Ranks(rank, world_size, local_rank, node, max(1, local_world_size))
 
 
 def join(ranks: Ranks) -> Ranks:

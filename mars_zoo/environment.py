@@ -51,10 +51,14 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def default_workers(device: str) -> int:
-    """DataLoader workers for image decoding: on CUDA enough to keep the GPU fed; on the
-    CPU none, since decoding would take cores from the model itself."""
-    return min(8, os.cpu_count() or 1) if device.startswith("cuda") else 0
+def default_workers(device: str, processes_on_node: int = 1) -> int:
+    """DataLoader workers for image decoding: on CUDA enough to keep the GPU fed, the
+    node's cores shared out among its `processes_on_node` ranks (eight ranks of eight
+    workers each would crowd a 16-core node); on the CPU none, since decoding would take
+    cores from the model itself."""
+    if not device.startswith("cuda"):
+        return 0
+    return max(1, min(8, (os.cpu_count() or 1) // max(1, processes_on_node)))
 
 
 def check_precision(precision: str, device: str) -> None:

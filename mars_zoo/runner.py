@@ -43,7 +43,7 @@ class RunConfig:
     device: str = "auto"
     precision: str | None = None  # None: the model's recommended precision
     batch_size: int | None = None  # None: the model's recommended batch size
-    workers: int | None = None  # None: 0 on the CPU, up to 8 on CUDA
+    workers: int | None = None  # None: 0 on the CPU, up to 8 on CUDA (shared among a node's ranks)
     seed: int = 0
     caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
@@ -107,18 +107,20 @@ def recommended_precision(spec: ModelSpec, device: str) -> str:
 
 
 def embed_options(
-    spec: ModelSpec, device: str, precision: str | None, batch_size: int | None, workers: int | None, seed: int = 0
+    spec: ModelSpec, device: str, precision: str | None, batch_size: int | None, workers: int | None, seed: int = 0,
+    processes_on_node: int = 1,
 ) -> EmbedOptions:
     """How `spec` embeds on `device`: the settings given, else the model's recommendations
-    (and the device's default number of decoding workers). Shared by `run` and `search`, so
-    that both embed, and so key the cache, alike."""
+    (and the device's default number of decoding workers, shared among the node's
+    `processes_on_node` ranks). Shared by `run` and `search`, so that both embed, and so
+    key the cache, alike."""
     precision = precision or recommended_precision(spec, device)
     check_precision(precision, device)
     options = EmbedOptions(
         device=device,
         precision=precision,
         batch_size=batch_size or spec.batch_size,
-        workers=default_workers(device) if workers is None else workers,
+        workers=default_workers(device, processes_on_node) if workers is None else workers,
         seed=seed,
     )
     if options.batch_size < 1 or options.workers < 0:
@@ -145,7 +147,8 @@ def run(
         spec = with_own_weights(spec, config.weights)
     tasks = select_tasks(spec, config.tasks)
     device = rank_device(resolve_device(config.device), ranks)
-    options = embed_options(spec, device, config.precision, config.batch_size, config.workers, config.seed)
+    options = embed_options(spec, device, config.precision, config.batch_size, config.workers, config.seed,
+                            ranks.local_world_size)
     check_writable(config.out)
     np.random.seed(config.seed)
 

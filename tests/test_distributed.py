@@ -211,3 +211,23 @@ def test_more_processes_on_a_node_than_it_has_gpus_is_one_clear_error(monkeypatc
     assert rank_device("cuda", Ranks(rank=3, world_size=6, local_rank=1, node=1)) == "cuda:1"
     with pytest.raises(MarsZooError, match=r"node 1, which has 2 CUDA device\(s\).*at most 2 processes per node"):
         rank_device("cuda", Ranks(rank=4, world_size=6, local_rank=2, node=1))
+
+
+def test_ranks_of_a_node_share_its_cores_for_decoding_workers(monkeypatch):
+    from mars_zoo.distributed import environment_ranks
+    from mars_zoo.registry import load_registry
+    from mars_zoo.runner import embed_options
+
+    spec = load_registry().get("openclip/tiny-random")
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    for name, value in {"WORLD_SIZE": "16", "RANK": "9", "LOCAL_RANK": "1", "GROUP_RANK": "1",
+                        "LOCAL_WORLD_SIZE": "8"}.items():
+        monkeypatch.setenv(name, value)
+    ranks = environment_ranks()
+    assert ranks.local_world_size == 8
+    assert embed_options(spec, "cuda:1", None, None, None, processes_on_node=ranks.local_world_size).workers == 2
+    assert embed_options(spec, "cuda:1", None, None, None).workers == 8  # one process has the node to itself
+    assert embed_options(spec, "cuda:1", None, None, 5, processes_on_node=8).workers == 5  # --workers wins
+    assert embed_options(spec, "cpu", None, None, None, processes_on_node=8).workers == 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    assert embed_options(spec, "cuda:1", None, None, None, processes_on_node=8).workers == 1  # never none on CUDA

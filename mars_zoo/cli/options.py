@@ -129,7 +129,8 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=None,
                         help="batch size (default: the model's recommendation)")
     parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
-                        help="DataLoader workers for image decoding (default: 0 on CPU, up to 8 on CUDA)")
+                        help="DataLoader workers for image decoding, per rank (default: 0 on CPU; on CUDA up "
+                        "to 8, the node's cores shared among its ranks)")
     parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
                         help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
                         f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
