@@ -30,8 +30,24 @@ def _placed_tiles(names: np.ndarray, where: Sequence[str]) -> np.ndarray:
         lonlat = parse_tile_names(names)
     except TileNameError as exc:
         raise MarsZooError(f"{exc} Found in {where[exc.index]}; rename or remove that tile.") from None
+    _check_on_the_planet(names, lonlat, where)
     _check_unique_tiles(names, lonlat, where)
     return lonlat
+
+
+def _check_on_the_planet(names: np.ndarray, lonlat: np.ndarray, where: Sequence[str]) -> None:
+    """Every tile's lower-left corner on the map: -180 <= lon < 180 and -90 <= lat < 90.
+    A corner outside is a misnamed tile; scored as it stands, it would be a hit or a miss
+    at a place that does not exist."""
+    lon, lat = lonlat[:, 0], lonlat[:, 1]
+    outside = np.flatnonzero(~((lon >= -180) & (lon < 180) & (lat >= -90) & (lat < 90)))
+    if outside.size:
+        i = int(outside[0])
+        raise MarsZooError(
+            f"Tile {names[i].decode('utf-8', 'replace')} (in {where[i]}) puts its lower-left corner at "
+            f"lon {lon[i]:g}, lat {lat[i]:g}, off the map (lon -180 to 180, lat -90 to 90)"
+            f"{f', like {outside.size - 1} other tile(s)' if outside.size > 1 else ''}. Rename or remove it."
+        )
 
 
 def _check_unique_tiles(names: np.ndarray, lonlat: np.ndarray, where: Sequence[str]) -> None:

@@ -170,6 +170,12 @@ REFUSED = {
     "gallery-bad-tile-name": ("geolocalization",
                               rewrite_shard("tiles-000000.tar", lambda m: [("E1.5_N2.png", m[0][1]), *m[1:]]),
                               ["'E1.5_N2.png'", "naming rule", "tiles-000000.tar"]),
+    "gallery-tile-off-the-map": ("geolocalization",
+                                 rewrite_shard("tiles-000001.tar", lambda m: [*m[:-1], ("E180_0_N3_2.png", m[-1][1])]),
+                                 ["E180_0_N3_2.png (in", "tiles-000001.tar", "lon 180, lat 3.2, off the map"]),
+    "gallery-tile-past-the-pole": ("geolocalization",
+                                   rewrite_shard("tiles-000000.tar", lambda m: [("E_12_0_N_90_5.png", m[0][1]), *m[1:]]),
+                                   ["E_12_0_N_90_5.png", "lat -90.5, off the map"]),
 }
 
 
