@@ -55,7 +55,6 @@ import re
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -67,6 +66,7 @@ from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.tile_gallery import png_tiles, read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.reporting import Reporter
+from timing import timed
 
 TARGET_RATIO = 2.0
 TARGET_CACHED_S = 2.0
@@ -118,13 +118,6 @@ def bare_pass(folder: Path) -> int:
             position += 512 + -(-size // 512) * 512
         os.close(fd)
     return count
-
-
-def timed(function) -> tuple[float, float, object]:
-    """(wall s, CPU s, result) of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return time.perf_counter() - wall, time.process_time() - cpu, result
 
 
 def bare_png_stat_pass(folder: Path) -> int:

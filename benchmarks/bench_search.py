@@ -34,7 +34,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -42,6 +41,7 @@ import numpy as np
 
 from mars_zoo.cache import DEFAULT_SHARD_SIZE, CacheEntry
 from mars_zoo.search import top_k
+from timing import timed
 
 TARGET_RATIO = 0.35
 TARGET_ROWS = 1_400_000
@@ -73,10 +73,9 @@ def interleaved_medians(functions: dict, repeats: int) -> dict[str, tuple[float,
     timings: dict[str, list[tuple[float, float]]] = {name: [] for name in functions}
     for round_ in range(repeats + 1):
         for name, function in functions.items():
-            wall, cpu = time.perf_counter(), time.process_time()
-            function()
+            wall, cpu, _ = timed(function)
             if round_:
-                timings[name].append((time.perf_counter() - wall, time.process_time() - cpu))
+                timings[name].append((wall, cpu))
     return {
         name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
         for name, values in timings.items()

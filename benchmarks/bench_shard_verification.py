@@ -27,23 +27,16 @@ import os
 import shutil
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench_search import write_gallery
+from timing import timed
 from mars_zoo.cache import VERIFIED_NAME
 from mars_zoo.search import top_k
 
 TARGET_CHECK_RATIO = 0.01
-
-
-def timed(function) -> tuple[float, float]:
-    """(wall, CPU) seconds of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    function()
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         scores: dict[str, list[float]] = {side: [] for side in sides}
         for round_ in range(args.repeats + 1):
             for side, first in sides.items():
-                checked = timed(lambda: check(first))
+                checked = timed(lambda: check(first))[:2]
                 scored = timed(score)
                 if round_:  # round 0 fills the page cache
                     checks[side].append(checked)
