@@ -13,24 +13,21 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+from mars_zoo.data.files import file_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def content_sha256(path: Path) -> str:
     """sha256 of a file; for a folder, sha256 of the lines '<relative path> <sha256>' of
     every file under it, sorted by path."""
     if path.is_file():
-        return _file_sha256(path)
+        return file_sha256(path)
     files = sorted(p for p in path.rglob("*") if p.is_file())
     if not files:
         raise MarsZooError(f"--weights {path} is an empty folder. Fix: pass the checkpoint file, or "
                            f"the folder written by save_pretrained.")
-    listing = "".join(f"{p.relative_to(path).as_posix()} {_file_sha256(p)}\n" for p in files)
+    listing = "".join(f"{p.relative_to(path).as_posix()} {file_sha256(p)}\n" for p in files)
     return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
