@@ -1,14 +1,17 @@
 """What was learnt from a file's bytes, remembered for as long as its stat is unchanged.
 
-Reading a file in full to hash it is what makes trusting a large copy slow (a
-1.4-million-tile gallery, gigabytes of embedding cache shards). So the digest of a file
-is kept in a small JSON sidecar together with the file's size, modification time,
-change time and inode (nanoseconds) as they were when it was read. A file whose four
-values are unchanged is not read again; any difference means a full read. Every write
-through the file system moves the change time, which (unlike the modification time)
-cannot be set back by hand, and a file replaced by rename has a new inode. Damage that
-bypasses the file system (a failing disk) keeps the stat: deleting the sidecar makes
-the next use read everything again.
+Reading a file in full to hash it is what makes trusting a large copy slow (gigabytes of
+embedding cache shards). So the digest of a file is kept in a small JSON sidecar
+together with the file's size, modification time, change time and inode (nanoseconds) as
+they were when it was read. A file whose four values are unchanged is not read again;
+any difference means a full read. Every write through the file system moves the change
+time, which (unlike the modification time) cannot be set back by hand, and a file
+replaced by rename has a new inode. Damage that bypasses the file system (a failing
+disk) keeps the stat: deleting the sidecar makes the next use read everything again.
+
+A sidecar of dicts suits hundreds of files (a cache entry's shards). A local data copy
+can hold a million (a PNG-folder gallery), so `mars_zoo.data.fingerprints` keeps the
+same STAT_FIELDS as numpy arrays compared at once.
 
 The sidecar is written atomically and only when it changed; an unreadable one, or one
 written for another place (`scope`), counts as empty.
