@@ -10,10 +10,9 @@ changes nothing and changing one byte changes the revision.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
-from mars_zoo.data.files import file_sha256
+from mars_zoo.data.files import file_sha256, files_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 
@@ -27,8 +26,7 @@ def content_sha256(path: Path) -> str:
     if not files:
         raise MarsZooError(f"--weights {path} is an empty folder. Fix: pass the checkpoint file, or "
                            f"the folder written by save_pretrained.")
-    listing = "".join(f"{p.relative_to(path).as_posix()} {file_sha256(p)}\n" for p in files)
-    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+    return files_sha256(path, files)
 
 
 def with_own_weights(spec: ModelSpec, path: Path) -> ModelSpec:

@@ -14,6 +14,7 @@ import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -127,3 +128,11 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def files_sha256(root: Path, files: Iterable[Path]) -> str:
+    """SHA-256 of the lines '<path relative to root> <sha256 of the file>' of `files`, in the
+    order given: one digest of several files that changes with any byte or name in them, and
+    not with where `root` is."""
+    listing = "".join(f"{Path(path).relative_to(root).as_posix()} {file_sha256(path)}\n" for path in files)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
