@@ -11,6 +11,7 @@ from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
+from mars_zoo.reporting import Reporter
 from mars_zoo.spec_checks import check_spec
 
 
@@ -29,7 +30,7 @@ class Registry:
             impl = impls.get(info.name)
             if impl is None:
                 continue
-            with plugin_call(f"Plugin {info.name!r} ({info.package})", "while registering its models",
+            with plugin_call(info.describe(), "while registering its models",
                              "Fix its register_models hook, or uninstall the plugin."):
                 impl.function(register=lambda spec, _plugin=info.name: self._add(spec, _plugin))
 
@@ -73,5 +74,6 @@ class Registry:
         )
 
 
-def load_registry(plugins_dir: Path | None = None) -> Registry:
-    return Registry(build_plugin_manager(plugins_dir))
+def load_registry(plugins_dir: Path | None = None, reporter: Reporter | None = None) -> Registry:
+    """The registry of every plugin's models; `reporter` hears of a plugin that registers nothing."""
+    return Registry(build_plugin_manager(plugins_dir, reporter))

@@ -140,6 +140,33 @@ def test_misspelled_hook_is_refused(tmp_path):
         build_plugin_manager(tmp_path)
 
 
+def test_a_file_without_a_hook_is_reported_to_the_library_users_reporter(tmp_path):
+    from mars_zoo.reporting import Reporter
+
+    class Recorder(Reporter):
+        def __init__(self):
+            self.warnings = []
+
+        def warn(self, message):
+            self.warnings.append(message)
+
+    (tmp_path / "idle.py").write_text("VALUE = 1\n")
+    recorder = Recorder()
+    pm = build_plugin_manager(tmp_path, recorder)
+    assert pm.info("idle").origin == "plugins-dir"
+    [warning] = recorder.warnings
+    assert warning.startswith(f"Plugin 'idle' (--plugins-dir file {tmp_path / 'idle.py'}) registers nothing")
+
+
+def test_a_hook_of_a_later_version_marked_optional_is_ignored(tmp_path):
+    (tmp_path / "ahead.py").write_text(textwrap.dedent(ACME) + textwrap.dedent("""
+        @mars_zoo.hookimpl(optionalhook=True)
+        def register_datasets(register):
+            raise AssertionError("never called")
+    """))
+    assert "acme/tiny" in Registry(build_plugin_manager(tmp_path))
+
+
 def test_plugin_that_registers_something_else_is_named(tmp_path):
     (tmp_path / "sloppy.py").write_text(
         "import mars_zoo\n\n@mars_zoo.hookimpl\ndef register_models(register):\n    register('acme/x')\n"

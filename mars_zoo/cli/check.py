@@ -34,10 +34,11 @@ def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.registry import load_registry
     from mars_zoo.weights import with_own_weights
 
-    spec = resolve_model_revision(load_registry(args.plugins_dir).get(args.model))
+    reporter = RichReporter()
+    spec = resolve_model_revision(load_registry(args.plugins_dir, reporter).get(args.model))
     if args.weights is not None:
         spec = with_own_weights(spec, args.weights)
-    checks = check_model(spec, RichReporter())
+    checks = check_model(spec, reporter)
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")

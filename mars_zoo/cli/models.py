@@ -16,7 +16,7 @@ from mars_zoo.model_revisions import MODEL_REVISIONS_FILE
 from mars_zoo.model_table import readme_block
 from mars_zoo.registry import load_registry
 from mars_zoo.revision_record import RevisionRecord
-from mars_zoo.reporting import console
+from mars_zoo.reporting import RichReporter, console
 
 
 def register(subparsers) -> None:
@@ -24,7 +24,8 @@ def register(subparsers) -> None:
         "plugins",
         help="list loaded plugins",
         description="List the loaded plugins in load order: built-ins, installed entry points "
-        "(group 'mars_zoo', filtered by MARS_ZOO_LOAD_PLUGINS if set), then --plugins-dir files.",
+        "(group 'mars_zoo', filtered by MARS_ZOO_LOAD_PLUGINS if set), then --plugins-dir files, with "
+        "the hooks each implements (a plugin with none is listed, with a warning that it registers nothing).",
     )
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_plugins_dir_option(plugins)
@@ -45,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run_plugins(args: argparse.Namespace) -> int:
-    registry = load_registry(args.plugins_dir)
+    registry = load_registry(args.plugins_dir, RichReporter())
     pm = registry.pm
     rows = []
     for info in pm.loaded:
@@ -76,7 +77,7 @@ def _revision_cell(spec, recorded: dict[str, str]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    registry = load_registry(args.plugins_dir)
+    registry = load_registry(args.plugins_dir, RichReporter())
     if args.markdown:
         console.print(readme_block(registry), markup=False, highlight=False, soft_wrap=True)
         return 0

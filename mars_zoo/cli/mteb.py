@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mars_zoo.cli.options import absolute_path, add_plugins_dir_option
 from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import console_err
+from mars_zoo.reporting import RichReporter, console_err
 
 DEFAULT_SUBMISSIONS = Path("submissions")
 PULL_REQUEST = "https://github.com/embeddings-benchmark/mteb/pull/5148"
@@ -79,7 +79,7 @@ def run_import(args: argparse.Namespace) -> int:
         if given and len(runs) > 1:
             raise MarsZooError(f"{flag} is about one model, but the paths hold {len(runs)} model folders "
                                f"({', '.join(str(run.folder) for run in runs)}); import them one at a time.")
-    registered = {spec.name: spec.metadata() for spec in load_registry(args.plugins_dir)}
+    registered = {spec.name: spec.metadata() for spec in load_registry(args.plugins_dir, RichReporter())}
     planned = []
     for run in runs:
         result = reported_result(run, model_block(run, args.model, registered), args.url, args.citation,

@@ -91,10 +91,11 @@ def run_command(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         weights=args.weights,
     )
-    registry = load_registry(args.plugins_dir)
+    reporter = RichReporter() if ranks.leader else Reporter()  # one rank speaks for all
+    registry = load_registry(args.plugins_dir, reporter)
     join(ranks)
     try:
-        result, embedder = run(config, registry, RichReporter() if ranks.leader else Reporter(), ranks)
+        result, embedder = run(config, registry, reporter, ranks)
     finally:
         leave(ranks)
     if result is None:

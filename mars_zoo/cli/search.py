@@ -76,8 +76,8 @@ def search_command(args: argparse.Namespace) -> int:
         **embedding_settings(args),
     )
     out = args.out or default_out(args.query, args.images)
-    registry = load_registry(args.plugins_dir)
-    result = run_search(config, registry, RichReporter())
+    reporter = RichReporter()
+    result = run_search(config, load_registry(args.plugins_dir, reporter), reporter)
     written = write_outputs(result, out, args.thumbnails)
     if args.json:
         print(json.dumps({**result.summary(), "files": {name: str(path) for name, path in written.items()}}))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import console_err, printable
+from mars_zoo.reporting import RichReporter, console_err, printable
 
 DEFAULT_PATH = Path("submissions")
 
@@ -41,7 +41,7 @@ def run_validate(args: argparse.Namespace) -> int:
     if args.plugins_dir is not None and not args.plugins_dir.is_dir():
         raise MarsZooError(f"--plugins-dir {args.plugins_dir} is not a directory.")
     paths = args.paths or [DEFAULT_PATH]
-    validation = validate_paths(paths, known_models=lambda: load_registry(args.plugins_dir))
+    validation = validate_paths(paths, known_models=lambda: load_registry(args.plugins_dir, RichReporter()))
     if validation.files == 0:  # a mistyped folder must not pass as "all valid"
         raise MarsZooError(
             f"No result files (*.json) in {', '.join(printable(str(path)) for path in paths)}: nothing was "

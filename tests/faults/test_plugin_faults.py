@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -218,3 +219,136 @@ def test_an_installed_plugin_that_exits_at_import_is_named_with_its_package(tmp_
     assert "Plugin 'quitting' (entry point 'quitting_mars_plugin' of quitting-mars-plugin 1.2.3) failed to " \
            "import: it called sys.exit(0)" in message
     assert "pip uninstall quitting-mars-plugin" in message and "MARS_ZOO_LOAD_PLUGINS" in message
+
+
+# The plugin surface: a hook mars-zoo does not have, a file with no hook, helper modules.
+
+GOOD_HOOK = "@mars_zoo.hookimpl\ndef register_models(register):"
+
+
+def plugin_source(family: str, hook: str = GOOD_HOOK, imports: str = "", family_expr: str | None = None) -> str:
+    """A plugin file whose function `hook` (decorator and def line) registers `<family>/model`;
+    `family_expr` computes the family instead (from a helper, say)."""
+    family_expr = family_expr or repr(family)
+    return (f"import mars_zoo\n{imports}\n\n\n{hook}\n"
+            f"    register(mars_zoo.ModelSpec(name={family_expr} + '/model', family={family_expr}, checkpoint='x', "
+            "loader=lambda *args: None, license='mit', embedding_dim=4, parameters=1, random_weights=True))\n")
+
+
+def write_files(directory: Path, files: dict[str, str]) -> None:
+    for relative, source in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+
+
+def declared_hooks() -> str:
+    """The hooks of mars_zoo/hookspecs.py with their arguments, read from the module itself."""
+    import inspect
+
+    from mars_zoo import hookspecs
+
+    return ", ".join(f"{name}({', '.join(inspect.signature(function).parameters)})"
+                     for name, function in sorted(vars(hookspecs).items()) if hasattr(function, "mars_zoo_spec"))
+
+
+HOOKS_LISTED = re.compile(r"The hooks a plugin may implement, declared in mars_zoo/hookspecs\.py, are: (.*?)\. ")
+
+# (case id, hook definition, what the message must say, the suggestion or None)
+MISSPELLED_HOOKS = [
+    ("hook-name-singular", "@mars_zoo.hookimpl\ndef register_model(register):",
+     ["hook 'register_model', which mars-zoo does not have"], "register_models"),
+    ("hook-name-transposed", "@mars_zoo.hookimpl\ndef register_modles(register):",
+     ["hook 'register_modles', which mars-zoo does not have"], "register_models"),
+    ("hook-name-case", "@mars_zoo.hookimpl\ndef Register_Models(register):",
+     ["hook 'Register_Models', which mars-zoo does not have"], "register_models"),
+    ("hook-specname-typo", "@mars_zoo.hookimpl(specname='register_model')\ndef models(register):",
+     ["hook 'register_model' (function models), which mars-zoo does not have"], "register_models"),
+    ("hook-name-unrelated", "@mars_zoo.hookimpl\ndef setup(register):",
+     ["hook 'setup', which mars-zoo does not have"], None),
+    ("hook-argument-typo", "@mars_zoo.hookimpl\ndef register_models(regsiter):",
+     ["register_models(regsiter)", "'regsiter'"], None),
+]
+
+
+@pytest.mark.parametrize("name, hook, needles, suggestion", MISSPELLED_HOOKS, ids=[case[0] for case in MISSPELLED_HOOKS])
+def test_a_hook_mars_zoo_does_not_have_is_one_error_listing_only_the_real_hooks(tmp_path, capsys, name, hook,
+                                                                              needles, suggestion):
+    directory = tmp_path / "plugins"
+    write_files(directory, {f"{name}.py": plugin_source(name, hook=hook)})
+    outcome = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    assert_clean_error(outcome, 2, f"Plugin '{name}' (--plugins-dir file {directory / f'{name}.py'})", *needles)
+    listed = HOOKS_LISTED.search(outcome.message)
+    assert listed and listed.group(1) == declared_hooks(), outcome.message
+    if suggestion:
+        assert f"Did you mean '{suggestion}'?" in outcome.message
+    else:
+        assert "Did you mean" not in outcome.message
+    assert outcome.out == ""
+
+
+def warnings_of(outcome) -> list[str]:
+    """The warning paragraphs on stderr, whitespace collapsed."""
+    return [" ".join(part.split()) for part in outcome.err.split("warning:")[1:]]
+
+
+# (case id, the plugin file's source, what the warning must say)
+NO_HOOK = [
+    ("no-decorator", plugin_source("no-decorator", hook="def register_models(register):"),
+     ["its register_models function is not decorated with @mars_zoo.hookimpl"]),
+    ("other-project-marker", plugin_source("other-project-marker", imports="import pluggy",
+                                           hook="@pluggy.HookimplMarker('marszoo')\ndef register_models(register):"),
+     ["its register_models function is not decorated with @mars_zoo.hookimpl"]),
+    ("helper-without-underscore", "def shared_transform(image):\n    return image\n",
+     ["it has no function decorated with @mars_zoo.hookimpl"]),
+]
+
+
+@pytest.mark.parametrize("name, source, needles", NO_HOOK, ids=[case[0] for case in NO_HOOK])
+def test_a_plugin_file_without_a_hook_is_loaded_with_a_warning_that_it_registers_nothing(tmp_path, capsys, name,
+                                                                                       source, needles):
+    directory = tmp_path / "plugins"
+    write_files(directory, {f"{name}.py": source, "good.py": plugin_source("good")})
+    outcome = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    assert outcome.code == 0, outcome.err
+    assert "good/model" in {row["name"] for row in json.loads(outcome.out)}  # the command went on
+    [warning] = warnings_of(outcome)
+    assert f"Plugin '{name}' (--plugins-dir file {directory / f'{name}.py'}) registers nothing" in warning, warning
+    assert all(needle in warning for needle in needles), warning
+
+
+def test_an_installed_plugin_without_a_hook_is_loaded_with_a_warning(tmp_path):
+    from test_plugins import make_distribution, mars_zoo_cli
+
+    site = make_distribution(tmp_path, "empty-mars-plugin", "def register_models(register):\n    pass\n")
+    result = mars_zoo_cli("plugins", "--json", pythonpath=site, env_extra={"COLUMNS": "1000"})
+    assert result.returncode == 0, result.stderr
+    assert {"name": "empty", "origin": "entry-point", "package": "empty-mars-plugin", "version": "1.2.3",
+            "hooks": []} in json.loads(result.stdout)
+    warning = " ".join(result.stderr.split())
+    assert "warning: Plugin 'empty' (entry point of empty-mars-plugin 1.2.3) registers nothing: its " \
+           "register_models function is not decorated with @mars_zoo.hookimpl" in warning, warning
+
+
+def test_an_installed_plugin_with_a_misspelled_hook_is_named_with_its_distribution(tmp_path):
+    from test_plugins import make_distribution, mars_zoo_cli
+
+    site = make_distribution(tmp_path, "typo-mars-plugin", plugin_source("typo", hook=MISSPELLED_HOOKS[0][1]))
+    result = mars_zoo_cli("list", "--json", pythonpath=site)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Plugin 'typo' (entry point of typo-mars-plugin 1.2.3) implements hook 'register_model', which " \
+           "mars-zoo does not have. Did you mean 'register_models'?" in message, message
+
+
+def test_one_module_under_two_entry_points_is_one_error(tmp_path):
+    from test_plugins import make_distribution, mars_zoo_cli
+
+    site = make_distribution(tmp_path, "twice-mars-plugin", plugin_source("twice"))
+    (tmp_path / "twice_mars_plugin-1.2.3.dist-info" / "entry_points.txt").write_text(
+        "[mars_zoo]\ntwice = twice_mars_plugin\ntwice-again = twice_mars_plugin\n")
+    result = mars_zoo_cli("list", "--json", pythonpath=site)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    message = " ".join(result.stderr.split())
+    assert "Plugin 'twice-again' (entry point of twice-mars-plugin 1.2.3) is the module that plugin 'twice' " \
+           "(entry point of twice-mars-plugin 1.2.3) already loaded" in message, message
