@@ -31,6 +31,8 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return (f"it called sys.exit({exc.code!r}), which would have ended mars-zoo as if the "
                 f"command had finished")
+    if isinstance(exc, SyntaxError) and exc.filename:  # its str() names the file without its folder
+        return f"{type(exc).__name__}: {exc.msg} ({exc.filename}, line {exc.lineno})"
     detail = " ".join(str(exc).split())
     if len(detail) > MAX_DETAIL:
         detail = detail[: MAX_DETAIL - 3] + "..."

@@ -21,7 +21,8 @@ How a plugin is checked when it loads (`mars_zoo.plugin_manager`):
   almost always is (`register_model`); mark a hook of a later mars-zoo
   `@mars_zoo.hookimpl(optionalhook=True)` to have this version ignore it instead.
 - A plugin without any decorated function registers nothing: it still loads, with a
-  warning that says so (a forgotten decorator, say).
+  warning that says so (a forgotten decorator, or a helper module in `--plugins-dir`
+  that should be named `_helper.py`).
 """
 
 import pluggy

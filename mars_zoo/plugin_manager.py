@@ -5,7 +5,13 @@
 2. Installed distributions that declare an entry point in the `mars_zoo` group.
    If `MARS_ZOO_LOAD_PLUGINS` is set (comma-separated entry-point names, possibly
    empty), only those listed are loaded: CI uses it to pin what runs.
-3. `*.py` files of a `--plugins-dir` directory, which the user asked for explicitly.
+3. The `*.py` files of a `--plugins-dir` directory, which the user asked for explicitly,
+   except those whose name starts with `_`: those and the sub-folders are helper modules.
+   The files of one directory are modules of one package whose folder is the directory, so a
+   plugin imports its helpers relatively (`from ._helpers import x`, `from .tools import y`),
+   at import time or later in its loader. Each directory gets a package of its own, made
+   afresh at every load, so two directories' modules never meet in `sys.modules`, and no
+   helper can shadow an installed module.
 
 Each plugin's hook implementations are checked as it is added: a hook that
 `mars_zoo/hookspecs.py` does not declare (a misspelled `register_model`) is refused with
@@ -18,6 +24,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import os
@@ -29,13 +36,15 @@ import pluggy
 
 from mars_zoo import __version__, hookspecs
 from mars_zoo.boundary import plugin_call
-from mars_zoo.errors import MarsZooError
+from mars_zoo.data.files import files_sha256
+from mars_zoo.errors import MarsZooError, PluginError
 from mars_zoo.reporting import Reporter, printable
 
 BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm", "hf_encoders": "mars_zoo_hf_encoders",
                    "sentence_transformers": "mars_zoo_st"}
 ENTRY_POINT_GROUP = "mars_zoo"
 ALLOW_LIST_ENV = "MARS_ZOO_LOAD_PLUGINS"
+DIRECTORY_PACKAGE = "mars_zoo_plugins_dir_"  # + a digest of the directory's path
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,9 @@ class PluginInfo:
     origin: str  # "builtin", "entry-point" or "plugins-dir"
     package: str
     version: str
+    # The Python files a --plugins-dir plugin consists of: its own file first, then every
+    # helper module of its directory (any of which it may import); its version covers them all.
+    files: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -137,7 +149,9 @@ class PluginManager(pluggy.PluginManager):
             fix = "Decorate it with @mars_zoo.hookimpl."
         else:
             why = "it has no function decorated with @mars_zoo.hookimpl"
-            fix = "Implement a hook (see mars_zoo/hookspecs.py)."
+            fix = "Implement a hook (see mars_zoo/hookspecs.py)" + (
+                ", or, if it is a helper module of the folder's plugins, give it a name starting with '_'."
+                if info.origin == "plugins-dir" else ".")
         return f"{info.describe()} registers nothing: {why}, so mars-zoo finds no hook in it. {fix}"
 
 
@@ -173,25 +187,75 @@ def _load_entry_points(pm: PluginManager) -> None:
         pm.add(plugin, PluginInfo(entry_point.name, "entry-point", package, version))
 
 
+def _directory_package(directory: Path) -> str:
+    """A new package whose folder is `directory`, replacing the package (and its modules) of
+    an earlier load of the same directory, so that files edited since are read again."""
+    name = DIRECTORY_PACKAGE + hashlib.sha256(os.fsencode(directory)).hexdigest()[:16]
+    for stale in [module for module in sys.modules if module == name or module.startswith(name + ".")]:
+        del sys.modules[stale]
+    importlib.invalidate_caches()  # helpers may have been added since the import system last looked
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = [str(directory)]
+    sys.modules[name] = importlib.util.module_from_spec(spec)
+    return name
+
+
+def _helper_files(directory: Path) -> list[Path]:
+    """The Python files of `directory` that are not plugins: `_*.py` beside them and every
+    `*.py` in a sub-folder (hidden folders and `__pycache__` aside). A plugin may import any
+    of them, at import or later in its loader, so each is part of every plugin's code."""
+    def skipped(path: Path) -> bool:
+        return any(part.startswith(".") or part == "__pycache__" for part in path.relative_to(directory).parts[:-1])
+
+    helpers = [path for path in directory.glob("_*.py") if path.is_file()]
+    helpers += [path for path in directory.glob("*/**/*.py") if path.is_file() and not skipped(path)]
+    return sorted(helpers)
+
+
+def _import_plugin_file(package: str, path: Path, directory: Path) -> object:
+    """The module of plugin file `path`: imported now, or already, by a plugin before it."""
+    name = f"{package}.{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        with plugin_call(f"Plugin file {path}", "to import",
+                         f"Fix the file or move it out of --plugins-dir {directory}."):
+            spec.loader.exec_module(module)
+    except MarsZooError as exc:
+        del sys.modules[name]
+        raise _with_relative_import_hint(exc, directory) from exc.__cause__
+    return module
+
+
+def _with_relative_import_hint(exc: MarsZooError, directory: Path) -> MarsZooError:
+    """`exc`, told how to import a helper module that the plugin imported by its bare name:
+    the directory is a package, not a folder on the import path."""
+    cause = exc.__cause__
+    missing = (cause.name or "").split(".")[0] if isinstance(cause, ModuleNotFoundError) else ""
+    if not missing or not ((directory / f"{missing}.py").is_file() or (directory / missing).is_dir()):
+        return exc
+    return PluginError(
+        f"{exc} {missing!r} is beside it in --plugins-dir, whose files are modules of one package: import it "
+        f"relatively (from .{missing} import NAME, or from . import {missing})."
+    )
+
+
 def _load_directory(pm: PluginManager, directory: Path) -> None:
     if not directory.is_dir():
         raise MarsZooError(f"--plugins-dir {directory} is not a directory.")
-    for path in sorted(directory.glob("*.py")):
-        module_name = f"mars_zoo_dir_plugins.{path.stem}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            with plugin_call(f"Plugin file {path}", "to import",
-                             f"Fix the file or move it out of --plugins-dir {directory}."):
-                spec.loader.exec_module(module)
-        except MarsZooError:
-            del sys.modules[module_name]
-            raise
-        # The file's content hash is its version: it keys the embedding cache, so editing
-        # the plugin file can never silently reuse embeddings of the old code.
-        version = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        pm.add(module, PluginInfo(path.stem, "plugins-dir", str(path), version))
+    directory = directory.absolute()  # a plugin's loader may import a helper after a chdir
+    package = _directory_package(directory)
+    helpers = _helper_files(directory)
+    for path in sorted(path for path in directory.glob("*.py") if path.is_file() and not path.name.startswith("_")):
+        module = _import_plugin_file(package, path, directory)
+        files = [path, *helpers]
+        # The content hash of its files is the plugin's version: it keys the embedding cache,
+        # so editing the plugin or a helper can never silently reuse embeddings of the old code.
+        version = "sha256:" + files_sha256(directory, files)[:16]
+        pm.add(module, PluginInfo(path.stem, "plugins-dir", str(path), version, tuple(map(str, files))))
 
 
 def build_plugin_manager(plugins_dir: Path | None = None, reporter: Reporter | None = None) -> PluginManager:

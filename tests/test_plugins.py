@@ -140,6 +140,75 @@ def test_misspelled_hook_is_refused(tmp_path):
         build_plugin_manager(tmp_path)
 
 
+HELPED_PLUGIN = """
+    import mars_zoo
+
+    from ._helpers import FAMILY
+
+
+    def _load(spec, device, precision):
+        from ._late import VALUE  # imported when the model loads, long after the folder did
+
+        return VALUE
+
+
+    @mars_zoo.hookimpl
+    def register_models(register):
+        register(mars_zoo.ModelSpec(name=FAMILY + "/model", family=FAMILY, checkpoint="x", loader=_load,
+                                    license="mit", embedding_dim=4, parameters=1, random_weights=True))
+"""
+
+
+def write_helped_plugin(directory: Path, family: str) -> None:
+    directory.mkdir()
+    (directory / "plugin.py").write_text(textwrap.dedent(HELPED_PLUGIN))
+    (directory / "_helpers.py").write_text(f"FAMILY = {family!r}\n")
+    (directory / "_late.py").write_text(f"VALUE = 'late {family}'\n")
+
+
+def test_two_plugin_folders_in_one_process_keep_their_own_helpers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for family in ("one", "two"):
+        write_helped_plugin(tmp_path / family, family)
+    registries = {family: Registry(build_plugin_manager(Path(family))) for family in ("one", "two")}
+    monkeypatch.chdir(tmp_path / "one")  # relative --plugins-dir paths must not matter any more
+    for family, registry in registries.items():
+        [spec] = [spec for spec in registry if spec.family in registries]
+        assert spec.name == f"{family}/model"
+        assert spec.loader(spec, "cpu", "fp32") == f"late {family}"
+    assert not {"_helpers", "_late", "plugin"} & set(sys.modules)  # nothing under a top-level name
+
+
+def test_a_folder_loaded_again_in_one_process_reads_its_edited_files(tmp_path):
+    write_helped_plugin(tmp_path / "dir", "before")
+    assert "before/model" in Registry(build_plugin_manager(tmp_path / "dir"))
+    (tmp_path / "dir" / "_helpers.py").write_text("FAMILY = 'after-the-edit'\n")
+    assert "after-the-edit/model" in Registry(build_plugin_manager(tmp_path / "dir"))
+
+
+def test_a_plugins_version_covers_its_helpers_and_its_files_are_listed(tmp_path):
+    write_helped_plugin(tmp_path / "dir", "helped")
+    directory = tmp_path / "dir"
+    (directory / "tools").mkdir()
+    (directory / "tools" / "names.py").write_text("NAME = 'x'\n")
+    (directory / "README.md").write_text("notes\n")
+
+    def info() -> PluginInfo:
+        return build_plugin_manager(directory).info("plugin")
+
+    first = info()
+    assert first.files[0] == str(directory / "plugin.py")
+    assert sorted(first.files[1:]) == sorted(str(directory / name) for name in ("_helpers.py", "_late.py", "tools/names.py"))
+    (directory / "README.md").write_text("other notes\n")  # not code
+    assert info().version == first.version
+    versions = [first.version]
+    for edited in ("plugin.py", "_helpers.py", "_late.py", "tools/names.py"):
+        with open(directory / edited, "a") as handle:
+            handle.write(f"# {edited} edited\n")
+        versions.append(info().version)
+        assert len(set(versions)) == len(versions), edited
+
+
 def test_a_file_without_a_hook_is_reported_to_the_library_users_reporter(tmp_path):
     from mars_zoo.reporting import Reporter
 

@@ -85,7 +85,9 @@ def add_plugins_dir_option(parser: argparse.ArgumentParser) -> None:
         "--plugins-dir",
         type=absolute_path,
         metavar="DIR",
-        help="also load every *.py file of DIR as a plugin (after built-ins and installed ones)",
+        help="also load every *.py file of DIR as a plugin (after built-ins and installed ones), except "
+        "helper modules: files whose name starts with '_' and sub-folders, which its plugins import "
+        "relatively (from ._helpers import x)",
     )
 
 

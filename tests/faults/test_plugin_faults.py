@@ -300,7 +300,7 @@ NO_HOOK = [
                                            hook="@pluggy.HookimplMarker('marszoo')\ndef register_models(register):"),
      ["its register_models function is not decorated with @mars_zoo.hookimpl"]),
     ("helper-without-underscore", "def shared_transform(image):\n    return image\n",
-     ["it has no function decorated with @mars_zoo.hookimpl"]),
+     ["it has no function decorated with @mars_zoo.hookimpl", "a helper module", "name starting with '_'"]),
 ]
 
 
@@ -315,6 +315,54 @@ def test_a_plugin_file_without_a_hook_is_loaded_with_a_warning_that_it_registers
     [warning] = warnings_of(outcome)
     assert f"Plugin '{name}' (--plugins-dir file {directory / f'{name}.py'}) registers nothing" in warning, warning
     assert all(needle in warning for needle in needles), warning
+
+
+HELPER = "FAMILY = 'helped'\n"
+# (case id, files beside the plugin `uses.py`, the plugin's import of FAMILY)
+HELPER_LAYOUTS = [
+    ("underscore-module", {"_helpers.py": HELPER}, "from ._helpers import FAMILY"),
+    ("underscore-module-as-module", {"_helpers.py": HELPER}, "from . import _helpers\nFAMILY = _helpers.FAMILY"),
+    ("folder-package", {"tools/__init__.py": "", "tools/names.py": HELPER}, "from .tools.names import FAMILY"),
+    ("folder-without-init", {"tools/names.py": HELPER}, "from .tools.names import FAMILY"),
+    ("helper-importing-helper", {"_helpers.py": "from ._base import BASE\nFAMILY = BASE\n",
+                                 "_base.py": "BASE = 'helped'\n"}, "from ._helpers import FAMILY"),
+    ("unused-helpers-never-run", {"_helpers.py": HELPER, "_unused.py": "raise RuntimeError('must never run')\n",
+                                  "_draft.py": "def broken(:\n", "lib/broken.py": "raise RuntimeError('never')\n",
+                                  "lib/__init__.py": "raise RuntimeError('never')\n"},
+     "from ._helpers import FAMILY"),
+]
+
+
+@pytest.mark.parametrize("name, files, imports", HELPER_LAYOUTS, ids=[case[0] for case in HELPER_LAYOUTS])
+def test_helper_modules_are_importable_by_plugins_and_never_loaded_as_plugins(tmp_path, capsys, name, files, imports):
+    directory = tmp_path / "plugins"
+    write_files(directory, {**files, "uses.py": plugin_source("", imports=imports, family_expr="FAMILY")})
+    outcome = cli(capsys, "plugins", "--json", "--plugins-dir", directory)
+    assert outcome.code == 0, outcome.err
+    assert [row["name"] for row in json.loads(outcome.out) if row["origin"] == "plugins-dir"] == ["uses"]
+    assert warnings_of(outcome) == []
+    listed = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    assert "helped/model" in {row["name"] for row in json.loads(listed.out)}, listed.err
+
+
+def test_a_helper_with_a_syntax_error_is_named_in_the_plugins_import_error(tmp_path, capsys):
+    directory = tmp_path / "plugins"
+    write_files(directory, {"_helpers.py": "FAMILY = 'helped'\ndef broken(:\n",
+                            "uses.py": plugin_source("", imports="from ._helpers import FAMILY", family_expr="FAMILY")})
+    outcome = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    assert_clean_error(outcome, 3, f"Plugin file {directory / 'uses.py'} failed to import: SyntaxError",
+                       f"{directory / '_helpers.py'}, line 2")
+
+
+@pytest.mark.parametrize("statement", ["from _helpers import FAMILY", "import _helpers", "from tools.names import FAMILY"])
+def test_a_helper_imported_as_a_top_level_module_gets_the_relative_import_to_use(tmp_path, capsys, statement):
+    directory = tmp_path / "plugins"
+    write_files(directory, {"_helpers.py": HELPER, "tools/names.py": HELPER,
+                            "uses.py": plugin_source("uses", imports=statement)})
+    outcome = cli(capsys, "list", "--json", "--plugins-dir", directory)
+    helper = statement.split()[1].split(".")[0]
+    assert_clean_error(outcome, 3, f"Plugin file {directory / 'uses.py'} failed to import: ModuleNotFoundError",
+                       f"'{helper}' is beside it in --plugins-dir", f"from .{helper} import")
 
 
 def test_an_installed_plugin_without_a_hook_is_loaded_with_a_warning(tmp_path):
