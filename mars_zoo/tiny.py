@@ -26,8 +26,9 @@ from mars_zoo.protocol import GEO_LANDFORMS, PROMPT_TEMPLATES
 TINY_DIR = "tiny-models"
 
 # Words the tiny tokenizers learn from: the protocol's prompts and landform names, so that
-# the texts the harness sends tokenize into real pieces rather than single bytes.
-_CORPUS = (
+# the texts the harness sends tokenize into real pieces rather than single bytes (public:
+# the parity benchmark trains its tiny tokenizers on it too).
+CORPUS = (
     *PROMPT_TEMPLATES,
     *(name.replace("_", " ") for name in GEO_LANDFORMS),
     "crater dune channel gully layered deposits polar cap ridge valley network",
@@ -93,7 +94,7 @@ def train_bpe_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator([*_CORPUS, *extra_corpus], trainer=trainer)
+    tokenizer.train_from_iterator([*CORPUS, *extra_corpus], trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **tokenizer_kwargs)
 
 
