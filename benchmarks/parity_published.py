@@ -24,7 +24,8 @@ It prints per model the max |difference| of the L2-normalised fp32 embeddings (i
 texts apart) and of the preprocessed pixels where both sides expose them. The targets are
 1e-4 on embeddings and 1e-6 on pixels; a model over one passes only with a documented cause
 (CAUSES, with the size measured when it was documented). Exit status: 0 every model on target or explained,
-1 a model missed it without a documented cause (or failed on a side), 2 a usage error.
+1 a model missed it without a documented cause (or failed on a side), 2 a usage error,
+3 a side's process or the pinned environment's install failed.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ PUBLISHED_FILES = ("main.py", "models/utils.py", "configs/config_base.py", "tool
 
 class UsageError(Exception):
     """A mistake in the command line (exit 2)."""
+
+
+class SideFailed(Exception):
+    """A side's process died or its environment could not be installed (exit 3); a model
+    that fails on a side is a row of the table instead."""
 
 
 def _family_module(family: str):
@@ -128,7 +134,7 @@ def _run_side(side: str, job: Path, work: Path, pythonpath: list[Path]) -> None:
         env["PYTHONPATH"] = os.pathsep.join(str(path) for path in pythonpath)
     done = subprocess.run([sys.executable, str(DRIVER), side, str(job)], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"the {side} side failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+        raise SideFailed(f"the {side} side failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
 
 
 def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
@@ -253,11 +259,16 @@ def run(options: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     options = _parse(argv)
+    from parity_env import SideEnvError
+
     try:
         return run(options)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (SideFailed, SideEnvError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
