@@ -29,13 +29,13 @@ _DECLARED = {
     "parameters": {"$ref": "#/$defs/positiveInt"},
     "license": {"$ref": "#/$defs/name"},
 }
+# A registered revision may also be RESOLVE_AT_FIRST_USE (the result schema's may not: the
+# harness resolves it to a commit before anything runs).
+_REVISION = {"type": ["string", "null"], "pattern": PINNED,
+             "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}"}
 # A model with real weights names the exact weights: a Hub repository and a commit of it.
 _PINNED = {
-    "revision": {
-        "type": "string",
-        "pattern": PINNED,
-        "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}",
-    },
+    "revision": {"type": "string"},
     "hub_repo": {
         "type": "string",
         "pattern": HUB_REPO,
@@ -79,10 +79,11 @@ def _validator():
     defs = load_schema()["$defs"]
     required = [key for key in defs["reproduced"]["properties"]["model"]["required"]
                 if key not in ("plugin", "plugin_package", "plugin_version")]
+    model = {**defs["model"], "properties": {**defs["model"]["properties"], "revision": _REVISION}}
     schema = {
         "$defs": defs,
         "allOf": [
-            {"$ref": "#/$defs/model"},
+            model,
             {"required": required, "properties": _DECLARED},
             {
                 "if": {"properties": {"random_weights": {"const": False}}},

@@ -55,6 +55,17 @@ def test_each_bad_field_is_named_with_its_fix(field):
     assert [problem.field.split("[")[0] for problem in spec_problems(spec)] == [field]
 
 
+@pytest.mark.parametrize("field, value", [
+    ("name", "acme/../../x"), ("name", "acme/.."), ("name", "acme/a\\b"), ("hub_repo", "../../x"),
+    ("hub_repo", "org/name/x"), ("revision", "../../x"), ("revision", "main"),
+])
+def test_names_that_would_leave_their_folder_are_refused_even_for_random_weights(field, value):
+    """Names end up in file and folder names; a random-weights model pins nothing, but its name,
+    repository and revision (if any) must still be plain."""
+    tiny = dataclasses.replace(GOOD, checkpoint="tiny@seed0", revision=None, random_weights=True)
+    assert [problem.field for problem in spec_problems(dataclasses.replace(tiny, **{field: value}))] == [field]
+
+
 def test_name_must_carry_the_declared_family():
     problems = spec_problems(dataclasses.replace(GOOD, name="other/vit-b"))
     assert [problem.field for problem in problems] == ["name"]
