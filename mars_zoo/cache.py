@@ -38,6 +38,7 @@ import numpy as np
 from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import write_error
+from mars_zoo.safe_paths import path_under
 from mars_zoo.stat_memo import StatKey, StatMemo, stat_key
 
 CACHE_FORMAT = 2  # 2: every shard has a checksum file
@@ -262,5 +263,6 @@ class EmbeddingCache:
     def entry(self, fields: dict[str, Any], items: int) -> CacheEntry:
         key = cache_key(fields)
         model = str(fields.get("model", "model")).replace("/", "__")
-        directory = self.root / model / key[:32]
+        directory = path_under(self.root, model, key[:32], field="model (the cache folder's name)",
+                               fix="register the model as '<family>/<name>' with plain names")
         return CacheEntry(directory, fields, items, self.shard_size)

@@ -29,6 +29,7 @@ from typing import Any
 
 from mars_zoo.data.specs import PAIRS_FROZEN
 from mars_zoo.errors import MarsZooError
+from mars_zoo.safe_paths import path_under
 
 TASK_DIRECTIONS = {"MarsVLPairsT2IRetrieval": "t2i", "MarsVLPairsI2TRetrieval": "i2t"}
 SPLIT = "test"
@@ -245,8 +246,9 @@ def model_block(run: MtebRun, name: str | None, registered: dict[str, dict[str, 
 # --------------------------------------------------------------------------- export
 
 
-def mteb_layout(result: dict[str, Any], origin: Path) -> dict[str, dict[str, Any]]:
-    """A reproduced task 1 result as MTEB's files: relative path -> JSON document."""
+def mteb_layout(result: dict[str, Any], origin: Path, out: Path) -> dict[Path, dict[str, Any]]:
+    """A reproduced task 1 result as MTEB's files under `out`: path -> JSON document. The folder
+    names come from the result (`<org>__<name>/<revision>/`), so they go through `path_under`."""
     paired = (result.get("tasks") or {}).get("paired")
     if result.get("provenance") != "reproduced" or not paired:
         raise MarsZooError(f"{origin}: only a reproduced result with task 1 (tasks.paired) can be exported; "
@@ -259,13 +261,17 @@ def mteb_layout(result: dict[str, Any], origin: Path) -> dict[str, dict[str, Any
     items = dataset["items"]
     model = result["model"]
     repo = model.get("hub_repo") or model["checkpoint"]
-    folder = f"{repo.replace('/', '__').replace(' ', '_')}/{model.get('revision') or 'no_revision_available'}"
-    files: dict[str, dict[str, Any]] = {}
+    folder = path_under(out, repo.replace("/", "__").replace(" ", "_"),
+                        field=f"{origin}: model.{'hub_repo' if model.get('hub_repo') else 'checkpoint'}",
+                        fix="record the model's Hub repository 'org/name' as model.hub_repo, as 'mars-zoo run' does")
+    folder = path_under(folder, model.get("revision") or "no_revision_available", field=f"{origin}: model.revision",
+                        fix="record the 40-hex commit (or own weights' sha256) as 'mars-zoo run' does")
+    files: dict[Path, dict[str, Any]] = {}
     for task, direction in TASK_DIRECTIONS.items():
         metrics = paired["metrics"][direction]
         row = {"recall_at_1": metrics["r1"], "recall_at_10": metrics["r10"], f"mrr_at_{items}": metrics["mrr"],
                "main_score": metrics["mrr"], "hf_subset": SUBSET, "languages": LANGUAGES}
-        files[f"{folder}/{task}.json"] = {
+        files[folder / f"{task}.json"] = {
             "dataset_revision": dataset["revision"],
             "task_name": task,
             "mteb_version": None,  # not written by MTEB: by mars-zoo, whose version is in the notes below
@@ -275,7 +281,7 @@ def mteb_layout(result: dict[str, Any], origin: Path) -> dict[str, dict[str, Any
             "mars_zoo": {"version": result["harness"]["version"], "image_preparation": paired["image_preparation"],
                          "medr": metrics["medr"]},
         }
-    files[f"{folder}/{MODEL_META}"] = {
+    files[folder / MODEL_META] = {
         "name": repo, "revision": model.get("revision"), "embed_dim": model.get("embedding_dim"),
         "n_parameters": model.get("parameters"), "license": model.get("license"),
         "modalities": model["modalities"], "reference": model.get("paper_url"),

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from mars_zoo.cache import default_cache_dir
 from mars_zoo.protocol import GEO_LANDFORMS, PROMPT_TEMPLATES
+from mars_zoo.safe_paths import path_under
 
 TINY_DIR = "tiny-models"
 
@@ -53,7 +54,8 @@ def materialize(name: str, recipe: dict, build: Callable[[Path], None], cache_di
     """
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode("utf-8")).hexdigest()[:16]
     root = (cache_dir or default_cache_dir()) / TINY_DIR
-    folder = root / f"{name.replace('/', '--')}-{digest}"
+    folder = path_under(root, f"{name.replace('/', '--')}-{digest}", field="tiny model",
+                        fix="name the tiny model '<family>/<name>' with plain names")
     if folder.is_dir():
         return folder
     root.mkdir(parents=True, exist_ok=True)

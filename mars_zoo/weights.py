@@ -15,6 +15,8 @@ from pathlib import Path
 from mars_zoo.data.files import file_sha256, files_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
+from mars_zoo.reporting import printable
+from mars_zoo.safe_paths import plain_name
 
 
 def content_sha256(path: Path) -> str:
@@ -29,9 +31,19 @@ def content_sha256(path: Path) -> str:
     return files_sha256(path, files)
 
 
+def weights_name(path: Path) -> str:
+    """The name results (and the default result file's name) record for the weights at `path`,
+    refused at the start of a run when no result could record it (a control character, bytes
+    that are not UTF-8), instead of when the result is written, after the whole run."""
+    return plain_name(path.name, field=f"--weights {printable(str(path))}",
+                      fix="rename the weights file (or folder) to a plain name, e.g. letters, digits, '.', '_' "
+                          "and '-', and pass the new path")
+
+
 def with_own_weights(spec: ModelSpec, path: Path) -> ModelSpec:
     """`spec` set to evaluate the weights at `path` (see `ModelSpec`'s docstring)."""
     path = path.expanduser().resolve()
+    weights_name(path)
     if not path.exists():
         raise MarsZooError(
             f"--weights {path}: no such file or folder. Fix: pass the fine-tuned checkpoint of "

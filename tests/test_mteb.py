@@ -189,3 +189,19 @@ def test_export_refuses_a_reported_result(tmp_path, capsys):
     reported = SUBMISSIONS / "openclip" / "vit-l-16-siglip2-512__reported.json"
     assert main(["export", "mteb", str(reported), "--out", str(tmp_path)]) == 2
     assert "reproduced" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model, folder", [
+    ({"hub_repo": "timm/ViT-L-16-SigLIP2-512", "revision": "0123456789abcdef0123456789abcdef01234567"},
+     "timm__ViT-L-16-SigLIP2-512/0123456789abcdef0123456789abcdef01234567"),
+    ({}, "ViT-B-32_(random_init,_tiny)/no_revision_available"),  # the fixture: its checkpoint, no revision
+])
+def test_export_writes_mtebs_folder_layout(tmp_path, capsys, model, folder):
+    result = json.loads((Path(__file__).parent / "fixtures" / "valid" / "reproduced.json").read_text())
+    result["model"].update(model)
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result))
+    assert main(["export", "mteb", str(path), "--out", str(tmp_path / "mteb")]) == 0
+    written = sorted(p.relative_to(tmp_path / "mteb").as_posix() for p in (tmp_path / "mteb").rglob("*.json"))
+    assert written == [f"{folder}/{name}" for name in
+                       ("MarsVLPairsI2TRetrieval.json", "MarsVLPairsT2IRetrieval.json", "model_meta.json")]

@@ -4,6 +4,7 @@ their content in the result, the cache and the leaderboard."""
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,18 @@ def test_check_takes_own_weights(weights, capsys):
     assert main(["check", MODEL, "--weights", str(weights / "other.pt")]) == 0
     assert main(["check", MODEL, "--weights", str(weights / "garbage.pt")]) == 1
     assert "garbage.pt could not be loaded" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_default_result_file_keeps_the_name_the_weights_were_given(tmp_path):
+    """A link to the weights names the default result file, as before: only a name no result
+    can hold is refused."""
+    from mars_zoo.cli.run import default_out
+
+    for folder in ("runs", "links"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "runs" / "ckpt-0042.pt").write_bytes(b"weights")
+    (tmp_path / "links" / "latest.pt").symlink_to(tmp_path / "runs" / "ckpt-0042.pt")
+    assert default_out("openclip/tiny-random", "mini", tmp_path / "links" / "latest.pt") == \
+        Path("mars-zoo-results") / "openclip__tiny-random__mini__latest.pt.json"
+    with pytest.raises(MarsZooError, match="rename the weights"):
+        default_out("openclip/tiny-random", "mini", tmp_path / "a\rb.pt")

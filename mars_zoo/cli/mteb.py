@@ -73,6 +73,7 @@ def run_import(args: argparse.Namespace) -> int:
     from mars_zoo.mteb_format import find_runs, medr_from_flags, model_block, reported_result
     from mars_zoo.registry import load_registry
     from mars_zoo.results_schema import validate_result
+    from mars_zoo.safe_paths import path_under
 
     runs = find_runs(args.paths)
     for flag, given in (("--model", args.model), ("--medr", args.medr)):
@@ -88,7 +89,8 @@ def run_import(args: argparse.Namespace) -> int:
         if problems:
             raise MarsZooError(f"{run.folder}: the imported row would not be a valid result: {'; '.join(problems)}.")
         family, name = result["model"]["name"].split("/", 1)
-        target = args.out / family / f"{name}__reported.json"
+        target = path_under(args.out, family, f"{name}__reported.json", field=f"model {result['model']['name']!r}",
+                            fix="name the row --model FAMILY/NAME with plain names (letters, digits, '.', '_', '-')")
         if target.exists() and not args.force:
             raise MarsZooError(f"{target} exists; pass --force to replace it with the imported row.")
         planned.append((target, result))
@@ -106,7 +108,7 @@ def run_export(args: argparse.Namespace) -> int:
     if problems:
         raise MarsZooError(f"{args.result} is not a valid result file: "
                            f"{'; '.join(str(problem) for problem in problems[:5])}. Check it with 'mars-zoo validate'.")
-    for relative, document in mteb_layout(result, args.result).items():
-        _write_json(args.out / relative, document)
-        console_err.print(f"wrote {args.out / relative}", markup=False, highlight=False)
+    for path, document in mteb_layout(result, args.result, args.out).items():
+        _write_json(path, document)
+        console_err.print(f"wrote {path}", markup=False, highlight=False)
     return 0

@@ -22,8 +22,13 @@ from mars_zoo.reporting import Reporter, RichReporter, console
 
 
 def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path:
-    own = f"__{weights.name}" if weights is not None else ""  # never overwrite the base model's result
-    return Path("mars-zoo-results") / f"{model.replace('/', '__')}__{benchmark}{own}.json"
+    from mars_zoo.safe_paths import path_under
+    from mars_zoo.weights import weights_name
+
+    own = f"__{weights_name(weights)}" if weights is not None else ""  # never overwrite the base model's result
+    return path_under(Path("mars-zoo-results"), f"{model.replace('/', '__')}__{benchmark}{own}.json",
+                      field=f"model {model!r}",
+                      fix="run a model 'mars-zoo list' shows, or name the result file with --out")
 
 
 def register(subparsers) -> None:

@@ -55,9 +55,12 @@ def register(subparsers) -> None:
 
 
 def default_out(query: str | None, images: list[Path]) -> Path:
+    from mars_zoo.safe_paths import path_under
+
     words = query or (images[0].stem if images else "search")
     slug = re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:60] or "search"
-    return (Path("mars-zoo-search") / slug).absolute()
+    return path_under(Path("mars-zoo-search"), slug, field="the search's default folder",
+                      fix="name the folder with --out").absolute()
 
 
 def search_command(args: argparse.Namespace) -> int:

@@ -82,6 +82,7 @@ from mars_zoo.data.tile_names import tile_name
 from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import Reporter
+from mars_zoo.safe_paths import path_under
 
 # 2: empty tiles are kept (format 1 dropped them), so staging from format 1 is redone.
 TILES_FORMAT = 2
@@ -149,7 +150,7 @@ def build_tiles(
             f"No GeoTIFF (*.tif, *.tiff) found under {ctx_dir}; download and unzip the Murray "
             f"Lab CTX mosaic tiles there first."
         )
-    staging = out_dir / BUILD_DIR_NAME / "sources"
+    staging = path_under(out_dir, BUILD_DIR_NAME, "sources", field="--out", fix="choose another --out folder")
     staging.mkdir(parents=True, exist_ok=True)
     _remove_leftover_temporaries(out_dir)
     params = {"format": TILES_FORMAT, "tile_deg": GEO_TILE_DEG, "tile_px": tile_px,
@@ -186,21 +187,23 @@ def _relative(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _staging_stem(rel: str) -> str:
-    return rel.replace("/", "__")
+def _staged(staging: str, rel: str, suffix: str) -> Path:
+    """The staging file (`suffix` ".tar" or ".json") of the source at `rel`, named after it."""
+    return path_under(Path(staging), rel.replace("/", "__") + suffix, field=f"CTX source {rel!r}",
+                      fix="rename the file to a plain name (letters, digits, '.', '_', '-')")
 
 
 def _done_marker(path: str, rel: str, staging: str, params: dict) -> dict | None:
     """The done-marker of a source if it is valid for the file as it is now."""
-    marker_path = Path(staging) / f"{_staging_stem(rel)}.json"
+    marker_path, tar_path = _staged(staging, rel, ".json"), _staged(staging, rel, ".tar")
     try:
         marker = json.loads(marker_path.read_text())
     except (FileNotFoundError, ValueError):
         return None
     stat = Path(path).stat()
-    tar_path = Path(staging) / marker.get("tar", "")
     if (
-        marker.get("source") != rel
+        marker.get("tar") != tar_path.name
+        or marker.get("source") != rel
         or marker.get("params") != params
         or marker.get("size") != stat.st_size
         or marker.get("mtime_ns") != stat.st_mtime_ns
@@ -264,8 +267,7 @@ def _render_all(jobs: list[tuple], workers: int, reporter: Reporter) -> None:
 def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
     """Cut one source file into a staging tar, then write its done-marker."""
     stat = Path(path).stat()
-    stem = _staging_stem(rel)
-    tar_path = Path(staging) / f"{stem}.tar"
+    tar_path = _staged(staging, rel, ".tar")
     tiles: list[str] = []
     empty: list[str] = []
     polar = 0
@@ -288,7 +290,7 @@ def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
         "tar_sha256": file_sha256(tar_path), "tiles": tiles,
         "empty": empty, "skipped_polar": polar,
     }
-    atomic_write_bytes(Path(staging) / f"{stem}.json", json.dumps(marker, indent=1).encode())
+    atomic_write_bytes(_staged(staging, rel, ".json"), json.dumps(marker, indent=1).encode())
     return marker
 
 
@@ -399,7 +401,7 @@ def _pack(markers: list[dict], rendered: int, staging: Path, out_dir: Path, shar
 
 
 def _signature_path(staging: Path, shard: str) -> Path:
-    return staging.parent / "shards" / f"{shard}.sha256"
+    return path_under(staging.parent, "shards", f"{shard}.sha256", field="--out", fix="choose another --out folder")
 
 
 def _write_shard(path: Path, shard: list[tuple[str, dict]], staging: Path) -> int:

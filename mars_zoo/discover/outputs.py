@@ -10,6 +10,7 @@ from mars_zoo.discover import hits as hitlib
 from mars_zoo.discover.page import render
 from mars_zoo.discover.searcher import SearchResult
 from mars_zoo.errors import MarsZooError
+from mars_zoo.safe_paths import path_under
 
 PAGE, CSV, GEOJSON = "search.html", "hits.csv", "hits.geojson"
 
@@ -26,8 +27,9 @@ def write_outputs(result: SearchResult, out_dir: Path, thumbnails: int = 24) -> 
     written = {}
     try:
         for name, text in contents.items():
-            atomic_write_bytes(out_dir / name, text.encode("utf-8"))
-            written[name] = out_dir / name
+            path = path_under(out_dir, name, field="--out", fix="choose another folder with --out")
+            atomic_write_bytes(path, text.encode("utf-8"))
+            written[name] = path
     except OSError as exc:
         raise MarsZooError(
             f"Cannot write the search's files into {out_dir}: {exc.strerror or exc}. Fix: choose a "

@@ -30,6 +30,7 @@ from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.overview import standings
 from mars_zoo.leaderboard.svg import style
 from mars_zoo.reporting import Reporter, printable
+from mars_zoo.safe_paths import path_under
 from mars_zoo.submissions import validate_paths
 
 ASSETS = ("style.css", "leaderboard.js")
@@ -146,8 +147,9 @@ def _swap_in(files: dict[str, bytes], out: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
         staging.chmod(0o755)
-        for relative, data in sorted(files.items()):
-            target = staging / relative
+        for relative, data in sorted(files.items()):  # model pages and result copies are named after models
+            target = path_under(staging, *relative.split("/"), field="site file",
+                                fix="give the model a plain name in its result file")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         if out.exists():
