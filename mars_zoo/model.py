@@ -55,19 +55,36 @@ RESOLVE_AT_FIRST_USE = "resolve-at-first-use"
 
 
 @dataclass(frozen=True)
+class UrlWeights:
+    """Weights published as one file at a URL rather than in a Hub repository (as open_clip's
+    pretrained table names many): the URL and the sha256 of the file's bytes. The sha256 is
+    what names the weights (in results and the embedding cache): a file that does not match
+    it is never loaded. `url` is https://, http:// or file://."""
+
+    url: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the harness, the fingerprint and the leaderboard need to know
     about one model, and how to load it.
 
     Registration checks every field a result file needs (see `mars_zoo.spec_checks`):
     `revision` is the 40-hex commit of the Hub repository `hub_repo` (default:
-    `checkpoint`) or `RESOLVE_AT_FIRST_USE`; only random-weight models may leave it None.
+    `checkpoint`) or `RESOLVE_AT_FIRST_USE`; only random-weight models, and models whose
+    weights are one file at a URL (`url_weights`, then without `revision` and `hub_repo`),
+    leave it None.
 
     `loader(spec, device, precision)` builds the `Encoder`; it is where the heavy
     imports happen. `requires` names the distributions the loader needs beyond
     mars-zoo itself; `install_hint` says how to get them. The loader always receives a
     40-hex `revision` (or None for random weights): the harness resolves
     `RESOLVE_AT_FIRST_USE` before loading.
+
+    Weights at a URL (`url_weights`): before calling the loader, the harness puts the file in
+    the mars-zoo cache (`mars_zoo.url_weights`: downloaded once, checked against its sha256)
+    and sets `weights_file` to its local path, which the loader reads the weights from.
 
     Own weights (`mars-zoo run MODEL --weights PATH`): the harness sets `weights` to the
     absolute PATH and `weights_sha256` to its content hash, and leaves `checkpoint` and
@@ -104,21 +121,31 @@ class ModelSpec:
     # The Hub model repository whose commit `revision` is, where `checkpoint` is not one
     # (open_clip's "ARCH@tag" and "hf-hub:org/name" forms).
     hub_repo: str | None = None
+    # The weights as one file at a URL, instead of a Hub repository and commit.
+    url_weights: UrlWeights | None = None
     # Set by the harness for `run --weights PATH` (see the class docstring).
     weights: str | None = None
     weights_sha256: str | None = None
+    # Set by the harness: the local copy of `url_weights` (checked when the loader sees it).
+    weights_file: str | None = None
     plugin: str = field(default="", compare=False)
 
     @property
-    def repository(self) -> str:
-        """The Hub repository that `revision` pins."""
-        return self.hub_repo or self.checkpoint
+    def repository(self) -> str | None:
+        """The Hub repository that `revision` pins (None for weights at a URL)."""
+        return None if self.url_weights else self.hub_repo or self.checkpoint
+
+    @property
+    def checkpoint_revision(self) -> str | None:
+        """What names the registered checkpoint's weights: the sha256 of `url_weights`,
+        else the Hub commit `revision`."""
+        return self.url_weights.sha256 if self.url_weights else self.revision
 
     @property
     def evaluated_revision(self) -> str | None:
         """What results and the embedding cache name as the revision: the own weights'
         sha256 when `weights` is set, else the checkpoint's revision."""
-        return self.weights_sha256 if self.weights else self.revision
+        return self.weights_sha256 if self.weights else self.checkpoint_revision
 
     @property
     def supports_text(self) -> bool:
@@ -147,9 +174,14 @@ class ModelSpec:
             )
 
     def load(self, device: str, precision: str) -> Encoder:
-        """Build the encoder on `device`."""
+        """Build the encoder on `device` (fetching weights declared by URL first)."""
         self.require_available()
-        return self.loader(self, device, precision)
+        spec = self
+        if self.url_weights is not None and not self.weights:
+            from mars_zoo.url_weights import fetch_url_weights
+
+            spec = fetch_url_weights(self)
+        return self.loader(spec, device, precision)
 
     def metadata(self) -> dict[str, Any]:
         """The JSON-ready description used by `mars-zoo list` and result files."""
@@ -172,13 +204,19 @@ class ModelSpec:
             "random_weights": self.random_weights,
             "description": self.description,
             "recipe_notes": self.recipe_notes,
+            "url_weights": self._url_weights_record(),
             "weights": self._weights_record(),
             "plugin": self.plugin,
         }
+
+    def _url_weights_record(self) -> dict[str, str] | None:
+        if not self.url_weights:
+            return None
+        return {"url": self.url_weights.url, "sha256": self.url_weights.sha256}
 
     def _weights_record(self) -> dict[str, Any] | None:
         if not self.weights:
             return None
         path = Path(self.weights)
         return {"name": path.name, "kind": "folder" if path.is_dir() else "file",
-                "base_revision": self.revision}
+                "base_revision": self.checkpoint_revision}

@@ -23,6 +23,8 @@ COLUMNS = ("model", "family", "modalities", "dimension", "parameters", "licence"
 def _revision(spec: ModelSpec) -> str:
     if spec.revision == RESOLVE_AT_FIRST_USE:
         return "resolved at first use, recorded"
+    if spec.url_weights:
+        return f"file at a URL, sha256 `{spec.url_weights.sha256}`"
     return f"`{spec.revision}`"
 
 

@@ -370,12 +370,26 @@ def _run_rules(run: dict) -> Iterator[Problem]:
         yield Problem("run.finished_at", "is earlier than run.started_at")
 
 
-def consistency_problems(result: dict) -> Iterator[Problem]:
-    """Every cross-field problem of a result that has passed the schema."""
-    model = result["model"]
+# --------------------------------------------------------------------------- model
+
+
+def _model_rules(model: dict) -> Iterator[Problem]:
     if not model["name"].startswith(model["family"] + "/"):
         yield Problem("model.family",
                       f"must be the prefix of model.name {model['name']!r} (names are '<family>/<name>')")
+    url_weights = model.get("url_weights")
+    if url_weights:
+        own = model.get("weights")
+        field, named = ("model.weights.base_revision", own["base_revision"]) if own else ("model.revision",
+                                                                                         model.get("revision"))
+        if named != url_weights["sha256"]:
+            yield Problem(field, f"is {named!r}, but the weights are named by model.url_weights, whose sha256 "
+                                 f"({url_weights['sha256']}) it must be")
+
+
+def consistency_problems(result: dict) -> Iterator[Problem]:
+    """Every cross-field problem of a result that has passed the schema."""
+    yield from _model_rules(result["model"])
     exact = result["provenance"] == "reproduced"
     ctx = _Context(EXACT if exact else ROUNDED, exact)
     tasks = result["tasks"]

@@ -26,6 +26,7 @@ from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
 from mars_zoo.tasks.base import TaskContext
+from mars_zoo.url_weights import with_weights_file
 from mars_zoo.weights import with_own_weights
 
 
@@ -51,6 +52,14 @@ class RunConfig:
     no_cache: bool = False
     shard_size: int = DEFAULT_SHARD_SIZE
     weights: Path | None = None  # own weights of the model's architecture (see mars_zoo.weights)
+
+
+def model_to_load(spec: ModelSpec, cache_dir: Path | None, weights: Path | None) -> ModelSpec:
+    """The spec that `run`, `check` and `search` load: its revision resolved (recorded at first
+    use), the place of its URL weights in the mars-zoo cache set, and own weights (--weights)
+    hashed."""
+    spec = with_weights_file(resolve_model_revision(spec, cache_dir), cache_dir)
+    return spec if weights is None else with_own_weights(spec, weights)
 
 
 def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[str, ...]:
@@ -142,9 +151,7 @@ def run(
 
     spec = registry.get(config.model)
     spec.require_available()  # before any data is read, not after
-    spec = resolve_model_revision(spec, config.cache_dir)
-    if config.weights is not None:
-        spec = with_own_weights(spec, config.weights)
+    spec = model_to_load(spec, config.cache_dir, config.weights)
     tasks = select_tasks(spec, config.tasks)
     device = rank_device(resolve_device(config.device), ranks)
     options = embed_options(spec, device, config.precision, config.batch_size, config.workers, config.seed,

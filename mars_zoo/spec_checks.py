@@ -14,7 +14,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from mars_zoo.errors import MarsZooError
-from mars_zoo.model import RESOLVE_AT_FIRST_USE
+from mars_zoo.model import RESOLVE_AT_FIRST_USE, UrlWeights
 from mars_zoo.results_schema import Problem, schema_error_problems, load_schema
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,12 +30,14 @@ _DECLARED = {
     "license": {"$ref": "#/$defs/name"},
 }
 # A registered revision may also be RESOLVE_AT_FIRST_USE (the result schema's may not: the
-# harness resolves it to a commit before anything runs).
-_REVISION = {"type": ["string", "null"], "pattern": PINNED,
+# harness resolves it to a commit before anything runs), or the sha256 that names weights
+# declared by URL (`url_weights`, whose metadata reports it as the revision).
+_REVISION = {"type": ["string", "null"], "pattern": rf"^([0-9a-f]{{40}}|[0-9a-f]{{64}}|{RESOLVE_AT_FIRST_USE})$",
              "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}"}
-# A model with real weights names the exact weights: a Hub repository and a commit of it.
+# A model with real weights names the exact weights: a Hub repository and a commit of it
+# (or, checked apart, one file at a URL and its sha256: `url_weights`).
 _PINNED = {
-    "revision": {"type": "string"},
+    "revision": {"type": "string", "pattern": PINNED, "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}"},
     "hub_repo": {
         "type": "string",
         "pattern": HUB_REPO,
@@ -56,6 +58,12 @@ FIXES = {
         "set hub_repo='org/name', the Hub repository whose commit `revision` is, when `checkpoint` "
         "is not such an id"
     ),
+    "url_weights": (
+        "name the weights either by url_weights=mars_zoo.UrlWeights(url, sha256), with no revision, "
+        "no hub_repo and random_weights=False, or by a Hub repository and revision, not both"
+    ),
+    "url_weights.url": "give the file's https://, http:// or file:// URL",
+    "url_weights.sha256": "give the sha256 of the file's bytes: 64 lowercase hex digits (sha256sum FILE)",
     "modalities": "declare a non-empty subset of ('image', 'text')",
     "embedding_dim": "declare the dimension of the embeddings the model returns (a positive integer)",
     "parameters": "declare the model's parameter count (a positive integer: the sum of numel() over its parameters)",
@@ -86,7 +94,7 @@ def _validator():
             model,
             {"required": required, "properties": _DECLARED},
             {
-                "if": {"properties": {"random_weights": {"const": False}}},
+                "if": {"properties": {"random_weights": {"const": False}, "url_weights": {"const": None}}},
                 "then": {"properties": _PINNED},
             },
         ],
@@ -96,6 +104,9 @@ def _validator():
 
 def spec_problems(spec: "ModelSpec") -> list[Problem]:
     """Every problem of `spec` as a registered model, by field; [] when it is sound."""
+    if spec.url_weights is not None and not isinstance(spec.url_weights, UrlWeights):
+        # the other fields are judged by how the weights are named: that must be readable first
+        return [Problem("url_weights", f"must be a mars_zoo.UrlWeights(url, sha256), got {spec.url_weights!r}")]
     instance: dict[str, Any] = spec.metadata()
     del instance["plugin"]  # set by the registry, not the plugin
     problems = {
@@ -108,7 +119,21 @@ def spec_problems(spec: "ModelSpec") -> list[Problem]:
         problems.add(Problem("name", f"must be '{family}/<name>' (the family it declares), got {spec.name!r}"))
     if not callable(spec.loader):
         problems.add(Problem("loader", "must be a callable loader(spec, device, precision) -> Encoder"))
+    problems.update(_url_weights_problems(spec))
     return sorted(problems)
+
+
+def _url_weights_problems(spec: "ModelSpec") -> list[Problem]:
+    """What the schema cannot see of `url_weights` in the metadata: the fields that would name
+    the weights a second way."""
+    if spec.url_weights is None:
+        return []
+    conflicts = [f"{key}={value!r}" for key, value in (("revision", spec.revision), ("hub_repo", spec.hub_repo),
+                                                        ("random_weights", spec.random_weights)) if value]
+    if conflicts:
+        return [Problem("url_weights", f"names the weights by their URL and sha256, so {', '.join(conflicts)} "
+                                       f"cannot also be set")]
+    return []
 
 
 def check_spec(spec: "ModelSpec", plugin: str) -> None:

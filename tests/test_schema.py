@@ -61,7 +61,7 @@ def test_model_spec_metadata_fits_the_schema():
     spec = ModelSpec(name="acme/m", family="acme", checkpoint="acme/m", loader=lambda *a: None)
     model_schema = load_schema()["$defs"]["model"]
     metadata_keys = set(spec.metadata()) | {"plugin_package", "plugin_version"}
-    added_later = {"recipe_notes", "hub_repo", "weights"}
+    added_later = {"recipe_notes", "hub_repo", "weights", "url_weights"}
     assert metadata_keys == set(model_schema["properties"])
     required = set(load_schema()["$defs"]["reproduced"]["properties"]["model"]["required"])
     assert metadata_keys - added_later == required
@@ -147,3 +147,41 @@ def test_format_path_quotes_keys_that_are_not_plain():
     assert format_path(["tasks", "landform", "per_class", 3, "ndcg@10"]) == "tasks.landform.per_class[3].ndcg@10"
     assert format_path(["tasks", "paired", "timings", "a.b c"]) == 'tasks.paired.timings["a.b c"]'
     assert format_path([]) == ROOT
+
+
+SHA256 = "5f" * 32
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _real_weights(**model) -> dict:
+    result = load(REPRODUCED)
+    result["model"].update(random_weights=False, **model)
+    return result
+
+
+def test_weights_named_by_url_and_sha256_are_valid_and_checked():
+    by_url = dict(revision=SHA256, hub_repo=None, url_weights={"url": "https://example.org/w.safetensors",
+                                                               "sha256": SHA256})
+    assert validate_result(_real_weights(**by_url)) == []
+    assert validate_result(_real_weights(**{**by_url, "url_weights": {"url": "file:///srv/w.pt", "sha256": SHA256}})) == []
+    problems = {
+        "ftp URL": ({"url": "ftp://example.org/w.pt", "sha256": SHA256}, "model.url_weights.url"),
+        "URL with a space": ({"url": "https://example.org/a b.pt", "sha256": SHA256}, "model.url_weights.url"),
+        "short sha256": ({"url": "https://example.org/w.pt", "sha256": SHA256[:40]}, "model.url_weights.sha256"),
+        "no sha256": ({"url": "https://example.org/w.pt"}, "model.url_weights.sha256"),
+        "extra key": ({"url": "https://example.org/w.pt", "sha256": SHA256, "md5": "x"}, "model.url_weights.md5"),
+    }
+    for case, (url_weights, field) in problems.items():
+        assert fields(_real_weights(**{**by_url, "url_weights": url_weights})) == {field}, case
+
+
+def test_the_revision_of_url_weights_is_their_sha256():
+    url_weights = {"url": "https://example.org/w.pt", "sha256": SHA256}
+    problems = validate_result(_real_weights(revision=COMMIT, url_weights=url_weights))
+    assert problems == [f"model.revision: is '{COMMIT}', but the weights are named by model.url_weights, whose "
+                        f"sha256 ({SHA256}) it must be"]
+    own = {"name": "tuned.pt", "kind": "file", "base_revision": SHA256}
+    assert validate_result(_real_weights(revision="ab" * 32, url_weights=url_weights, weights=own)) == []
+    assert fields(_real_weights(revision="ab" * 32, url_weights=url_weights,
+                                weights={**own, "base_revision": COMMIT})) == {"model.weights.base_revision"}
+

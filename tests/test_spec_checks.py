@@ -104,3 +104,41 @@ def test_a_plugin_registering_zero_parameters_fails_at_listing_not_after_embeddi
         assert "Plugin 'acme_zero' registered model 'acme/zero'" in err
         assert "parameters must be >= 1, got 0" in err and "declare the model's parameter count" in err
         assert "Traceback" not in err
+
+
+SHA256 = "9a3c1e0f" * 8
+BY_URL = dataclasses.replace(GOOD, revision=None, url_weights=mars_zoo.UrlWeights(
+    "https://github.com/acme/vit-b/releases/download/v1/vit-b.safetensors", SHA256))
+
+
+@pytest.mark.parametrize("url", [BY_URL.url_weights.url, "http://example.org/w.pt", "file:///srv/weights/w.pt"])
+def test_weights_declared_by_url_and_sha256_need_no_hub_revision(url):
+    spec = dataclasses.replace(BY_URL, url_weights=mars_zoo.UrlWeights(url, SHA256))
+    assert spec_problems(spec) == []
+    assert spec_problems(dataclasses.replace(spec, checkpoint="ViT-B-16@laion")) == []  # no hub_repo needed
+
+
+# what is wrong with a url_weights declaration -> (the field named, a word its fix must contain)
+BAD_URL_WEIGHTS = {
+    "ftp scheme": (dict(url_weights=mars_zoo.UrlWeights("ftp://example.org/w.pt", SHA256)),
+                   "url_weights.url", "https://, http:// or file://"),
+    "no scheme": (dict(url_weights=mars_zoo.UrlWeights("example.org/w.pt", SHA256)), "url_weights.url", "URL"),
+    "short sha256": (dict(url_weights=mars_zoo.UrlWeights(BY_URL.url_weights.url, SHA256[:40])),
+                     "url_weights.sha256", "64 lowercase hex"),
+    "upper-case sha256": (dict(url_weights=mars_zoo.UrlWeights(BY_URL.url_weights.url, SHA256.upper())),
+                          "url_weights.sha256", "sha256sum"),
+    "and a revision": (dict(revision="0123456789abcdef0123456789abcdef01234567"), "url_weights", "not both"),
+    "and a hub_repo": (dict(hub_repo="acme/vit-b"), "url_weights", "not both"),
+    "and random weights": (dict(random_weights=True), "url_weights", "not both"),
+    "as a tuple": (dict(url_weights=("https://example.org/w.pt", SHA256)), "url_weights", "UrlWeights"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_URL_WEIGHTS))
+def test_a_bad_url_weights_declaration_is_named_with_its_fix(case):
+    changes, field, fix = BAD_URL_WEIGHTS[case]
+    spec = dataclasses.replace(BY_URL, **changes)
+    assert [problem.field for problem in spec_problems(spec)] == [field]
+    with pytest.raises(MarsZooError) as error:
+        check_spec(spec, "acme_plugin")
+    assert field in str(error.value) and fix in str(error.value), str(error.value)

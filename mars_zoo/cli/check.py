@@ -30,14 +30,11 @@ def register(subparsers) -> None:
 
 def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.contract import check_model
-    from mars_zoo.model_revisions import resolve_model_revision
     from mars_zoo.registry import load_registry
-    from mars_zoo.weights import with_own_weights
+    from mars_zoo.runner import model_to_load
 
     reporter = RichReporter()
-    spec = resolve_model_revision(load_registry(args.plugins_dir, reporter).get(args.model))
-    if args.weights is not None:
-        spec = with_own_weights(spec, args.weights)
+    spec = model_to_load(load_registry(args.plugins_dir, reporter).get(args.model), None, args.weights)
     checks = check_model(spec, reporter)
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):

@@ -73,7 +73,8 @@ def _revision_cell(spec, recorded: dict[str, str]) -> str:
     if spec.revision == RESOLVE_AT_FIRST_USE:
         commit = recorded.get(spec.repository)
         return f"{commit[:12]} (recorded)" if commit else "at first use"
-    return spec.revision[:12] if spec.revision else "-"
+    revision = spec.evaluated_revision  # a Hub commit, or the sha256 of weights at a URL
+    return revision[:12] if revision else "-"
 
 
 def run_list(args: argparse.Namespace) -> int:

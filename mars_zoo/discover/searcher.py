@@ -19,11 +19,10 @@ from mars_zoo.embed import Embedder
 from mars_zoo.environment import resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
-from mars_zoo.model_revisions import resolve_model_revision
 from mars_zoo.protocol import GEO_LANDFORMS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
-from mars_zoo.runner import embed_options
+from mars_zoo.runner import embed_options, model_to_load
 
 
 @dataclasses.dataclass
@@ -99,7 +98,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
     spec = registry.get(config.model)
     spec.require_available()
     mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
-    spec = resolve_model_revision(spec, config.cache_dir)
+    spec = model_to_load(spec, config.cache_dir, None)
     device = resolve_device(config.device)
     options = embed_options(spec, device, config.precision, config.batch_size, config.workers)
 
@@ -128,7 +127,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
         truth = data.ground_truth[landform]
         hits, coverage = hitlib.against_truth(hits, landform, truth)
     return SearchResult(
-        model={"name": spec.name, "revision": spec.revision, "random_weights": spec.random_weights},
+        model={"name": spec.name, "revision": spec.evaluated_revision, "random_weights": spec.random_weights},
         query={
             "text": config.text if mode != "image" else None,
             "images": [str(path) for path in config.images] if mode != "text" else [],

@@ -91,7 +91,10 @@ class Entry:
 
     @property
     def weights_url(self) -> str | None:
-        """The weights on the Hugging Face Hub at the evaluated commit, where the result names both."""
+        """Where the weights are: the URL they were downloaded from (url_weights), else the
+        Hugging Face Hub at the evaluated commit, where the result names both."""
+        if self.model.get("url_weights"):
+            return self.model["url_weights"]["url"]
         repo = self.model.get("hub_repo") or (self.model.get("checkpoint") or "").removeprefix("hf-hub:")
         weights = self.model.get("weights")
         revision = weights["base_revision"] if weights else self.revision
@@ -116,11 +119,12 @@ class Entry:
     @property
     def open_weights(self) -> str:
         """"yes" when the weights are on the Hugging Face Hub (a Hub repository, or a checkpoint
-        named as one: org/name or hf-hub:org/name), "not stated" otherwise."""
+        named as one: org/name or hf-hub:org/name) or at an http(s) URL, "not stated" otherwise
+        (a file:// URL is a file on the machine that ran it)."""
         checkpoint = self.model.get("checkpoint") or ""
         on_hub = self.model.get("hub_repo") or _HUB_ID.match(checkpoint.removeprefix("hf-hub:"))
-        return "yes" if on_hub and not self.model.get("random_weights") else "not stated"
-
+        on_web = (self.model.get("url_weights") or {}).get("url", "").startswith(("https://", "http://"))
+        return "yes" if (on_hub or on_web) and not self.model.get("random_weights") else "not stated"
     def task(self, key: str) -> dict[str, Any] | None:
         return self.data["tasks"].get(key)
 

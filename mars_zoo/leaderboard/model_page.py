@@ -28,10 +28,13 @@ def _heading_id(anchor: str) -> str:
 
 
 def _model_facts(model: dict[str, Any]) -> Markup:
+    url_weights = model.get("url_weights")
     facts = [
         ("Family", model["family"]),
         ("Checkpoint", model.get("checkpoint")),
         ("Revision", model.get("revision")),
+        ("Weights from", url_weights and external_link(url_weights["url"])),
+        ("Weights sha256", url_weights and el("code", url_weights["sha256"])),
         ("Fine-tuned from", f"{model['name']} @ {model['weights']['base_revision']}" if model.get("weights") else None),
         ("Modalities", model["modalities"]),
         ("Embedding dimension", model.get("embedding_dim")),
@@ -223,9 +226,8 @@ def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]])
     parts = [table("summary", "Headline numbers (%) of every result of this model", headers, rows,
                    sortable=False)] if rows else []
     model = entries[0].model
-    weights = {entry.weights_url: entry.revision for entry in entries if entry.weights_url}  # one per pinned commit
-    links = [external_link(url, f"weights at {short_revision(revision)}" if revision else "weights")
-             for url, revision in weights.items()]
+    weights = {entry.weights_url: entry for entry in entries if entry.weights_url}  # one per pinned commit
+    links = [external_link(url, _weights_label(entry)) for url, entry in weights.items()]
     links += [model.get(key) and external_link(model[key], label) for key, label in (("paper_url", "paper"),
                                                                                      ("code_url", "code"))]
     links += [el("a", f"result file ({entry.provenance} on {entry.data['benchmark']['name']})",
@@ -237,6 +239,12 @@ def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]])
         parts += [el("h2", "Where the evaluation recipe differs from the model card")]
         parts += [el("p", text, class_="notes") for text in recipe_notes]
     return parts
+
+
+def _weights_label(entry: Entry) -> str:
+    if entry.model.get("url_weights"):
+        return f"weights (sha256 {short_revision(entry.model['url_weights']['sha256'])})"
+    return f"weights at {short_revision(entry.revision)}" if entry.revision else "weights"
 
 
 def model_page(entries: Sequence[Entry], version: str, ranks: dict[str, tuple[int | None, int]]) -> bytes:

@@ -37,7 +37,9 @@ def _spec(short_name: str, checkpoint: str, **metadata) -> ModelSpec:
 
 # Checkpoint ids exactly as the published evaluation names them. `checkpoint` is
 # what open_clip's factory takes: a built-in architecture name with a pretrained
-# tag ("ARCH@tag"), or an "hf-hub:" id whose config and weights live on the Hub.
+# tag ("ARCH@tag"), or an "hf-hub:" id whose config and weights live on the Hub. A
+# model whose weights are one file at a URL (`url_weights`) names the built-in
+# architecture ("ARCH", or "ARCH@tag" for the tag's preprocessing) instead.
 # Parameter counts and dimensions are those of the architecture (verified by the
 # tests against open_clip's own configs). No public source pins a commit of these Hub
 # repositories, so each is resolved at first use and recorded (RESOLVE_AT_FIRST_USE); the

@@ -47,14 +47,20 @@ def split_checkpoint(checkpoint: str) -> tuple[str, str | None]:
     return architecture, tag or None
 
 
-def _create_tiny_random(seed: int):
+def _named_architecture(architecture: str):
+    """An architecture open_clip knows by name (or this plugin's tiny one), no weights."""
     import open_clip
 
-    open_clip.add_model_config(TINY_CONFIG)
+    if architecture == TINY_ARCHITECTURE:
+        open_clip.add_model_config(TINY_CONFIG)
+    model, _, preprocess = open_clip.create_model_and_transforms(architecture, pretrained=None)
+    return model, preprocess, open_clip.get_tokenizer(architecture)
+
+
+def _create_tiny_random(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, _, preprocess = open_clip.create_model_and_transforms(TINY_ARCHITECTURE, pretrained=None)
-    return model, preprocess, open_clip.get_tokenizer(TINY_ARCHITECTURE)
+        return _named_architecture(TINY_ARCHITECTURE)
 
 
 def _hub_download(spec: ModelSpec, repo: str, filenames: tuple[str, ...]) -> str:
@@ -150,16 +156,32 @@ def _hub_architecture(spec: ModelSpec, repo: str, config_path: Path):
     return model, preprocess, tokenizer
 
 
+CHECKPOINT_FORMS = ("a state_dict (torch.save or safetensors) or a dict holding one under 'state_dict', as "
+                    "open_clip's training writes it")
+
+
+def _weights_source(spec: ModelSpec, path: str) -> tuple[str, str]:
+    """Whose weights `path` holds, and the fix when they do not fit the architecture."""
+    if spec.weights:
+        return f"--weights {path}", f"pass a checkpoint of this architecture: {CHECKPOINT_FORMS}"
+    origin = spec.url_weights.url if spec.url_weights else f"{hub_weights(spec)[0]} at revision {spec.revision}"
+    return (f"The weights downloaded from {origin} ({path})",
+            f"plugin {spec.plugin or 'openclip'} must name, for checkpoint {spec.checkpoint}, weights of that "
+            f"architecture: {CHECKPOINT_FORMS}")
+
+
 def load_weights(spec: ModelSpec, model, path: str) -> None:
     """Load an open_clip checkpoint file (a state_dict, or a dict holding one under
-    "state_dict"; safetensors or torch) into `model`, every key matching."""
+    "state_dict"; safetensors or torch) into `model`, every key matching: the user's own
+    weights (`spec.weights`), the file the plugin declares by URL (`spec.weights_file`) or
+    the checkpoint's file fetched from the Hub."""
     import open_clip
 
+    source, fix = _weights_source(spec, path)
     if Path(path).is_dir():
         raise MarsZooError(
-            f"--weights {path} is a folder, but {spec.name} (OpenCLIP) takes one checkpoint file: a "
-            f"state_dict saved with torch.save or safetensors, or a dict holding one under 'state_dict' "
-            f"(what open_clip's training writes). Pass that file."
+            f"{source} is a folder, but {spec.name} (OpenCLIP) takes one checkpoint file: {CHECKPOINT_FORMS}. "
+            f"Pass that file."
         )
     try:
         open_clip.load_checkpoint(model, path, strict=True)
@@ -167,11 +189,19 @@ def load_weights(spec: ModelSpec, model, path: str) -> None:
             pickle.UnpicklingError) as exc:
         detail = " ".join(str(exc).split())[:300]
         raise MarsZooError(
-            f"--weights {path} could not be loaded into {spec.name} ({spec.checkpoint}): "
-            f"{type(exc).__name__}: {detail}. Fix: pass a checkpoint of this architecture: a state_dict "
-            f"(torch.save or safetensors) or a dict holding one under 'state_dict', as open_clip's "
-            f"training writes it."
+            f"{source} could not be loaded into {spec.name} ({spec.checkpoint}): {type(exc).__name__}: "
+            f"{detail}. Fix: {fix}."
         ) from exc
+
+
+def _create_from_url(spec: ModelSpec):
+    """A built-in architecture ('ARCH', or 'ARCH@tag' for the tag's preprocessing) with the
+    weights file the plugin declares by URL (`spec.weights_file`, fetched by the harness), or
+    the user's own (`spec.weights`)."""
+    architecture, tag = split_checkpoint(spec.checkpoint)
+    model, preprocess, tokenizer = _tag_architecture(architecture, tag) if tag else _named_architecture(architecture)
+    load_weights(spec, model, spec.weights or spec.weights_file)
+    return model, preprocess, tokenizer
 
 
 def _create(spec: ModelSpec):
@@ -179,6 +209,8 @@ def _create(spec: ModelSpec):
     fetched at the pinned revision, or the user's own (`spec.weights`)."""
     from open_clip.constants import HF_CONFIG_NAME
 
+    if spec.url_weights is not None:
+        return _create_from_url(spec)
     architecture, tag = split_checkpoint(spec.checkpoint)
     repo, filenames = hub_weights(spec)
     # every download first, so that a missing file fails before a large model is built
