@@ -80,7 +80,9 @@ class ModelSpec:
     imports happen. `requires` names the distributions the loader needs beyond
     mars-zoo itself; `install_hint` says how to get them. The loader always receives a
     40-hex `revision` (or None for random weights): the harness resolves
-    `RESOLVE_AT_FIRST_USE` before loading.
+    `RESOLVE_AT_FIRST_USE` before loading, and asks the Hub whether that commit exists
+    (`revision_verified`: True, False where the Hub could not be asked, None where no Hub
+    commit names the weights).
 
     Weights at a URL (`url_weights`): before calling the loader, the harness puts the file in
     the mars-zoo cache (`mars_zoo.url_weights`: downloaded once, checked against its sha256)
@@ -126,8 +128,10 @@ class ModelSpec:
     # Set by the harness for `run --weights PATH` (see the class docstring).
     weights: str | None = None
     weights_sha256: str | None = None
-    # Set by the harness: the local copy of `url_weights` (checked when the loader sees it).
+    # Set by the harness: the local copy of `url_weights` (checked when the loader sees it),
+    # and whether the Hub confirmed `revision` (see the class docstring).
     weights_file: str | None = None
+    revision_verified: bool | None = None
     plugin: str = field(default="", compare=False)
 
     @property
@@ -206,6 +210,7 @@ class ModelSpec:
             "recipe_notes": self.recipe_notes,
             "url_weights": self._url_weights_record(),
             "weights": self._weights_record(),
+            "revision_verified": self.revision_verified,
             "plugin": self.plugin,
         }
 

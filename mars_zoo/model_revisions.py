@@ -24,16 +24,15 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 def _main_commit(spec: ModelSpec) -> str:
     """The commit of the main branch: asked of the Hub, else read from the cache's refs."""
-    from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    from mars_zoo.data.hub import hub_cache_dir, is_offline
+    from mars_zoo.data.hub import hub_api, hub_cache_dir, is_offline, repo_cache
 
     repo = spec.repository
     reason = "HF_HUB_OFFLINE=1 is set"
     if not is_offline():
         try:
-            sha = HfApi().model_info(repo, revision="main").sha
+            sha = hub_api().model_info(repo, revision="main").sha
             if sha:
                 return sha
         except RepositoryNotFoundError as exc:
@@ -44,7 +43,7 @@ def _main_commit(spec: ModelSpec) -> str:
             ) from exc
         except Exception as exc:  # no network, proxy, Hub down: fall back to the cache
             reason = f"the Hub could not be reached ({type(exc).__name__}: {exc})"
-    cached = hub_cache_dir() / f"models--{repo.replace('/', '--')}" / "refs" / "main"
+    cached = repo_cache(repo, "model") / "refs" / "main"
     if cached.is_file():
         commit = cached.read_text(encoding="utf-8").strip()
         if _COMMIT.fullmatch(commit):
@@ -58,11 +57,79 @@ def _main_commit(spec: ModelSpec) -> str:
     )
 
 
+def model_revisions_path(cache_dir: Path | None = None) -> Path:
+    """Where the commits resolved at first use are recorded, in the mars-zoo cache `cache_dir`."""
+    return (cache_dir or default_cache_dir()) / MODEL_REVISIONS_FILE
+
+
 def resolve_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> ModelSpec:
     """`spec` with a concrete revision: itself when pinned, else with the recorded commit
     (recording the main branch's commit now if none is recorded yet)."""
     if spec.revision != RESOLVE_AT_FIRST_USE:
         return spec
-    record = RevisionRecord((cache_dir or default_cache_dir()) / MODEL_REVISIONS_FILE)
+    record = RevisionRecord(model_revisions_path(cache_dir))
     commit = record.read().get(spec.repository) or record.record(spec.repository, _main_commit(spec))
     return dataclasses.replace(spec, revision=commit)
+
+
+HUB_TIMEOUT_S = 10.0  # for asking the Hub whether a commit exists
+
+
+def verify_model_revision(spec: ModelSpec, recorded_in: Path | None = None) -> ModelSpec:
+    """`spec` with `revision_verified` set: whether its Hub commit is known to exist.
+
+    A revision nobody checks can be made up (forty zeros) and still end in a result that names
+    it. So before a model with real weights is loaded, the Hub is asked: a commit or repository
+    it does not have is a `MarsZooError` (exit 2, as for any declaration the harness refuses
+    before running plugin code); a commit whose snapshot the Hugging Face cache holds counts as
+    verified without asking (its files were downloaded at it); where the Hub cannot be asked
+    (HF_HUB_OFFLINE=1, no network) the run goes on and the result says the revision is
+    unverified. Random weights and weights at a URL (named by their sha256) name no commit:
+    `revision_verified` stays None. `recorded_in` is the record the revision was read from,
+    when it was resolved at first use rather than pinned by the plugin (the fix differs)."""
+    if spec.random_weights or spec.url_weights is not None or not spec.revision:
+        return spec
+    return dataclasses.replace(spec, revision_verified=_commit_exists(spec, recorded_in))
+
+
+def _commit_exists(spec: ModelSpec, recorded_in: Path | None) -> bool:
+    """True when the Hugging Face cache holds the commit or the Hub confirms it; False when the
+    Hub cannot be asked; a `MarsZooError` when the Hub has no such commit or repository."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from mars_zoo.data.hub import hub_api, repo_cache
+
+    if (repo_cache(spec.repository, "model") / "snapshots" / spec.revision).is_dir():
+        return True
+    try:  # with HF_HUB_OFFLINE=1, huggingface_hub refuses to send it (OfflineModeIsEnabled)
+        hub_api().model_info(spec.repository, revision=spec.revision, timeout=HUB_TIMEOUT_S)
+    except GatedRepoError:  # it exists; whether this user may read it is the loader's concern
+        return False
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        raise _not_on_the_hub(spec, exc, recorded_in) from exc
+    except Exception:  # offline, no network, proxy, Hub down: the run goes on, the result says unverified
+        return False
+    return True
+
+
+def _not_on_the_hub(spec: ModelSpec, exc: Exception, recorded_in: Path | None) -> MarsZooError:
+    from huggingface_hub.errors import RevisionNotFoundError
+
+    plugin = spec.plugin or "?"
+    subject = f"Model {spec.name} (plugin {plugin}) is pinned to revision {spec.revision} of {spec.repository}"
+    if not isinstance(exc, RevisionNotFoundError):
+        return MarsZooError(
+            f"{subject}, but the Hub has no model repository {spec.repository} ({type(exc).__name__}). Fix: set "
+            f"HF_TOKEN if the repository is private, or correct the checkpoint (or hub_repo) of plugin {plugin}."
+        )
+    if recorded_in is not None:
+        fix = (f"remove the entry {spec.repository!r} from {recorded_in}; the next run records the commit its "
+               f"main branch points to then")
+    else:
+        fix = (f"plugin {plugin} must pin a commit that exists (40 hex digits, from "
+               f"https://huggingface.co/{spec.repository}/commits/main), or declare "
+               f"revision=mars_zoo.RESOLVE_AT_FIRST_USE")
+    return MarsZooError(
+        f"{subject}, but the Hub has no such commit of that repository ({type(exc).__name__}), so no weights "
+        f"can be loaded under that name. Fix: {fix}."
+    )

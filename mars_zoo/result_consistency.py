@@ -385,6 +385,10 @@ def _model_rules(model: dict) -> Iterator[Problem]:
         if named != url_weights["sha256"]:
             yield Problem(field, f"is {named!r}, but the weights are named by model.url_weights, whose sha256 "
                                  f"({url_weights['sha256']}) it must be")
+    if model.get("revision_verified") is not None and (url_weights or model.get("random_weights")):
+        yield Problem("model.revision_verified",
+                      "must be null: no Hub commit names these weights (they are random, or model.url_weights "
+                      "names them), so there is nothing the Hub could verify")
 
 
 def consistency_problems(result: dict) -> Iterator[Problem]:

@@ -19,8 +19,8 @@ from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, default_workers, describe, resolve_device
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
-from mars_zoo.model import ModelSpec
-from mars_zoo.model_revisions import resolve_model_revision
+from mars_zoo.model import RESOLVE_AT_FIRST_USE, ModelSpec
+from mars_zoo.model_revisions import model_revisions_path, resolve_model_revision, verify_model_revision
 from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, TASK_NAMES, TEXT_TASKS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
@@ -54,11 +54,16 @@ class RunConfig:
     weights: Path | None = None  # own weights of the model's architecture (see mars_zoo.weights)
 
 
-def model_to_load(spec: ModelSpec, cache_dir: Path | None, weights: Path | None) -> ModelSpec:
+def model_to_load(spec: ModelSpec, cache_dir: Path | None, weights: Path | None, reporter: Reporter) -> ModelSpec:
     """The spec that `run`, `check` and `search` load: its revision resolved (recorded at first
-    use), the place of its URL weights in the mars-zoo cache set, and own weights (--weights)
-    hashed."""
-    spec = with_weights_file(resolve_model_revision(spec, cache_dir), cache_dir)
+    use) and verified on the Hub, the place of its URL weights in the mars-zoo cache set, and own
+    weights (--weights) hashed."""
+    recorded_in = model_revisions_path(cache_dir) if spec.revision == RESOLVE_AT_FIRST_USE else None
+    spec = verify_model_revision(resolve_model_revision(spec, cache_dir), recorded_in)
+    if spec.revision_verified is False:
+        reporter.warn(f"Revision {spec.revision} of {spec.repository} is not verified: the Hub could not be asked "
+                      f"(offline?) and the Hugging Face cache does not hold it. The result records it as unverified.")
+    spec = with_weights_file(spec, cache_dir)
     return spec if weights is None else with_own_weights(spec, weights)
 
 
@@ -151,7 +156,7 @@ def run(
 
     spec = registry.get(config.model)
     spec.require_available()  # before any data is read, not after
-    spec = model_to_load(spec, config.cache_dir, config.weights)
+    spec = model_to_load(spec, config.cache_dir, config.weights, reporter)
     tasks = select_tasks(spec, config.tasks)
     device = rank_device(resolve_device(config.device), ranks)
     options = embed_options(spec, device, config.precision, config.batch_size, config.workers, config.seed,

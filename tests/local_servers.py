@@ -1,6 +1,7 @@
-"""A local HTTP server for the tests: a file server for weights declared by URL.
+"""Local HTTP servers for the tests: a file server for weights declared by URL, and a fake
+Hugging Face Hub answering the one API route `HfApi.model_info(repo, revision=...)` asks.
 
-It listens on 127.0.0.1 (an ephemeral port) in a daemon thread, answers from a dict the test
+Each listens on 127.0.0.1 (an ephemeral port) in a daemon thread, answers from a dict the test
 fills, counts every request it gets, and is shut down when the test ends. Sockets time out, so
 a test never hangs on them.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -36,6 +38,12 @@ class LocalServer:
     routes: dict[str, Answer]
     requests: list[str]
     fallback: Callable[[str], Answer]
+
+    def model_info_requests(self) -> list[str]:
+        """The requests of `HfApi.model_info` (huggingface_hub also fetches a registry of its own
+        from the endpoint, at most once a day)."""
+        return [path for path in self.requests if path.startswith("/api/models/")]
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT_S
@@ -70,3 +78,42 @@ def local_server(fallback: Callable[[str], Answer] = lambda path: NOT_FOUND) -> 
         httpd.server_close()
         thread.join(timeout=SOCKET_TIMEOUT_S)
 
+
+def _hub_error(code: str) -> Answer:
+    """A 404 as the Hub sends it: huggingface_hub's hf_raise_for_status picks the error class
+    (RevisionNotFoundError, RepositoryNotFoundError) by the X-Error-Code header."""
+    return Answer(json.dumps({"error": code}).encode(), 404, {"X-Error-Code": code, "Content-Type": "application/json"})
+
+
+@contextlib.contextmanager
+def fake_hub(commits: dict[str, set[str]]) -> Iterator[LocalServer]:
+    """A Hub holding each repository of `commits` at those commits: model_info answers 200 with
+    the commit for them, RevisionNotFound for another commit of a known repository, and
+    RepoNotFound for any other repository."""
+    known = {f"/api/models/{repo}/revision/{commit}": repo for repo, shas in commits.items() for commit in shas}
+
+    def fallback(path: str) -> Answer:
+        asked = path.split("?")[0].removeprefix("/api/models/").split("/revision/")[0]
+        return _hub_error("RevisionNotFound" if asked in commits else "RepoNotFound")
+
+    with local_server(fallback) as hub:
+        for path, repo in known.items():
+            sha = path.rsplit("/", 1)[1]
+            hub.routes[path] = Answer(json.dumps({"id": repo, "sha": sha}).encode(),
+                                      headers={"Content-Type": "application/json"})
+        yield hub
+
+
+def online_against(monkeypatch, hub: LocalServer) -> None:
+    """Point huggingface_hub at `hub` and leave offline mode, for this test only (monkeypatch
+    restores all): the endpoint through HF_ENDPOINT, which mars-zoo reads at call time, and
+    offline mode both in the environment and in huggingface_hub's constants, read at import.
+    The constants' endpoint and download URLs are pointed at `hub` too, so that any other Hub
+    call reaches `hub` (and shows in its requests), never the real Hub."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")

@@ -1,14 +1,17 @@
-"""Models without a pinned commit are resolved at first use and the commit is recorded."""
+"""Models without a pinned commit are resolved at first use and the commit is recorded; a
+pinned commit is verified on the Hub (a local fake of its API here) before the model loads."""
 
 import dataclasses
 import json
+import textwrap
 
 import pytest
 
 import mars_zoo
+from local_servers import fake_hub, local_server, online_against
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
-from mars_zoo.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision
+from mars_zoo.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision, verify_model_revision
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
@@ -109,3 +112,132 @@ def test_a_run_hands_the_loader_the_recorded_commit_and_the_result_names_it(tmp_
     assert module.SEEN == [COMMIT_A]
     assert result["model"]["revision"] == COMMIT_A and result["model"]["hub_repo"] == "acme/m-weights"
     assert json.loads((tmp_path / "cache" / MODEL_REVISIONS_FILE).read_text()) == {"acme/m-weights": COMMIT_A}
+
+
+PINNED = dataclasses.replace(SPEC, revision=COMMIT_A)
+MADE_UP = "0" * 40
+
+
+def _asked(commit, repo="acme/m-weights"):
+    return f"/api/models/{repo}/revision/{commit}"
+
+
+def test_a_commit_the_hub_has_is_verified(monkeypatch):
+    with fake_hub({"acme/m-weights": {COMMIT_A}}) as hub:
+        online_against(monkeypatch, hub)
+        assert verify_model_revision(PINNED).revision_verified is True
+    assert hub.model_info_requests() == [_asked(COMMIT_A)]
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_made_up_revision_is_refused_with_the_fix_for_where_it_came_from(monkeypatch, tmp_path, recorded):
+    record = tmp_path / MODEL_REVISIONS_FILE
+    with fake_hub({"acme/m-weights": {COMMIT_A}}) as hub:
+        online_against(monkeypatch, hub)
+        with pytest.raises(MarsZooError) as error:
+            verify_model_revision(dataclasses.replace(PINNED, revision=MADE_UP), record if recorded else None)
+    assert hub.model_info_requests() == [_asked(MADE_UP)]
+    assert error.value.exit_code == 2
+    message = " ".join(str(error.value).split())
+    assert f"Model acme/m (plugin acme) is pinned to revision {MADE_UP} of acme/m-weights" in message
+    assert "the Hub has no such commit of that repository (RevisionNotFoundError)" in message
+    if recorded:
+        assert f"Fix: remove the entry 'acme/m-weights' from {record}" in message
+    else:
+        assert "Fix: plugin acme must pin a commit that exists" in message and "RESOLVE_AT_FIRST_USE" in message
+
+
+def test_a_repository_the_hub_does_not_have_is_refused(monkeypatch):
+    with fake_hub({"acme/other": {COMMIT_A}}) as hub:
+        online_against(monkeypatch, hub)
+        with pytest.raises(MarsZooError) as error:
+            verify_model_revision(PINNED)
+    message = " ".join(str(error.value).split())
+    assert "the Hub has no model repository acme/m-weights (RepositoryNotFoundError)" in message
+    assert "set HF_TOKEN if the repository is private, or correct the checkpoint" in message
+
+
+def test_offline_the_revision_is_unverified_and_the_hub_is_not_asked(monkeypatch):
+    with fake_hub({"acme/m-weights": {COMMIT_A}}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)  # HF_HUB_OFFLINE=1 stays set, as in every other test
+        assert verify_model_revision(PINNED).revision_verified is False
+    assert hub.model_info_requests() == []
+
+
+def test_an_unreachable_hub_leaves_the_revision_unverified(monkeypatch):
+    with local_server() as gone:
+        pass  # its port is closed now: connections are refused
+    online_against(monkeypatch, gone)
+    assert verify_model_revision(PINNED).revision_verified is False
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_a_commit_in_the_hugging_face_cache_is_verified_without_asking(monkeypatch, tmp_path, online):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    (tmp_path / "hf" / "models--acme--m-weights" / "snapshots" / COMMIT_A).mkdir(parents=True)
+    with fake_hub({}) as hub:  # a Hub that would refuse it
+        if online:
+            online_against(monkeypatch, hub)
+        assert verify_model_revision(PINNED).revision_verified is True
+    assert hub.model_info_requests() == []
+
+
+def test_random_weights_and_weights_at_a_url_name_no_commit_to_verify(monkeypatch):
+    by_url = dataclasses.replace(PINNED, revision=None, url_weights=mars_zoo.UrlWeights("https://x.org/w.pt", "e" * 64))
+    with fake_hub({}) as hub:
+        online_against(monkeypatch, hub)
+        for spec in (dataclasses.replace(PINNED, random_weights=True), by_url):
+            assert verify_model_revision(spec).revision_verified is None
+    assert hub.model_info_requests() == []
+
+
+PINNED_PLUGIN = """
+    import mars_zoo
+    from fake_models import FAKE_METADATA, FakeEncoder
+
+    @mars_zoo.hookimpl
+    def register_models(register):
+        register(mars_zoo.ModelSpec(name="acme/pinned", family="acme", checkpoint="acme/m-weights",
+                                    loader=lambda spec, device, precision: FakeEncoder("good"),
+                                    revision="{revision}", **{{**FAKE_METADATA, "random_weights": False}}))
+"""
+
+
+def test_a_run_offline_records_the_revision_unverified_and_the_leaderboard_says_so(tmp_path, capsys):
+    from mars_zoo.cli import main
+    from mars_zoo.leaderboard.build import build_site
+    from mars_zoo.results_schema import validate_file
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "acme_pinned.py").write_text(textwrap.dedent(PINNED_PLUGIN.format(revision=COMMIT_A)))
+    out = tmp_path / "r.json"
+    assert main(["run", "acme/pinned", "--benchmark", "mini", "--tasks", "landform", "--no-cache",
+                 "--out", str(out), "--plugins-dir", str(plugins)]) == 0
+    assert f"Revision {COMMIT_A} of acme/m-weights is not verified" in " ".join(capsys.readouterr().err.split())
+    assert validate_file(out) == []
+    model = json.loads(out.read_text())["model"]
+    assert model["revision"] == COMMIT_A and model["revision_verified"] is False
+    (tmp_path / "submissions").mkdir()
+    files = build_site(tmp_path / "submissions", tmp_path / "site", include=[out])
+    page = files["models/acme--pinned.html"].decode()
+    assert "revision not verified" in page
+    verified = json.loads(out.read_text())
+    verified["model"]["revision_verified"] = True
+    (tmp_path / "verified.json").write_text(json.dumps(verified))
+    files = build_site(tmp_path / "submissions", tmp_path / "site", include=[tmp_path / "verified.json"])
+    assert "revision not verified" not in files["models/acme--pinned.html"].decode()
+
+
+def test_the_hub_endpoint_is_the_one_the_environment_names_when_asked(monkeypatch):
+    """huggingface_hub reads HF_ENDPOINT once, at import; mars-zoo's Hub calls read it when made."""
+    from huggingface_hub import constants
+
+    from mars_zoo.data.hub import hub_api
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
+    assert hub_api().endpoint == "http://127.0.0.1:9"
+    monkeypatch.delenv("HF_ENDPOINT")
+    assert hub_api().endpoint == constants.ENDPOINT

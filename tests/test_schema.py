@@ -61,7 +61,7 @@ def test_model_spec_metadata_fits_the_schema():
     spec = ModelSpec(name="acme/m", family="acme", checkpoint="acme/m", loader=lambda *a: None)
     model_schema = load_schema()["$defs"]["model"]
     metadata_keys = set(spec.metadata()) | {"plugin_package", "plugin_version"}
-    added_later = {"recipe_notes", "hub_repo", "weights", "url_weights"}
+    added_later = {"recipe_notes", "hub_repo", "weights", "url_weights", "revision_verified"}
     assert metadata_keys == set(model_schema["properties"])
     required = set(load_schema()["$defs"]["reproduced"]["properties"]["model"]["required"])
     assert metadata_keys - added_later == required
@@ -185,3 +185,15 @@ def test_the_revision_of_url_weights_is_their_sha256():
     assert fields(_real_weights(revision="ab" * 32, url_weights=url_weights,
                                 weights={**own, "base_revision": COMMIT})) == {"model.weights.base_revision"}
 
+
+def test_revision_verified_is_a_boolean_and_null_where_no_hub_commit_names_the_weights():
+    for verified in (True, False, None):
+        assert validate_result(_real_weights(revision=COMMIT, revision_verified=verified)) == []
+    assert fields(_real_weights(revision=COMMIT, revision_verified="yes")) == {"model.revision_verified"}
+    random = load(REPRODUCED)
+    assert random["model"]["random_weights"] is True
+    random["model"]["revision_verified"] = True
+    assert fields(random) == {"model.revision_verified"}
+    url_weights = {"url": "https://example.org/w.pt", "sha256": SHA256}
+    assert fields(_real_weights(revision=SHA256, url_weights=url_weights, revision_verified=False)) == \
+        {"model.revision_verified"}

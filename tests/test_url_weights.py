@@ -172,7 +172,7 @@ def test_a_run_records_url_and_sha256_and_the_leaderboard_links_the_url(checkpoi
         assert validate_file(tmp_path / name) == []
     model = json.loads((tmp_path / "first.json").read_text())["model"]
     assert model["url_weights"] == {"url": url, "sha256": sha256}
-    assert model["revision"] == sha256 and model["hub_repo"] is None
+    assert model["revision"] == sha256 and model["hub_repo"] is None and model["revision_verified"] is None
     (tmp_path / "submissions").mkdir()
     files = build_site(tmp_path / "submissions", tmp_path / "site", include=[tmp_path / "first.json"])
     page = files["models/acme--tiny-url.html"].decode()

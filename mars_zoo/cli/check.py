@@ -34,7 +34,7 @@ def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.runner import model_to_load
 
     reporter = RichReporter()
-    spec = model_to_load(load_registry(args.plugins_dir, reporter).get(args.model), None, args.weights)
+    spec = model_to_load(load_registry(args.plugins_dir, reporter).get(args.model), None, args.weights, reporter)
     checks = check_model(spec, reporter)
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):

@@ -15,6 +15,7 @@ the same data (and can run offline) until the user asks for another revision (a
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,8 +43,20 @@ def hub_cache_dir() -> Path:
     return Path(constants.HF_HUB_CACHE)
 
 
-def _repo_cache(repo_id: str) -> Path:
-    return hub_cache_dir() / f"datasets--{repo_id.replace('/', '--')}"
+def repo_cache(repo_id: str, repo_type: str = "dataset") -> Path:
+    """The folder of a repository in the Hugging Face cache (its refs/ and snapshots/<commit>/)."""
+    from huggingface_hub.file_download import repo_folder_name
+
+    return hub_cache_dir() / repo_folder_name(repo_id=repo_id, repo_type=repo_type)
+
+
+def hub_api():
+    """An `HfApi` of the endpoint HF_ENDPOINT names now: huggingface_hub reads it once, at
+    import, so a process that points it elsewhere later (a mirror, a test's local server)
+    would otherwise still reach the default Hub."""
+    from huggingface_hub import HfApi, constants
+
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT", constants.ENDPOINT).rstrip("/"))
 
 
 def recorded_revisions(cache_dir: Path) -> dict[str, str]:
@@ -72,20 +85,19 @@ def _resolve_ref(spec: "DatasetSpec", ref: str) -> str:
     """A branch or tag -> its commit: asked of the Hub, else read from the cache's refs."""
     if _COMMIT.fullmatch(ref):
         return ref
-    from huggingface_hub import HfApi
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
     reason = "HF_HUB_OFFLINE=1 is set"
     if not is_offline():
         try:
-            sha = HfApi().dataset_info(spec.repo_id, revision=ref).sha
+            sha = hub_api().dataset_info(spec.repo_id, revision=ref).sha
             if sha:
                 return sha
         except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
             raise _not_found(spec, ref, exc) from exc
         except Exception as exc:  # no network, proxy, Hub down: fall back to the cache
             reason = f"the Hub could not be reached ({type(exc).__name__}: {exc})"
-    cached_ref = _repo_cache(spec.repo_id) / "refs" / ref
+    cached_ref = repo_cache(spec.repo_id) / "refs" / ref
     if cached_ref.is_file():
         return cached_ref.read_text(encoding="utf-8").strip()
     raise _unavailable(spec, ref, reason)

@@ -98,7 +98,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
     spec = registry.get(config.model)
     spec.require_available()
     mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
-    spec = model_to_load(spec, config.cache_dir, None)
+    spec = model_to_load(spec, config.cache_dir, None, reporter)
     device = resolve_device(config.device)
     options = embed_options(spec, device, config.precision, config.batch_size, config.workers)
 

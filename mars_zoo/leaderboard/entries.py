@@ -125,6 +125,12 @@ class Entry:
         on_hub = self.model.get("hub_repo") or _HUB_ID.match(checkpoint.removeprefix("hf-hub:"))
         on_web = (self.model.get("url_weights") or {}).get("url", "").startswith(("https://", "http://"))
         return "yes" if (on_hub or on_web) and not self.model.get("random_weights") else "not stated"
+
+    @property
+    def revision_unverified(self) -> bool:
+        """The run could not confirm on the Hub that the commit it names exists."""
+        return self.model.get("revision_verified") is False
+
     def task(self, key: str) -> dict[str, Any] | None:
         return self.data["tasks"].get(key)
 

@@ -27,12 +27,23 @@ def _heading_id(anchor: str) -> str:
     return f"{anchor}-heading"
 
 
+UNVERIFIED = "revision not verified"
+
+
+def _revision(model: dict[str, Any]) -> Any:
+    """The revision, marked where the run could not confirm it on the Hub."""
+    revision = model.get("revision")
+    if revision is None or model.get("revision_verified") is not False:
+        return revision
+    return join([text_of(revision), badge(UNVERIFIED, "unverified")], " ")
+
+
 def _model_facts(model: dict[str, Any]) -> Markup:
     url_weights = model.get("url_weights")
     facts = [
         ("Family", model["family"]),
         ("Checkpoint", model.get("checkpoint")),
-        ("Revision", model.get("revision")),
+        ("Revision", _revision(model)),
         ("Weights from", url_weights and external_link(url_weights["url"])),
         ("Weights sha256", url_weights and el("code", url_weights["sha256"])),
         ("Fine-tuned from", f"{model['name']} @ {model['weights']['base_revision']}" if model.get("weights") else None),
@@ -244,7 +255,9 @@ def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]])
 def _weights_label(entry: Entry) -> str:
     if entry.model.get("url_weights"):
         return f"weights (sha256 {short_revision(entry.model['url_weights']['sha256'])})"
-    return f"weights at {short_revision(entry.revision)}" if entry.revision else "weights"
+    revision = entry.revision
+    label = f"weights at {short_revision(revision)}" if revision else "weights"
+    return f"{label} ({UNVERIFIED})" if entry.revision_unverified else label
 
 
 def model_page(entries: Sequence[Entry], version: str, ranks: dict[str, tuple[int | None, int]]) -> bytes:

@@ -1,27 +1,32 @@
-"""Fault corpus, named weights: weights declared by URL that do not arrive as declared.
+"""Fault corpus, named weights: weights declared by URL that do not arrive as declared, and Hub
+revisions the Hub does not have (or cannot be asked about).
 
 Every case runs the real CLI on a plugin in a --plugins-dir whose model names its weights by URL
-and sha256 (served by a local HTTP server on 127.0.0.1). A fault is one error paragraph naming
-the model, what is wrong and the fix, exit 2, no traceback, no result written and no weights file
-kept.
+and sha256 (served by a local HTTP server on 127.0.0.1) or by a Hub repository and commit (asked
+of a local fake of the Hub's API). A fault is one error paragraph naming the model, what is wrong
+and the fix, exit 2, no traceback, no result written and no weights file kept; where the Hub
+cannot be asked, the run goes on and its result says the revision is unverified.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import textwrap
 
 import pytest
 
 from boundary_helpers import assert_clean_error, cli
-from local_servers import Answer, local_server
+from local_servers import Answer, fake_hub, local_server, online_against
 from mars_zoo.cache import default_cache_dir
+from mars_zoo.results_schema import validate_file
 
 PREVIOUS = '{"a result": "written before"}\n'
 BODY = b"weights of the fault corpus " * 40
 SHA256 = hashlib.sha256(BODY).hexdigest()
 OTHER = b"other bytes than declared"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+MADE_UP = "0" * 40
 REPO = "acme/model-weights"
 
 PLUGIN = """
@@ -108,3 +113,35 @@ def test_a_bad_url_declaration_is_refused_at_registration(tmp_path, capsys, decl
                        *needles)
     assert outcome.out == ""
 
+
+@pytest.mark.parametrize("hub_commits, needles", [
+    ({REPO: {COMMIT}}, [f"Model acme/model (plugin acme_weights) is pinned to revision {MADE_UP} of {REPO}",
+                        "the Hub has no such commit of that repository (RevisionNotFoundError)",
+                        "Fix: plugin acme_weights must pin a commit that exists"]),
+    ({"acme/elsewhere": {MADE_UP}}, [f"the Hub has no model repository {REPO} (RepositoryNotFoundError)",
+                                     "correct the checkpoint (or hub_repo) of plugin acme_weights"]),
+], ids=["made-up-revision", "repository-not-found"])
+def test_a_revision_the_hub_does_not_have_is_refused_before_loading(tmp_path, capsys, monkeypatch, hub_commits,
+                                                                    needles):
+    directory = _plugin(tmp_path, f"revision={MADE_UP!r}")
+    with fake_hub(hub_commits) as hub:
+        online_against(monkeypatch, hub)
+        outcome, out = _run(capsys, tmp_path, directory)
+    assert hub.model_info_requests() == [f"/api/models/{REPO}/revision/{MADE_UP}"]
+    assert_clean_error(outcome, 2, *needles)
+    assert out.read_text() == PREVIOUS
+
+
+@pytest.mark.parametrize("online", [False, True], ids=["offline-unverified", "online-verified"])
+def test_a_revision_is_recorded_verified_only_when_the_hub_confirmed_it(tmp_path, capsys, monkeypatch, online):
+    directory = _plugin(tmp_path, f"revision={COMMIT!r}")
+    with fake_hub({REPO: {COMMIT}}) as hub:
+        if online:
+            online_against(monkeypatch, hub)
+        outcome, out = _run(capsys, tmp_path, directory)
+    assert outcome.code == 0, outcome.err
+    assert hub.model_info_requests() == ([f"/api/models/{REPO}/revision/{COMMIT}"] if online else [])
+    assert validate_file(out) == []
+    model = json.loads(out.read_text())["model"]
+    assert model["revision"] == COMMIT and model["revision_verified"] is online
+    assert ("is not verified" in " ".join(outcome.err.split())) is not online
