@@ -31,8 +31,9 @@ _DECLARED = {
 }
 # A registered revision may also be RESOLVE_AT_FIRST_USE (the result schema's may not: the
 # harness resolves it to a commit before anything runs), or the sha256 that names weights
-# declared by URL (`url_weights`, whose metadata reports it as the revision).
-_REVISION = {"type": ["string", "null"], "pattern": rf"^([0-9a-f]{{40}}|[0-9a-f]{{64}}|{RESOLVE_AT_FIRST_USE})$",
+# declared by URL (`url_weights`, whose metadata reports it as the revision; its format is
+# checked, and named, under url_weights.sha256).
+_REVISION = {"type": ["string", "null"], "pattern": rf"^([0-9a-f]{{40}}|[0-9a-fA-F]{{64}}|{RESOLVE_AT_FIRST_USE})$",
              "description": f"a 40-hex Hub commit or {RESOLVE_AT_FIRST_USE!r}"}
 # A model with real weights names the exact weights: a Hub repository and a commit of it
 # (or, checked apart, one file at a URL and its sha256: `url_weights`).

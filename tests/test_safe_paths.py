@@ -96,7 +96,7 @@ def test_the_result_schema_refuses_exactly_the_names_path_under_refuses(tmp_path
     writable = _writable(tmp_path, name)
     parts = name.split("/")
     assert _schema_accepts("fileName", name) == writable
-    assert _schema_accepts("repository", name) == (len(parts) <= 2 and _writable(tmp_path, *parts))
+    assert _schema_accepts("repositoryOrNull", name) == (len(parts) <= 2 and _writable(tmp_path, *parts))
     model = {"name": f"openclip/{name}", "family": "openclip", "modalities": ["image"]}
     assert _schema_accepts("model", model) == writable
 
