@@ -156,11 +156,11 @@ class CacheEntry:
             self._write_manifest()
             inode = atomic_write_bytes(path, buffer)
             atomic_write_bytes(self._checksum_path(shard), checksum)
-            key = stat_key(path.stat())
+            stat = path.stat()
         except OSError as exc:
             raise write_error(path, "an embedding cache shard", exc) from None
-        if key[3] == inode and np.isfinite(embeddings).all():  # not replaced since, and sound
-            self.written[path.name] = [*key, checksum.split()[0].decode("ascii")]
+        if stat.st_ino == inode and np.isfinite(embeddings).all():  # not replaced since, and sound
+            self.written[path.name] = [*stat_key(stat), checksum.split()[0].decode("ascii")]
 
     def record_written(self, written: dict[str, list]) -> None:
         """Add shards written in this run (by any rank: `written` merges their `written`)
@@ -170,7 +170,7 @@ class CacheEntry:
         memo = StatMemo(self.directory / VERIFIED_NAME, scope=self.directory.name)
         memo.keep_remembered()
         for name, record in written.items():
-            memo.remember(name, record[:4], record[4])
+            memo.remember(name, record[:-1], record[-1])
         memo.save("the record of verified embedding cache shards")
 
     def read(self) -> np.ndarray:

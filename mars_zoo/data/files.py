@@ -3,14 +3,13 @@ and the digest of one file.
 
 The listing skips hidden entries (download caches, atomic-write temporaries), is
 sorted by relative path, so neither the order nor the fingerprint depends on the
-file system, and holds each file's stat, which the fingerprint needs.
+file system, and holds each file's stat as `mars_zoo.stat_memo.stat_rows` gives it, which
+the fingerprints and the tar gallery's cached index compare with what they recorded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
-import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Iterable
 import numpy as np
 
 from mars_zoo.errors import MarsZooError
-from mars_zoo.stat_memo import STAT_FIELDS
+from mars_zoo.stat_memo import SIZE, stat_rows
 
 
 def require_dir(path: Path, what: str, fix: str) -> None:
@@ -33,7 +32,7 @@ class Listing:
 
     root: Path
     paths: np.ndarray  # bytes: relative paths, '/'-separated, in byte order
-    stats: np.ndarray  # int64 [N, 4]: STAT_FIELDS per file (the inode's 64 bits as they are)
+    stats: np.ndarray  # int64 [N, len(STAT_FIELDS)]: `stat_rows` of the files
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,8 +40,9 @@ class Listing:
     def relative(self, index: int) -> str:
         return os.fsdecode(self.paths[index])
 
-
-_STATS = operator.attrgetter(*STAT_FIELDS[:3])
+    @property
+    def sizes(self) -> np.ndarray:
+        return self.stats[:, SIZE]
 
 
 def list_files(root: Path) -> Listing:
@@ -57,11 +57,7 @@ def list_files(root: Path) -> Listing:
     paths: list[bytes] = []
     stats: list[os.stat_result] = []
     _walk(os.fsencode(root), b"", paths, stats, root)
-    table = np.empty((len(paths), 4), dtype=np.int64)
-    if paths:
-        table[:, :3] = np.fromiter(itertools.chain.from_iterable(map(_STATS, stats)), np.int64).reshape(-1, 3)
-        table[:, 3] = np.array([entry.st_ino for entry in stats], dtype=np.uint64).view(np.int64)
-    return Listing(root, np.array(paths, dtype=bytes) if paths else np.zeros(0, dtype="S1"), table)
+    return Listing(root, np.array(paths, dtype=bytes) if paths else np.zeros(0, dtype="S1"), stat_rows(stats))
 
 
 def _walk(base: bytes, prefix: bytes, paths: list[bytes], stats: list[os.stat_result], root: Path) -> None:

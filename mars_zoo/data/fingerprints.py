@@ -8,14 +8,14 @@ when it was copied. It is the SHA-256 over each visible file's relative path, si
 and SHA-256 of its bytes, in the order of the relative paths.
 
 Hashing the whole 1.4-million-tile gallery (hundreds of GB) on every run is too
-slow, so each file's digest is remembered under the cache
-(`fingerprints/<hash of the copy's path>.npz`) with its stat: size, modification time,
-change time and inode (`mars_zoo.stat_memo` says why these four), and a file whose
-four values are unchanged is not read again; any difference means a full read. The
-record is numpy arrays (paths, stats, digests, and the revision they give), compared
-with the listing's arrays at once: a gallery of a million PNG files is a million
-entries, and a Python object per entry made reading and comparing the record most of
-opening the gallery. When every path and stat equals the record's, the recorded
+slow, so each file's digest is remembered under the cache (`fingerprints/<hash of the
+copy's path>.npz`) with its stat, by the rule every remembered digest follows
+(`mars_zoo.stat_memo`): a file whose size, modification time, change time and inode
+are unchanged is not read again; any difference means a full read. The record is
+numpy arrays (paths, `stat_rows`, digests, and the revision they give), compared with
+the listing's arrays at once (`unchanged`): a gallery of a million PNG files is a
+million entries, and a Python object per entry made reading and comparing the record
+most of opening the gallery. When every path and stat equals the record's, the recorded
 revision is the answer; otherwise only the files that differ are read, and the record
 is replaced atomically. An unreadable record, or one written for another place,
 counts as empty (it costs a full read, never a wrong revision).
@@ -35,6 +35,7 @@ from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.data.files import Listing, file_sha256, list_files
 from mars_zoo.folders import write_error
 from mars_zoo.reporting import Reporter
+from mars_zoo.stat_memo import unchanged
 
 FINGERPRINTS_DIRNAME = "fingerprints"
 REVISION_PREFIX = "content-sha256:"
@@ -46,7 +47,7 @@ class _Record:
 
     root: str
     paths: np.ndarray  # bytes
-    stats: np.ndarray  # int64 [N, 4]
+    stats: np.ndarray  # int64 [N, len(STAT_FIELDS)]: `stat_rows`
     sha256: np.ndarray  # uint8 [N, 32]
     revision: str
 
@@ -66,8 +67,8 @@ def _load(path: Path, scope: str) -> _Record | None:
     record.root, record.revision = str(record.root), str(record.revision)
     files = len(record.paths)
     sound = (record.root == scope and record.revision.startswith(REVISION_PREFIX)
-             and record.paths.dtype.kind == "S" and record.stats.shape == (files, 4)
-             and record.stats.dtype == np.int64 and record.sha256.shape == (files, 32)
+             and record.paths.dtype.kind == "S" and record.stats.shape[:1] == (files,)
+             and record.sha256.shape == (files, 32)
              and record.sha256.dtype == np.uint8)
     return record if sound else None
 
@@ -81,7 +82,7 @@ def _known(listing: Listing, record: _Record | None) -> tuple[np.ndarray, np.nda
         rows = np.arange(len(listing))
     else:  # the record's paths are sorted; a path not in it fails the equality below
         rows = np.minimum(np.searchsorted(record.paths, listing.paths), len(record.paths) - 1)
-    known = (record.paths[rows] == listing.paths) & (record.stats[rows] == listing.stats).all(axis=1)
+    known = (record.paths[rows] == listing.paths) & unchanged(record.stats[rows], listing.stats)
     return known, rows
 
 
@@ -110,12 +111,12 @@ def local_revision(
     stale = np.flatnonzero(~known)
     if len(stale):
         folder = str(root)
-        sizes = listing.stats[stale, 0]
+        sizes = listing.sizes[stale]
         with reporter.progress(f"Hashing {len(stale)} files of {root}", int(sizes.sum())) as advance:
             for row, size in zip(stale.tolist(), sizes.tolist()):
                 sha256[row] = np.frombuffer(bytes.fromhex(file_sha256(f"{folder}/{listing.relative(row)}")), np.uint8)
                 advance(size)
-    revision = _revision(listing.paths, listing.stats[:, 0], sha256)
+    revision = _revision(listing.paths, listing.sizes, sha256)
     buffer = io.BytesIO()
     np.savez(buffer, root=np.array(scope), paths=listing.paths, stats=listing.stats, sha256=sha256,
              revision=np.array(revision))
