@@ -12,12 +12,14 @@ import tarfile
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from mars_zoo.data import gallery_index, hub_format
 from mars_zoo.data.tile_gallery import _placed_tiles, read_tile_gallery
 from mars_zoo.data.tile_names import TileNameError, parse_tile_name, parse_tile_names, tile_name
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
+from stat_edits import rewrite_in_place, swap_files
 
 
 def _tiles(count, start=0, lat=1.0):
@@ -228,3 +230,103 @@ def test_hidden_files_are_no_part_of_a_gallery(tmp_path):
     after = _open(tiles, cache)
     assert list(after.images.ids) == list(before.images.ids) == [name for name, _ in _tiles(12)]
     assert after.source.revision == before.source.revision
+
+
+def _built(monkeypatch):
+    """The calls of `build_index` from now on."""
+    built = []
+    real_build = gallery_index.build_index
+    monkeypatch.setattr(gallery_index, "build_index", lambda *a: built.append(1) or real_build(*a))
+    return built
+
+
+def _tar_listing(tiles):
+    """(name, pixels) of every tile, by tarfile and PIL: the expected gallery."""
+    expected = []
+    for shard in sorted(tiles.glob("tiles-*.tar")):
+        with tarfile.open(shard) as tar:
+            expected += [(m.name, np.asarray(Image.open(tar.extractfile(m)).convert("RGB")).tolist()) for m in tar]
+    return expected
+
+
+def _gallery(tiles, cache):
+    gallery = _open(tiles, cache)
+    return [(name, np.asarray(gallery.images[i]).tolist()) for i, name in enumerate(gallery.images.ids)]
+
+
+def test_a_shard_edited_in_place_with_its_mtime_put_back_is_indexed_again(tmp_path, monkeypatch):
+    """Two tiles trade names inside a shard: same size, same mtime, same inode; the
+    change time tells, and the tiles are read under their new names."""
+    tiles, cache = tmp_path / "tiles", tmp_path / "cache"
+    hub_format.write_tile_shards(tiles, _tiles(25), shard_size=10)
+    built = _built(monkeypatch)
+    before = _gallery(tiles, cache)
+    shard = tiles / hub_format.shard_name(1)
+    swapped = _tiles(10, start=10)
+    swapped[0], swapped[3] = (swapped[3][0], swapped[0][1]), (swapped[0][0], swapped[3][1])
+    hub_format.write_tile_shard(tmp_path / "scratch.tar", swapped)
+    rewrite_in_place(shard, (tmp_path / "scratch.tar").read_bytes())
+    after = _gallery(tiles, cache)
+    assert after == _tar_listing(tiles) != before and len(built) == 2
+
+
+def test_two_shards_of_one_size_swapped_with_their_mtimes_put_back_are_indexed_again(tmp_path, monkeypatch):
+    tiles, cache = tmp_path / "tiles", tmp_path / "cache"
+    first, second = hub_format.write_tile_shards(tiles, _tiles(20), shard_size=10)
+    built = _built(monkeypatch)
+    before = _gallery(tiles, cache)
+    swap_files(first, second, tmp_path / "swap.tar")
+    after = _gallery(tiles, cache)
+    assert after == _tar_listing(tiles) == before[10:] + before[:10] and len(built) == 2
+
+
+def _rewritten(path, **changes):
+    with np.load(path) as stored:
+        arrays = {**{name: stored[name] for name in stored.files}, **changes}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+RECORDS = {
+    # case: what the cached index says it was built from, other than the gallery as it is
+    "another-format": lambda record: {"format": np.array(2)},
+    "another-folder": lambda record: {"folder": np.array("/elsewhere/tiles")},
+    "other-shards": lambda record: {"shards": record["shards"][::-1]},
+    "a-shard-since-changed": lambda record: {"stats": record["stats"] + [[0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]},
+    "stats-under-another-rule": lambda record: {"stats": record["stats"][:, :3]},
+    "no-record-of-what-it-was-built-from": lambda record: {name: np.array(0) for name in ("shards", "stats")},
+}
+
+
+@pytest.mark.parametrize("case", [None, *sorted(RECORDS)])
+def test_a_cached_index_built_from_anything_but_the_gallery_as_it_is_is_built_again(tmp_path, monkeypatch, case):
+    """Names and places in reverse order in the record, which only a rebuild puts right;
+    unchanged (case None), the record is used as it is."""
+    tiles, cache = tmp_path / "tiles", tmp_path / "cache"
+    hub_format.write_tile_shards(tiles, _tiles(12), shard_size=5)
+    expected = _gallery(tiles, cache)
+    built = _built(monkeypatch)
+    path = gallery_index.index_path(tiles, cache)
+    with np.load(path) as stored:
+        record = {name: stored[name] for name in stored.files}
+    changes = RECORDS[case](record) if case else {}
+    _rewritten(path, names=record["names"][::-1], lonlat=record["lonlat"][::-1], **changes)
+    ids = list(_open(tiles, cache).images.ids)
+    if case is None:
+        assert ids == [name for name, _ in expected][::-1] and built == []
+    else:
+        assert _gallery(tiles, cache) == expected and len(built) == 1
+
+
+def test_an_index_of_the_earlier_format_is_removed_when_the_gallery_is_indexed(tmp_path):
+    tiles, cache = tmp_path / "tiles", tmp_path / "cache"
+    hub_format.write_tile_shards(tiles, _tiles(3), shard_size=5)
+    current = gallery_index.index_path(tiles, cache)
+    earlier = current.with_name(f"{current.stem}-0123456789abcdef0123456789abcdef.npz")  # format 2's name
+    other_gallery = current.with_name(f"{'0' * 16}-0123456789abcdef0123456789abcdef.npz")
+    for path in (earlier, other_gallery):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"an index")
+    _open(tiles, cache)
+    assert sorted(path.name for path in current.parent.iterdir()) == sorted([current.name, other_gallery.name])

@@ -11,17 +11,18 @@ for duplicates by one sort. (A TarInfo object and Python parsing per member made
 indexing 1.4 million tiles take most of a minute.) A shard holding anything but plain
 ustar members (pax or GNU headers, links) is indexed by `tarfile` instead.
 
-The finished index is saved as numpy arrays in the mars-zoo cache, under a name made of
-the gallery's folder and its shards' names, sizes and modification times, so later
-runs, and every rank of a distributed run, open it in a fraction of a second. Any change
-to the listing or to a shard's size or time means another name; the earlier state's
-index is removed once the new one is saved.
+The finished index is saved as numpy arrays in the mars-zoo cache, one file per gallery
+folder, together with what it was built from: the format, the folder, and the shards'
+relative paths and stat rows. Later runs, and every rank of a distributed run, open it
+in a fraction of a second while all of these are unchanged, by the rule every record of
+a file's bytes follows (`mars_zoo.stat_memo`: size, modification time, change time and
+inode). So a shard edited in place or swapped with another of its size is indexed
+again, even with its modification time put back; the new index replaces the old.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tarfile
 import zipfile
@@ -32,11 +33,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from mars_zoo.atomic import atomic_output
-from mars_zoo.data.files import has_suffix
+from mars_zoo.data.files import Listing, has_suffix
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
+from mars_zoo.stat_memo import unchanged
 
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3  # 3: one file per folder, with its shards' stat rows; 2 was named by their sizes and mtimes
 _BLOCK = 512
 
 
@@ -223,52 +225,58 @@ class _Where(Sequence[str]):
         return str(self.shards[int(self.shard_of[index])])
 
 
-def index_path(tiles_dir: Path, shards: Sequence[Path], stats: np.ndarray, cache_dir: Path) -> Path:
-    """Where a gallery's index is cached: named by its folder and by the shards' names,
-    sizes and modification times (`stats`: their `Listing` rows), so any change to the
-    listing or a shard means another file."""
-    folder = str(tiles_dir.resolve())
-    listing: list = [INDEX_FORMAT, folder]
-    for shard, (size, mtime_ns) in zip(shards, stats[:, :2].tolist()):
-        listing.append([os.path.relpath(shard, tiles_dir), size, mtime_ns])
-    content = hashlib.sha256(json.dumps(listing).encode("utf-8")).hexdigest()[:32]
-    return cache_dir / "gallery-index" / f"{_folder_key(folder)}-{content}.npz"
+def index_path(tiles_dir: Path, cache_dir: Path) -> Path:
+    """Where the index of the gallery in `tiles_dir` is cached."""
+    return cache_dir / "gallery-index" / f"{_folder_key(tiles_dir)}.npz"
 
 
-def _folder_key(folder: str) -> str:
-    return hashlib.sha256(folder.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+def _folder_key(tiles_dir: Path) -> str:
+    return hashlib.sha256(str(tiles_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def _load(path: Path) -> ShardIndex | None:
-    """A cached index, or None when it is absent or damaged (its columns disagree)."""
+def _built_from(shards: Listing) -> dict[str, np.ndarray]:
+    """What a cached index must have been built from to stand for the gallery now: this
+    format, this folder, and these shards (relative paths) with these stat rows."""
+    return {"format": np.array(INDEX_FORMAT), "folder": np.array(str(shards.root.resolve())),
+            "shards": shards.paths, "stats": shards.stats}
+
+
+def _load(path: Path, shards: Listing) -> ShardIndex | None:
+    """The cached index at `path` if it was built from `shards` as they are now (see
+    `_built_from`) and is sound (its columns agree), else None."""
+    expected = _built_from(shards)
     try:
         with np.load(path, allow_pickle=False) as stored:
+            recorded = {name: stored[name] for name in expected}
+            same = all(np.array_equal(recorded[name], expected[name]) for name in ("format", "folder", "shards"))
+            if not (same and unchanged(recorded["stats"], expected["stats"]).all()):
+                return None
             index = ShardIndex(**{name: stored[name] for name in ShardIndex.__dataclass_fields__})
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    tiles = len(index.names)
-    consistent = (index.names.dtype.kind == "S" and index.lonlat.shape == (tiles, 2)
-                  and len(index.shard) == len(index.offset) == len(index.size) == tiles)
+    tiles = index.names.shape
+    consistent = (index.names.dtype.kind == "S" and len(tiles) == 1 and index.lonlat.shape == (*tiles, 2)
+                  and index.shard.shape == index.offset.shape == index.size.shape == tiles)
     return index if consistent else None
 
 
 def cached_index(
-    shards: Sequence[Path], stats: np.ndarray, tiles_dir: Path, cache_dir: Path, reporter: Reporter,
+    shards: Sequence[Path], listed: Listing, cache_dir: Path, reporter: Reporter,
     place: Callable[[np.ndarray, Sequence[str], np.ndarray], np.ndarray],
 ) -> ShardIndex:
-    """The gallery's index from the cache when its key matches, else built and saved
-    (replacing the index of the gallery's earlier state)."""
-    path = index_path(tiles_dir, shards, stats, cache_dir)
-    index = _load(path)
+    """The index of the gallery's `shards` (`listed`: their listing, relative to the
+    gallery folder, in the same order) from the cache when it was built from them as they
+    are now, else built and saved in its place."""
+    path = index_path(listed.root, cache_dir)
+    index = _load(path, listed)
     if index is not None:
         return index
-    index = build_index(shards, tiles_dir, reporter, place)
+    index = build_index(shards, listed.root, reporter, place)
     try:
         with atomic_output(path) as handle:
-            np.savez(handle, **index.__dict__)
-        for earlier in path.parent.glob(f"{path.name.split('-', 1)[0]}-*.npz"):
-            if earlier != path:
-                earlier.unlink(missing_ok=True)
+            np.savez(handle, **_built_from(listed), **index.__dict__)
+        for earlier in path.parent.glob(f"{path.stem}-*.npz"):  # format 2's, named by the shards' sizes and mtimes
+            earlier.unlink(missing_ok=True)
     except OSError:
         pass  # only the shortcut for the next run is lost
     return index

@@ -126,7 +126,7 @@ def _shard_tiles(
         _check_complete(tiles_dir, shards, np.bincount(shard_of, minlength=len(shards)))
         return _placed_tiles(names, where)
 
-    index = cached_index(shards, listing.stats[tar], tiles_dir, cache_dir, reporter, place)
+    index = cached_index(shards, Listing(tiles_dir, listing.paths[tar], listing.stats[tar]), cache_dir, reporter, place)
     _check_complete(tiles_dir, shards, np.bincount(index.shard, minlength=len(shards)))
     images = TarImageSource(
         [str(path) for path in shards], NameList.of_ascii(index.names), index.shard, index.offset, index.size
