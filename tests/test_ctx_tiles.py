@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -254,3 +256,24 @@ def test_cli_build_in_parallel_matches(built, ctx_dir, tmp_path):
 
 def test_cli_reports_a_missing_folder(tmp_path):
     assert main(["tiles", "build", "--ctx", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
+
+
+def test_a_source_rewritten_in_place_with_its_mtime_put_back_renders_again(ctx_dir, tmp_path):
+    """Same size, same mtime, same inode: the change time tells the done-marker is stale,
+    and the gallery is what a fresh build of the edited source gives."""
+    sources = tmp_path / "ctx"
+    sources.mkdir()
+    source = sources / "c_eqc60.tif"
+    shutil.copy(ctx_dir / source.name, source)
+    out = tmp_path / "out"
+    build_tiles(sources, out, tile_px=TILE_PX, shard_size=SHARD)
+    before = output_bytes(out)
+    stat = source.stat()
+    with rasterio.open(source, "r+") as dst:
+        dst.write(255 - dst.read(1), 1)
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (source.stat().st_size, source.stat().st_ino) == (stat.st_size, stat.st_ino)
+    report = build_tiles(sources, out, tile_px=TILE_PX, shard_size=SHARD)
+    assert (report.rendered_sources, report.shards_written) == (1, 1)
+    build_tiles(sources, tmp_path / "fresh", tile_px=TILE_PX, shard_size=SHARD)
+    assert output_bytes(out) == output_bytes(tmp_path / "fresh") != before

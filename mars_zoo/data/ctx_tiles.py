@@ -45,9 +45,10 @@ Output (in `out_dir`): `tiles-000000.tar`, ... with `shard_size` PNG members eac
 in two stages, under `out_dir/.build/`:
 
 1. render: each source file becomes one tar of its tiles plus a done-marker JSON
-   (both written atomically, the marker last). A marker that matches the source's
-   size, modification time and the build parameters means the file is done; a
-   killed build loses at most the files in progress.
+   (both written atomically, the marker last). A marker that matches the build
+   parameters and the stat of the source and of its tar (size, times and inode, the
+   rule of `mars_zoo.stat_memo`: a file rewritten with its modification time put back
+   is seen) means the file is done; a killed build loses at most the files in progress.
 2. pack: the tiles of all sources, in sorted source order (tiles of one file row by
    row from the north-west), are grouped into shards. A shard is written to a
    temporary file and published by rename; a signature of its members (names and
@@ -83,6 +84,7 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
 from mars_zoo.reporting import Reporter
 from mars_zoo.safe_paths import path_under
+from mars_zoo.stat_memo import stat_key
 
 # 2: empty tiles are kept (format 1 dropped them), so staging from format 1 is redone.
 TILES_FORMAT = 2
@@ -200,15 +202,13 @@ def _done_marker(path: str, rel: str, staging: str, params: dict) -> dict | None
         marker = json.loads(marker_path.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    stat = Path(path).stat()
     if (
         marker.get("tar") != tar_path.name
         or marker.get("source") != rel
         or marker.get("params") != params
-        or marker.get("size") != stat.st_size
-        or marker.get("mtime_ns") != stat.st_mtime_ns
+        or marker.get("stat") != stat_key(Path(path).stat())
         or not tar_path.is_file()
-        or tar_path.stat().st_size != marker.get("tar_size")
+        or marker.get("tar_stat") != stat_key(tar_path.stat())
     ):
         return None
     return marker
@@ -266,7 +266,7 @@ def _render_all(jobs: list[tuple], workers: int, reporter: Reporter) -> None:
 
 def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
     """Cut one source file into a staging tar, then write its done-marker."""
-    stat = Path(path).stat()
+    stat = stat_key(Path(path).stat())  # before reading: a change while rendering leaves it stale
     tar_path = _staged(staging, rel, ".tar")
     tiles: list[str] = []
     empty: list[str] = []
@@ -285,8 +285,8 @@ def _render_source(path: str, rel: str, staging: str, params: dict) -> dict:
 
     write_tile_shard(tar_path, rendered())
     marker = {
-        "source": rel, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "params": params,
-        "tar": tar_path.name, "tar_size": tar_path.stat().st_size,
+        "source": rel, "stat": stat, "params": params,
+        "tar": tar_path.name, "tar_stat": stat_key(tar_path.stat()),
         "tar_sha256": file_sha256(tar_path), "tiles": tiles,
         "empty": empty, "skipped_polar": polar,
     }
