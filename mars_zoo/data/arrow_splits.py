@@ -6,7 +6,8 @@ alone takes one to three seconds, most of a run whose embeddings are all cached.
 first time a split of a given revision is opened, it is loaded with datasets, and what
 datasets produced (its Arrow files, with their sizes, and the split's features) is recorded
 in the mars-zoo cache. Later runs open the same files with pyarrow, as datasets itself
-does; a file that is gone or has another size sends the run back to datasets.
+does; a file that is gone or changed since (its size, times or inode: the rule of
+`mars_zoo.stat_memo`) sends the run back to datasets.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.stat_memo import stat_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
     from datasets import Dataset
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2: each file's stat (1 kept its size alone)
 
 
 class ArrowSplit:
@@ -94,8 +96,7 @@ def open_split(path: Path, revision: str, split: str, records: Path, load: Calla
         return recorded
     opened = ArrowSplit.of(load())
     if opened.files:
-        sizes = [os.path.getsize(name) for name in opened.files]
-        record = {"files": opened.files, "sizes": sizes, "features": opened.features}
+        record = {"files": opened.files, "stats": _stats(opened.files), "features": opened.features}
         try:
             atomic_write_bytes(record_path, json.dumps(record, sort_keys=True).encode("utf-8"))
         except OSError:
@@ -106,9 +107,13 @@ def open_split(path: Path, revision: str, split: str, records: Path, load: Calla
 def _read_record(record_path: Path) -> ArrowSplit | None:
     try:
         record = json.loads(record_path.read_text(encoding="utf-8"))
-        files, sizes, features = record["files"], record["sizes"], record["features"]
-        if [os.path.getsize(name) for name in files] != sizes:
+        files, stats, features = record["files"], record["stats"], record["features"]
+        if _stats(files) != stats:
             return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return ArrowSplit(features, files)
+
+
+def _stats(files: Sequence[str]) -> list:
+    return [stat_key(os.stat(name)) for name in files]

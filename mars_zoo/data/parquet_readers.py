@@ -5,10 +5,19 @@ these readers cannot tell them apart, which is the point. Parquet repositories a
 read with `datasets.load_dataset(<directory>, split=...)`, exactly as for a repository
 id, so Image and ClassLabel features come from the parquet's own metadata; later runs
 map the Arrow files datasets made then (`arrow_splits`), without importing datasets.
+
+datasets keeps the Arrow files it converts in a cache that knows a local file by its
+path and modification time alone, so a parquet file edited in place with its time put
+back would be read as it was. The copy's revision sees the edit (the hash of its bytes,
+by the stat rule of `mars_zoo.stat_memo`), so datasets is given a cache folder of its
+own for each copy and revision (`datasets/` in the mars-zoo cache): a new revision is
+converted afresh.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,12 +33,16 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, paired_row_kept
 from mars_zoo.reporting import Reporter
 
+DATASETS_DIRNAME = "datasets"
+
 
 def load_split(path: Path, ref: DatasetRef, split: str, required: Sequence[str], cache_dir: Path) -> ArrowSplit:
     """The split of a directory in the Hub layout, with its columns checked: loaded by
     `datasets.load_dataset` (quietly: the caller's reporter shows progress, and a failure
     is one MarsZooError), or mapped from what it made for the same revision before."""
-    dataset = open_split(path, ref.revision, split, cache_dir / "splits", lambda: _load_dataset(path, split, ref.id))
+    converted = cache_dir / DATASETS_DIRNAME / _copy_key(path, ref.revision)
+    dataset = open_split(path, ref.revision, split, cache_dir / "splits",
+                         lambda: _load_dataset(path, split, ref.id, converted))
     missing = [column for column in required if column not in dataset.column_names]
     if missing:
         raise MarsZooError(
@@ -40,12 +53,18 @@ def load_split(path: Path, ref: DatasetRef, split: str, required: Sequence[str],
     return dataset
 
 
-def _load_dataset(path: Path, split: str, dataset_id: str):
+def _copy_key(path: Path, revision: str) -> str:
+    return hashlib.sha256(json.dumps([str(path.resolve()), revision]).encode("utf-8")).hexdigest()[:32]
+
+
+def _load_dataset(path: Path, split: str, dataset_id: str, converted: Path):
+    """The split loaded by datasets, which keeps its Arrow files in `converted` (see the
+    module docstring)."""
     from datasets import load_dataset
 
     try:
         with quiet_datasets():
-            return load_dataset(str(path), split=split)
+            return load_dataset(str(path), split=split, cache_dir=str(converted))
     except Exception as exc:  # datasets raises many types for a bad directory; name the place
         reason = f"{type(exc).__name__}: {str(exc).rstrip('.')}"
         raise MarsZooError(
