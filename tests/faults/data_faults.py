@@ -121,3 +121,9 @@ def cache_copy(clean, tmp_path) -> Path:
     # tick than the copy, as it would outside a test.
     time.sleep(0.02)
     return copy
+
+
+@pytest.fixture
+def data_copy(clean, tmp_path) -> Path:
+    """A private copy of the mini benchmark's data, for a case to edit and pass with --data-dir."""
+    return shutil.copytree(clean.cache / "mini-v1", tmp_path / "data")

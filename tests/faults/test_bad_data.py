@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import struct
 import tarfile
 import zlib
@@ -33,11 +32,6 @@ GEO = "Mars-Global-Geolocalization"
 QUERY = Path(GEO) / "image_queries" / "yardangs" / "query_1.png"  # an 8-bit greyscale PNG
 LANDFORM_FILE = Path("Mars-Landforms") / "data" / "train-00001-of-00002.parquet"  # rows 48..95
 TILES = Path("tiles")
-
-
-@pytest.fixture
-def data_copy(clean, tmp_path) -> Path:
-    return shutil.copytree(clean.cache / "mini-v1", tmp_path / "data")
 
 
 # ------------------------------------------------------------------------- edits
