@@ -1,7 +1,8 @@
 """The tile index: the raw header reader agrees with tarfile, unusual shards go to
 tarfile, the index of a gallery equals one computed independently (tarfile's listing and
 the coordinates the tiles were written at), damaged headers and duplicate tiles are
-refused, and a gallery indexed once opens from the cache until its listing changes."""
+refused, and a gallery indexed once opens from the cache until its listing or a shard's
+stat changes (a shard edited in place or two swapped, mtimes put back, included)."""
 
 from __future__ import annotations
 

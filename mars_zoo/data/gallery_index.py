@@ -234,17 +234,17 @@ def _folder_key(tiles_dir: Path) -> str:
     return hashlib.sha256(str(tiles_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def _built_from(shards: Listing) -> dict[str, np.ndarray]:
+def _built_from(listed: Listing) -> dict[str, np.ndarray]:
     """What a cached index must have been built from to stand for the gallery now: this
-    format, this folder, and these shards (relative paths) with these stat rows."""
-    return {"format": np.array(INDEX_FORMAT), "folder": np.array(str(shards.root.resolve())),
-            "shards": shards.paths, "stats": shards.stats}
+    format, this folder, and the shards `listed` (relative paths) with these stat rows."""
+    return {"format": np.array(INDEX_FORMAT), "folder": np.array(str(listed.root.resolve())),
+            "shards": listed.paths, "stats": listed.stats}
 
 
-def _load(path: Path, shards: Listing) -> ShardIndex | None:
-    """The cached index at `path` if it was built from `shards` as they are now (see
-    `_built_from`) and is sound (its columns agree), else None."""
-    expected = _built_from(shards)
+def _load(path: Path, listed: Listing) -> ShardIndex | None:
+    """The cached index at `path` if it was built from the shards `listed` as they are now
+    (see `_built_from`) and is sound (its columns agree), else None."""
+    expected = _built_from(listed)
     try:
         with np.load(path, allow_pickle=False) as stored:
             recorded = {name: stored[name] for name in expected}

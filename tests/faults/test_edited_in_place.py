@@ -27,6 +27,8 @@ from PIL import Image
 
 from data_faults import assert_one_paragraph_error, metrics, run_cli
 from mars_zoo.data.hub_format import write_tile_shard, write_tile_shards
+from mars_zoo.data.tile_gallery import read_tile_gallery
+from mars_zoo.reporting import Reporter
 from stat_edits import rewrite_in_place, swap_files
 
 TILES = Path("tiles")
@@ -114,9 +116,6 @@ def _the_index(cache: Path) -> Path:
 
 def index_of_another_layout(data: Path, cache: Path) -> None:
     """The cached index replaced by that of the same tiles packed in other shards."""
-    from mars_zoo.data.tile_gallery import read_tile_gallery
-    from mars_zoo.reporting import Reporter
-
     tiles = [tile for shard in sorted((data / TILES).glob("tiles-*.tar")) for tile in members(shard)]
     other = write_tile_shards(data.parent / "other" / "tiles", tiles, shard_size=50)[0].parent
     read_tile_gallery(other, "other", True, Reporter(), data.parent / "other" / "cache")
