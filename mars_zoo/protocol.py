@@ -66,3 +66,16 @@ def geo_query_name(landform: str) -> str:
 
 def prompts_for(concept: str) -> list[str]:
     return [template.format(concept) for template in PROMPT_TEMPLATES]
+
+
+def ensemble_of(text: str) -> list[str] | None:
+    """The prompt ensemble `text` belongs to (`prompts_for` of its concept), or None
+    when `text` is none of the protocol's prompts. The published code embeds the three
+    prompts of a concept as one batch; an embedder whose output depends on what shares
+    its batch uses this to do the same."""
+    for template in PROMPT_TEMPLATES:
+        prefix, _, suffix = template.partition("{}")
+        concept = text[len(prefix) : len(text) - len(suffix)]
+        if concept and text == prefix + concept + suffix:
+            return prompts_for(concept)
+    return None

@@ -162,3 +162,14 @@ def test_geolocalization_query_vectors_follow_the_protocol(recorded, mini_dir):
         images = query_image_embeddings(mini_dir, landform)
         expected += [text, unit(images.mean(axis=0)), hybrid(images, text)]
     np.testing.assert_allclose(recorded["geolocalization"]["queries"], np.stack(expected), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("concept", ["yardangs", "glacier-like form", "a photo of pits"])
+def test_each_prompt_names_its_whole_ensemble_and_no_other_text_does(concept):
+    """What an embedder that batches an ensemble as the published code does relies on."""
+    from mars_zoo.protocol import ensemble_of
+
+    prompts = [template.format(concept) for template in TEMPLATES]
+    assert [ensemble_of(prompt) for prompt in prompts] == [prompts] * 3
+    for text in ("a crater with dunes", "a satellite photo of .", prompts[0] + " "):
+        assert ensemble_of(text) is None
