@@ -1,12 +1,17 @@
 """E5-V's recipe on its seeded tiny model, loaded through the real loader.
 
-Expected values come from the published code re-written here from the E5-V README
-(literal prompts, the whole LlavaNextForConditionalGeneration forward,
-`hidden_states[-1][:, -1, :]`), never from the plugin's own helpers.
+Expected values come from the published code re-written here from the E5-V README and
+MarsRetrieval's wrapper (literal prompts, the checkpoint's own padding side, the whole
+LlavaNextForConditionalGeneration forward, `hidden_states[-1][:, -1, :]`, one batch per
+prompt ensemble and one item per batch otherwise), never from the plugin's own helpers.
 """
 
 import pytest
 import torch
+
+from mars_zoo.protocol import prompts_for
+from mars_zoo.tiny import materialize
+from mars_zoo_mllm.recipe import MllmLoader, TinyModel
 
 from mllm_support import picture, received, registry, tiny_encoder
 
@@ -26,13 +31,31 @@ def _received(encoder, call):
 
 
 def _published(encoder, prompts, images=None):
-    """The README's code path: the whole model, padded on the left, last position."""
-    processor = encoder.processor
-    processor.tokenizer.padding_side = "left"
+    """The README's code path on the encoder's model: the whole model, last position."""
+    return _published_embed(encoder.processor, encoder.model, prompts, images)
+
+
+def _published_embed(processor, model, prompts, images=None):
     inputs = processor(text=prompts, images=images, return_tensors="pt", padding=True)
     with torch.no_grad():
-        hidden = encoder.model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
+        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[-1]
     return hidden[:, -1, :]
+
+
+@pytest.fixture(scope="module", params=["left", "right"])
+def sided(request):
+    """A tiny E5-V whose tokenizer config says `request.param` padding: mars-zoo's encoder
+    (the real loader), and the published sequence's processor and model on the same folder."""
+    from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+
+    spec = registry().get("e5-v/tiny-random")
+    tiny = TinyModel(spec.loader.tiny.name, spec.loader.tiny.build, {"seed": 0, "padding_side": request.param})
+    folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
+    encoder = MllmLoader(spec.loader.recipe, tiny)(spec, "cpu", "fp32")
+    processor = LlavaNextProcessor.from_pretrained(folder)  # its padding side is never set
+    processor.patch_size = 14
+    model = LlavaNextForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
+    return request.param, encoder, processor, model
 
 
 def test_full_size_architecture_has_the_declared_dimension_and_parameters():
@@ -64,19 +87,41 @@ def test_image_reaches_the_model_as_the_readme_prompt(encoder):
     assert text.count("<image>") > 1  # expanded to the image's features, which needs the patch size
 
 
-def test_text_batches_pad_left_and_pool_the_last_real_token(encoder):
-    """The tiny tokenizer pads on the right, as Llama-3's does by default: the recipe
-    must switch it, or the shorter captions would be read at a padding token."""
-    from transformers import AutoTokenizer
+def test_padding_follows_the_checkpoints_tokenizer_config(sided):
+    side, encoder, processor, _ = sided
+    assert processor.tokenizer.padding_side == side  # what the checkpoint says
+    assert encoder.processor.tokenizer.padding_side == side
+    _, seen = _received(encoder, lambda: encoder.encode_text(prompts_for("yardangs")))
+    (inputs,) = seen  # the ensemble is one batch, padded on the checkpoint's side
+    padded_at = 0 if side == "left" else -1
+    assert (inputs["attention_mask"][:, padded_at] == 0).any()
 
-    saved = AutoTokenizer.from_pretrained(encoder.model.name_or_path)
-    assert saved.padding_side == "right"
-    out, seen = _received(encoder, lambda: encoder.encode_text(TEXTS))
-    masks = [inputs["attention_mask"] for inputs in seen]
-    assert all((mask[:, -1] == 1).all() for mask in masks)  # the last position is real in every row
-    assert any((mask == 0).any() for mask in masks)  # and some batch was really padded
-    expected = _published(encoder, [README_TEXT.replace("<sent>", t) for t in TEXTS])
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+
+def test_texts_equal_the_published_sequence_however_the_harness_cuts_its_batches(sided):
+    """Prompt ensembles (one batch each in the published code) and captions (one per
+    batch) sent mixed and cut into harness batches that split ensembles. With right
+    padding the published code reads two of each ensemble's prompts at a padding token."""
+    _, encoder, processor, model = sided
+    concepts = ["yardangs", "pitted cones"]
+    captions = ["a crater", "a crater with layered deposits", "dunes"]
+    expected = {}
+    for concept in concepts:
+        prompts = prompts_for(concept)
+        vectors = _published_embed(processor, model, [README_TEXT.replace("<sent>", p) for p in prompts])
+        expected.update(zip(prompts, vectors))
+    for caption in captions:
+        expected[caption] = _published_embed(processor, model, [README_TEXT.replace("<sent>", caption)])[0]
+    (a0, a1, a2), (b0, b1, b2) = (prompts_for(c) for c in concepts)
+    texts = [a0, captions[0], captions[1], a1, a2, b0, captions[2], b1, b2]
+    out = torch.cat([encoder.encode_text(texts[i : i + 4]) for i in range(0, len(texts), 4)])
+    torch.testing.assert_close(out, torch.stack([expected[t] for t in texts]), atol=1e-5, rtol=0)
+
+
+def test_images_equal_the_published_sequence_one_per_batch(sided):
+    _, encoder, processor, model = sided
+    images = [picture(96, 64, 1), picture(64, 96, 2), picture(96, 64, 3)]  # two token counts
+    expected = torch.cat([_published_embed(processor, model, [README_IMAGE], [image]) for image in images])
+    torch.testing.assert_close(encoder.encode_image(images), expected, atol=1e-5, rtol=0)
 
 
 def test_text_alone_equals_text_in_a_padded_batch(encoder):

@@ -13,7 +13,8 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
 - `text_prompt` / `image_prompt`: a `RawPrompt("... {text} ...")` given to the
   tokenizer as written, or a `ChatPrompt(system=..., user=..., image=True,
   generation_prompt=..., suffix=...)` rendered by the processor's chat template;
-- `pooling` ("last", "last_non_pad", "mean") and `padding_side`;
+- `pooling` ("last", "last_non_pad", "mean") and `padding_side` (None: the side the
+  checkpoint's tokenizer config says, batched as the published code batches);
 - `image_size` (the processor's pixel limits), `image_resize` (a PIL resize before
   the processor), `max_length`, `processor_kwargs`;
 - `hidden_states(model, inputs) -> [B, L, D]`: the family's forward pass (see

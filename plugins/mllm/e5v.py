@@ -2,11 +2,20 @@
 
 The published code (the E5-V README, which MarsRetrieval and MTEB copy) wraps every
 input in a literal Llama-3 chat turn, asks for a one-word summary, and takes the last
-position of the final hidden state. Two traps change its numbers on transformers 5:
+position of the final hidden state. What changes its numbers:
 
 - the checkpoint's processor config has no `patch_size`, without which the processor
   cannot count the image tokens; it is the vision tower's 14;
-- the last position is a real token only when batches are padded on the left.
+- padding: the published code never sets a padding side, so batches pad on the side
+  the checkpoint's tokenizer config says, and the last position is a real token only
+  if that side is the left. Which side royokong/e5-v's tokenizer config says is
+  unknown here (neither the published code nor MTEB's wrapper states it; the
+  E5-V authors' own evaluation forces left padding, except when it loads this
+  checkpoint's processor). The recipe keeps the checkpoint's side and batches as the
+  published code does (`batch_size_database = 1`: every image and caption alone; the
+  three prompts of a prompt ensemble in one batch), so with either side the embeddings
+  are the published ones: with right padding the two shorter prompts of an ensemble are
+  read at a padding token, as they were in the published runs.
 
 Importable without torch: the loader imports what it needs.
 """
@@ -68,12 +77,12 @@ def hidden_states(model: Any, inputs: Mapping[str, Any]) -> Any:
     return model.model(**inputs).last_hidden_state
 
 
-def build_tiny(folder: Path, seed: int) -> None:
+def build_tiny(folder: Path, seed: int, padding_side: str = "right") -> None:
     """A seeded tiny LlavaNextForConditionalGeneration with a byte-level BPE tokenizer
     holding the Llama-3 and LLaVA special tokens (adding <|begin_of_text|> as Llama-3's
-    does) and the default LLaVA-NeXT image processor at tiny tiles. The tokenizer keeps the
-    default right padding and the processor is saved without a patch size, so the tests see
-    the recipe, not the tiny checkpoint, supply both."""
+    does) and the default LLaVA-NeXT image processor at tiny tiles. The tokenizer config
+    says `padding_side` (the tests build both sides), and the processor is saved without a
+    patch size, so the tests see the recipe, not the tiny checkpoint, supply it."""
     import torch
     from tokenizers.processors import TemplateProcessing
     from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessor, LlavaNextProcessor
@@ -82,7 +91,7 @@ def build_tiny(folder: Path, seed: int) -> None:
 
     tokenizer = train_bpe_tokenizer(
         LLAMA3_SPECIAL_TOKENS, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
-        pad_token="<|end_of_text|>",
+        pad_token="<|end_of_text|>", padding_side=padding_side,
     )
     bos = tokenizer.convert_tokens_to_ids("<|begin_of_text|>")
     tokenizer.backend_tokenizer.post_processor = TemplateProcessing(
@@ -109,7 +118,7 @@ RECIPE = Recipe(
     text_prompt=RawPrompt(LLAMA3_TEMPLATE.format(TEXT_INSTRUCTION)),
     image_prompt=RawPrompt(LLAMA3_TEMPLATE.format(IMAGE_INSTRUCTION)),
     pooling="last",
-    padding_side="left",
+    padding_side=None,  # the checkpoint's, as published
     hidden_states=hidden_states,
     processor_kwargs={"patch_size": PATCH_SIZE},
 )
@@ -117,8 +126,12 @@ RECIPE = Recipe(
 RECIPE_NOTES = (
     "Follows the E5-V README, which the published evaluation copies: each text and image is "
     "wrapped in a literal Llama-3 user turn asking for a one-word summary, and the embedding is "
-    "the last position of the final hidden state. Batches are padded on the left explicitly, and "
-    "the processor's patch size is set to 14, which the checkpoint's processor config lacks."
+    "the last position of the final hidden state. The processor's patch size is set to 14, which "
+    "the checkpoint's processor config lacks. Like the published code, the recipe sets no padding "
+    "side (the checkpoint's tokenizer config decides; which side it says is not known here) and "
+    "batches as the published run did: the three prompts of a prompt ensemble in one batch, every "
+    "image and caption as if alone (never padded). If the checkpoint pads on the right, the two "
+    "shorter prompts of an ensemble are read at a padding token, in the published run as here."
 )
 
 MODELS = (
@@ -140,7 +153,7 @@ MODELS = (
     random_spec(
         f"{FAMILY}/tiny-random",
         RECIPE,
-        TinyModel("mllm/tiny-e5-v", build_tiny, {"seed": 0}),
+        TinyModel("mllm/tiny-e5-v", build_tiny, {"seed": 0, "padding_side": "right"}),
         model="E5-V",
         architecture="LLaVA-NeXT",
         embedding_dim=TINY_CONFIG["text_config"]["hidden_size"],

@@ -4,15 +4,22 @@ runs the model, pools the right position.
 A harness batch is split into groups of items of similar prompt length (texts) or
 pixel count (images), so that a short caption is never padded to the longest one;
 embeddings come back in the caller's order.
+
+A recipe that keeps the checkpoint's padding side (`padding_side=None`) may read a
+padding token (pooling "last" with right padding), so its embeddings depend on what
+shares a batch. It is batched as the published code batches: the three prompts of a
+protocol prompt ensemble together, every other item in a batch without padding (equal
+token counts, equal image sizes), which equals the published one item per batch.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Hashable, NamedTuple, Sequence
 
 import torch
 
 from mars_zoo import Encoder
+from mars_zoo.protocol import ensemble_of
 from mars_zoo_mllm.recipe import Recipe
 
 # A group grows while its largest item costs at most this much more than its smallest.
@@ -30,6 +37,47 @@ def length_groups(costs: Sequence[float], tolerance: float = GROUP_TOLERANCE) ->
         else:
             groups.append([index])
     return groups
+
+
+def equal_groups(keys: Sequence[Hashable]) -> list[list[int]]:
+    """Indices of `keys` grouped by equal key, in order of first appearance."""
+    groups: dict[Hashable, list[int]] = {}
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
+class Batch(NamedTuple):
+    """One forward pass: embed `items`, and write the rows `picks` of the result to the
+    caller's rows `rows` (a prompt ensemble is embedded whole for the members asked)."""
+
+    rows: list[int]
+    items: list[Any]
+    picks: list[int]
+
+
+def whole(rows: list[int], items: Any) -> Batch:
+    """A batch of the caller's `rows`, whose items are `items[row]` (a sequence or a
+    mapping by row)."""
+    return Batch(rows, [items[row] for row in rows], list(range(len(rows))))
+
+
+def ensemble_batches(texts: Sequence[str]) -> tuple[list[Batch], list[int]]:
+    """A batch for each protocol prompt ensemble that `texts` hold members of (all three
+    prompts, in the protocol's order), and the rows of the other texts."""
+    ensembles: dict[tuple[str, ...], list[int]] = {}
+    others = []
+    for row, text in enumerate(texts):
+        ensemble = ensemble_of(text)
+        if ensemble is None:
+            others.append(row)
+        else:
+            ensembles.setdefault(tuple(ensemble), []).append(row)
+    batches = [
+        Batch(rows, list(ensemble), [ensemble.index(texts[row]) for row in rows])
+        for ensemble, rows in ensembles.items()
+    ]
+    return batches, others
 
 
 def vision_span(input_ids: torch.Tensor, start_id: int, end_id: int) -> torch.Tensor:
@@ -64,7 +112,8 @@ class MllmEncoder(Encoder):
         self.processor = processor
         self.recipe = recipe
         self.device = device
-        processor.tokenizer.padding_side = recipe.padding_side
+        if recipe.padding_side is not None:
+            processor.tokenizer.padding_side = recipe.padding_side
 
     def text_prompts(self, texts: Sequence[str]) -> list[str]:
         return [self.recipe.text_prompt.render(self.processor, text) for text in texts]
@@ -109,23 +158,44 @@ class MllmEncoder(Encoder):
             pooling, mask = "mean", vision_span(inputs["input_ids"], config.vision_start_token_id, config.vision_end_token_id)
         return pool(hidden, mask, pooling).float()
 
-    def _grouped(self, costs: Sequence[float], run) -> torch.Tensor:
+    def _run(self, count: int, batches: Sequence[Batch], embed) -> torch.Tensor:
+        """[count, D]: each batch's items embedded by `embed` in one forward pass, its
+        picked rows written to the caller's rows."""
         out: torch.Tensor | None = None
-        for group in length_groups(costs, self.group_tolerance):
-            vectors = run(group)
+        for batch in batches:
+            vectors = embed(batch.items)[batch.picks]
             if out is None:
-                out = vectors.new_empty((len(costs), vectors.shape[1]))
-            out[group] = vectors
+                out = vectors.new_empty((count, vectors.shape[1]))
+            out[batch.rows] = vectors
         return out
 
+    def text_batches(self, texts: Sequence[str]) -> list[Batch]:
+        """The prompts of `texts` in groups of similar length; with the checkpoint's
+        padding side, batched as the published code batches (see the module docstring)."""
+        if self.recipe.padding_side is not None:
+            prompts = self.text_prompts(texts)
+            return [whole(rows, prompts) for rows in length_groups([len(p) for p in prompts], self.group_tolerance)]
+        ensembles, others = ensemble_batches(texts)
+        batches = [batch._replace(items=self.text_prompts(batch.items)) for batch in ensembles]
+        if others:
+            prompts = dict(zip(others, self.text_prompts([texts[row] for row in others])))
+            lengths = [len(ids) for ids in self.processor.tokenizer([prompts[row] for row in others])["input_ids"]]
+            batches += [whole([others[i] for i in group], prompts) for group in equal_groups(lengths)]
+        return batches
+
+    def image_batches(self, images: Sequence[Any]) -> list[Batch]:
+        """Groups of similar pixel count; with the checkpoint's padding side, of equal
+        size (equal token counts: no padding)."""
+        if self.recipe.padding_side is not None:
+            groups = length_groups([image.width * image.height for image in images], self.group_tolerance)
+        else:
+            groups = equal_groups([image.size for image in images])
+        return [whole(rows, images) for rows in groups]
+
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
-        prompts = self.text_prompts(texts)
-        return self._grouped([len(p) for p in prompts], lambda g: self.embed([prompts[i] for i in g]))
+        return self._run(len(texts), self.text_batches(texts), self.embed)
 
     def encode_image(self, images: Sequence[Any]) -> torch.Tensor:
         prepared = [self.prepare_image(image) for image in images]
         prompt = self.image_prompt()
-        return self._grouped(
-            [image.width * image.height for image in prepared],
-            lambda g: self.embed([prompt] * len(g), [prepared[i] for i in g]),
-        )
+        return self._run(len(prepared), self.image_batches(prepared), lambda items: self.embed([prompt] * len(items), items))

@@ -83,11 +83,16 @@ class Recipe:
 
     model_class: the native transformers class that loads the checkpoint.
     text_prompt / image_prompt: what the model reads (`RawPrompt` or `ChatPrompt`).
-    pooling: "last" (the last position: needs left padding), "last_non_pad" (the
-        last attended token: right padding), or "mean" (over the attention mask).
+    pooling: "last" (the last position: a real token with left padding), "last_non_pad"
+        (the last attended token: right padding), or "mean" (over the attention mask).
     image_pooling: the pooling of image inputs where it differs from `pooling`, e.g.
         "vision_span" (the mean from the vision-start to the vision-end token).
-    padding_side: the tokenizer's padding side for batches.
+    padding_side: the tokenizer's padding side for batches, or None to keep the side the
+        checkpoint's tokenizer config says, as a published wrapper that never sets one
+        does. With None, "last" reads a padding token in the shorter rows of a batch
+        when the checkpoint pads on the right, so an embedding depends on what shares
+        its batch: the encoder then batches as the published code does (see
+        `encoder.MllmEncoder`).
     image_size: the processor's pixel limits, {"shortest_edge": min_pixels,
         "longest_edge": max_pixels} for the Qwen-VL processors.
     image_resize: an optional PIL resize before the processor.
@@ -102,7 +107,7 @@ class Recipe:
     text_prompt: Prompt
     image_prompt: Prompt
     pooling: str
-    padding_side: str
+    padding_side: str | None
     hidden_states: HiddenStates
     image_pooling: str | None = None
     image_size: Mapping[str, int] = field(default_factory=dict)
@@ -116,9 +121,9 @@ class Recipe:
             raise ValueError(f"pooling {self.pooling!r} is not one of {POOLINGS[:-1]}")
         if self.image_pooling is not None and self.image_pooling not in POOLINGS:
             raise ValueError(f"image_pooling {self.image_pooling!r} is not one of {POOLINGS}")
-        if self.padding_side not in PADDING_SIDES:
-            raise ValueError(f"padding_side {self.padding_side!r} is not one of {PADDING_SIDES}")
-        if self.pooling == "last" and self.padding_side != "left":
+        if self.padding_side is not None and self.padding_side not in PADDING_SIDES:
+            raise ValueError(f"padding_side {self.padding_side!r} is not one of {PADDING_SIDES} or None")
+        if self.pooling == "last" and self.padding_side == "right":
             raise ValueError("pooling 'last' reads the last position, which is a real token only with left padding")
 
 
