@@ -22,13 +22,13 @@ MODEL_REVISIONS_FILE = "model-revisions.json"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _main_commit(spec: ModelSpec) -> str:
-    """The commit of the main branch: asked of the Hub, else read from the cache's refs."""
+def _main_commit(repo: str, subject: str) -> str:
+    """The commit of `repo`'s main branch: asked of the Hub, else read from the cache's
+    refs. `subject` names what needs it in errors (e.g. "Model NAME (plugin P)")."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     from mars_zoo.data.hub import hub_api, hub_cache_dir, is_offline, repo_cache
 
-    repo = spec.repository
     reason = "HF_HUB_OFFLINE=1 is set"
     if not is_offline():
         try:
@@ -37,7 +37,7 @@ def _main_commit(spec: ModelSpec) -> str:
                 return sha
         except RepositoryNotFoundError as exc:
             raise MarsZooError(
-                f"Model {spec.name} (plugin {spec.plugin or '?'}): the Hub has no model repository "
+                f"{subject}: the Hub has no model repository "
                 f"{repo} ({type(exc).__name__}). Fix: set HF_TOKEN if it is gated or private, or "
                 f"correct the plugin's checkpoint."
             ) from exc
@@ -49,7 +49,7 @@ def _main_commit(spec: ModelSpec) -> str:
         if _COMMIT.fullmatch(commit):
             return commit
     raise MarsZooError(
-        f"Model {spec.name} (plugin {spec.plugin or '?'}) has no pinned revision, and the commit of "
+        f"{subject} has no pinned revision, and the commit of "
         f"{repo}'s main branch cannot be found: {reason}, and the Hugging Face cache "
         f"({hub_cache_dir()}) holds no copy of it. Fix: run it once where the Hub is reachable (the "
         f"commit is then recorded in the mars-zoo cache and the weights land in the Hugging Face "
@@ -67,9 +67,16 @@ def resolve_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> Mo
     (recording the main branch's commit now if none is recorded yet)."""
     if spec.revision != RESOLVE_AT_FIRST_USE:
         return spec
-    record = RevisionRecord(model_revisions_path(cache_dir))
-    commit = record.read().get(spec.repository) or record.record(spec.repository, _main_commit(spec))
+    commit = resolve_repository_revision(spec.repository, f"Model {spec.name} (plugin {spec.plugin or '?'})", cache_dir)
     return dataclasses.replace(spec, revision=commit)
+
+
+def resolve_repository_revision(repo: str, subject: str, cache_dir: Path | None = None) -> str:
+    """The commit recorded for the Hub model repository `repo`, recording its main branch's
+    commit now if none is: for weights a loader fetches besides its spec's checkpoint (the
+    base model an adapter names). `subject` names what needs them in errors."""
+    record = RevisionRecord(model_revisions_path(cache_dir))
+    return record.read().get(repo) or record.record(repo, _main_commit(repo, subject))
 
 
 HUB_TIMEOUT_S = 10.0  # for asking the Hub whether a commit exists
