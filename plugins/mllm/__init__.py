@@ -19,7 +19,9 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
   the processor), `max_length`, `processor_kwargs`;
 - `hidden_states(model, inputs) -> [B, L, D]`: the family's forward pass (see
   `qwen2vl.py`; another family adds its own module beside it);
-- `adapter=True` when the checkpoint is a peft adapter to merge (then peft is required).
+- `adapter=True` when the checkpoint is a peft adapter, loaded as VLM2Vec's published
+  loader loads one: the base its adapter_config.json names, the adapter applied once
+  (then peft is required).
 
 `loading.load_encoder` loads every source the same way: the pinned checkpoint, a
 `run --weights` folder (`spec.weights`), or a seeded tiny model

@@ -1,9 +1,10 @@
 """B3++ (B3_Qwen2_2B): Qwen2-VL with a LoRA adapter merged by peft; last token.
 
 The published code runs B3++ through VLM2Vec's loader and demo prompts (not B3's
-own), so it shares VLM2Vec-V2.0's recipe: base weights from the adapter repository
-itself, the adapter merged once, the bare image token prompt and raw text.
-Upstream publishes no revision: it is resolved at first use and recorded.
+own), so it shares VLM2Vec-V2.0's recipe: the base model its adapter_config.json names
+(which one is not known here), the adapter applied once, the bare image token prompt
+and raw text. Upstream publishes no revision of the adapter or of its base: both are
+resolved at first use and recorded.
 """
 
 from mars_zoo import RESOLVE_AT_FIRST_USE
@@ -21,8 +22,8 @@ MODELS = (
         code_url="https://github.com/raghavlite/B3",
         precision="bf16",
         recipe_notes=(
-            "Follows the published evaluation code, not the model card: VLM2Vec-V2's demo image "
-            "prompt and raw caption text, not B3's own instructions."
+            "Follows the published evaluation code, which runs B3++ through VLM2Vec's loader and "
+            "prompts, not the model card or B3's own instructions. " + vlm2vec.LOADING_NOTES
         ),
         **qwen2vl.QWEN2VL_2B_METADATA,
         description="B3++: Qwen2-VL-2B with a merged LoRA adapter, trained with smart batch mining.",

@@ -1,5 +1,5 @@
 """Loading an MLLM embedder: checkpoint, fine-tuned weights or seeded tiny model;
-dtype; adapter merge; errors that say what to do.
+dtype; an adapter on the base it names; errors that say what to do.
 
 One path for all three sources, so the tiny models test the code that loads the
 real checkpoints.
@@ -7,8 +7,7 @@ real checkpoints.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+ADAPTER_CONFIG = "adapter_config.json"
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 
 
@@ -40,19 +39,28 @@ def _local_snapshot(checkpoint: str, revision: str | None) -> Path:
     return Path(snapshot_download(checkpoint, revision=revision))
 
 
-def _base_view(folder: Path, into: Path) -> Path:
-    """`folder` without its adapter files (links to the rest): transformers would
-    otherwise attach the adapter itself while loading the base, and the merge
-    below would then apply it a second time."""
-    for path in folder.iterdir():
-        if path.name not in ADAPTER_FILES:
-            os.symlink(path.resolve(), into / path.name)
-    return into
+def _adapter_base(folder: Path) -> tuple[str, str | None]:
+    """The base model the adapter in `folder` names in its adapter_config.json, and the
+    revision to load: none for a folder, else the one recorded at first use (adapter
+    configs name no revision)."""
+    from mars_zoo.model_revisions import resolve_repository_revision
+
+    base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
+    if not base:
+        raise ValueError(f"{folder / ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
+    if Path(base).is_dir():
+        return base, None
+    if Path(base).is_absolute() or base.startswith("."):
+        raise ValueError(f"{folder / ADAPTER_CONFIG} names the base model folder {base}, which does not exist")
+    return base, resolve_repository_revision(base, f"The base model {base} of the adapter in {folder}")
 
 
 def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool) -> Any:
-    """The model of `source` (Hub id or folder) in `dtype`; with `adapter`, `source`
-    is a peft adapter, merged exactly once into the base weights its own folder holds."""
+    """The model of `source` (Hub id or folder) in `dtype`. With `adapter`, `source` is a
+    peft adapter loaded as VLM2Vec's `MMEBModel.load` loads it: the base model its
+    adapter_config.json names (never weights beside the adapter), built with the adapter's
+    own config.json where it has one, the adapter applied once. The published code keeps
+    the adapter unmerged; merging it is the same function (equal to 1e-6 in fp32), faster."""
     import transformers
 
     model_class = getattr(transformers, recipe.model_class)
@@ -61,11 +69,10 @@ def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.d
     from peft import PeftModel
 
     folder = _local_snapshot(source, revision)
-    if not (folder / "config.json").is_file():
-        raise OSError(f"the adapter folder {folder} holds no base model (config.json is missing)")
-    with tempfile.TemporaryDirectory(prefix="mars-zoo-base-") as view:
-        base = model_class.from_pretrained(_base_view(folder, Path(view)), dtype=dtype)
-    return PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    base, base_revision = _adapter_base(folder)
+    config = transformers.AutoConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
+    model = model_class.from_pretrained(base, revision=base_revision, config=config, dtype=dtype)
+    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
 
 
 def load_processor(recipe: Recipe, source: str, revision: str | None) -> Any:
@@ -88,7 +95,7 @@ def load_encoder(
     """Build the encoder of `spec` on `device`.
 
     Sources, in order: `spec.weights` (a save_pretrained folder of fine-tuned
-    weights, or for adapter models of merged weights or of an adapter with its base;
+    weights, or for adapter models of merged weights or of a peft adapter naming its base;
     its processor files if it has them, else the checkpoint's), the seeded
     tiny model, or the pinned checkpoint on the Hugging Face Hub.
     """
@@ -108,23 +115,25 @@ def load_encoder(
             )
         model_source, model_revision = str(weights), None
         # fine-tuned weights of an adapter model: a new adapter to merge, or merged weights
-        adapter = adapter and (weights / ADAPTER_FILES[0]).is_file()
+        adapter = adapter and (weights / ADAPTER_CONFIG).is_file()
         if any((weights / name).is_file() for name in PROCESSOR_FILES):
             processor_source, processor_revision = str(weights), None
     try:
         model = load_model(recipe, model_source, model_revision, model_dtype(device, precision), adapter)
         processor = load_processor(recipe, processor_source, processor_revision)
     except (OSError, ValueError) as exc:
-        raise MarsZooError(_load_error(spec, model_source, model_revision, exc)) from exc
+        raise MarsZooError(_load_error(spec, model_source, model_revision, exc, adapter)) from exc
     return MllmEncoder(model.to(device), processor, recipe, device)
 
 
-def _load_error(spec: ModelSpec, source: str, revision: str | None, exc: Exception) -> str:
+def _load_error(spec: ModelSpec, source: str, revision: str | None, exc: Exception, adapter: bool) -> str:
     if Path(source).is_dir():
+        fix = "with its config.json and weights"
+        if adapter:
+            fix = "or by save_pretrained of its peft adapter, whose adapter_config.json names the base model"
         return (
             f"Could not load {spec.name} from the folder {source} ({_describe(exc)}). Fix: pass a "
-            f"folder written by save_pretrained of this model's architecture, with its config.json "
-            f"and weights."
+            f"folder written by save_pretrained of this model's architecture, {fix}."
         )
     return (
         f"Could not load {spec.name}: {source} at revision {revision or 'unpinned'} is not in the "

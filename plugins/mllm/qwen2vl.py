@@ -56,6 +56,7 @@ TINY_VISION = {
     "depth": 1, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2,
     "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2,
 }
+TINY_BASE = "mllm/tiny-qwen2-vl"  # the name of the tiny builds in the mars-zoo cache
 TINY_PARAMETERS = 118_368  # of the tiny architecture with its 512-token vocabulary (tested)
 
 # What every fine-tune of Qwen2-VL-2B declares (verified on the meta device by the tests).
@@ -64,7 +65,7 @@ QWEN2VL_2B_METADATA: Mapping[str, Any] = {"embedding_dim": 1536, "parameters": 2
 
 def tiny_spec(name: str, recipe: Recipe, model: str, **build: Any) -> ModelSpec:
     """The seeded tiny Qwen2-VL behind `model`'s recipe (`build`: extra `build_tiny` arguments)."""
-    tiny = TinyModel("mllm/tiny-qwen2-vl", build_tiny, {"seed": 0, **build})
+    tiny = TinyModel(TINY_BASE, build_tiny, {"seed": 0, **build})
     return random_spec(
         name, recipe, tiny, model=model, architecture="Qwen2-VL",
         embedding_dim=TINY_TEXT["hidden_size"], parameters=TINY_PARAMETERS,
@@ -113,8 +114,10 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
     holding the Qwen special tokens, the default Qwen2-VL image processor and the
     Qwen2-VL chat template, saved as the real checkpoints are.
 
-    `adapter` ("lora" or "dora") also saves a seeded, non-zero peft adapter next to
-    the base weights: the layout of an adapter repository that holds its own base.
+    `adapter` ("lora" or "dora") saves instead the layout of an adapter repository: a
+    seeded, non-zero peft adapter (DoRA magnitudes off their initial weight norms), the
+    config and processor files, and an adapter_config.json naming as its base the tiny
+    base model of the same seed, built into its own folder of the mars-zoo cache.
     """
     import torch
     from transformers import (
@@ -123,6 +126,9 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
 
     from mars_zoo.tiny import train_bpe_tokenizer
 
+    if adapter is not None:
+        _build_tiny_adapter(folder, seed, adapter)
+        return
     tokenizer = train_bpe_tokenizer(QWEN_SPECIAL_TOKENS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
     processor = Qwen2VLProcessor(
         image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
@@ -131,13 +137,33 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2VLForConditionalGeneration(build_config(TINY_TEXT, TINY_VISION, tokenizer)).eval()
-        model.save_pretrained(folder)
-        processor.save_pretrained(folder)
-        if adapter is not None:
-            from peft import LoraConfig, get_peft_model
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
 
-            config = LoraConfig(
-                r=4, lora_alpha=8, use_dora=adapter == "dora", init_lora_weights=False,
-                target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-            )
-            get_peft_model(model, config).save_pretrained(folder)
+
+def _build_tiny_adapter(folder: Path, seed: int, kind: str) -> None:
+    """See `build_tiny`: the adapter repository layout over the tiny base of `seed`."""
+    import shutil
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen2VLForConditionalGeneration
+
+    from mars_zoo.tiny import materialize
+
+    base = materialize(TINY_BASE, {"seed": seed}, lambda into: build_tiny(into, seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed + 1)
+        config = LoraConfig(
+            r=4, lora_alpha=8, use_dora=kind == "dora", init_lora_weights=False,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        )
+        model = get_peft_model(Qwen2VLForConditionalGeneration.from_pretrained(base, dtype=torch.float32), config)
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "lora_magnitude_vector" in name:
+                    parameter.mul_(1 + 0.5 * torch.rand_like(parameter))
+    model.save_pretrained(folder)  # adapter_config.json names `base` as its base model
+    for path in base.iterdir():
+        if path.name != "model.safetensors":
+            shutil.copy(path, folder / path.name)

@@ -98,8 +98,8 @@ class Recipe:
     image_resize: an optional PIL resize before the processor.
     max_length: truncation length of the tokenizer (None: no truncation).
     hidden_states: the forward pass; returns the last hidden state.
-    adapter: the checkpoint is a peft adapter (LoRA/DoRA) whose folder also holds
-        the base weights; it is merged into them exactly once.
+    adapter: the checkpoint is a peft adapter (LoRA/DoRA), loaded as VLM2Vec's published
+        loader loads one: onto the base model its adapter_config.json names, once.
     processor_kwargs: any further keyword arguments of the processor's from_pretrained.
     """
 

@@ -1,9 +1,13 @@
 """VLM2Vec-V2.0: Qwen2-VL with a DoRA adapter merged by peft; last token.
 
-The published code (VLM2Vec's own `MMEBModel.load`) loads the base weights from the
-adapter repository itself, then merges the adapter into them once. Prompts are
-VLM2Vec-V2's demo prompt for images (the bare image token, no vision start/end
-markers, no chat template) and the raw text.
+The published code loads it with VLM2Vec's own `MMEBModel.load`: `from_pretrained` of
+the adapter repository with peft installed, so transformers loads the base model that
+the adapter_config.json names (Qwen/Qwen2-VL-2B-Instruct, at its main branch: no
+revision is named) with the adapter repository's config and attaches the adapter;
+`PeftModel.from_pretrained` and `load_adapter` then load the same adapter again under
+the same name, so it is applied once (measured on tiny repositories: equal to one
+application to 1e-6, far from two). `load_model` does the same, merging the adapter. Prompts are VLM2Vec-V2's demo prompt for images (the bare image token, no
+vision start/end markers, no chat template) and the raw text.
 """
 
 from mars_zoo_mllm import qwen2vl
@@ -23,10 +27,20 @@ RECIPE = Recipe(
     adapter=True,
 )
 
+# What B3++ shares: the published code runs both through VLM2Vec's loader and prompts.
+LOADING_NOTES = (
+    "Weights are loaded as VLM2Vec's MMEBModel.load loads them: the base model named in the "
+    "adapter's adapter_config.json, built with the adapter repository's config, then the adapter "
+    "applied once (merged here; the published code keeps it unmerged, the same function up to "
+    "rounding). The adapter names no revision of its base: the base's commit is resolved at first "
+    "use and recorded in the mars-zoo cache, like other unpinned weights. Prompts are VLM2Vec-V2's "
+    "demo prompts: images as the bare image token followed by 'Represent the given image with the "
+    "following question: What is in the image' (no vision markers, no chat template), captions and "
+    "queries as raw text with no instruction."
+)
 NOTES = (
-    "Follows the published evaluation code, not the model card: base weights from the "
-    "adapter repository itself (MTEB uses Qwen/Qwen2-VL-2B-Instruct as the base), "
-    "VLM2Vec-V2's demo image prompt and raw caption text."
+    "Follows the published evaluation code, not the model card. " + LOADING_NOTES
+    + " The base named is Qwen/Qwen2-VL-2B-Instruct (MTEB uses the same base)."
 )
 
 MODELS = (
