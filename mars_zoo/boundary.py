@@ -94,4 +94,27 @@ def load_encoder(spec: "ModelSpec", device: str, precision: str) -> "Encoder":
             f"{' or '.join(missing)} method; its loader must return a mars_zoo.Encoder. "
             f"{check_hint(spec)}"
         )
+    check_weights_dtype(spec, encoder, device, precision)
     return encoder
+
+
+def check_weights_dtype(spec: "ModelSpec", encoder: "Encoder", device: str, precision: str) -> None:
+    """Refuse an encoder whose torch modules (those it keeps as attributes) hold floating
+    parameters in another dtype than `spec.run_dtypes` declares: the cache key and the
+    result file state that dtype, so it must be the one that runs."""
+    import torch
+
+    declared = spec.run_dtypes(device, precision)[0]
+    found = {
+        str(parameter.dtype).removeprefix("torch.")
+        for module in getattr(encoder, "__dict__", {}).values() if isinstance(module, torch.nn.Module)
+        for parameter in module.parameters() if parameter.is_floating_point()
+    }
+    if found - {declared}:
+        raise PluginError(
+            f"{model_subject(spec)} loaded on {device} at precision {precision} holds "
+            f"{', '.join(sorted(found))} weights, but its ModelSpec declares {declared} "
+            f"(weights_at_precision_on_cuda={spec.weights_at_precision_on_cuda}). Its loader must "
+            f"load the weights in spec.weights_torch_dtype(device, precision), or the spec must "
+            f"declare what it loads. {check_hint(spec)}"
+        )

@@ -23,6 +23,14 @@ IMAGE = "image"
 TEXT = "text"
 MODALITIES = (IMAGE, TEXT)
 PRECISIONS = ("fp32", "fp16", "bf16")
+# The torch dtype each precision computes in (torch's own names, so `getattr(torch, name)`).
+PRECISION_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def device_kind(device: str) -> str:
+    """'cuda' for 'cuda' and 'cuda:N', else the device as given ('cpu'): what decides how
+    a model computes, whichever GPU of a node it runs on."""
+    return device.partition(":")[0]
 
 
 class Encoder:
@@ -34,6 +42,11 @@ class Encoder:
     `image_transform`, when set, must be a picklable callable PIL image -> tensor;
     the harness then runs it in DataLoader workers and hands `encode_image` a
     stacked batch tensor instead of a list of PIL images.
+
+    Precision: the harness calls `encode_*` under `torch.autocast` to the run's precision
+    (none for fp32); the weights are in the dtype `ModelSpec.run_dtypes` declares. Where
+    an encoder keeps its torch modules as attributes (`self.model`), the harness checks
+    after loading that their floating parameters are in that dtype.
     """
 
     image_transform: Callable[["Image.Image"], "torch.Tensor"] | None = None
@@ -88,6 +101,13 @@ class ModelSpec:
     the mars-zoo cache (`mars_zoo.url_weights`: downloaded once, checked against its sha256)
     and sets `weights_file` to its local path, which the loader reads the weights from.
 
+    Precision: the loader loads the weights in `spec.weights_torch_dtype(device, precision)`,
+    the dtype `weights_at_precision_on_cuda` declares (see `run_dtypes`), and leaves the
+    reduced precision of the computation to the harness's autocast. The declaration is
+    data, so the embedding cache knows the dtypes before anything is loaded (a warm run
+    imports no torch); after loading, the harness refuses an encoder whose parameters are
+    in another dtype.
+
     Own weights (`mars-zoo run MODEL --weights PATH`): the harness sets `weights` to the
     absolute PATH and `weights_sha256` to its content hash, and leaves `checkpoint` and
     `revision` those of the base model. A loader that sees `weights` builds the base
@@ -132,6 +152,10 @@ class ModelSpec:
     # and whether the Hub confirmed `revision` (see the class docstring).
     weights_file: str | None = None
     revision_verified: bool | None = None
+    # True: on CUDA the loader loads the weights in the run's precision (fp16/bf16 weights,
+    # as the published GPU runs of MLLM embedders do). False: fp32 weights everywhere. Off
+    # CUDA the weights are always fp32. See `run_dtypes`.
+    weights_at_precision_on_cuda: bool = False
     plugin: str = field(default="", compare=False)
 
     @property
@@ -150,6 +174,20 @@ class ModelSpec:
         """What results and the embedding cache name as the revision: the own weights'
         sha256 when `weights` is set, else the checkpoint's revision."""
         return self.weights_sha256 if self.weights else self.checkpoint_revision
+
+    def run_dtypes(self, device: str, precision: str) -> tuple[str, str]:
+        """(weights dtype, compute dtype), torch names such as "float32", of a run on
+        `device` at `precision`: known before loading, from the declaration alone, so that
+        the embedding cache is keyed by them without importing torch."""
+        compute = PRECISION_DTYPES[precision]
+        on_cuda = device_kind(device) == "cuda"
+        return (compute if self.weights_at_precision_on_cuda and on_cuda else "float32"), compute
+
+    def weights_torch_dtype(self, device: str, precision: str) -> "torch.dtype":
+        """The torch dtype a loader loads the weights in (`run_dtypes`)."""
+        import torch
+
+        return getattr(torch, self.run_dtypes(device, precision)[0])
 
     @property
     def supports_text(self) -> bool:

@@ -195,6 +195,7 @@ def run(
     if not ranks.leader:
         return None, embedder
     add_confidence(sections, config.seed)
+    weights_dtype, compute_dtype = spec.run_dtypes(device, options.precision)
 
     result = {
         "schema_version": SCHEMA_VERSION,
@@ -211,6 +212,8 @@ def run(
         "run": {
             "device": device,
             "precision": options.precision,
+            "weights_dtype": weights_dtype,
+            "compute_dtype": compute_dtype,
             "batch_size": options.batch_size,
             "seed": config.seed,
             "workers": options.workers,

@@ -8,7 +8,6 @@ import torch
 
 from mars_zoo.errors import MarsZooError
 from mars_zoo_mllm.encoder import length_groups, pool, vision_span
-from mars_zoo_mllm.loading import model_dtype
 from mars_zoo_mllm.recipe import RawPrompt, Recipe
 
 from mllm_support import IMAGES, TEXTS, registry, tiny_encoder
@@ -50,11 +49,14 @@ def test_pooling_last_with_right_padding_is_refused():
         Recipe("X", RawPrompt(), RawPrompt(), pooling="last", padding_side="right", hidden_states=None)
 
 
-def test_weights_stay_fp32_on_the_cpu_and_follow_precision_on_cuda():
-    assert model_dtype("cpu", "bf16") == torch.float32
-    assert model_dtype("cuda", "bf16") == torch.bfloat16
-    assert model_dtype("cuda:0", "fp16") == torch.float16
-    assert model_dtype("cuda", "fp32") == torch.float32
+@pytest.mark.parametrize("name", TINY)
+def test_every_mllm_declares_weights_fp32_on_the_cpu_and_in_the_precision_on_cuda(name):
+    spec = registry().get(name)
+    assert spec.run_dtypes("cpu", "bf16") == ("float32", "bfloat16")
+    assert spec.run_dtypes("cuda", "bf16") == ("bfloat16", "bfloat16")
+    assert spec.run_dtypes("cuda:0", "fp16") == ("float16", "float16")
+    assert spec.run_dtypes("cuda", "fp32") == ("float32", "float32")
+
 
 
 @pytest.mark.parametrize("name", TINY)

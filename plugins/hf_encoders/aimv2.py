@@ -96,7 +96,8 @@ def load_lit(spec: ModelSpec, device: str, precision: str):
         config.vision_config.use_head = True  # the LiT checkpoint pools with its attention head
         return read_checkpoint(Aimv2Model, config, source, revision, LIT_MODEL)
 
-    processor, model = load_pretrained(spec, (TINY_LIT_RECIPE, build_tiny_lit), CLIPProcessor, read_model)
+    processor, model = load_pretrained(spec, (TINY_LIT_RECIPE, build_tiny_lit), CLIPProcessor, read_model,
+                                       spec.weights_torch_dtype(device, precision))
     # Causal text attention needs eager attention (see the module docstring).
     model.text_model.set_attn_implementation("eager")
     return DualEncoder(model, processor, device)
@@ -120,7 +121,8 @@ def load_vision(spec: ModelSpec, device: str, precision: str):
         return read_checkpoint(Aimv2VisionModel, config, source, revision, VISION_MODEL)
 
     image_processor, model = load_pretrained(
-        spec, (TINY_VISION_RECIPE, build_tiny_vision), CLIPImageProcessor, read_model
+        spec, (TINY_VISION_RECIPE, build_tiny_vision), CLIPImageProcessor, read_model,
+        spec.weights_torch_dtype(device, precision),
     )
     return VisionEncoder(model, image_processor, device, pool=mean_of_tokens)
 

@@ -48,7 +48,8 @@ def load(spec: ModelSpec, device: str, precision: str):
 
     from mars_zoo_hf_encoders.common import DualEncoder, load_pretrained, native
 
-    processor, model = load_pretrained(spec, (TINY_RECIPE, build_tiny), CLIPProcessor, native(CLIPModel))
+    processor, model = load_pretrained(spec, (TINY_RECIPE, build_tiny), CLIPProcessor, native(CLIPModel),
+                                       spec.weights_torch_dtype(device, precision))
     return DualEncoder(model, processor, device, jpeg_quality=JPEG_QUALITY)
 
 

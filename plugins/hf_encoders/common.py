@@ -48,12 +48,15 @@ def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str
     return spec.weights, None
 
 
-def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_class, read_model):
+def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_class, read_model,
+                    dtype: torch.dtype):
     """(processor, model) of `spec`, with every failure turned into one paragraph.
 
-    The model comes from `weights_source`, built by `read_model(source, revision)`. The
-    processor comes from the fine-tuned folder when it holds one (fine-tuning rarely
-    changes it, so most folders do not), else from the registered checkpoint.
+    The model comes from `weights_source`, built by `read_model(source, revision)`, its
+    weights in `dtype` (`spec.weights_torch_dtype`: from_pretrained would otherwise keep
+    the dtype the checkpoint was saved in). The processor comes from the fine-tuned folder
+    when it holds one (fine-tuning rarely changes it, so most folders do not), else from
+    the registered checkpoint.
     """
     source, revision = weights_source(spec, tiny)
     processor_source, processor_revision = (source, revision)
@@ -61,7 +64,7 @@ def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_c
         processor_source, processor_revision = checkpoint_source(spec, tiny)
     with load_errors(spec, source, revision):
         processor = processor_class.from_pretrained(processor_source, revision=processor_revision)
-        return processor, read_model(source, revision)
+        return processor, read_model(source, revision).to(dtype)
 
 
 def native(model_class):

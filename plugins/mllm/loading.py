@@ -18,17 +18,8 @@ from mars_zoo.tiny import materialize
 from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
 
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 ADAPTER_CONFIG = "adapter_config.json"
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
-
-
-def model_dtype(device: str, precision: str) -> torch.dtype:
-    """The published GPU runs load the weights in reduced precision; on the CPU the
-    weights stay fp32 (fp16 matmuls are slow or missing there)."""
-    if torch.device(device).type == "cuda":
-        return DTYPES[precision]
-    return torch.float32
 
 
 def _local_snapshot(checkpoint: str, revision: str | None) -> Path:
@@ -119,7 +110,7 @@ def load_encoder(
         if any((weights / name).is_file() for name in PROCESSOR_FILES):
             processor_source, processor_revision = str(weights), None
     try:
-        model = load_model(recipe, model_source, model_revision, model_dtype(device, precision), adapter)
+        model = load_model(recipe, model_source, model_revision, spec.weights_torch_dtype(device, precision), adapter)
         processor = load_processor(recipe, processor_source, processor_revision)
     except (OSError, ValueError) as exc:
         raise MarsZooError(_load_error(spec, model_source, model_revision, exc, adapter)) from exc

@@ -157,13 +157,16 @@ PEFT_HINT = "pip install 'mars-zoo[peft]' (or: pip install peft)"
 
 
 def mllm_spec(name: str, recipe: Recipe, *, tiny: TinyModel | None = None, **metadata: Any) -> ModelSpec:
-    """A `ModelSpec` whose loader follows `recipe`; adapters require peft."""
+    """A `ModelSpec` whose loader follows `recipe`; adapters require peft. As the published
+    GPU runs do, the weights are loaded in the run's precision on CUDA; on the CPU they stay
+    fp32 (fp16 matmuls are slow or missing there)."""
     family = name.partition("/")[0]
     extra: dict[str, Any] = {}
     if recipe.adapter:
         extra = {"requires": PEFT_REQUIRES, "install_hint": PEFT_HINT}
     return ModelSpec(
-        name=name, family=family, loader=MllmLoader(recipe, tiny), **extra, **metadata
+        name=name, family=family, loader=MllmLoader(recipe, tiny), weights_at_precision_on_cuda=True, **extra,
+        **metadata
     )
 
 

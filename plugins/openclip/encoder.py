@@ -237,8 +237,8 @@ def _quiet_open_clip():
 
 
 def load_encoder(spec: ModelSpec, device: str, precision: str) -> OpenClipEncoder:
-    """Build the encoder in fp32 on `device`; the harness applies autocast for
-    reduced precision, so weights are never down-cast here."""
+    """Build the encoder on `device` with weights in the dtype the spec declares (fp32:
+    the harness applies autocast for reduced precision, so weights are never down-cast)."""
     with _quiet_open_clip():
         if spec.random_weights:
             _, tag = split_checkpoint(spec.checkpoint)
@@ -247,4 +247,5 @@ def load_encoder(spec: ModelSpec, device: str, precision: str) -> OpenClipEncode
                 load_weights(spec, model, spec.weights)
         else:
             model, preprocess, tokenizer = _create(spec)
-    return OpenClipEncoder(model.to(device), preprocess, tokenizer, device)
+    model = model.to(device=device, dtype=spec.weights_torch_dtype(device, precision))
+    return OpenClipEncoder(model, preprocess, tokenizer, device)

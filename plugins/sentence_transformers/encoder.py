@@ -104,4 +104,4 @@ def load_encoder(spec: ModelSpec, device: str, precision: str) -> SentenceTransf
             f"{' or '.join(missing)} (it supports: {', '.join(map(str, model.modalities)) or 'nothing'}). "
             f"The st family needs a model that embeds both images and texts, such as a CLIP model."
         )
-    return SentenceTransformerEncoder(model)
+    return SentenceTransformerEncoder(model.to(spec.weights_torch_dtype(device, precision)))

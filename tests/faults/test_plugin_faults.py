@@ -50,6 +50,15 @@ CASES = [
      ["Model 'load-exits-0/model'", "failed to load on cpu: it called sys.exit(0)"]),
     ("load-returns-none", "run", {"load": "return None"}, 3,
      ["Model 'load-returns-none/model'", "loaded as NoneType, which has no encode_image or encode_text method"]),
+    ("load-weights-not-as-declared", "run",
+     {"load": "import torch\nencoder = FaultyEncoder()\nencoder.model = torch.nn.Linear(4, 4).to(torch.bfloat16)\n"
+              "return encoder"}, 3,
+     ["Model 'load-weights-not-as-declared/model'", "loaded on cpu at precision fp32 holds bfloat16 weights",
+      "declares float32", "spec.weights_torch_dtype(device, precision)"]),
+    ("load-weights-partly-half", "run",
+     {"load": "import torch\nencoder = FaultyEncoder()\nencoder.towers = torch.nn.ModuleList([torch.nn.Linear(4, 4), "
+              "torch.nn.Linear(4, 4).half()])\nreturn encoder"}, 3,
+     ["Model 'load-weights-partly-half/model'", "holds float16, float32 weights", "declares float32"]),
     ("encode-image-exits-0", "run", {"image": "sys.exit(0)"}, 3,
      ["Model 'encode-image-exits-0/model'", "failed in encode_image on a batch of 8 images: it called sys.exit(0)"]),
     ("encode-image-exits-1", "run", {"image": "raise SystemExit(1)"}, 3,
