@@ -1,27 +1,35 @@
 """The embedding cache.
 
-An entry holds the embeddings of one item list (images or texts) by one model
-configuration, under a key made of everything that changes an embedding: plugin
-and its version, model name, checkpoint and revision, precision, preprocessing,
-dataset id, revision and split, and a hash of the item ids. Items are written in
-fixed-size shards, each published atomically (temp file + rename), so a killed
-run loses at most the shard in progress and a rerun recomputes only what is
-missing.
+An entry holds the embeddings of one item list (images or texts) as one run computed
+them, under a key made of everything that changes an embedding (`mars_zoo.embed.
+entry_identity`): the model, its weights, the plugin's code, the device kind, the dtypes
+of weights and computation, the preprocessing, the data and the item ids. A cache entry
+answers only for what it is: anything else that ran gets an entry of its own.
+
+Items are written in fixed-size shards, each published atomically (temp file + rename),
+so a killed run loses at most the shard in progress and a rerun recomputes only what is
+missing. The entry's `manifest.json`, written before its first shard, records its key's
+fields and its layout (item count and shard size): every reader takes the layout from
+there, so an entry is always read as it was written, whatever shard size a later run asks
+for (`--cache-shard-size` shapes new entries only). A shard file is named by the rows it
+holds, so even where the manifest is lost or wrong, no file is read as other rows than
+its own: the shards of the layout then asked for that are not there are computed.
 
 A shard file that exists is complete by construction, but a disk, a copy or a hand
 can still change it afterwards, and a damaged shard would be read back as
-embeddings. So every shard has a checksum file next to it (`shard-000000.npy.sha256`,
+embeddings. So every shard has a checksum file next to it (`shard-000000000-000004096.npy.sha256`,
 in `sha256sum` format, written after the shard), and a shard counts as present only
-when its bytes match the checksum and it holds finite float32 rows of the right
-count. Anything else is recomputed, with a warning naming the file.
+when its bytes match the checksum and it holds finite float32 rows, exactly as many as
+the layout gives it. Anything else is recomputed, with a warning naming the file.
 
 Reading every shard on every run would cost minutes at 1.4M x 1024 (5.7 GB), so a
 shard found sound is remembered in its entry's `verified.json` with its stat
 (`mars_zoo.stat_memo`): while its size, times and inode are unchanged, and its
-checksum file still names the digest it had, it is trusted without being read. A
-shard is recorded there when written, too (the bytes its checksum was computed from),
-so even the first run after the one that computed it reads none. A shard changed in
-any way the file system sees is read in full.
+checksum file still names the digest it had, its bytes are trusted without being read;
+its .npy header (a few hundred bytes) is still read, so its dtype, shape and row count
+are checked on every run. A shard is recorded there when written, too (the bytes its
+checksum was computed from), so even the first run after the one that computed it reads
+no shard in full. A shard changed in any way the file system sees is read in full.
 """
 
 from __future__ import annotations
@@ -39,12 +47,17 @@ from mars_zoo.atomic import atomic_write_bytes
 from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import write_error
 from mars_zoo.safe_paths import path_under
-from mars_zoo.stat_memo import StatKey, StatMemo, stat_key
+from mars_zoo.stat_memo import SIZE, StatKey, StatMemo, stat_key
 
-CACHE_FORMAT = 2  # 2: every shard has a checksum file
+# 2: every shard has a checksum file. 3: keyed by the plugin's code, the device kind and
+# the dtypes of weights and computation; the layout is read from the manifest.
+CACHE_FORMAT = 3
 DEFAULT_SHARD_SIZE = 4096
 CACHE_ENV = "MARS_ZOO_CACHE"
 VERIFIED_NAME = "verified.json"
+MANIFEST_NAME = "manifest.json"
+CLEAR_HINT = ("Fix: delete the cache entry folder(s) named here (their embeddings are recomputed), or use "
+              "another --cache-dir DIR (or `mars-zoo run --no-cache`).")
 
 
 def default_cache_dir() -> Path:
@@ -67,7 +80,8 @@ def cache_key(fields: dict[str, Any]) -> str:
 
 
 class CacheEntry:
-    """The shards of one item list under one key."""
+    """The shards of one item list under one key, in one layout: `shard_size` items per
+    shard (see `EmbeddingCache.entry` for where it comes from)."""
 
     def __init__(self, directory: Path, fields: dict[str, Any], items: int, shard_size: int) -> None:
         self.directory = directory
@@ -81,18 +95,23 @@ class CacheEntry:
         start = shard * self.shard_size
         return start, min(start + self.shard_size, self.items)
 
-    def _shard_path(self, shard: int) -> Path:
-        return self.directory / f"shard-{shard:06d}.npy"
+    def shard_path(self, shard: int) -> Path:
+        """Where `shard` lives, named by the item rows it holds (`shard-000004096-000008192.npy`:
+        items 4096 to 8191): a shard file answers only for its own rows, so files of
+        another layout of the entry are never read as this one's."""
+        start, stop = self.shard_range(shard)
+        return self.directory / f"shard-{start:09d}-{stop:09d}.npy"
 
     def _checksum_path(self, shard: int) -> Path:
-        return self.directory / f"shard-{shard:06d}.npy.sha256"
+        path = self.shard_path(shard)
+        return path.with_name(path.name + ".sha256")
 
     def damage(self, shard: int, memo: StatMemo | None = None) -> str | None:
         """Why the stored shard cannot be used although it exists (None: it is sound, or
         absent). Reads the whole shard unless `memo` remembers it sound with its
-        current stat and the digest its checksum file names; a sound shard is recorded
-        in `memo`."""
-        path = self._shard_path(shard)
+        current stat and the digest its checksum file names, and then its .npy header
+        only; a sound shard is recorded in `memo`."""
+        path = self.shard_path(shard)
         if path.is_dir():
             raise MarsZooError(
                 f"The embedding cache holds a folder where a file belongs: {path}. Fix: delete it "
@@ -106,25 +125,48 @@ class CacheEntry:
             return f"its checksum file belongs to {name}"
         try:
             if memo is not None and memo.recall(path.name, key := stat_key(path.stat())) == recorded:
-                memo.remember(path.name, key, recorded)
-                return None
+                reason = self._header_damage(path, shard, size=key[SIZE])
+                if reason is None:
+                    memo.remember(path.name, key, recorded)
+                return reason
             data, key = _read_shard(path)
         except OSError as exc:
             return f"it cannot be read ({exc.strerror})"
         if hashlib.sha256(data).hexdigest() != recorded:
             return "its bytes do not match its checksum"
-        start, stop = self.shard_range(shard)
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError):
             return "it is not a readable .npy array"
-        if array.dtype != np.float32 or array.ndim != 2 or array.shape[0] != stop - start:
-            return f"it holds {array.dtype} {array.shape}, not {stop - start} float32 rows"
+        reason = self._shape_damage(array.dtype, array.shape, shard)
+        if reason is not None:
+            return reason
         if not np.isfinite(array).all():
             return "it holds non-finite values"
         if memo is not None:
             memo.remember(path.name, key, recorded)
         return None
+
+    def _shape_damage(self, dtype: np.dtype, shape: tuple[int, ...], shard: int) -> str | None:
+        """Why an array of `dtype` and `shape` cannot be `shard` (None: it can): float32
+        rows, of at least one value, exactly as many as the layout gives the shard."""
+        start, stop = self.shard_range(shard)
+        if dtype != np.float32 or len(shape) != 2 or shape[0] != stop - start or shape[1] < 1:
+            return f"it holds {dtype} {shape}, not {stop - start} float32 rows"
+        return None
+
+    def _header_damage(self, path: Path, shard: int, size: int) -> str | None:
+        """What a shard trusted by its stat must still show (None: it does): a readable
+        .npy header describing this shard's rows, and a file of `size` bytes holding them."""
+        try:
+            with open(path, "rb") as handle:
+                dtype, shape, offset = _npy_header(handle)
+        except (ValueError, EOFError):
+            return "its .npy header is not readable"
+        reason = self._shape_damage(dtype, shape, shard)
+        if reason is None and offset + int(np.prod(shape)) * dtype.itemsize != size:
+            return f"its size ({size} bytes) does not match the {shape} array its header describes"
+        return reason
 
     def missing(self, warn: Callable[[str], None] | None = None) -> list[int]:
         """The shards to (re)compute: absent ones, and damaged ones, each reported to
@@ -132,15 +174,16 @@ class CacheEntry:
         memo = StatMemo(self.directory / VERIFIED_NAME, scope=self.directory.name)
         missing = []
         for shard in range(self.shards):
-            if not self._shard_path(shard).exists():
+            if not self.shard_path(shard).exists():
                 missing.append(shard)
                 continue
             reason = self.damage(shard, memo)
             if reason is not None:
                 missing.append(shard)
                 if warn is not None:
-                    warn(f"Cache shard {self._shard_path(shard)} is damaged ({reason}); it is recomputed.")
+                    warn(f"Cache shard {self.shard_path(shard)} is damaged ({reason}); it is recomputed.")
         memo.save("the record of verified embedding cache shards")
+        self._write_manifest()
         return missing
 
     def write(self, shard: int, embeddings: np.ndarray) -> None:
@@ -150,10 +193,10 @@ class CacheEntry:
         if embeddings.shape[0] != stop - start:
             raise ValueError(f"shard {shard} needs {stop - start} rows, got {embeddings.shape[0]}")
         buffer = _npy_bytes(np.ascontiguousarray(embeddings, dtype=np.float32))
-        path = self._shard_path(shard)
+        path = self.shard_path(shard)
         checksum = f"{hashlib.sha256(buffer).hexdigest()}  {path.name}\n".encode("ascii")
+        self._write_manifest()
         try:
-            self._write_manifest()
             inode = atomic_write_bytes(path, buffer)
             atomic_write_bytes(self._checksum_path(shard), checksum)
             stat = path.stat()
@@ -183,25 +226,61 @@ class CacheEntry:
         """All embeddings as a lazy [items, dim] view over the memory-mapped shards, for
         galleries too large to hold in memory twice (1.4M tiles x 1024 floats)."""
         try:
-            parts = [np.load(self._shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
+            parts = [np.load(self.shard_path(shard), mmap_mode="r") for shard in range(self.shards)]
+            for shard, part in enumerate(parts):
+                reason = self._shape_damage(part.dtype, part.shape, shard)
+                if reason is not None:
+                    raise ValueError(f"{self.shard_path(shard).name}: {reason}")
         except (OSError, ValueError) as exc:
             raise MarsZooError(
                 f"The embedding cache {self.directory} changed while it was read ({exc}). Fix: make "
                 f"sure no other process deletes it, and rerun: damaged shards are recomputed."
             ) from None
-        if len({part.shape[1] for part in parts}) != 1:
+        dims = sorted({part.shape[1] for part in parts})
+        if len(dims) != 1:
             raise MarsZooError(
-                f"The embedding cache {self.directory} mixes dimensions across shards; delete that "
-                f"directory and rerun."
+                f"The embedding cache entry {self.directory} mixes embedding dimensions across its "
+                f"shards ({', '.join(map(str, dims))}): they were written by different code, or "
+                f"damaged, and cannot be scored together. {CLEAR_HINT}"
             )
         return ShardedRows(parts)
 
     def _write_manifest(self) -> None:
-        path = self.directory / "manifest.json"
-        if path.exists():
+        """Record the entry's fields and layout, unless its manifest already does (a lost or
+        damaged manifest is so repaired)."""
+        if recorded_layout(self.directory, self.fields, self.items) == self.shard_size:
             return
         manifest = {"fields": self.fields, "items": self.items, "shard_size": self.shard_size}
-        atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+        path = self.directory / MANIFEST_NAME
+        try:
+            atomic_write_bytes(path, json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+        except OSError as exc:
+            raise write_error(path, "an embedding cache manifest", exc) from None
+
+
+def recorded_layout(directory: Path, fields: dict[str, Any], items: int) -> int | None:
+    """The shard size that the manifest in `directory` records for `fields` over `items`
+    items; None where there is no such record (a new entry, or a manifest lost, damaged or
+    of other fields): the entry is then read in the size asked for."""
+    try:
+        manifest = json.loads((directory / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("fields") != fields or manifest.get("items") != items:
+        return None
+    size = manifest.get("shard_size")
+    return size if type(size) is int and size >= 1 else None
+
+
+def _npy_header(handle: io.BufferedReader) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The dtype and shape a .npy file's header describes, and where its data starts; a
+    ValueError where the file starts with no .npy header numpy writes."""
+    version = np.lib.format.read_magic(handle)
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy format version {version}")
+    shape, _, dtype = readers[version](handle)
+    return dtype, shape, handle.tell()
 
 
 def _read_shard(path: Path) -> tuple[bytes, StatKey]:
@@ -261,8 +340,10 @@ class EmbeddingCache:
         self.shard_size = shard_size
 
     def entry(self, fields: dict[str, Any], items: int) -> CacheEntry:
+        """The entry of `fields` over `items` items, in the layout its manifest records;
+        a new entry (or one whose manifest is lost) in this cache's shard size."""
         key = cache_key(fields)
         model = str(fields.get("model", "model")).replace("/", "__")
         directory = path_under(self.root, model, key[:32], field="model (the cache folder's name)",
                                fix="register the model as '<family>/<name>' with plain names")
-        return CacheEntry(directory, fields, items, self.shard_size)
+        return CacheEntry(directory, fields, items, recorded_layout(directory, fields, items) or self.shard_size)

@@ -2,7 +2,8 @@
 
 The model is loaded only when some shard is missing from the cache, so re-scoring
 a finished run makes no model call at all. Batches never cross shard boundaries,
-and each shard is written as soon as it is complete.
+and each shard is written as soon as it is complete. Which cache entry answers for
+which embeddings is decided in one place, `entry_identity`.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_call
-from mars_zoo.cache import CacheEntry, EmbeddingCache, ShardedRows
+from mars_zoo.cache import CLEAR_HINT, CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
 from mars_zoo.data.image_sources import many
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
 from mars_zoo.distributed import Ranks
 from mars_zoo.errors import MarsZooError
-from mars_zoo.model import Encoder, ModelSpec
+from mars_zoo.model import Encoder, ModelSpec, device_kind
 from mars_zoo.reporting import Reporter
 
 
@@ -36,6 +38,47 @@ class EmbedOptions:
     batch_size: int = 64
     workers: int = 0
     seed: int = 0
+
+
+def entry_identity(
+    spec: ModelSpec,
+    plugin_code: str,
+    options: EmbedOptions,
+    modality: str,
+    ids: Sequence[str],
+    dataset: DatasetRef | None = None,
+    preprocessing: str | None = None,
+    subset: str | None = None,
+) -> dict[str, Any]:
+    """The identity of the cache entry holding the embeddings of `ids`: everything that
+    decides them, as it runs. Two computations share an entry exactly when all of it agrees,
+    so an entry answers only for what it is.
+
+    The model and its weights (the checkpoint's revision, or own weights' sha256); the code
+    of the plugin that computes them (`mars_zoo.plugin_code`: its content, not its version
+    number, which an edit leaves unchanged); the device kind and the dtypes of weights and
+    computation (`ModelSpec.run_dtypes`, known before loading); the preprocessing; the
+    dataset, its revision, split and subset; and the item ids in order (for texts, the texts
+    themselves). The shard layout is no part of it: the entry's manifest records it.
+    """
+    weights_dtype, compute_dtype = spec.run_dtypes(options.device, options.precision)
+    return {
+        "model": spec.name,
+        "checkpoint": spec.checkpoint,
+        "revision": spec.evaluated_revision,  # own weights: their sha256
+        "plugin": spec.plugin,
+        "plugin_code": plugin_code,
+        "device": device_kind(options.device),
+        "weights_dtype": weights_dtype,
+        "compute_dtype": compute_dtype,
+        "modality": modality,
+        "preprocessing": preprocessing,
+        "dataset": dataset.id if dataset else None,
+        "dataset_revision": dataset.revision if dataset else None,
+        "split": dataset.split if dataset else None,
+        "subset": subset,
+        "items_sha256": ids_sha256(ids),
+    }
 
 
 class LazyEncoder:
@@ -156,35 +199,38 @@ class Embedder:
     def __init__(
         self,
         spec: ModelSpec,
-        plugin_version: str,
+        plugin_code: str,
         options: EmbedOptions,
         cache: EmbeddingCache,
         reporter: Reporter,
         ranks: Ranks = Ranks(),
     ) -> None:
+        """`plugin_code`: the content hash of the code of the plugin that registered `spec`
+        (`Registry.plugin_code`)."""
         self.spec = spec
         self.ranks = ranks
-        self.plugin_version = plugin_version
+        self.plugin_code = plugin_code
         self.options = options
         self.cache = cache
         self.reporter = reporter
         self.encoder = LazyEncoder(spec, options, reporter)
         self.check = BatchChecker(spec)
         self.stats = EmbedStats()
+        self.entry_dims: dict[Path, tuple[str, int]] = {}  # folder -> (modality, dimension) of entries read
 
-    def _entry(self, modality: str, ids: Sequence[str], data: dict[str, Any]) -> CacheEntry:
-        fields = {
-            "plugin": self.spec.plugin,
-            "plugin_version": self.plugin_version,
-            "model": self.spec.name,
-            "checkpoint": self.spec.checkpoint,
-            "revision": self.spec.evaluated_revision,  # own weights: their sha256
-            "precision": self.options.precision,
-            "modality": modality,
-            "items_sha256": ids_sha256(ids),
-            **data,
-        }
-        return self.cache.entry(fields, len(ids))
+    def _prepared(self, modality: str, ids: Sequence[str], **data: Any) -> tuple[CacheEntry, list[int]]:
+        """The cache entry of these embeddings and the shards of it this rank computes: all
+        missing ones in a single process; with several ranks, its share of the list rank 0
+        made (see `mars_zoo.distributed`). Rank 0 also opens the entry for every rank, so
+        all of them use the layout its manifest records."""
+
+        def survey() -> tuple[CacheEntry, list[int]]:
+            fields = entry_identity(self.spec, self.plugin_code, self.options, modality, ids, **data)
+            entry = self.cache.entry(fields, len(ids))
+            return entry, entry.missing(self.reporter.warn)
+
+        entry, missing = self.ranks.share(survey)
+        return entry, self.ranks.mine(missing)
 
     def images(
         self,
@@ -202,36 +248,44 @@ class Embedder:
         With `in_memory=False` the result is a lazy view over the cache shards, for a
         gallery that search reads chunk by chunk.
         """
-        entry = self._entry(
-            "image",
-            list(source.ids),
-            {
-                "dataset": dataset.id,
-                "dataset_revision": dataset.revision,
-                "split": dataset.split,
-                "subset": subset,
-                "preprocessing": preprocessing,
-            },
+        entry, mine = self._prepared(
+            "image", list(source.ids), dataset=dataset, preprocessing=preprocessing, subset=subset
         )
-        mine = self._my_missing_shards(entry)
         if mine:
             self._run_images(source, entry, mine, label)
         self._wait_for_all_shards(entry)
-        return entry.read() if in_memory else entry.rows()
+        return self._agreeing(entry, "image", entry.read() if in_memory else entry.rows())
 
     def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
         """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""
-        entry = self._entry("text", list(texts), {})
-        mine = self._my_missing_shards(entry)
+        entry, mine = self._prepared("text", list(texts))
         if mine:
             self._run_texts(list(texts), entry, mine, label)
         self._wait_for_all_shards(entry)
-        return entry.read()
+        return self._agreeing(entry, "text", entry.read())
 
-    def _my_missing_shards(self, entry: CacheEntry) -> list[int]:
-        """The shards of `entry` this rank computes: all missing ones in a single process;
-        with several ranks, its share of the list rank 0 made (see `mars_zoo.distributed`)."""
-        return self.ranks.mine(self.ranks.share(lambda: entry.missing(self.reporter.warn)))
+    def _agreeing(self, entry: CacheEntry, modality: str, embeddings: Any) -> Any:
+        """`embeddings`, once their dimension is found to agree with the model's declared
+        one and with every entry read before: all of them are scored against each other,
+        and an entry written by other code of the plugin may hold another dimension."""
+        if not len(embeddings):
+            return embeddings
+        dim = embeddings.shape[1]
+        others = {folder: seen for folder, seen in self.entry_dims.items() if seen[1] != dim}
+        declared = self.spec.embedding_dim
+        if others or (declared is not None and dim != declared):
+            described = "; ".join(
+                f"{folder} holds {seen_dim}-dimensional {seen_modality} embeddings"
+                for folder, (seen_modality, seen_dim) in [(entry.directory, (modality, dim)), *others.items()]
+            )
+            stated = f", which declares embedding_dim {declared}," if declared is not None else ""
+            raise MarsZooError(
+                f"Model {self.spec.name!r}{stated} would be scored with cached embeddings of another "
+                f"dimension: {described}. An entry written by other code of the plugin, or a damaged "
+                f"one, is stale. {CLEAR_HINT}"
+            )
+        self.entry_dims[entry.directory] = (modality, dim)
+        return embeddings
 
     def _wait_for_all_shards(self, entry: CacheEntry) -> None:
         """Returns once every rank has written its shards of `entry`; rank 0 records them

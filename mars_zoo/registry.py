@@ -10,6 +10,7 @@ from typing import Iterator
 from mars_zoo.boundary import plugin_call
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
+from mars_zoo.plugin_code import code_sha256
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
 from mars_zoo.reporting import Reporter
 from mars_zoo.spec_checks import check_spec
@@ -58,6 +59,11 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._specs
+
+    def plugin_code(self, spec: ModelSpec) -> str:
+        """The content hash of the code of the plugin that registered `spec`, which keys its
+        embeddings (see `mars_zoo.plugin_code`)."""
+        return code_sha256(self.pm.get_plugin(spec.plugin))
 
     def get(self, name: str) -> ModelSpec:
         try:

@@ -176,7 +176,7 @@ def run(
             reporter=reporter,
         )
         plugin = registry.pm.info(spec.plugin)
-        embedder = Embedder(spec, plugin.version, options, cache, reporter, ranks)
+        embedder = Embedder(spec, registry.plugin_code(spec), options, cache, reporter, ranks)
         context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
         # Every task's data is read before anything is embedded, so that missing data
         # (a gallery not passed with --tiles, say) fails in seconds, not after hours.

@@ -35,6 +35,32 @@ def test_shards_round_trip_and_missing_ones_are_listed(tmp_path):
     assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10).missing() == []
 
 
+def test_an_entry_is_read_in_the_layout_its_manifest_records_whatever_size_is_asked(tmp_path):
+    data = np.random.default_rng(5).normal(size=(10, 3)).astype(np.float32)
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10)
+    for shard in range(3):
+        entry.write(shard, data[4 * shard : 4 * shard + 4])
+    for asked in (1, 3, 64):
+        again = EmbeddingCache(tmp_path, shard_size=asked).entry(FIELDS, items=10)
+        assert again.shard_size == 4 and again.missing() == []
+        np.testing.assert_array_equal(again.read(), data)
+    fresh = EmbeddingCache(tmp_path, shard_size=64).entry({**FIELDS, "items_sha256": "y"}, items=10)
+    assert fresh.shard_size == 64  # the size asked for shapes new entries
+
+
+def test_a_shard_file_holds_the_rows_its_name_says(tmp_path):
+    """A lost manifest, and another size asked for: only files of the same rows are reused."""
+    data = np.arange(30, dtype=np.float32).reshape(10, 3)
+    entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10)
+    for shard in range(3):
+        entry.write(shard, data[4 * shard : 4 * shard + 4])
+    (entry.directory / "manifest.json").unlink()
+    other = EmbeddingCache(tmp_path, shard_size=8).entry(FIELDS, items=10)
+    assert other.shard_size == 8 and other.missing() == [0]  # rows 0-8 are new; rows 8-10 exist
+    other.write(0, data[:8])
+    np.testing.assert_array_equal(other.read(), data)
+
+
 def test_lazy_rows_slice_across_shards(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10)
     data = np.arange(30, dtype=np.float32).reshape(10, 3)
@@ -84,13 +110,13 @@ def test_a_verified_shard_is_trusted_by_its_stat_without_being_read(tmp_path, sh
     data = np.random.default_rng(2).normal(size=(10, 3)).astype(np.float32)
     for shard in range(3):
         entry.write(shard, data[4 * shard : 4 * shard + 4])
-    assert entry.missing() == [] and shard_reads == ["shard-000000.npy", "shard-000001.npy", "shard-000002.npy"]
+    assert entry.missing() == [] and shard_reads == [entry.shard_path(shard).name for shard in range(3)]
     shard_reads.clear()
     assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=10).missing() == []
     assert shard_reads == []
     # A shard written again (by rename: a new inode) is read again, and only that one.
     entry.write(1, data[4:8])
-    assert entry.missing() == [] and shard_reads == ["shard-000001.npy"]
+    assert entry.missing() == [] and shard_reads == [entry.shard_path(1).name]
 
 
 def test_shards_written_by_this_run_are_recorded_as_verified_and_not_read_again(tmp_path, shard_reads):
@@ -98,13 +124,13 @@ def test_shards_written_by_this_run_are_recorded_as_verified_and_not_read_again(
     data = np.random.default_rng(4).normal(size=(8, 3)).astype(np.float32)
     entry.write(0, data[:4])
     entry.write(1, data[4:])
-    assert sorted(entry.written) == ["shard-000000.npy", "shard-000001.npy"]
+    assert sorted(entry.written) == [entry.shard_path(0).name, entry.shard_path(1).name]
     entry.record_written(entry.written)
     assert EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=8).missing() == [] and shard_reads == []
-    _flip_a_bit(entry.directory / "shard-000001.npy")  # and a record of a write still guards the bytes
+    _flip_a_bit(entry.shard_path(1))  # and a record of a write still guards the bytes
     warnings = []
     assert entry.missing(warnings.append) == [1] and "do not match its checksum" in warnings[0]
-    assert shard_reads == ["shard-000001.npy"]
+    assert shard_reads == [entry.shard_path(1).name]
 
 
 def test_a_shard_replaced_right_after_it_was_written_is_not_recorded(tmp_path, monkeypatch):
@@ -136,7 +162,7 @@ def test_a_bit_flip_after_verification_is_caught_even_with_its_old_mtime_restore
     entry.write(0, data[:4])
     entry.write(1, data[4:])
     _verify(entry)
-    shard = entry.directory / "shard-000001.npy"
+    shard = entry.shard_path(1)
     before = shard.stat()
     _flip_a_bit(shard)
     os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime, same inode
@@ -144,7 +170,7 @@ def test_a_bit_flip_after_verification_is_caught_even_with_its_old_mtime_restore
     warnings = []
     shard_reads.clear()
     assert entry.missing(warnings.append) == [1] and "do not match its checksum" in warnings[0]
-    assert shard_reads == ["shard-000001.npy"]
+    assert shard_reads == [shard.name]
 
 
 def test_an_unreadable_or_foreign_record_of_verified_shards_means_reading_them_again(tmp_path, shard_reads):
@@ -155,7 +181,7 @@ def test_an_unreadable_or_foreign_record_of_verified_shards_means_reading_them_a
     for garbage in (b"\x00{", b'{"root": "elsewhere", "files": {}}', b"[]"):
         record.write_bytes(garbage)
         shard_reads.clear()
-        assert entry.missing() == [] and shard_reads == ["shard-000000.npy"]
+        assert entry.missing() == [] and shard_reads == [entry.shard_path(0).name]
         shard_reads.clear()
         assert entry.missing() == [] and shard_reads == []  # and the record is sound again
 
@@ -177,10 +203,10 @@ def test_a_damaged_shard_is_reported_and_listed_as_missing(tmp_path, damage, rea
     entry.write(0, data[:4])
     entry.write(1, data[4:])
     _verify(entry)  # so the damage meets the shards' record of being verified
-    damage(entry.directory / "shard-000001.npy")
+    damage(entry.shard_path(1))
     warnings = []
     assert entry.missing(warnings.append) == [1]
-    assert len(warnings) == 1 and "shard-000001.npy" in warnings[0] and reason in warnings[0]
+    assert len(warnings) == 1 and entry.shard_path(1).name in warnings[0] and reason in warnings[0]
     entry.write(1, data[4:])
     assert entry.missing(warnings.append) == [] and len(warnings) == 1
     np.testing.assert_array_equal(entry.read(), data)
@@ -189,7 +215,7 @@ def test_a_damaged_shard_is_reported_and_listed_as_missing(tmp_path, damage, rea
 def test_a_shard_whose_checksum_matches_but_content_is_unusable_is_still_refused(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
     entry.write(0, np.ones((4, 3), dtype=np.float32))
-    shard = entry.directory / "shard-000000.npy"
+    shard = entry.shard_path(0)
     array = np.ones((4, 3), dtype=np.float32)
     array[0, 0] = np.inf
     np.save(shard, array)
@@ -202,7 +228,7 @@ def test_a_shard_whose_checksum_matches_but_content_is_unusable_is_still_refused
 def test_the_checksum_file_is_in_sha256sum_format(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
     entry.write(0, np.ones((4, 3), dtype=np.float32))
-    shard = entry.directory / "shard-000000.npy"
+    shard = entry.shard_path(0)
     digest, name = shard.with_name(shard.name + ".sha256").read_text().split()
     assert name == shard.name and digest == hashlib.sha256(shard.read_bytes()).hexdigest()
 
@@ -216,7 +242,8 @@ def test_wrong_row_count_is_refused(tmp_path):
 def test_no_temporary_files_are_left_behind(tmp_path):
     entry = EmbeddingCache(tmp_path, shard_size=2).entry(FIELDS, items=2)
     entry.write(0, np.ones((2, 3), dtype=np.float32))
-    assert sorted(p.name for p in entry.directory.iterdir()) == ["manifest.json", "shard-000000.npy", "shard-000000.npy.sha256"]
+    assert sorted(p.name for p in entry.directory.iterdir()) == ["manifest.json", "shard-000000000-000000002.npy",
+                                                                     "shard-000000000-000000002.npy.sha256"]
 
 
 def test_atomic_writes_publish_whole_files_or_nothing(tmp_path):

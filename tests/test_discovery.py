@@ -60,7 +60,7 @@ def gallery(mini_dir):
           str(mini_dir.parent / "discovery-warmup.json")])
     data = open_benchmark("mini", data_dir=None, tiles_dir=None, revisions={}, cache_dir=default_cache_dir(),
                           reporter=Reporter()).geolocalization()
-    embedder = Embedder(spec, registry.pm.info(spec.plugin).version, EmbedOptions(),
+    embedder = Embedder(spec, registry.plugin_code(spec), EmbedOptions(),
                         EmbeddingCache(embeddings_dir(default_cache_dir())), Reporter())
     embeddings = embedder.images(data.gallery.images, data.gallery.source, "gallery")
     assert embedder.stats.calls["image"] == 0, "the gallery should come from the cache"

@@ -62,7 +62,8 @@ def register(subparsers) -> None:
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
-                        help="items per cache shard (what a killed run can lose); default: %(default)s")
+                        help="items per shard of new cache entries (what a killed run can lose); an existing "
+                        "entry keeps the size it was written with; default: %(default)s")
     parser.add_argument("--nproc", type=int_between(1), default=None, metavar="N",
                         help="embed with N processes on this machine (torchrun; one GPU each on CUDA); for "
                         "several machines start `torchrun ... -m mars_zoo run ...` on each")

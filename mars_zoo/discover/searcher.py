@@ -108,8 +108,7 @@ def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> 
     )
     data = benchmark.geolocalization()
     cache = EmbeddingCache(ensure_folder(embeddings_dir(config.cache_dir), "the embedding cache"), DEFAULT_SHARD_SIZE)
-    plugin = registry.pm.info(spec.plugin)
-    embedder = Embedder(spec, plugin.version, options, cache, reporter)
+    embedder = Embedder(spec, registry.plugin_code(spec), options, cache, reporter)
 
     started = time.perf_counter()
     # The very call task 3 makes, so the gallery comes from the evaluation's cache entries.

@@ -107,6 +107,17 @@ def entry_dir(cache: Path, modality: str, dataset: str | None = None, subset: st
     return found[0]
 
 
+def opened(directory: Path) -> CacheEntry:
+    """The cache entry in `directory`, opened as its manifest describes it."""
+    record = json.loads((directory / "manifest.json").read_text())
+    return CacheEntry(directory, record["fields"], record["items"], record["shard_size"])
+
+
+def shard_file(directory: Path, shard: int) -> Path:
+    """The file of the `shard`-th shard of the cache entry in `directory`."""
+    return opened(directory).shard_path(shard)
+
+
 @pytest.fixture
 def cache_copy(clean, tmp_path) -> Path:
     """A private copy of the clean run's whole cache (mini data, embeddings, fingerprints),
@@ -114,9 +125,7 @@ def cache_copy(clean, tmp_path) -> Path:
     of verified shards, which trusts a shard by its stat, as it would in a real cache."""
     copy = shutil.copytree(clean.cache, tmp_path / "cache", symlinks=True)
     for manifest in copy.glob("embeddings/*/*/manifest.json"):
-        record = json.loads(manifest.read_text())
-        entry = CacheEntry(manifest.parent, record["fields"], record["items"], record["shard_size"])
-        assert entry.missing() == [] and (manifest.parent / VERIFIED_NAME).exists()
+        assert opened(manifest.parent).missing() == [] and (manifest.parent / VERIFIED_NAME).exists()
     # File times move in clock ticks on some kernels: a damaging write must fall in a later
     # tick than the copy, as it would outside a test.
     time.sleep(0.02)

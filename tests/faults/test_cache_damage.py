@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from data_faults import BATCH, assert_one_paragraph_error, entry_dir, metrics, run_cli
+from data_faults import BATCH, assert_one_paragraph_error, entry_dir, metrics, run_cli, shard_file
 
 # Which shard of which cache entry a case damages, and the task that reads it.
 TARGETS = {
@@ -58,7 +58,8 @@ def with_value(value: float) -> Callable[[Path], None]:
 
 def swap_with_next(path: Path) -> None:
     """Shards 3 and 4 trade places, each with its own checksum file."""
-    other = path.with_name(path.name.replace("3", "4"))
+    shards = sorted(path.parent.glob("shard-*.npy"))
+    other = shards[shards.index(path) + 1]
     for suffix in ("", ".sha256"):
         a, b = Path(f"{path}{suffix}"), Path(f"{other}{suffix}")
         tmp = a.with_name("swap")
@@ -86,7 +87,7 @@ RECOVERIES = {
     "nan": ("query", with_value(np.nan), Recovered("do not match its checksum")),
     "inf": ("captions", with_value(np.inf), Recovered("do not match its checksum")),
     "zeroed": ("landform-1", lambda p: rewrite(p, np.zeros_like(np.load(p))), Recovered("checksum")),
-    "swapped": ("tiles-3", swap_with_next, Recovered("belongs to shard-00000", shards=2)),
+    "swapped": ("tiles-3", swap_with_next, Recovered("belongs to shard-000000", shards=2)),
     "checksum-deleted": ("landform-0", lambda p: p.with_name(p.name + ".sha256").unlink(),
                          Recovered("no readable checksum")),
     "checksum-empty": ("landform-1", lambda p: p.with_name(p.name + ".sha256").write_bytes(b""),
@@ -113,7 +114,7 @@ def rewrite_checksum(path: Path) -> None:
 def test_a_damaged_shard_is_recomputed_with_a_warning(case, clean, cache_copy, tmp_path, capsys):
     target, damage, expected = RECOVERIES[case]
     task, find, shard, rows = TARGETS[target]
-    path = find(cache_copy) / f"shard-{shard:06d}.npy"
+    path = shard_file(find(cache_copy), shard)
     damage(path)
     outcome = run_cli(capsys, cache_copy, tmp_path / "r.json", clean.plugins, "--tasks", task)
     assert outcome.code == 0, outcome.err
@@ -130,8 +131,8 @@ def test_a_damaged_shard_is_recomputed_with_a_warning(case, clean, cache_copy, t
 
 def _leftovers(cache: Path) -> None:
     directory = entry_dir(cache, "image", "Mars-Landforms")
-    (directory / ".shard-000000.npy.abc123.tmp").write_bytes(b"half a shard")
-    (directory / ".shard-000001.npy.sha256.def456.tmp").write_bytes(b"")
+    (directory / f".{shard_file(directory, 0).name}.abc123.tmp").write_bytes(b"half a shard")
+    (directory / f".{shard_file(directory, 1).name}.sha256.def456.tmp").write_bytes(b"")
 
 
 NO_CALLS = {
@@ -159,7 +160,7 @@ def _replace_with_file(path: Path) -> None:
 
 
 def _folder_for_shard(cache: Path) -> Path:
-    shard = entry_dir(cache, "image", "Mars-Landforms") / "shard-000000.npy"
+    shard = shard_file(entry_dir(cache, "image", "Mars-Landforms"), 0)
     shard.unlink()
     shard.mkdir()
     return shard
@@ -219,10 +220,10 @@ def test_a_disk_that_refuses_a_write_is_one_clear_error_and_loses_nothing(case, 
                                                                           capsys, monkeypatch):
     module, code, what = DISK[case]
     entry = entry_dir(cache_copy, "image", "Mars-Landforms")
-    (entry / "shard-000001.npy").unlink()  # so that a shard must be written
-    kept = (entry / "shard-000000.npy").read_bytes()
+    shard_file(entry, 1).unlink()  # so that a shard must be written
+    kept = shard_file(entry, 0).read_bytes()
     shutil.rmtree(cache_copy / "fingerprints")  # so that the fingerprints must be written
     monkeypatch.setattr(f"{module}.atomic_write_bytes", _failing_write(code))
     outcome = run_cli(capsys, cache_copy, tmp_path / "r.json", clean.plugins, "--tasks", "landform")
     assert_one_paragraph_error(outcome, 2, f"Cannot write {what}", os.strerror(code), "--cache-dir")
-    assert (entry / "shard-000000.npy").read_bytes() == kept
+    assert shard_file(entry, 0).read_bytes() == kept
