@@ -24,6 +24,7 @@ from mars_zoo.boundary import check_hint, load_encoder, model_subject, plugin_ca
 from mars_zoo.cache import CLEAR_HINT, CacheEntry, EmbeddingCache, ShardedRows
 from mars_zoo.checks import BatchChecker
 from mars_zoo.data.image_sources import many
+from mars_zoo.data.images import PUBLISHED_PREPARATION
 from mars_zoo.data.types import DatasetRef, ImageSource, ids_sha256
 from mars_zoo.distributed import Ranks
 from mars_zoo.errors import MarsZooError
@@ -252,7 +253,7 @@ class Embedder:
             "image", list(source.ids), dataset=dataset, preprocessing=preprocessing, subset=subset
         )
         if mine:
-            self._run_images(source, entry, mine, label)
+            self._run_images(source, entry, mine, label, preprocessing)
         self._wait_for_all_shards(entry)
         return self._agreeing(entry, "image", entry.read() if in_memory else entry.rows())
 
@@ -305,12 +306,23 @@ class Embedder:
             ]
         return batches
 
-    def _run_images(self, source: ImageSource, entry: CacheEntry, shards: list[int], label: str) -> None:
+    def image_transform(self, preprocessing: str) -> Callable | None:
+        """The encoder's transform for images prepared by `preprocessing`: task 1's prepared
+        images get its `paired_image_transform` where it has one (see `Encoder`)."""
+        encoder = self.encoder.get()
+        paired = getattr(encoder, "paired_image_transform", None)
+        if preprocessing == PUBLISHED_PREPARATION and paired is not None:
+            return paired
+        return getattr(encoder, "image_transform", None)
+
+    def _run_images(
+        self, source: ImageSource, entry: CacheEntry, shards: list[int], label: str, preprocessing: str
+    ) -> None:
         import torch
         from torch.utils.data import DataLoader
 
         encoder = self.encoder.get()
-        transform = getattr(encoder, "image_transform", None)
+        transform = self.image_transform(preprocessing)
         on_cuda = torch.device(self.options.device).type == "cuda"
         loader = DataLoader(
             _TransformedImages(source, transform, self.spec),

@@ -43,6 +43,11 @@ class Encoder:
     the harness then runs it in DataLoader workers and hands `encode_image` a
     stacked batch tensor instead of a list of PIL images.
 
+    `paired_image_transform`, when set, replaces `image_transform` for task 1's images
+    (prepared as the published download step prepares them), for a recipe whose published
+    wrapper preprocesses those apart from the landform, tile and query image files (BGE-VL
+    re-encodes them as JPEG at quality 95 first).
+
     Precision: the harness calls `encode_*` under `torch.autocast` to the run's precision
     (none for fp32); the weights are in the dtype `ModelSpec.run_dtypes` declares. Where
     an encoder keeps its torch modules as attributes (`self.model`), the harness checks
@@ -50,6 +55,7 @@ class Encoder:
     """
 
     image_transform: Callable[["Image.Image"], "torch.Tensor"] | None = None
+    paired_image_transform: Callable[["Image.Image"], "torch.Tensor"] | None = None
 
     def encode_image(self, images: "Sequence[Image.Image] | torch.Tensor") -> "torch.Tensor":
         raise MarsZooError(f"{type(self).__name__} does not support images.")

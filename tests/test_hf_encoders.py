@@ -178,16 +178,54 @@ def test_aimv2_text_is_causal(encoders):
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
-def test_bge_vl_images_go_through_a_jpeg_round_trip(encoders, images):
+def _jpeg_q95(image):
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=95)
+    return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+
+
+def test_bge_vl_re_encodes_only_task_1_images_as_jpeg(encoders, images):
+    """The published wrapper re-encodes the PIL images of task 1's dataset as JPEG quality
+    95; landform, tile and query images reach it as file paths, opened as they are."""
     encoder = encoders["bge-vl/tiny-random"]
     processor = encoder.image_transform.image_processor
-    buffer = io.BytesIO()
-    images[0].convert("RGB").save(buffer, format="JPEG", quality=95)
-    as_jpeg = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    expected = processor(images=as_jpeg, return_tensors="pt")["pixel_values"][0]
-    raw = processor(images=images[0], return_tensors="pt")["pixel_values"][0]
-    got = encoder.image_transform(images[0])
-    assert torch.equal(got, expected) and not torch.equal(got, raw)
+    as_jpeg = processor(images=_jpeg_q95(images[0]), return_tensors="pt")["pixel_values"][0]
+    as_file = processor(images=images[0], return_tensors="pt")["pixel_values"][0]
+    assert not torch.equal(as_jpeg, as_file)
+    assert torch.equal(encoder.paired_image_transform(images[0]), as_jpeg)
+    assert torch.equal(encoder.image_transform(images[0]), as_file)
+
+
+def test_the_harness_hands_only_task_1_images_to_the_paired_transform(registry, encoders, images, tmp_path):
+    """Embedded through mars-zoo's embedding path: images prepared for task 1 (their cache
+    key's preprocessing) go through the JPEG round trip, any other images do not."""
+    from mars_zoo.cache import EmbeddingCache
+    from mars_zoo.data.image_sources import FileImageSource
+    from mars_zoo.data.images import PUBLISHED_PREPARATION
+    from mars_zoo.data.types import DatasetRef
+    from mars_zoo.embed import EmbedOptions, Embedder
+
+    encoder = encoders["bge-vl/tiny-random"]
+    processor = encoder.image_transform.image_processor
+    paths = []
+    for i, image in enumerate(images):
+        paths.append(tmp_path / f"{i}.png")
+        image.save(paths[-1])
+    source = FileImageSource(paths, [path.name for path in paths], fix="-")
+    embedder = Embedder(registry.get("bge-vl/tiny-random"), "0", EmbedOptions(), EmbeddingCache(tmp_path / "cache"),
+                        Reporter())
+
+    def expected(prepare):
+        pixels = processor(images=[prepare(image) for image in images], return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            features = encoder.model.get_image_features(pixel_values=pixels).pooler_output
+        return torch.nn.functional.normalize(features, dim=1).numpy()
+
+    paired = embedder.images(source, DatasetRef("d", "0", None, "d"), "pairs", preprocessing=PUBLISHED_PREPARATION)
+    files = embedder.images(source, DatasetRef("d", "0", None, "d"), "files")
+    assert abs(paired - expected(_jpeg_q95)).max() < 1e-5
+    assert abs(files - expected(lambda image: image)).max() < 1e-5
+    assert abs(paired - files).max() > 1e-3
 
 
 def test_aimv2_lit_image_is_the_attention_pool_head_then_projector(encoders, images):

@@ -1,8 +1,10 @@
 """BGE-VL-large: a CLIP ViT-L/14 fine-tuned by BAAI, loaded as the plain transformers
 CLIPModel its remote code copies (that copy does not run on transformers 5).
 
-The published evaluation hands BGE-VL image files, so every image reaches the
-processor as a JPEG (quality 95); texts are truncated to the 77 text positions.
+The published wrapper re-encodes the images it is handed as PIL images as JPEG (quality
+95) before the processor: task 1's images. Landform, tile and query images reach it as
+file paths (its `use_path_inputs`), which its remote code opens as they are. Texts are
+truncated to the 77 text positions.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def load(spec: ModelSpec, device: str, precision: str):
 
     processor, model = load_pretrained(spec, (TINY_RECIPE, build_tiny), CLIPProcessor, native(CLIPModel),
                                        spec.weights_torch_dtype(device, precision))
-    return DualEncoder(model, processor, device, jpeg_quality=JPEG_QUALITY)
+    return DualEncoder(model, processor, device, paired_jpeg_quality=JPEG_QUALITY)
 
 
 MODELS = (
@@ -71,9 +73,9 @@ MODELS = (
         description="BGE-VL-large (MegaPairs): CLIP ViT-L/14 trained for multimodal retrieval, as evaluated "
                     "in the MarsRetrieval paper.",
         recipe_notes="Loaded as transformers' CLIPModel, not the card's remote code (a CLIPModel copy). As in "
-                     "the published evaluation, every image is re-encoded as JPEG quality 95 before the "
-                     "processor, and texts are truncated to 77 tokens.",
+                     "the published evaluation, task 1's images are re-encoded as JPEG quality 95 before the "
+                     "processor (landform, tile and query images are not), and texts are truncated to 77 tokens.",
     ),
-    tiny_spec(FAMILY, load, "BGE-VL's recipe (CLIPModel, JPEG round trip)", embedding_dim=TINY_PROJECTION,
+    tiny_spec(FAMILY, load, "BGE-VL's recipe (CLIPModel, task 1's JPEG round trip)", embedding_dim=TINY_PROJECTION,
               parameters=61_473, image_size=TINY_IMAGE_SIZE),
 )

@@ -134,7 +134,7 @@ class ProcessorTransform:
     """PIL image -> pixel tensor [3, H, W] through the checkpoint's own image processor.
 
     A plain object holding the processor, so DataLoader workers can unpickle it.
-    `jpeg_quality` re-encodes the image first (BGE-VL's published recipe).
+    `jpeg_quality` re-encodes the image first (BGE-VL's published recipe for task 1's images).
     """
 
     def __init__(self, image_processor, jpeg_quality: int | None = None) -> None:
@@ -169,10 +169,13 @@ class DualEncoder(TransformersEncoder):
     """CLIP-like models (`get_image_features` / `get_text_features` whose `pooler_output`
     is the projected embedding). Texts are padded per batch and truncated to the text
     tower's positions; the attention mask is always passed, so a text embeds the same
-    alone and inside a padded batch."""
+    alone and inside a padded batch. `paired_jpeg_quality` re-encodes task 1's images
+    (only those) as JPEG first, as BGE-VL's published wrapper does."""
 
-    def __init__(self, model, processor, device: str, jpeg_quality: int | None = None) -> None:
-        super().__init__(model, ProcessorTransform(processor.image_processor, jpeg_quality), device)
+    def __init__(self, model, processor, device: str, paired_jpeg_quality: int | None = None) -> None:
+        super().__init__(model, ProcessorTransform(processor.image_processor), device)
+        if paired_jpeg_quality:
+            self.paired_image_transform = ProcessorTransform(processor.image_processor, paired_jpeg_quality)
         self.tokenizer = processor.tokenizer
         self.max_length = model.config.text_config.max_position_embeddings
 
