@@ -228,6 +228,34 @@ def test_the_harness_hands_only_task_1_images_to_the_paired_transform(registry, 
     assert abs(paired - files).max() > 1e-3
 
 
+def _clip_pixels_with_pil(image, size, mean, std):
+    """CLIP's preprocessing written with PIL and numpy: shorter side to `size` (bicubic),
+    centred crop, scaled to [0, 1], normalised; as transformers 4's CLIPImageProcessor."""
+    import numpy as np
+
+    width, height = image.size
+    scale = size / min(width, height)
+    resized = image.convert("RGB").resize(
+        (size, int(height * scale)) if width <= height else (int(width * scale), size), Image.BICUBIC)
+    left, top = (resized.width - size) // 2, (resized.height - size) // 2
+    array = np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return torch.from_numpy(((array - np.array(mean, dtype=np.float32)) / np.array(std, dtype=np.float32))
+                            .transpose(2, 0, 1).astype(np.float32))
+
+
+@pytest.mark.parametrize("name", ["bge-vl/tiny-random", "aimv2/tiny-random", "aimv2/tiny-random-vision"])
+def test_clip_style_pixels_are_resized_with_pil_as_in_the_published_runs(encoders, name):
+    """transformers 4.57 (the published runs) builds these checkpoints' CLIP image processor
+    on PIL; transformers 5 defaults to torchvision, whose bicubic resize differs (0.03 on
+    normalised pixels). Odd sizes both ways round, so both resize directions count."""
+    transform = encoders[name].image_transform
+    processor = transform.image_processor
+    size = processor.crop_size["height"]
+    for image in (picture(3 * size + 1, 2 * size - 3, 0), picture(size // 2 + 3, size + 5, 1)):
+        expected = _clip_pixels_with_pil(image, size, processor.image_mean, processor.image_std)
+        torch.testing.assert_close(transform(image), expected, atol=1e-5, rtol=0)
+
+
 def test_aimv2_lit_image_is_the_attention_pool_head_then_projector(encoders, images):
     encoder = encoders["aimv2/tiny-random"]
     pixels = encoder.image_transform(images[0])[None]

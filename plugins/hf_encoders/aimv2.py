@@ -89,15 +89,15 @@ def load_lit(spec: ModelSpec, device: str, precision: str):
     from transformers import Aimv2Config, Aimv2Model, CLIPProcessor
 
     from mars_zoo_hf_encoders.apple_layout import LIT_MODEL
-    from mars_zoo_hf_encoders.common import DualEncoder, load_pretrained
+    from mars_zoo_hf_encoders.common import DualEncoder, load_pretrained, with_pil_images
 
     def read_model(source, revision):
         config = Aimv2Config.from_pretrained(source, revision=revision)
         config.vision_config.use_head = True  # the LiT checkpoint pools with its attention head
         return read_checkpoint(Aimv2Model, config, source, revision, LIT_MODEL)
 
-    processor, model = load_pretrained(spec, (TINY_LIT_RECIPE, build_tiny_lit), CLIPProcessor, read_model,
-                                       spec.weights_torch_dtype(device, precision))
+    processor, model = load_pretrained(spec, (TINY_LIT_RECIPE, build_tiny_lit), with_pil_images(CLIPProcessor),
+                                       read_model, spec.weights_torch_dtype(device, precision))
     # Causal text attention needs eager attention (see the module docstring).
     model.text_model.set_attn_implementation("eager")
     return DualEncoder(model, processor, device)
@@ -109,10 +109,10 @@ def mean_of_tokens(output):
 
 
 def load_vision(spec: ModelSpec, device: str, precision: str):
-    from transformers import Aimv2VisionConfig, Aimv2VisionModel, CLIPImageProcessor
+    from transformers import Aimv2VisionConfig, Aimv2VisionModel
 
     from mars_zoo_hf_encoders.apple_layout import VISION_MODEL
-    from mars_zoo_hf_encoders.common import VisionEncoder, load_pretrained
+    from mars_zoo_hf_encoders.common import VisionEncoder, load_pretrained, with_pil_images
 
     def read_model(source, revision):
         # Apple's vision-only checkpoints have no attention-pool head (transformers'
@@ -121,7 +121,7 @@ def load_vision(spec: ModelSpec, device: str, precision: str):
         return read_checkpoint(Aimv2VisionModel, config, source, revision, VISION_MODEL)
 
     image_processor, model = load_pretrained(
-        spec, (TINY_VISION_RECIPE, build_tiny_vision), CLIPImageProcessor, read_model,
+        spec, (TINY_VISION_RECIPE, build_tiny_vision), with_pil_images(), read_model,
         spec.weights_torch_dtype(device, precision),
     )
     return VisionEncoder(model, image_processor, device, pool=mean_of_tokens)
@@ -147,7 +147,8 @@ MODELS = (
                      "apple/aimv2-large-patch14-224-lit (image: attention-pool head then projector; text: "
                      "end-of-text token then projector), not the vision-only aimv2-large-patch14-224. The "
                      "pinned revision stores Apple's original keys, renamed on load with transformers' "
-                     "conversion table; the text tower runs causal as Apple's code does.",
+                     "conversion table; the text tower runs causal as Apple's code does. The image processor "
+                     "resizes with PIL, as transformers 4.57 did in the published runs.",
     ),
     spec(
         FAMILY,
@@ -166,7 +167,8 @@ MODELS = (
         precision="fp16",
         description="AIMv2-L/14 at 448 px, vision only: image queries of task 3.",
         recipe_notes="Image-only: the published code embeds an image as the mean of the last hidden state "
-                     "over all patch tokens (the checkpoint has no pooling head).",
+                     "over all patch tokens (the checkpoint has no pooling head). The image processor resizes "
+                     "with PIL, as transformers 4.57 did in the published runs.",
     ),
     tiny_spec(FAMILY, load_lit, "AIMv2's LiT recipe (Aimv2Model, image and text, offline tokenizer)",
               embedding_dim=TINY_PROJECTION, parameters=83_809, image_size=TINY_IMAGE_SIZE),

@@ -48,10 +48,10 @@ def build_tiny(folder: Path) -> None:
 def load(spec: ModelSpec, device: str, precision: str):
     from transformers import CLIPModel, CLIPProcessor
 
-    from mars_zoo_hf_encoders.common import DualEncoder, load_pretrained, native
+    from mars_zoo_hf_encoders.common import DualEncoder, load_pretrained, native, with_pil_images
 
-    processor, model = load_pretrained(spec, (TINY_RECIPE, build_tiny), CLIPProcessor, native(CLIPModel),
-                                       spec.weights_torch_dtype(device, precision))
+    processor, model = load_pretrained(spec, (TINY_RECIPE, build_tiny), with_pil_images(CLIPProcessor),
+                                       native(CLIPModel), spec.weights_torch_dtype(device, precision))
     return DualEncoder(model, processor, device, paired_jpeg_quality=JPEG_QUALITY)
 
 
@@ -74,7 +74,8 @@ MODELS = (
                     "in the MarsRetrieval paper.",
         recipe_notes="Loaded as transformers' CLIPModel, not the card's remote code (a CLIPModel copy). As in "
                      "the published evaluation, task 1's images are re-encoded as JPEG quality 95 before the "
-                     "processor (landform, tile and query images are not), and texts are truncated to 77 tokens.",
+                     "processor (landform, tile and query images are not), the image processor resizes with "
+                     "PIL, and texts are truncated to 77 tokens.",
     ),
     tiny_spec(FAMILY, load, "BGE-VL's recipe (CLIPModel, task 1's JPEG round trip)", embedding_dim=TINY_PROJECTION,
               parameters=61_473, image_size=TINY_IMAGE_SIZE),

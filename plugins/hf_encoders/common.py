@@ -48,28 +48,45 @@ def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str
     return spec.weights, None
 
 
-def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], processor_class, read_model,
+def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], read_processor, read_model,
                     dtype: torch.dtype):
     """(processor, model) of `spec`, with every failure turned into one paragraph.
 
     The model comes from `weights_source`, built by `read_model(source, revision)`, its
     weights in `dtype` (`spec.weights_torch_dtype`: from_pretrained would otherwise keep
-    the dtype the checkpoint was saved in). The processor comes from the fine-tuned folder
-    when it holds one (fine-tuning rarely changes it, so most folders do not), else from
-    the registered checkpoint.
+    the dtype the checkpoint was saved in). The processor, `read_processor(source,
+    revision)`, comes from the fine-tuned folder when it holds one (fine-tuning rarely
+    changes it, so most folders do not), else from the registered checkpoint.
     """
     source, revision = weights_source(spec, tiny)
     processor_source, processor_revision = (source, revision)
     if spec.weights and not any((Path(source) / name).is_file() for name in PROCESSOR_FILES):
         processor_source, processor_revision = checkpoint_source(spec, tiny)
     with load_errors(spec, source, revision):
-        processor = processor_class.from_pretrained(processor_source, revision=processor_revision)
+        processor = read_processor(processor_source, revision=processor_revision)
         return processor, read_model(source, revision).to(dtype)
 
 
 def native(model_class):
     """`read_model` for checkpoints in the class's own layout."""
     return lambda source, revision: model_class.from_pretrained(source, revision=revision)
+
+
+def with_pil_images(processor_class=None):
+    """`read_processor` for CLIP-style checkpoints: the image processor on the PIL backend,
+    alone (`processor_class` None) or inside `processor_class` with its tokenizer. The
+    published runs used transformers 4.57, which builds these checkpoints' image processor
+    on PIL (its "slow" class); transformers 5 picks torchvision, whose bicubic resize
+    differs (up to 0.03 on normalised pixels)."""
+    from transformers import AutoImageProcessor
+
+    def read(source: str, revision: str | None):
+        images = AutoImageProcessor.from_pretrained(source, revision=revision, backend="pil")
+        if processor_class is None:
+            return images
+        return processor_class.from_pretrained(source, revision=revision, image_processor=images)
+
+    return read
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ def load(spec: ModelSpec, device: str, precision: str):
     from mars_zoo_hf_encoders.common import VisionEncoder, load_pretrained, native
 
     image_processor, model = load_pretrained(
-        spec, (TINY_RECIPE, build_tiny), DINOv3ViTImageProcessor, native(DINOv3ViTModel),
+        spec, (TINY_RECIPE, build_tiny), DINOv3ViTImageProcessor.from_pretrained, native(DINOv3ViTModel),
         spec.weights_torch_dtype(device, precision),
     )
     return VisionEncoder(model, image_processor, device, pool=cls_token)
