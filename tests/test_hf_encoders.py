@@ -256,6 +256,17 @@ def test_clip_style_pixels_are_resized_with_pil_as_in_the_published_runs(encoder
         torch.testing.assert_close(transform(image), expected, atol=1e-5, rtol=0)
 
 
+def test_weights_are_loaded_in_fp32_whatever_dtype_the_file_stores(registry, encoders, tmp_path):
+    """BGE-VL's Hub file is fp16 and transformers 5 loads a file's own dtype unless told;
+    the published runs load fp32 on the CPU (fp16 only on a GPU), and mars-zoo's reduced
+    precision is autocast over fp32 weights."""
+    base = encoders["bge-vl/tiny-random"]
+    base.model.to(torch.float16).save_pretrained(tmp_path / "half")
+    base.model.to(torch.float32)
+    loaded = dataclasses.replace(registry.get("bge-vl/tiny-random"), weights=str(tmp_path / "half")).load("cpu", "fp32")
+    assert {parameter.dtype for parameter in loaded.model.parameters()} == {torch.float32}
+
+
 def test_aimv2_lit_image_is_the_attention_pool_head_then_projector(encoders, images):
     encoder = encoders["aimv2/tiny-random"]
     pixels = encoder.image_transform(images[0])[None]

@@ -72,10 +72,10 @@ MODELS = (
         precision="fp16",
         description="BGE-VL-large (MegaPairs): CLIP ViT-L/14 trained for multimodal retrieval, as evaluated "
                     "in the MarsRetrieval paper.",
-        recipe_notes="Loaded as transformers' CLIPModel, not the card's remote code (a CLIPModel copy). As in "
-                     "the published evaluation, task 1's images are re-encoded as JPEG quality 95 before the "
-                     "processor (landform, tile and query images are not), the image processor resizes with "
-                     "PIL, and texts are truncated to 77 tokens.",
+        recipe_notes="Loaded as transformers' CLIPModel, not the card's remote code (a CLIPModel copy), with "
+                     "fp32 weights (the Hub file is fp16). As in the published evaluation, task 1's images are "
+                     "re-encoded as JPEG quality 95 before the processor (landform, tile and query images are "
+                     "not), the image processor resizes with PIL, and texts are truncated to 77 tokens.",
     ),
     tiny_spec(FAMILY, load, "BGE-VL's recipe (CLIPModel, task 1's JPEG round trip)", embedding_dim=TINY_PROJECTION,
               parameters=61_473, image_size=TINY_IMAGE_SIZE),
