@@ -4,23 +4,28 @@ SIDE `published` runs inside the published environment (PYTHONPATH = the pinned 
 folder, then the published code) and builds each model exactly as the published
 `main.py` does: task and model config merged, the script's command-line arguments
 merged over them (`tools.utils._merge_args`), then `models.utils.build_image_encoder` /
-`build_text_encoder`. Images go through the published cross-modal dataset's steps
-(PIL open, convert("RGB"), the encoder's `collate_fn` or its processor, a stacked
-batch) and texts through `encode_text` in the batches the published code uses.
+`build_text_encoder`. Images go through the published loaders' steps twice (ROUTES): as
+the landform, tile and query loaders hand files over (PIL open and convert("RGB"), or the
+path itself to an encoder that asks for paths), and as task 1's dataset hands its decoded
+images over; then the encoder's `collate_fn` or its processor and a stacked batch. Texts go
+through `encode_text` in the batches the published code uses.
 
 SIDE `mars-zoo` loads the same model through its mars-zoo plugin and embeds the same
 files and texts through mars-zoo's own embedding path (`mars_zoo.embed.Embedder`, file
-decoding, the plugin's transform, the batch checks and L2 normalisation).
+decoding, the plugin's transform, the batch checks and L2 normalisation), the task-1 route
+with task 1's preprocessing key (which picks an encoder's `paired_image_transform`).
 
-Each side writes, per model, `<out>/<side>/<model>.npz` (image and text embeddings,
-fp32; the preprocessed pixels where the side exposes them) and `<out>/<side>/meta.json`
-(library versions and locations, processor classes, errors). Both sides first make the
-tiny architectures buildable (the family module's `register_tiny_architectures`).
+Each side writes, per model, `<out>/<side>/<model>.npz` (the embeddings of both image routes
+and of the texts, fp32; the pixels the model receives on each route) and
+`<out>/<side>/meta.json` (library versions and locations, image processor and backend,
+weight dtype, errors). Both sides first make the tiny architectures buildable (the family
+module's `register_tiny_architectures`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import re
@@ -28,7 +33,7 @@ import sys
 import traceback
 from pathlib import Path
 
-FAMILY_MODULES = {"openclip": "parity_openclip"}
+FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders"}
 LIBRARIES = ("torch", "torchvision", "transformers", "tokenizers", "huggingface_hub", "open_clip", "timm",
              "PIL", "numpy", "safetensors", "sentencepiece", "peft", "accelerate")
 
@@ -55,11 +60,16 @@ def _versions() -> dict:
 
 
 def _describe(processor) -> str:
-    """Which preprocessing ran: the class (and for transformers processors the image
-    processor's class, which names the slow or fast backend), or a transform's repr."""
-    inner = getattr(processor, "image_processor", None)
-    if inner is not None:
-        return f"{type(processor).__name__}({type(inner).__name__})"
+    """Which preprocessing ran: for transformers, the processor's and image processor's
+    classes with the image backend (PIL or torchvision; `jpeg95` where mars-zoo re-encodes
+    first); for other callables (open_clip's transforms) their repr."""
+    inner = getattr(processor, "image_processor", processor)
+    if hasattr(inner, "to_dict"):  # a transformers image processor
+        bases = {cls.__name__ for cls in type(inner).__mro__}
+        backend = "torchvision" if bases & {"TorchvisionBackend", "BaseImageProcessorFast"} else "PIL"
+        jpeg = f", jpeg{processor.jpeg_quality}" if getattr(processor, "jpeg_quality", None) else ""
+        outer = f"{type(processor).__name__}/" if inner is not processor else ""
+        return f"{outer}{type(inner).__name__} [{backend}{jpeg}]"
     return re.sub(r" at 0x[0-9a-f]+", "", " ".join(repr(processor).split()))[:400]
 
 
@@ -91,29 +101,102 @@ def _published_encoders(entry: dict, out: Path):
     return build_image_encoder(args, device), build_text_encoder(args, device)
 
 
-def _published(entry: dict, images: list[str], batches: list[list[str]], out: Path) -> dict:
-    import numpy as np
+ROUTES = ("image", "paired_image")  # tasks 2 and 3 (image files), task 1 (decoded prepared images)
+
+
+def _dtype_of(model) -> str | None:
+    """The dtype of the model's weights (its first floating-point parameter)."""
+    for parameter in model.parameters():
+        if parameter.is_floating_point():
+            return str(parameter.dtype).removeprefix("torch.")
+    return None
+
+
+def _models_of(encoder) -> list:
+    """The torch modules an encoder wrapper holds, itself or one attribute down (the
+    published wrappers keep theirs in `model` or in `components.model`)."""
+    import torch
+
+    found = []
+    for holder in (encoder, getattr(encoder, "components", None)):
+        for value in vars(holder).values() if holder is not None else ():
+            if isinstance(value, torch.nn.Module) and value not in found:
+                found.append(value)
+    return found
+
+
+@contextlib.contextmanager
+def _seen_pixels(encoder):
+    """The pixels the model itself receives: the input of its first convolution over three
+    channels (the patch embedding), for wrappers that preprocess inside `encode_image`."""
+    import torch
+
+    seen: list = []
+    convs = [m for model in _models_of(encoder) for m in model.modules()
+             if isinstance(m, torch.nn.Conv2d) and m.in_channels == 3][:1]
+    hooks = [conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().float()))
+             for conv in convs]
+    try:
+        yield seen
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _published_images(image_encoder, images: list[str], route: str):
+    """Embeddings and pixels of `images` as the published loaders hand them to the encoder:
+    task 1's dataset decodes each image (PIL, RGB); the landform, tile and query loaders do the
+    same, except for an encoder that asks for file paths (`use_path_inputs`), which gets the
+    paths. Then the encoder's collate_fn, or its processor and a stacked batch."""
     import torch
     from PIL import Image
 
-    image_encoder, text_encoder = _published_encoders(entry, out)
-    pils = []
-    for path in images:
-        with Image.open(path) as image:
-            pils.append(image.convert("RGB"))
+    if route == "image" and getattr(image_encoder, "use_path_inputs", False):
+        items = list(images)
+    else:
+        items = []
+        for path in images:
+            with Image.open(path) as image:
+                items.append(image.convert("RGB"))
     collate = getattr(image_encoder, "collate_fn", None)
     preprocess = image_encoder.get_processor()
     if collate is not None:
-        batch, _ = collate(list(zip(pils, [Path(p).stem for p in images])))
+        batch, _ = collate(list(zip(items, [Path(p).stem for p in images])))
     elif preprocess is not None:
-        batch = torch.stack([preprocess(image) for image in pils], dim=0)
+        batch = torch.stack([preprocess(image) for image in items], dim=0)
     else:
-        batch = pils
-    with torch.no_grad():
-        image_emb = image_encoder.encode_image(batch).float().cpu().numpy()
-        text_emb = np.concatenate([text_encoder.encode_text(texts).float().cpu().numpy() for texts in batches])
-    return {"image": image_emb, "text": text_emb, "pixels": _pixels_of(batch),
-            "processor": _describe(preprocess)}
+        batch = items
+    with torch.no_grad(), _seen_pixels(image_encoder) as seen:
+        embeddings = image_encoder.encode_image(batch).float().cpu().numpy()
+    pixels = _pixels_of(batch)
+    if pixels is None and seen:
+        pixels = torch.cat(seen).numpy()
+    return embeddings, pixels
+
+
+def _published(entry: dict, images: list[str], batches: list[list[str]], out: Path) -> dict:
+    import numpy as np
+    import torch
+
+    image_encoder, text_encoder = _published_encoders(entry, out)
+    result = {"processor": _describe(_processor_of(image_encoder)),
+              "dtype": next((_dtype_of(m) for m in _models_of(image_encoder)), None)}
+    for route in ROUTES:
+        result[route], result[f"{route}_pixels"] = _published_images(image_encoder, images, route)
+    if text_encoder is not None:
+        with torch.no_grad():
+            result["text"] = np.concatenate([text_encoder.encode_text(texts).float().cpu().numpy()
+                                             for texts in batches])
+    return result
+
+
+def _processor_of(encoder):
+    """The transformers processor a wrapper preprocesses with (its own, its components', or
+    for BGE-VL the one the remote code keeps on the model), else its preprocessing callable."""
+    for holder in (encoder, getattr(encoder, "components", None), *_models_of(encoder)):
+        if getattr(holder, "processor", None) is not None:
+            return holder.processor
+    return encoder.get_processor()
 
 
 def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]], out: Path) -> dict:
@@ -123,6 +206,7 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
 
     from mars_zoo.cache import EmbeddingCache
     from mars_zoo.data.image_sources import FileImageSource
+    from mars_zoo.data.images import PUBLISHED_PREPARATION
     from mars_zoo.data.types import DatasetRef
     from mars_zoo.embed import EmbedOptions, Embedder
     from mars_zoo.registry import load_registry
@@ -133,12 +217,24 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
                                embedding_dim=entry["embedding_dim"])
     embedder = Embedder(spec, "parity", EmbedOptions(), EmbeddingCache(out / "mars-zoo-cache" / name), Reporter())
     source = FileImageSource(images, [Path(p).name for p in images], fix="regenerate the parity inputs")
-    image_emb = embedder.images(source, DatasetRef("parity", "inputs", None, str(out)), "parity images")
-    texts = [text for batch in batches for text in batch]
-    text_emb = embedder.texts(texts, "parity texts")
-    transform = getattr(embedder.encoder.get(), "image_transform", None)
-    pixels = None if transform is None else np.stack([transform(source[i]).numpy() for i in range(len(source))])
-    return {"image": image_emb, "text": text_emb, "pixels": pixels, "processor": _describe(transform)}
+    dataset = DatasetRef("parity", "inputs", None, str(out))
+    preparations = {"image": "none", "paired_image": PUBLISHED_PREPARATION}
+    result = {}
+    for route, preparation in preparations.items():
+        result[route] = embedder.images(source, dataset, f"parity {route}s", preprocessing=preparation)
+        transform = embedder.image_transform(preparation)
+        result[f"{route}_pixels"] = None if transform is None else np.stack(
+            [transform(source[i]).numpy() for i in range(len(source))])
+    if spec.supports_text:
+        result["text"] = embedder.texts([text for batch in batches for text in batch], "parity texts")
+    encoder = embedder.encoder.get()
+    result["processor"] = "; task 1: ".join(dict.fromkeys(
+        _describe(embedder.image_transform(preparation)) for preparation in preparations.values()))
+    result["dtype"] = next((_dtype_of(m) for m in _models_of(encoder)), None)
+    return result
+
+
+ARRAYS = ("image", "paired_image", "text", "image_pixels", "paired_image_pixels")
 
 
 def main() -> int:
@@ -153,6 +249,9 @@ def main() -> int:
         importlib.import_module(FAMILY_MODULES[family]).register_tiny_architectures(work)
     meta = {"versions": None, "models": {}}
     for name, entry in job["models"].items():
+        if "error" in entry:  # the harness could not build its checkpoint
+            meta["models"][name] = {"error": entry["error"]}
+            continue
         try:
             if options.side == "published":
                 result = _published(entry, job["images"], job["text_batches"], out)
@@ -161,11 +260,11 @@ def main() -> int:
         except Exception as exc:  # one model's failure is reported in the table, not fatal
             meta["models"][name] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
             continue
-        arrays = {key: result[key] for key in ("image", "text", "pixels") if result[key] is not None}
+        arrays = {key: result[key] for key in ARRAYS if result.get(key) is not None}
         import numpy as np
 
         np.savez(out / f"{name.replace('/', '--')}.npz", **arrays)
-        meta["models"][name] = {"processor": result["processor"]}
+        meta["models"][name] = {"processor": result["processor"], "dtype": result["dtype"]}
     meta["versions"] = _versions()
     (out / "meta.json").write_text(json.dumps(meta, indent=2))
     return 0

@@ -41,16 +41,16 @@ class HubCache:
         self.hf_home = hf_home
         self.root = hf_home / "hub"
 
-    def write(self, repo: str, fill: Callable[[Path], None]) -> str:
+    def write(self, repo: str, fill: Callable[[Path], None], commit: str | None = None) -> str:
         """Fill a snapshot of `repo` with `fill(folder)` and make it the repository's
-        `main`; return its commit (a hash of the files, so equal contents give equal
-        commits)."""
+        `main`; return its commit: `commit` where the code that reads it asks for a
+        pinned revision, else a hash of the files (equal contents, equal commits)."""
         repo_dir = self.root / f"models--{repo.replace('/', '--')}"
         (repo_dir / "snapshots").mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=repo_dir, prefix=".staging-"))
         try:
             fill(staging)
-            commit = _tree_sha1(staging)
+            commit = commit or _tree_sha1(staging)
             target = repo_dir / "snapshots" / commit
             if target.exists():
                 shutil.rmtree(target)

@@ -214,9 +214,15 @@ def _tokenizer_config(folder: Path, config: dict) -> None:
 _TOKENIZER_FILES = {"t5": _t5_tokenizer_files, "gemma": _gemma_tokenizer_files}
 
 
-def build(work: Path, hub, models: list[str]) -> dict[str, dict]:
+def remote_code_problems(models: list[str], root: Path | None) -> list[str]:
+    """Nothing: no OpenCLIP checkpoint runs remote code."""
+    return []
+
+
+def build(work: Path, hub, models: list[str], published_env: dict) -> dict[str, dict]:
     """Write the tiny checkpoints `models` need into the Hub cache `hub` (a
-    `parity_inputs.HubCache`); return, per model, the job entry both drivers read."""
+    `parity_inputs.HubCache`); return, per model, the job entry both drivers read.
+    `published_env` is unused: no OpenCLIP checkpoint runs remote code."""
     configs = work / "open_clip_configs"
     configs.mkdir(parents=True, exist_ok=True)
     for architecture in BUILTIN_OVERRIDES:

@@ -1,8 +1,8 @@
 """Parity with the published MarsRetrieval evaluation code: the same tiny checkpoint must
 give the same embeddings through the published wrapper and through mars-zoo's plugin.
 
-    python benchmarks/parity_published.py --published DIR [--families openclip] [--models M ...]
-        [--env pinned|current] [--json OUT] [--work DIR]
+    python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders]
+        [--models M ...] [--remote-code DIR] [--env pinned|current] [--json OUT] [--work DIR]
 
 DIR is a checkout of the published code (github.com/ml-stat-Sustech/MarsRetrieval); it is
 never copied into this repository. For every paper model of the chosen families the
@@ -20,8 +20,15 @@ with HF_HUB_OFFLINE=1 and that cache as HF_HOME:
   version differences.
 - mars-zoo: the model's plugin through mars-zoo's embedding path, in this environment.
 
-It prints per model the max |difference| of the L2-normalised fp32 embeddings (images and
-texts apart) and of the preprocessed pixels where both sides expose them. The targets are
+Some published wrappers load the checkpoint's remote code (`trust_remote_code=True`: BGE-VL,
+AIMv2); it is not in this repository, and `--remote-code` gives it (see parity_hf_encoders.py).
+
+It prints per model the max |difference| of the L2-normalised fp32 embeddings (images of tasks
+2 and 3, task 1's images, texts; each where the model has them) and of the pixels the model
+receives, for both kinds of images, and each side's image processor (class and backend) and
+weight dtype. Images of tasks 2 and 3 are files, as the landform, tile and query loaders hand
+them over; task 1's are the decoded images its dataset hands over (for most wrappers the same
+thing; BGE-VL's re-encodes those as JPEG). The targets are
 1e-4 on embeddings and 1e-6 on pixels; a model over one passes only with a documented cause
 (CAUSES, with the size measured when it was documented). Exit status: 0 every model on target or explained,
 1 a model missed it without a documented cause (or failed on a side), 2 a usage error,
@@ -44,7 +51,7 @@ HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "parity_driver.py"
 TARGET = 1e-4
 PIXEL_TARGET = 1e-6
-FAMILIES = {"openclip": "parity_openclip"}
+FAMILIES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders"}
 
 # Documented differences above the targets: cause -> why, and per model the max |difference|
 # of "image", "text" and "pixels" measured when it was documented (with `--env pinned`). A documented size covers a
@@ -59,10 +66,13 @@ CAUSES: dict[str, dict] = {
             "environment's libraries) pixels and embeddings are equal, so the recipes agree. Square "
             "task-1 images and landscape tiles are not affected."
         ),
-        "models": {
-            "openclip/vit-l-16-siglip-384": {"image": 1.53e-4, "pixels": 4.71e-2},
-            "openclip/vit-l-16-siglip2-512": {"image": 9.39e-5, "pixels": 6.27e-2},
-            "openclip/pe-core-l-14-336": {"image": 1.12e-4, "pixels": 7.84e-3},
+        "models": {  # task 1's images are the same files here, so they measure the same
+            "openclip/vit-l-16-siglip-384": {"image": 1.53e-4, "paired_image": 1.53e-4, "pixels": 4.71e-2,
+                                             "paired_pixels": 4.71e-2},
+            "openclip/vit-l-16-siglip2-512": {"image": 9.39e-5, "paired_image": 9.39e-5, "pixels": 6.27e-2,
+                                              "paired_pixels": 6.27e-2},
+            "openclip/pe-core-l-14-336": {"image": 1.12e-4, "paired_image": 1.12e-4, "pixels": 7.84e-3,
+                                          "paired_pixels": 7.84e-3},
         },
     },
 }
@@ -109,14 +119,31 @@ def _selected_models(families: list[str], models: list[str] | None) -> dict[str,
     return {family: names for family, names in chosen.items() if names}
 
 
-def _job(work: Path, selected: dict[str, list[str]]) -> Path:
-    """Tiny checkpoints into the private Hub cache, inputs, and the job file both sides read."""
+def _check_remote_code(selected: dict[str, list[str]], root: Path | None) -> None:
+    """Every model whose published wrapper runs remote code has it in `--remote-code`."""
+    problems = [problem for family, names in selected.items()
+                for problem in _family_module(family).remote_code_problems(names, root)]
+    if problems:
+        raise UsageError(
+            f"The published wrappers of the chosen models load remote code (trust_remote_code=True) from these Hub "
+            f"repositories, which this harness does not hold: {'; '.join(problems)}. Fix: download each one's "
+            f"*.py files and config.json into DIR/<org>/<name>/ and pass --remote-code DIR, or leave those models "
+            f"out with --models."
+        )
+
+
+def _job(work: Path, selected: dict[str, list[str]], remote_code: Path | None, side: list[Path]) -> Path:
+    """Tiny checkpoints into the private Hub cache, inputs, and the job file both sides read.
+    A family builds what only the published environment runs (remote code) there: `side`
+    is what that environment puts first on PYTHONPATH."""
     from parity_inputs import HubCache, make_images, text_batches
 
     hub = HubCache(work / "hf")
+    # remote code the builds import is cached there too, not in the user's Hugging Face folder
+    os.environ["HF_MODULES_CACHE"] = str(work / "hf" / "modules")
     models = {}
     for family, names in selected.items():
-        models.update(_family_module(family).build(work, hub, names))
+        models.update(_family_module(family).build(work, hub, names, {"remote_code": remote_code, "pythonpath": side}))
     job = {
         "work": str(work), "out": str(work / "out"), "models": models,
         "images": [str(path) for path in make_images(work / "images")], "text_batches": text_batches(),
@@ -146,24 +173,38 @@ def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(normalised(a) - normalised(b)).max())
 
 
+EMBEDDINGS = ("image", "paired_image", "text")
+PIXELS = {"pixels": "image_pixels", "paired_pixels": "paired_image_pixels"}
+
+
 def _compare(name: str, out: Path) -> dict:
+    """One row: per embedding kind (tasks 2-3 images, task 1 images, texts) and per pixel
+    batch the max |difference|, where the model has it on both sides; the processors and
+    weight dtypes each side used."""
     row: dict = {"model": name}
     metas = {side: json.loads((out / side / "meta.json").read_text())["models"].get(name, {})
              for side in ("published", "mars-zoo")}
     row["processor"] = {side: meta.get("processor") for side, meta in metas.items()}
+    row["dtype"] = {side: meta.get("dtype") for side, meta in metas.items()}
     errors = {side: meta["error"] for side, meta in metas.items() if "error" in meta}
     if errors:
         row["errors"] = errors
         return row
     published, ours = (np.load(out / side / f"{name.replace('/', '--')}.npz") for side in ("published", "mars-zoo"))
-    for modality in ("image", "text"):
-        if published[modality].shape[0] != ours[modality].shape[0]:
-            row["errors"] = {"shape": f"{modality}: {published[modality].shape} vs {ours[modality].shape}"}
+    for kind in EMBEDDINGS:
+        if (kind in published) != (kind in ours):
+            row["errors"] = {"shape": f"{kind}: only the {'published' if kind in published else 'mars-zoo'} side has it"}
             return row
-        row[modality] = _max_difference(published[modality], ours[modality])
-    if "pixels" in published and "pixels" in ours:
-        a, b = published["pixels"], ours["pixels"]
-        row["pixels"] = float(np.abs(a - b).max()) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
+        if kind not in published:
+            continue
+        if published[kind].shape[0] != ours[kind].shape[0]:
+            row["errors"] = {"shape": f"{kind}: {published[kind].shape} vs {ours[kind].shape}"}
+            return row
+        row[kind] = _max_difference(published[kind], ours[kind])
+    for column, kind in PIXELS.items():
+        if kind in published and kind in ours:
+            a, b = published[kind], ours[kind]
+            row[column] = float(np.abs(a - b).max()) if a.shape == b.shape else f"shape {a.shape} vs {b.shape}"
     return row
 
 
@@ -181,7 +222,7 @@ def _verdict(row: dict) -> str:
     or 'FAIL'. Pixels count where both sides expose them (a shape mismatch fails)."""
     if "errors" in row:
         return "FAIL"
-    targets = {"image": TARGET, "text": TARGET, "pixels": PIXEL_TARGET}
+    targets = {**{kind: TARGET for kind in EMBEDDINGS}, **{column: PIXEL_TARGET for column in PIXELS}}
     for what, target in targets.items():
         measured = row.get(what)
         if measured is None or (isinstance(measured, float) and measured <= target):
@@ -197,18 +238,22 @@ def _format(value) -> str:
     return f"{value:.2e}" if isinstance(value, float) else ("n/a" if value is None else str(value))
 
 
+COLUMNS = (("image", "image"), ("paired_image", "task-1 img"), ("text", "text"), ("pixels", "pixels"),
+           ("paired_pixels", "t-1 pixels"))
+
+
 def _print_table(rows: list[dict]) -> None:
-    print(f"{'model':32} {'image':>9} {'text':>9} {'pixels':>9}  verdict")
+    print(f"{'model':40} " + " ".join(f"{title:>10}" for _, title in COLUMNS) + "  verdict")
     for row in rows:
-        print(f"{row['model']:32} {_format(row.get('image')):>9} {_format(row.get('text')):>9} "
-              f"{_format(row.get('pixels')):>9}  {row['verdict']}")
+        print(f"{row['model']:40} " + " ".join(f"{_format(row.get(key)):>10}" for key, _ in COLUMNS)
+              + f"  {row['verdict']}")
         for side, error in row.get("errors", {}).items():
             print(f"    {side}: {error.splitlines()[0][:300]}")
         for what, cause in row.get("causes", {}).items():
             print(f"    {what}: documented cause {cause}: {CAUSES[cause]['why']}")
     for row in rows:
-        print(f"  {row['model']}: published {row['processor'].get('published')}; "
-              f"mars-zoo {row['processor'].get('mars-zoo')}")
+        for side in ("published", "mars-zoo"):
+            print(f"  {row['model']} {side}: {row['processor'].get(side)}; weights {row['dtype'].get(side)}")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -221,12 +266,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="published side on its pinned libraries (default) or on this environment's")
     parser.add_argument("--json", type=Path, help="write the table here")
     parser.add_argument("--work", type=Path, help="keep checkpoints, inputs and outputs here (default: temporary)")
+    parser.add_argument("--remote-code", type=Path,
+                        help="the Hub repositories' remote code, DIR/<org>/<name>/ (*.py and config.json), for the "
+                             "models the published wrappers load with trust_remote_code=True")
     return parser.parse_args(argv)
 
 
 def run(options: argparse.Namespace) -> int:
     published = _check_published(options.published)
     selected = _selected_models(options.families, options.models)
+    _check_remote_code(selected, options.remote_code)
     side: list[Path] = []
     environment = {"env": options.env}
     if options.env == "pinned":
@@ -239,7 +288,7 @@ def run(options: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mars-zoo-parity-") as temporary:
         work = (options.work or Path(temporary)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        job = _job(work, selected)
+        job = _job(work, selected, options.remote_code, side)
         _run_side("published", job, work, [*side, published])
         _run_side("mars-zoo", job, work, [])
         rows = [_compare(name, work / "out") for names in selected.values() for name in names]

@@ -155,6 +155,28 @@ def test_a_folder_that_is_not_the_published_code_is_a_usage_error(tmp_path):
     assert "main.py" in message and "Traceback" not in done.stderr
 
 
+def test_models_whose_wrapper_runs_remote_code_need_it_given(stand_in, tmp_path):
+    """BGE-VL's and AIMv2's published wrappers load the checkpoint's remote code, which this
+    repository does not hold: without --remote-code (or with a folder that lacks one
+    repository) nothing is built and the message names each repository and its download."""
+    done = _harness("--published", str(stand_in), "--env", "current",
+                    "--models", "aimv2/aimv2-large-patch14-448", "bge-vl/bge-vl-large")
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    for repo, revision in (("apple/aimv2-large-patch14-448", "cefb13f21003bdadba65bfbee956c82b976cd23d"),
+                           ("BAAI/BGE-VL-large", "main")):
+        assert f"hf download {repo} --revision {revision} --include '*.py' config.json" in message
+    assert "Traceback" not in done.stderr
+    (tmp_path / "BAAI" / "BGE-VL-large").mkdir(parents=True)
+    (tmp_path / "BAAI" / "BGE-VL-large" / "config.json").write_text('{"auto_map": {"AutoModel": "m.CLIPModel"}}')
+    (tmp_path / "BAAI" / "BGE-VL-large" / "m.py").write_text("")
+    done = _harness("--published", str(stand_in), "--env", "current", "--remote-code", str(tmp_path),
+                    "--models", "aimv2/aimv2-large-patch14-448", "bge-vl/bge-vl-large")
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "apple/aimv2-large-patch14-448: no folder" in message
+    assert "BAAI/BGE-VL-large:" not in message
+
+
 @pytest.fixture(scope="module")
 def harness_module():
     sys.path.insert(0, str(BENCHMARKS))
@@ -179,3 +201,6 @@ def test_an_undocumented_modality_or_model_fails(harness_module, monkeypatch):
     assert harness_module._verdict({"model": "acme/m", "image": 0.0, "text": 2e-4}) == "FAIL"
     assert harness_module._verdict({"model": "acme/other", "image": 2e-4, "text": 0.0}) == "FAIL"
     assert harness_module._verdict({"model": "acme/m", "image": 0.0, "text": 0.0, "pixels": 1e-5}) == "FAIL"
+    # task 1's images count apart from the other tasks' images
+    assert harness_module._verdict({"model": "acme/m", "image": 0.0, "paired_image": 2e-4}) == "FAIL"
+    assert harness_module._verdict({"model": "acme/m", "image": 0.0, "paired_pixels": 1e-5}) == "FAIL"
