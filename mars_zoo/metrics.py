@@ -21,7 +21,7 @@ on one CPU core (see benchmarks/bench_metrics.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -135,6 +135,47 @@ def _rank_summary(ranks: np.ndarray) -> dict[str, float]:
         "r10": float(np.mean(ranks <= 10)),
         "mrr": float(np.mean(1.0 / ranks)),
         "medr": float(np.median(ranks)),
+    }
+
+
+# --------------------------------------------------------------------------- task 1, MTEB's rule
+
+
+def paired_ranks_by_id(scores: Any, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each pair's rank in each direction as MTEB ranks it (`mars_zoo.mteb_protocol`): by score,
+    highest first, and among equal scores by id, the greatest (in code point order, which is
+    UTF-8 byte order) first. Pair i's image and caption both have id `ids[i]`. Image-to-text:
+    rank_i = 1 + #{j : S[i, j] > S[i, i]} + #{j != i : S[i, j] == S[i, i] and ids[j] > ids[i]};
+    text-to-image: the same on Sᵀ."""
+    matrix = _finite_floats(scores, "scores")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(ids):
+        raise ValueError(f"scores must be a square [N, N] matrix with one id per pair, got {matrix.shape} "
+                         f"and {len(ids)} ids.")
+    if len(set(ids)) != len(ids):
+        raise ValueError("pair ids must be unique.")
+    order = np.empty(len(ids), dtype=np.int64)
+    order[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    after = order[None, :] > order[:, None]  # [i, j]: ids[j] sorts after ids[i]
+    diagonal = np.diagonal(matrix)
+    image_ranks = 1 + np.count_nonzero(matrix > diagonal[:, None], axis=1) \
+        + np.count_nonzero((matrix == diagonal[:, None]) & after, axis=1)
+    text_ranks = 1 + np.count_nonzero(matrix > diagonal[None, :], axis=0) \
+        + np.count_nonzero((matrix == diagonal[None, :]) & after.T, axis=0)
+    return {"i2t": image_ranks.astype(np.int32), "t2i": text_ranks.astype(np.int32)}
+
+
+def mteb_rank_summary(ranks: np.ndarray, recall_decimals: int, mrr_cutoff: int) -> dict[str, float]:
+    """R@1, R@10, MRR and MedR of one direction's ranks as MTEB reports them: recall_at_k rounded
+    to `recall_decimals`; mrr_at_<mrr_cutoff> (a rank beyond the cutoff counts 0) summed in query
+    order as MTEB sums it, so that the value is MTEB's to the last bit; MedR (which MTEB does not
+    report) numpy's median of the same ranks."""
+    count = len(ranks)
+    reciprocal = [1.0 / rank if rank <= mrr_cutoff else 0.0 for rank in ranks.tolist()]
+    return {
+        "r1": round(int(np.count_nonzero(ranks <= 1)) / count, recall_decimals),
+        "r10": round(int(np.count_nonzero(ranks <= 10)) / count, recall_decimals),
+        "mrr": sum(reciprocal) / count,
+        "medr": float(np.median(ranks.astype(np.float64))),
     }
 
 

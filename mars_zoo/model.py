@@ -52,6 +52,10 @@ class Encoder:
     (none for fp32); the weights are in the dtype `ModelSpec.run_dtypes` declares. Where
     an encoder keeps its torch modules as attributes (`self.model`), the harness checks
     after loading that their floating parameters are in that dtype.
+
+    The PIL images are RGB, except task 1's under `--paired-protocol mteb`: those keep the mode
+    they are stored in (RGBA, LA, P, L, I;16, CMYK ...), as MTEB hands them to a model wrapper,
+    so the model's own preprocessing converts them where MTEB's wrapper lets it.
     """
 
     image_transform: Callable[["Image.Image"], "torch.Tensor"] | None = None

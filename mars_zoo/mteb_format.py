@@ -16,7 +16,10 @@ query has exactly one relevant item, so:
            when the cited text states it; else it is null
 
 A metric the file lacks is null, never derived from other keys. Where a number comes from is
-written into the row's `source.notes`.
+written into the row's `source.notes`. An imported row is recorded as measured under MTEB's task 1
+protocol (`tasks.paired.image_preparation` "mteb-original-bytes", `mars_zoo.mteb_protocol`), which
+`mars-zoo run --paired-protocol mteb` reproduces; the leaderboard ranks such rows only among
+themselves.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.specs import PAIRS_FROZEN
 from mars_zoo.errors import MarsZooError
 from mars_zoo.safe_paths import path_under
@@ -39,7 +43,7 @@ GALLERY = PAIRS_FROZEN.rows
 METRIC_KEYS = {"r1": "recall_at_1", "r10": "recall_at_10", "mrr": f"mrr_at_{GALLERY}"}
 MAIN_SCORE = METRIC_KEYS["mrr"]  # the tasks' main score
 MODEL_META = "model_meta.json"
-IMAGE_PREPARATION = "original-bytes (model preprocessing only)"  # MTEB hands the model the stored bytes
+IMAGE_PREPARATION = MTEB_PREPARATION  # MTEB's protocol: `mars-zoo run --paired-protocol mteb` measures it too
 CATALOGUE_FIELDS = ("checkpoint", "embedding_dim", "parameters", "license", "paper_url", "code_url",
                     "image_size", "random_weights", "description")
 

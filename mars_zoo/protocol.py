@@ -24,6 +24,9 @@ PAIRED_IMAGE_SIZE = 512
 PAIRED_JPEG_QUALITY = 95
 PAIRED_CAPTION_COLUMNS = ("refined_caption", "ori_caption")
 PAIRED_DEFAULT_CAPTION = "refined_caption"
+# Task 1 can also be measured as MTEB's tasks measure it (mars_zoo.mteb_protocol); the first is
+# the default and the leaderboard's reference.
+PAIRED_PROTOCOLS = ("marsretrieval", "mteb")
 
 # Task 3.
 GEO_LANDFORMS = ("alluvial_fans", "glacier-like_form", "landslides", "pitted_cones", "yardangs")

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Iterator
 
+from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.mini_fingerprint import MINI_DATASET_PREFIX, mini_items
+from mars_zoo.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
 from mars_zoo.results_schema import Problem, format_path
 
 EXACT = 1e-9  # reproduced results
@@ -61,7 +63,17 @@ def _mean(values: list[float]) -> float:
 # --------------------------------------------------------------------------- task 1
 
 
-def _paired_direction(base: list, metrics: dict, items: int | None, ctx: _Context) -> Iterator[Problem]:
+def _share_of(value: float, items: int, decimals: int | None) -> bool:
+    """Whether `value` is a number of queries over `items`: exactly (to WHOLE), or rounded to
+    `decimals` as MTEB rounds its recall (mars_zoo.mteb_protocol)."""
+    if decimals is None:
+        return _whole(value * items)
+    count = round(value * items)
+    return any(round(near / items, decimals) == value for near in (count - 1, count, count + 1))
+
+
+def _paired_direction(base: list, metrics: dict, items: int | None, ctx: _Context,
+                      decimals: int | None = None) -> Iterator[Problem]:
     r1, r10, mrr, medr = (_number(metrics.get(key)) for key in ("r1", "r10", "mrr", "medr"))
     if r1 is not None and r10 is not None and ctx.above(r1, r10):
         yield Problem(format_path([*base, "r1"]), f"R@1 ({r1}) cannot exceed R@10 ({r10})")
@@ -83,11 +95,12 @@ def _paired_direction(base: list, metrics: dict, items: int | None, ctx: _Contex
                           f"MedR ({medr}) must be above 10 when R@10 ({r10}) is below 0.5")
     if not ctx.exact or not items:
         return
+    rounded = f" (after MTEB's rounding to {decimals} decimals)" if decimals is not None else ""
     for key, value in (("r1", r1), ("r10", r10)):
-        if value is not None and not _whole(value * items):
+        if value is not None and not _share_of(value, items, decimals):
             yield Problem(format_path([*base, key]),
-                          f"{value} x {items} pairs is not a whole number of queries: it cannot come "
-                          f"from the {items} pairs of tasks.paired.dataset.items")
+                          f"{value} x {items} pairs is not a whole number of queries{rounded}: it cannot "
+                          f"come from the {items} pairs of tasks.paired.dataset.items")
     if medr is not None and (medr > items or not _whole(2 * medr)):
         yield Problem(format_path([*base, "medr"]),
                       f"MedR ({medr}) must be a rank from 1 to {items} (the pairs evaluated) or the mean of two")
@@ -96,11 +109,18 @@ def _paired_direction(base: list, metrics: dict, items: int | None, ctx: _Contex
                       f"MRR ({mrr}) cannot be below 1/{items}: no rank exceeds the {items} pairs evaluated")
 
 
+def _under_mteb(paired: dict) -> bool:
+    """Whether task 1 was measured under MTEB's protocol, whose recall is rounded and whose MRR
+    stops at rank MRR_CUTOFF (mars_zoo.mteb_protocol)."""
+    return paired.get("image_preparation") == MTEB_PREPARATION
+
+
 def _paired_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
     dataset = paired.get("dataset")
     items = dataset["items"] if dataset else None
+    decimals = RECALL_DECIMALS if _under_mteb(paired) else None
     for direction, metrics in paired["metrics"].items():
-        yield from _paired_direction(["tasks", "paired", "metrics", direction], metrics, items, ctx)
+        yield from _paired_direction(["tasks", "paired", "metrics", direction], metrics, items, ctx, decimals)
     if dataset and dataset["source_rows"] is not None:
         accounted = dataset["items"] + len(dataset["missing"])
         if accounted > dataset["source_rows"]:
@@ -278,8 +298,14 @@ def _geo_rules(geo: dict, ctx: _Context) -> Iterator[Problem]:
 
 
 def _per_query_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
-    """Task 1's kept ranks must give back its metrics: the mean of each per-query value, the median rank."""
+    """Task 1's kept ranks must give back its metrics: the mean of each per-query value, the median rank
+    (under MTEB's protocol its rounded recall and its MRR cut at rank MRR_CUTOFF)."""
     items = paired["dataset"]["items"] if "dataset" in paired else None
+    mteb = _under_mteb(paired)
+
+    def share(hits: list[float]) -> float:
+        return round(_mean(hits), RECALL_DECIMALS) if mteb else _mean(hits)
+
     for direction, values in paired.get("per_query", {}).items():
         base = ["tasks", "paired", "per_query", direction, "rank"]
         ranks = values["rank"]
@@ -296,8 +322,9 @@ def _per_query_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
         ordered = sorted(ranks)
         middle = len(ordered) // 2
         median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-        implied = {"r1": _mean([float(rank <= 1) for rank in ranks]), "r10": _mean([float(rank <= 10) for rank in ranks]),
-                   "mrr": _mean([1 / rank for rank in ranks]), "medr": median}
+        implied = {"r1": share([float(rank <= 1) for rank in ranks]), "r10": share([float(rank <= 10) for rank in ranks]),
+                   "mrr": _mean([1 / rank if not mteb or rank <= MRR_CUTOFF else 0.0 for rank in ranks]),
+                   "medr": median}
         for key, value in implied.items():
             stated = _number(metrics.get(key))
             if stated is not None and not ctx.close(stated, value):

@@ -21,7 +21,8 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.folders import ensure_folder
 from mars_zoo.model import RESOLVE_AT_FIRST_USE, ModelSpec
 from mars_zoo.model_revisions import model_revisions_path, resolve_model_revision, verify_model_revision
-from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, TASK_NAMES, TEXT_TASKS
+from mars_zoo.mteb_protocol import PROTOCOL as MTEB_PROTOCOL, check_mteb_run
+from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, TASK_NAMES, TEXT_TASKS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
@@ -48,6 +49,7 @@ class RunConfig:
     seed: int = 0
     caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
+    paired_protocol: str = PAIRED_PROTOCOLS[0]  # "mteb": task 1 as MTEB measures it (mars_zoo.mteb_protocol)
     cache_dir: Path | None = None  # None: $MARS_ZOO_CACHE or ~/.cache/mars-zoo
     no_cache: bool = False
     shard_size: int = DEFAULT_SHARD_SIZE
@@ -81,6 +83,16 @@ def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[st
             f"geolocalization (image queries) only: use --tasks geolocalization."
         )
     return tuple(t for t in TASK_NAMES if t in requested)
+
+
+def check_paired_protocol(config: RunConfig, spec: ModelSpec) -> None:
+    """A task 1 protocol that exists, and under MTEB's only what MTEB's tasks measure; checked
+    before anything is loaded."""
+    if config.paired_protocol not in PAIRED_PROTOCOLS:
+        raise MarsZooError(f"Unknown task 1 protocol {config.paired_protocol!r}; the protocols are "
+                           f"{', '.join(PAIRED_PROTOCOLS)}.")
+    if config.paired_protocol == MTEB_PROTOCOL:
+        check_mteb_run(spec, config.tasks, config.pairs_source, config.caption)
 
 
 @contextlib.contextmanager
@@ -155,6 +167,7 @@ def run(
     from mars_zoo.uncertainty import add_confidence
 
     spec = registry.get(config.model)
+    check_paired_protocol(config, spec)
     spec.require_available()  # before any data is read, not after
     spec = model_to_load(spec, config.cache_dir, config.weights, reporter)
     tasks = select_tasks(spec, config.tasks)
@@ -177,7 +190,7 @@ def run(
         )
         plugin = registry.pm.info(spec.plugin)
         embedder = Embedder(spec, registry.plugin_code(spec), options, cache, reporter, ranks)
-        context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source)
+        context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source, config.paired_protocol)
         # Every task's data is read before anything is embedded, so that missing data
         # (a gallery not passed with --tiles, say) fails in seconds, not after hours.
         data = {name: _task_module(name).load(context) for name in tasks}

@@ -233,7 +233,7 @@ def test_task_1_shows_how_the_images_were_prepared(site, tmp_path):
     _, _, files = site
     labels, rows = table_of(files["index.html"], "table-paired")
     column = labels.index("Image preparation")
-    assert rows["openclip/vit-l-16-siglip2-512"][column][0] == "original-bytes (model preprocessing only)"
+    assert rows["openclip/vit-l-16-siglip2-512"][column][0] == "mteb-original-bytes"
     assert rows["openclip/tiny-random"][column][0] == "img2dataset-center-crop-512-jpeg95"
     assert "Rows whose images were prepared differently" in "".join(scan(files["index.html"]).text)
     page_text = "".join(scan(files["models/openclip--tiny-random.html"]).text)

@@ -21,7 +21,7 @@ from mars_zoo.data import hub_format, image_fetch
 from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.data.arrow_splits import ArrowSplit
 from mars_zoo.data.image_sources import DatasetImageSource
-from mars_zoo.data.images import PreparationError, prepare_published
+from mars_zoo.data.images import PUBLISHED_PREPARATION, PreparationError, prepare_published
 from mars_zoo.data.specs import PAIRS_FROZEN, PAIRS_URLS
 from mars_zoo.errors import MarsZooError
 
@@ -147,7 +147,7 @@ def test_the_model_sees_the_decoded_jpeg_of_a_frozen_copy_row():
     rows = {"image": [{"bytes": png(image), "path": None}, {"bytes": b"junk", "path": None}]}
     dataset = Dataset.from_dict(rows, features=Features({"image": ImageFeature()}))
     source = DatasetImageSource(
-        ArrowSplit.of(dataset), "image", ["a", "b"], "a test table", published_preparation=True
+        ArrowSplit.of(dataset), "image", ["a", "b"], "a test table", preparation=PUBLISHED_PREPARATION
     )
     resized = cv2.resize(image, (683, 512), interpolation=cv2.INTER_LANCZOS4)  # 400 * 512/300 = 682.7
     jpeg = jpeg95(resized[:, 85:597])  # (683 - 512) // 2 = 85

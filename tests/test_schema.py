@@ -103,11 +103,31 @@ def test_image_preparation_is_required_in_reproduced_paired_results_only():
     del reproduced["tasks"]["paired"]["image_preparation"]
     assert validate_result(reproduced) == ["tasks.paired.image_preparation: is required in a reproduced result"]
     reported = load(REPO / "submissions" / "openclip" / "vit-l-16-siglip2-512__reported.json")
-    assert reported["tasks"]["paired"]["image_preparation"] == "original-bytes (model preprocessing only)"
+    assert reported["tasks"]["paired"]["image_preparation"] == "mteb-original-bytes"
     del reported["tasks"]["paired"]["image_preparation"]
     assert validate_result(reported) == []
     reported["tasks"]["paired"]["image_preparation"] = "resize\ncrop"
     assert fields(reported) == {"tasks.paired.image_preparation"}
+
+
+@pytest.mark.parametrize("value, valid", [
+    ("img2dataset-center-crop-512-jpeg95", True), ("mteb-original-bytes", True),
+    ("original-bytes (model preprocessing only)", False), ("resize-center-crop-512", False),
+    ("MTEB-original-bytes", False), ("", False),
+])
+def test_image_preparation_is_one_of_the_two_protocols_in_every_result(value, valid):
+    """The leaderboard ranks rows of one preparation together, so the field takes only the names of
+    the protocols mars-zoo knows (mars_zoo.data.images.IMAGE_PREPARATIONS), reported or reproduced."""
+    from mars_zoo.data.images import IMAGE_PREPARATIONS
+
+    assert (value in IMAGE_PREPARATIONS) == valid
+    for path in (REPRODUCED, REPO / "submissions" / "baseline" / "random__reported.json"):
+        result = load(path)
+        result["tasks"]["paired"]["image_preparation"] = value
+        if value == "mteb-original-bytes" and result["provenance"] == "reproduced":
+            for metrics in result["tasks"]["paired"]["metrics"].values():  # MTEB's recall is rounded
+                metrics.update(r1=round(metrics["r1"], 5), r10=round(metrics["r10"], 5))
+        assert (fields(result) == set()) == valid, (path.name, value, fields(result))
 
 
 def test_environment_accepts_extra_library_versions_but_not_numbers():

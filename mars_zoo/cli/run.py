@@ -17,7 +17,7 @@ from mars_zoo.cli.options import (
 )
 from mars_zoo.errors import MarsZooError
 from mars_zoo.data.specs import PAIRED_SOURCES
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, TASK_NAMES
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, TASK_NAMES
 from mars_zoo.reporting import Reporter, RichReporter, console
 
 
@@ -57,6 +57,15 @@ def register(subparsers) -> None:
     parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
                         help="task 1 data: the frozen copy with image bytes, or the original rows with "
                         "image URLs fetched into a local cache; default: %(default)s")
+    parser.add_argument("--paired-protocol", choices=PAIRED_PROTOCOLS, default=PAIRED_PROTOCOLS[0],
+                        help="task 1 protocol. marsretrieval: the paper's (images resized to 512 px on the "
+                        "shorter side, centre-cropped, JPEG at quality 95; ties count against the model). mteb: "
+                        "as mteb 2.26.24's MarsVLPairsT2IRetrieval / MarsVLPairsI2TRetrieval measure it (the "
+                        "frozen copy's original image bytes in their stored mode, tied scores ordered by pair id, "
+                        "R@1 and R@10 rounded to 5 decimals, MRR = mrr_at_2247), to reproduce MTEB's numbers; "
+                        "needs --tasks paired, refuses models whose MTEB wrapper adds task instructions, and is "
+                        "recorded as image_preparation mteb-original-bytes, which the leaderboard ranks apart; "
+                        "default: %(default)s")
     add_weights_option(parser)
     parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
@@ -93,6 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         caption=args.caption,
         pairs_source=args.pairs_source,
+        paired_protocol=args.paired_protocol,
         no_cache=args.no_cache,
         shard_size=args.shard_size,
         weights=args.weights,
@@ -137,7 +147,9 @@ def print_summary(result: dict) -> None:
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
     console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")
     if "paired" in tasks:
-        table = Table(title=f"Task 1: paired image-text retrieval ({tasks['paired']['dataset']['items']} pairs)")
+        paired = tasks["paired"]
+        table = Table(title=f"Task 1: paired image-text retrieval ({paired['dataset']['items']} pairs, "
+                            f"images {paired['image_preparation']})")
         for column in ("direction", "R@1", "R@10", "MRR", "MedR"):
             table.add_column(column, justify="right")
         for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):

@@ -19,6 +19,7 @@ from mars_zoo.data.files import require_dir
 from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.geo_readers import read_geolocalization
 from mars_zoo.data.mini import ensure_mini
+from mars_zoo.data.images import PUBLISHED_PREPARATION
 from mars_zoo.data.parquet_readers import fetch_pairs, read_landforms, read_pairs_frozen, read_pairs_urls
 from mars_zoo.data.specs import (
     BENCHMARK_NAMES,
@@ -119,9 +120,13 @@ class Benchmark:
             )
         return data
 
-    def paired(self, caption_column: str = PAIRED_DEFAULT_CAPTION, source: str = "frozen") -> PairsData:
+    def paired(
+        self, caption_column: str = PAIRED_DEFAULT_CAPTION, source: str = "frozen",
+        preparation: str = PUBLISHED_PREPARATION,
+    ) -> PairsData:
         """Task 1 pairs: from the frozen copy with image bytes (default, what the MTEB task
-        uses), or from the original rows with images fetched from their URLs."""
+        uses), or from the original rows with images fetched from their URLs. `preparation` is
+        how the frozen copy's images are prepared (the fetched ones always the published way)."""
         if caption_column not in PAIRED_CAPTION_COLUMNS:
             raise MarsZooError(
                 f"Unknown caption column {caption_column!r}: use one of {', '.join(PAIRED_CAPTION_COLUMNS)}."
@@ -130,7 +135,7 @@ class Benchmark:
             raise MarsZooError(f"Unknown pairs source {source!r}: use one of {', '.join(PAIRED_SOURCES)}.")
         if source == "frozen":
             located = self._locate(PAIRS_FROZEN)
-            data = read_pairs_frozen(located.path, located.ref, caption_column, self.cache_dir)
+            data = read_pairs_frozen(located.path, located.ref, caption_column, self.cache_dir, preparation)
             self._check_rows(PAIRS_FROZEN, located.ref, data.source_rows)
             return self._report_missing(data)
         located = self._locate(PAIRS_URLS)

@@ -23,6 +23,11 @@ PIL's conversion wherever that one is right (so no published number moves):
 Images larger than PIL's `Image.MAX_IMAGE_PIXELS` (about 89 million pixels) are refused
 as decompression bombs, at the header, before any pixel is decoded (PIL only warns
 between one and two times that limit).
+
+Under MTEB's task 1 protocol (`decode_stored`) none of this applies: the image is what MTEB's
+evaluator hands a model wrapper, the `datasets` Image feature's decoding of the stored bytes
+(EXIF orientation applied, the stored mode kept, PIL's own decompression-bomb limits), and the
+model's preprocessing converts it (open_clip's converts to RGB after its resize and crop).
 """
 
 from __future__ import annotations
@@ -46,10 +51,12 @@ WIDE_GREYSCALE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _SIXTEEN_BIT_MAX = 65535
 
 
-def _opened(data: bytes | str | Path) -> Image.Image:
-    """`Image.open` (header only) with PIL's decompression-bomb warning made an error."""
+def _opened(data: bytes | str | Path, strict_bombs: bool = True) -> Image.Image:
+    """`Image.open` (header only), with PIL's decompression-bomb warning made an error unless
+    `strict_bombs` is false (then PIL's own limits hold, as for `datasets`)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        if strict_bombs:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
         return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)
 
 
@@ -90,6 +97,18 @@ def decode(data: bytes | str, item: str, where: str, fix: str) -> Image.Image:
     return image
 
 
+def decode_stored(data: bytes, item: str, where: str, fix: str) -> Image.Image:
+    """Encoded bytes -> the image MTEB's evaluator hands a model wrapper: decoded by the `datasets`
+    Image feature (so its EXIF rotation and PIL's bomb limits hold), in the mode it is stored in
+    (RGBA, P, L, I;16 ... as well as RGB). `item`, `where` and `fix` as for `decode`."""
+    from datasets.features import Image as ImageFeature
+
+    try:
+        return ImageFeature().decode_example({"bytes": data, "path": None})
+    except DECODE_ERRORS as exc:
+        raise refused(item, where, fix, _reason(exc)) from None
+
+
 def header_problem(data: bytes | str | None) -> str | None:
     """Why an image cannot be used, as far as its header shows (None: no problem seen):
     absent, not an image, a decompression bomb, floating-point pixels. Reads the header
@@ -105,13 +124,14 @@ def header_problem(data: bytes | str | None) -> str | None:
     return None
 
 
-def decodes(data: bytes | None) -> bool:
+def decodes(data: bytes | None, strict_bombs: bool = True) -> bool:
     """Whether `data` opens as an image and passes PIL's integrity check (headers, and for
-    PNG the chunk checksums) without decoding the pixels: cheap enough for every row."""
+    PNG the chunk checksums) without decoding the pixels: cheap enough for every row.
+    `strict_bombs=False` accepts what PIL itself opens (up to twice its pixel limit)."""
     if data is None:
         return False
     try:
-        with _opened(data) as image:
+        with _opened(data, strict_bombs) as image:
             image.verify()
     except DECODE_ERRORS:
         return False

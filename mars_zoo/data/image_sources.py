@@ -4,7 +4,8 @@ Each source (`DatasetImageSource`, `FileImageSource`, `TarImageSource`) decodes 
 `__getitem__` and pickles cheaply (a memory-mapped Arrow file, a list of paths, or an
 index into tar shards), so DataLoader workers can decode in parallel; `many` reads a
 batch of them, streamed from the shard where the source is a tar gallery. Every image
-comes out RGB. An image that does not decode is a `MarsZooError` naming the item, its
+comes out RGB, except under MTEB's task 1 protocol (`MTEB_PREPARATION`), where an image keeps
+the mode it is stored in, as MTEB hands it to a model. An image that does not decode is a `MarsZooError` naming the item, its
 file or shard, and the fix (it carries only a string, so it survives the trip back
 from a worker process).
 """
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 from PIL import Image
 
-from mars_zoo.data.decoding import decode
-from mars_zoo.data.images import PreparationError, prepare_published
+from mars_zoo.data.decoding import decode, decode_stored
+from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION, PreparationError, prepare_published
 from mars_zoo.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,20 +76,24 @@ class DatasetImageSource:
     """The images of one Image column of a dataset split (memory-mapped Arrow: pickles
     as a file reference). Decoding happens here, not in `datasets`, so the bytes are read
     only for the image asked for and every image is converted the same way. `where` names
-    the copy (dataset id and folder) in errors. With `published_preparation`, each image's
-    bytes first go through the published task 1 preparation (`prepare_published`)."""
+    the copy (dataset id and folder) in errors. `preparation` is a task 1 image preparation
+    (`images.IMAGE_PREPARATIONS`): with the published one each image's bytes first go through
+    `prepare_published`; with MTEB's each is decoded as stored (`decode_stored`); without one
+    (tasks 2 and 3) each is decoded to RGB."""
 
     def __init__(
         self, dataset: "ArrowSplit", column: str, ids: Sequence[str], where: str,
-        published_preparation: bool = False,
+        preparation: str | None = None,
     ) -> None:
         if len(ids) != len(dataset):
             raise ValueError("one id per row is required")
+        if preparation not in (None, PUBLISHED_PREPARATION, MTEB_PREPARATION):
+            raise ValueError(f"unknown image preparation {preparation!r}")
         self._dataset = dataset
         self._column = column
         self.ids = list(ids)
         self.where = where
-        self.published_preparation = published_preparation
+        self.preparation = preparation
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -98,7 +103,9 @@ class DatasetImageSource:
         data = self._dataset.value(self._column, index)["bytes"]
         where = f"row {index} of {self.where}"
         fix = "download the dataset again with `mars-zoo data download`, or replace the copy"
-        if self.published_preparation:
+        if self.preparation == MTEB_PREPARATION:
+            return decode_stored(data, self.ids[index], where, fix)
+        if self.preparation == PUBLISHED_PREPARATION:
             try:
                 data = prepare_published(data)
             except PreparationError as exc:

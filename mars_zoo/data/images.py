@@ -29,8 +29,16 @@ import numpy as np
 
 from mars_zoo.protocol import PAIRED_IMAGE_SIZE, PAIRED_JPEG_QUALITY
 
-# Recorded in result files (tasks.paired.image_preparation) and in the embedding cache key.
+# The task 1 image preparations, recorded in result files (tasks.paired.image_preparation, whose
+# schema allows exactly these) and in the embedding cache key:
+# - the published protocol's (this module);
+# - MTEB's (`--paired-protocol mteb`): the frozen copy's stored bytes decoded as the `datasets`
+#   Image feature decodes them, in their stored mode (`decoding.decode_stored`), and nothing else
+#   before the model's own preprocessing. Rows measured so are ranked by MTEB's rule too
+#   (`mars_zoo.mteb_protocol`).
 PUBLISHED_PREPARATION = f"img2dataset-center-crop-{PAIRED_IMAGE_SIZE}-jpeg{PAIRED_JPEG_QUALITY}"
+MTEB_PREPARATION = "mteb-original-bytes"
+IMAGE_PREPARATIONS = (PUBLISHED_PREPARATION, MTEB_PREPARATION)
 
 
 class PreparationError(ValueError):

@@ -27,6 +27,7 @@ import numpy as np
 from mars_zoo.data.arrow_splits import ArrowSplit, open_split
 from mars_zoo.data.decoding import decodes, header_problem, refused
 from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource
+from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
 from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.types import DatasetRef, LandformData, PairsData
 from mars_zoo.errors import MarsZooError
@@ -87,12 +88,15 @@ def _check_unique(keys: Sequence[str], what: str, path: Path) -> None:
         seen.add(key)
 
 
-def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str, cache_dir: Path) -> PairsData:
+def read_pairs_frozen(
+    path: Path, ref: DatasetRef, caption_column: str, cache_dir: Path, preparation: str = PUBLISHED_PREPARATION
+) -> PairsData:
     """Task 1 from the frozen copy: the image bytes are in the parquet; each image goes
-    through the published preparation when it is decoded. Rows the published caption rule
-    drops (`paired_row_kept`), and rows whose image is absent or fails PIL's
-    open-and-verify check, are listed in `missing`, never dropped silently (the check reads
-    each image once, without decoding pixels)."""
+    through `preparation` (the published one, or MTEB's) when it is decoded. Rows the
+    published caption rule drops (`paired_row_kept`), and rows whose image is absent or fails
+    PIL's open-and-verify check (with PIL's own bomb limits under MTEB's preparation, as
+    `datasets` decodes), are listed in `missing`, never dropped silently (the check reads each
+    image once, without decoding pixels)."""
     import pyarrow.compute as pc
 
     dataset = load_split(path, ref, ref.split or "test", ("key", "image", *PAIRED_CAPTION_COLUMNS), cache_dir)
@@ -103,7 +107,7 @@ def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str, cache_di
     images = pc.struct_field(dataset.column("image"), "bytes")
     keep = [
         i for i, (ori, refined, image) in enumerate(zip(both["ori_caption"], both["refined_caption"], images))
-        if paired_row_kept(ori, refined) and decodes(image.as_py())
+        if paired_row_kept(ori, refined) and decodes(image.as_py(), strict_bombs=preparation != MTEB_PREPARATION)
     ]
     missing = [keys[i] for i in sorted(set(range(len(keys))) - set(keep))]
     if len(keep) < len(keys):
@@ -113,7 +117,7 @@ def read_pairs_frozen(path: Path, ref: DatasetRef, caption_column: str, cache_di
         dataset=ref,
         keys=kept_keys,
         images=DatasetImageSource(
-            dataset, "image", kept_keys, f"{ref.id} at {path}", published_preparation=True
+            dataset, "image", kept_keys, f"{ref.id} at {path}", preparation=preparation
         ),
         captions=[captions[i] for i in keep],
         caption_column=caption_column,

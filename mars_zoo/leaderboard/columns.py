@@ -104,7 +104,7 @@ TASKS = (
                    "preprocessing. mars-zoo run follows the published protocol, "
                    "img2dataset-center-crop-512-jpeg95 (as the published download step: shorter side "
                    "resized to 512 px with OpenCV, a centred 512x512 crop, JPEG at quality 95); the MTEB "
-                   "numbers were measured on the frozen copy's original image bytes (original-bytes). "
+                   "numbers were measured on the frozen copy's original image bytes (mteb-original-bytes). "
                    "Rows whose images were prepared differently are not strictly comparable."),
         ),
     ),

@@ -13,7 +13,7 @@ from mars_zoo.data.benchmark import Benchmark
 from mars_zoo.data.mini_fingerprint import mini_items
 from mars_zoo.data.types import DatasetRef, ids_sha256
 from mars_zoo.embed import Embedder
-from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PROMPT_TEMPLATES, prompts_for
+from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, PROMPT_TEMPLATES, prompts_for
 
 
 @dataclass
@@ -23,6 +23,7 @@ class TaskContext:
     device: str
     caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
+    paired_protocol: str = PAIRED_PROTOCOLS[0]
 
 
 def l2_normalize(array: np.ndarray) -> np.ndarray:

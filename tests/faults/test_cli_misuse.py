@@ -16,6 +16,7 @@ import pytest
 from boundary_helpers import assert_clean_error, cli
 
 MINI = ["--benchmark", "mini", "--tasks", "landform"]
+PAIRED = ["--benchmark", "mini", "--tasks", "paired"]
 TINY = ["run", "openclip/tiny-random"]
 
 # (case id, arguments, exit code, what the message must say)
@@ -68,6 +69,28 @@ CASES = [
     ("tiles-tile-px-zero", ["tiles", "build", "--ctx", "emptydir", "--out", "tiles", "--tile-px", "0"], 2,
      ["argument --tile-px: expected an integer from 1 to 16384"]),
     ("no-command", [], 2, ["the following arguments are required: COMMAND"]),
+    # --paired-protocol mteb measures only what MTEB's task 1 measures, and says what to drop
+    ("paired-protocol-unknown", [*TINY, *PAIRED, "--paired-protocol", "mtab"], 2,
+     ["argument --paired-protocol: invalid choice: 'mtab'"]),
+    ("paired-protocol-mteb-other-tasks", [*TINY, "--benchmark", "mini", "--tasks", "paired,landform",
+                                          "--paired-protocol", "mteb"], 2,
+     ["--paired-protocol mteb measures task 1 only", "asks for --tasks paired,landform", "Fix: pass --tasks paired"]),
+    ("paired-protocol-mteb-every-task", [*TINY, "--benchmark", "mini", "--paired-protocol", "mteb"], 2,
+     ["asks for no --tasks (every task)", "Fix: pass --tasks paired"]),
+    ("paired-protocol-mteb-landform-only", [*TINY, *MINI, "--paired-protocol", "mteb"], 2,
+     ["measures task 1 only", "asks for --tasks landform"]),
+    ("paired-protocol-mteb-urls", [*TINY, *PAIRED, "--pairs-source", "urls", "--paired-protocol", "mteb"], 2,
+     ["--paired-protocol mteb reads the frozen copy Cerru02/Mars-VL-Pairs-MTEB", "--pairs-source is 'urls'",
+      "Fix: drop --pairs-source"]),
+    ("paired-protocol-mteb-ori-caption", [*TINY, *PAIRED, "--caption", "ori_caption", "--paired-protocol", "mteb"], 2,
+     ["scores the refined_caption column", "--caption is 'ori_caption'", "Fix: drop --caption"]),
+    ("paired-protocol-mteb-instructed-model", ["run", "qwen3-vl/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
+     ["Model 'qwen3-vl/tiny-random' cannot be measured under --paired-protocol mteb",
+      "'Retrieve the Mars image that matches this scientific description.'", "takes no task instruction"]),
+    ("paired-protocol-mteb-gme", ["run", "gme/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
+     ["Model 'gme/tiny-random' cannot be measured", "the GME wrapper gives queries the task's instruction"]),
+    ("paired-protocol-mteb-image-only-model", ["run", "dinov3/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
+     ["Model 'dinov3/tiny-random' is image-only", "task(s) paired need text embeddings"]),
 ]
 
 
