@@ -59,10 +59,13 @@ class ResultFile:
     in_folder: bool
 
     @property
-    def key(self) -> tuple[str, str | None, str, str]:
+    def key(self) -> tuple[str, str | None, str, str, str | None]:
+        """What one file per result is kept for: model, revision, benchmark, provenance, and the task 1
+        protocol (its image preparation), so a run under MTEB's protocol sits beside the paper's."""
         model = self.data["model"]
+        paired = self.data["tasks"].get("paired") or {}
         return (model["name"], model.get("revision"), self.data["benchmark"]["name"],
-                self.data["provenance"])
+                self.data["provenance"], paired.get("image_preparation"))
 
 
 @dataclass
@@ -195,12 +198,13 @@ def validate_paths(
             result = ResultFile(path, display, data, folder is not None)
             first = seen.setdefault(result.key, shown)
             if first != shown:
-                name, revision, benchmark, provenance = result.key
+                name, revision, benchmark, provenance, preparation = result.key
+                protocol = f" with task 1 images {preparation}" if preparation else ""
                 problems.append(Problem(
                     "model.name",
                     f"duplicates {first}: both are {provenance} results of {name!r} "
                     f"{'at revision ' + repr(revision) if revision else 'with no revision'} on "
-                    f"{benchmark}; keep one file per model revision"))
+                    f"{benchmark}{protocol}; keep one file per model revision and task 1 protocol"))
             else:
                 validation.results.append(result)
         validation.problems += [FileProblem(shown, p.field, p.message) for p in problems]

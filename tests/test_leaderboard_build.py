@@ -18,6 +18,7 @@ from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_n
 from mars_zoo.cli import main
 from mars_zoo.errors import MarsZooError
 from mars_zoo.leaderboard.build import MARKER, build_site
+from mars_zoo.leaderboard.columns import PROTOCOL_BADGES
 from mars_zoo.leaderboard.html import el, safe_url
 from mars_zoo.leaderboard.serve import make_server
 
@@ -108,12 +109,19 @@ def build_one(tmp_path: Path, result: dict) -> dict[str, bytes]:
     return build_site(tmp_path / "subs", tmp_path / "out")
 
 
+def model_name(cell_text: str) -> str:
+    """The model's name in a model cell's text: before its revision and a protocol badge."""
+    name = cell_text.split(" @ ")[0]
+    return next((name.removesuffix(" " + label) for label in PROTOCOL_BADGES.values()
+                 if name.endswith(" " + label)), name)
+
+
 def table_of(data: bytes, table_id: str) -> tuple[list[str], dict[str, list[tuple[str, dict]]]]:
-    """The labels of a task table and its body rows keyed by the model cell's text."""
+    """The labels of a task table and its body rows keyed by the model's name."""
     parser = TableScan(table_id)
     parser.feed(data.decode("utf-8"))
     model = parser.labels.index("Model")
-    return parser.labels, {row[model][0].split(" @ ")[0]: row for row in parser.rows if row}
+    return parser.labels, {model_name(row[model][0]): row for row in parser.rows if row}
 
 
 @pytest.fixture(scope="module")
@@ -227,15 +235,18 @@ def test_medr_is_shown_rounded_half_to_even_and_kept_raw_in_the_downloads(tmp_pa
     assert exported["result"]["tasks"]["paired"]["metrics"]["t2i"]["medr"] == 77.5
 
 
+PUBLISHED, MTEB = "img2dataset-center-crop-512-jpeg95", "mteb-original-bytes"
+
+
 def test_task_1_shows_how_the_images_were_prepared(site, tmp_path):
     """Reproduced and reported task 1 rows were measured on differently prepared images:
     the table, the model pages and the CSV say which."""
     _, _, files = site
     labels, rows = table_of(files["index.html"], "table-paired")
     column = labels.index("Image preparation")
-    assert rows["openclip/vit-l-16-siglip2-512"][column][0] == "mteb-original-bytes"
-    assert rows["openclip/tiny-random"][column][0] == "img2dataset-center-crop-512-jpeg95"
-    assert "Rows whose images were prepared differently" in "".join(scan(files["index.html"]).text)
+    assert rows["openclip/vit-l-16-siglip2-512"][column][0] == MTEB
+    assert rows["openclip/tiny-random"][column][0] == PUBLISHED
+    assert "rows are ranked only among rows of the same preparation" in "".join(scan(files["index.html"]).text)
     page_text = "".join(scan(files["models/openclip--tiny-random.html"]).text)
     assert "Image preparationimg2dataset-center-crop-512-jpeg95" in page_text
     csv_rows = {row["file"]: row for row in csv.DictReader(io.StringIO(files["data/results.csv"].decode()))}
@@ -248,6 +259,62 @@ def test_task_1_shows_how_the_images_were_prepared(site, tmp_path):
     cell = rows["baseline/random"][labels.index("Image preparation")]
     assert (cell[0], cell[1]["data-sort"]) == ("\u2013", "")
     assert "Image preparationnot stated" in "".join(scan(built["models/baseline--random.html"]).text)
+
+
+def test_task_1_ranks_rows_only_among_rows_of_the_same_preparation(site):
+    """The paper's protocol and MTEB's give different task 1 numbers: each row's rank counts only
+    the rows measured under its own preparation, the paper's rows come first, and the others
+    carry a badge that says why they are ranked apart."""
+    _, submissions, files = site
+    parser = TableScan("table-paired")
+    parser.feed(files["index.html"].decode())
+    model, preparation = parser.labels.index("Model"), parser.labels.index("Image preparation")
+    results = [r for r in results_in(submissions) if "paired" in r["tasks"]]
+    expected = {}
+    for group in (PUBLISHED, MTEB):
+        values = [r["tasks"]["paired"]["metrics"]["t2i"]["r1"] for r in results
+                  if r["tasks"]["paired"].get("image_preparation") == group]
+        best_first = sorted((v for v in values if v is not None), reverse=True)
+        for r in results:
+            if r["tasks"]["paired"].get("image_preparation") == group:
+                r1 = r["tasks"]["paired"]["metrics"]["t2i"]["r1"]
+                expected[r["model"]["name"]] = ("\u2013" if r1 is None else str(1 + best_first.index(r1)),
+                                                group != PUBLISHED)
+    shown = {model_name(row[model][0]): (row[0][0], row[model][0].endswith(" MTEB"))
+             for row in parser.rows if row}
+    assert shown == expected
+    assert sum(mark for _, mark in expected.values()) >= 2 and ("1", False) in expected.values()
+    groups = [row[preparation][0] for row in parser.rows if row]
+    assert groups == sorted(groups, key=lambda value: value != PUBLISHED)  # the paper's rows first
+    sort_values = [int(row[0][1]["data-sort"]) for row in parser.rows if row and row[0][1]["data-sort"]]
+    assert sort_values == sorted(sort_values)  # sorting by '#' gives back the grouped order
+    apart = next(row for row in parser.rows if row and row[preparation][0] == MTEB)
+    assert apart[0][1]["title"].startswith("Ranked only among the task 1 results measured under MTEB's protocol")
+
+
+def test_a_model_page_compares_a_reported_row_with_the_run_of_the_same_protocol(tmp_path):
+    """A reported MTEB row is compared with the reproduced run measured under MTEB's protocol, not
+    with the run under the paper's; where only differently measured runs exist, task 1 is not
+    compared."""
+    reported = submitted("openclip/vit-l-16-siglip2-512__reported.json")
+    papers = json.loads((REPO / "tests" / "fixtures" / "valid" / "reproduced.json").read_text("utf-8"))
+    papers["model"]["name"] = reported["model"]["name"]
+    mtebs = json.loads(json.dumps(papers))
+    mtebs["tasks"] = {"paired": mtebs["tasks"]["paired"]}
+    mtebs["tasks"]["paired"]["image_preparation"] = MTEB
+    for metrics in mtebs["tasks"]["paired"]["metrics"].values():  # MTEB rounds its recall
+        metrics.update(r1=round(metrics["r1"], 5), r10=round(metrics["r10"], 5))
+    folder = tmp_path / "subs" / "openclip"
+    folder.mkdir(parents=True)
+    page = "models/openclip--vit-l-16-siglip2-512.html"
+    (folder / "a.json").write_text(json.dumps(papers))
+    (folder / "b.json").write_text(json.dumps(reported))
+    _, rows = summary_of(build_site(tmp_path / "subs", tmp_path / "out1")[page])
+    assert rows[-1] == ["Reproduced \u2212 reported (points)", "", "\u2013", "\u2013", "\u2013"]
+    (folder / "c.json").write_text(json.dumps(mtebs))
+    _, rows = summary_of(build_site(tmp_path / "subs", tmp_path / "out2")[page])
+    new, old = (sum(r["tasks"]["paired"]["metrics"][d]["r1"] for d in ("t2i", "i2t")) / 2 for r in (mtebs, reported))
+    assert rows[-1] == ["Reproduced \u2212 reported (points)", "", f"{(new - old) * 100:+.2f}", "\u2013", "\u2013"]
 
 
 @pytest.mark.parametrize("url, safe", [
@@ -337,6 +404,7 @@ def test_a_model_page_opens_on_a_summary(tmp_path):
                                random_weights=False, recipe_notes="Images resized to 64 px <b>first</b>.")
     reported = submitted("openclip/vit-l-16-siglip2-512__reported.json")
     reported["model"] = {**reported["model"], "name": reproduced["model"]["name"]}
+    reported["tasks"]["paired"]["image_preparation"] = PUBLISHED  # as a row the paper itself reports
     image_only = json.loads(json.dumps(reproduced))
     image_only["model"].update(name="openclip/eyes-only", modalities=["image"])
     geo = image_only["tasks"] = {"geolocalization": image_only["tasks"]["geolocalization"]}
@@ -385,17 +453,26 @@ def test_the_overview_ranks_across_tasks_only_results_with_all_three(tmp_path):
         return [None if t2i is None or i2t is None else (t2i + i2t) / 2, metrics.get("landform", {}).get("map"),
                 metrics.get("geolocalization", {}).get("text", {}).get("f1")]
 
+    def under_the_papers_protocol(result):  # task 1 absent, or measured as the paper measures it
+        paired = result["tasks"].get("paired")
+        return headlines(result)[0] is None or paired.get("image_preparation") == PUBLISHED
+
     results = {r["model"]["name"]: headlines(r) for r in results_in(folder)}
-    ranks = {name: [] for name in results}
+    comparable = {r["model"]["name"]: headlines(r) for r in results_in(folder) if under_the_papers_protocol(r)}
+    ranks = {name: [] for name in comparable}
     for task in range(3):
-        values = sorted((v[task] for v in results.values() if v[task] is not None), reverse=True)
-        for name, v in results.items():
+        values = sorted((v[task] for v in comparable.values() if v[task] is not None), reverse=True)
+        for name, v in comparable.items():
             ranks[name].append(None if v[task] is None else 1 + values.index(v[task]))
     means = {name: sum(r) / 3 for name, r in ranks.items() if None not in r}
     expected = {name: str(1 + sorted(means.values()).index(mean)) for name, mean in means.items()}
     shown = {name: row[0][0] for name, row in rows.items()}
     assert {name: rank for name, rank in shown.items() if rank != "\u2013"} == expected
     assert len(expected) >= 2 and len(shown) - len(expected) >= 3  # some results lack a task
+    complete_apart = [name for name, v in results.items() if None not in v and name not in comparable]
+    assert complete_apart  # a result with every number, task 1 under MTEB's protocol: unranked, and why
+    assert all(rows[name][0][1]["title"] == "not ranked: a task measured under another protocol than the paper's"
+               for name in complete_apart)
     for name, row in rows.items():
         assert row[6][0] == f"{sum(v is not None for v in results[name])} of 3"
     order = list(rows)

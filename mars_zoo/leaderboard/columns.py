@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
+
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
 RANK = "rank"  # MedR: shown as an integer, lower is better
 
@@ -63,6 +65,10 @@ class Detail:
 
 @dataclass(frozen=True)
 class Task:
+    """One task's table. Where its numbers can be measured under several protocols, `protocol`
+    is the detail that names a result's, and rows are ranked only among rows of the same
+    protocol, those of `reference_protocol` (the paper's) first."""
+
     key: str
     number: int
     title: str
@@ -70,10 +76,43 @@ class Task:
     columns: tuple[Column, ...]
     headline: str  # the column key rows are ranked by
     details: tuple[Detail, ...] = ()
+    protocol: Detail | None = None
+    reference_protocol: str | None = None
 
     @property
     def headline_column(self) -> Column:
         return next(column for column in self.columns if column.key == self.headline)
+
+    def protocol_of(self, result: dict[str, Any]) -> str | None:
+        """The protocol `result`'s numbers of this task were measured under (None: not stated)."""
+        return self.protocol.value(result) if self.protocol else self.reference_protocol
+
+    def apart(self, result: dict[str, Any]) -> str | None:
+        """Why `result` is ranked apart from the reference rows of this task (None: it is not)."""
+        protocol = self.protocol_of(result)
+        if protocol == self.reference_protocol:
+            return None
+        measured = f"measured under {PROTOCOL_NAMES.get(protocol, protocol)}" if protocol else \
+            "whose image preparation is not stated"
+        return (f"Ranked only among the task {self.number} results {measured}, not against those of "
+                f"the paper's protocol ({self.reference_protocol}): the two give different numbers.")
+
+
+# The badge of a task 1 row ranked apart (short: it sits in the rank column; its tooltip says the
+# rest), and how the notes name its protocol.
+PROTOCOL_BADGES = {MTEB_PREPARATION: "MTEB", None: "unstated"}
+PROTOCOL_NAMES = {MTEB_PREPARATION: f"MTEB's protocol ({MTEB_PREPARATION})"}
+
+
+IMAGE_PREPARATION = Detail(
+    "paired.image_preparation", "Image preparation",
+    "Image preparation: the task 1 protocol a row was measured under, named by how the pair images were "
+    f"prepared before the model's own preprocessing. {PUBLISHED_PREPARATION} is the paper's (as the published "
+    "download step: shorter side resized to 512 px with OpenCV, a centred 512x512 crop, JPEG at quality 95; "
+    f"ties count against the model), what mars-zoo run measures by default; {MTEB_PREPARATION} is MTEB's "
+    "(the frozen copy's original image bytes, ties ordered by pair id, recall rounded to 5 decimals), what "
+    "the MTEB rows report and mars-zoo run --paired-protocol mteb measures. The two give different numbers, "
+    "so rows are ranked only among rows of the same preparation: the paper's first, then the others, marked.")
 
 
 def _paired_columns() -> tuple[Column, ...]:
@@ -98,15 +137,9 @@ TASKS = (
         "it). Ranked by text-to-image R@1.",
         columns=_paired_columns(),
         headline="paired.t2i.r1",
-        details=(
-            Detail("paired.image_preparation", "Image preparation",
-                   "Image preparation: how the pair images were prepared before the model's own "
-                   "preprocessing. mars-zoo run follows the published protocol, "
-                   "img2dataset-center-crop-512-jpeg95 (as the published download step: shorter side "
-                   "resized to 512 px with OpenCV, a centred 512x512 crop, JPEG at quality 95); the MTEB "
-                   "numbers were measured on the frozen copy's original image bytes (mteb-original-bytes). "
-                   "Rows whose images were prepared differently are not strictly comparable."),
-        ),
+        details=(IMAGE_PREPARATION,),
+        protocol=IMAGE_PREPARATION,
+        reference_protocol=PUBLISHED_PREPARATION,
     ),
     Task(
         key="landform",

@@ -173,12 +173,25 @@ def make_entries(results: Sequence[ResultFile], style: Callable[[int], tuple[str
     return entries
 
 
+def protocol_groups(entries: Sequence[Entry], task: Task) -> list[list[Entry]]:
+    """`entries` grouped by the protocol their `task` numbers were measured under
+    (`Task.protocol_of`): the reference protocol's first, then the others by name, results that
+    do not state it last; each group in the given order."""
+    groups: dict[str | None, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(task.protocol_of(entry.data), []).append(entry)
+    return [groups[key] for key in sorted(groups, key=lambda key: (key != task.reference_protocol, key is None,
+                                                                   key or ""))]
+
+
 def ranked(entries: Sequence[Entry], task: Task) -> list[tuple[int | None, Entry]]:
-    """The entries that have `task`, best first by its headline metric, with competition
-    ranks (equal scores share a rank); entries without the headline value come last, unranked."""
+    """The entries that have `task`, one protocol group after the other (`protocol_groups`), each
+    best first by the headline metric with its own competition ranks (equal scores share a rank);
+    in each group entries without the headline value come last, unranked."""
     column = task.headline_column
     with_task = [entry for entry in entries if entry.task(task.key) is not None]
-    return rank_by(with_task, lambda entry: column.value(entry.data), column.better == "lower")
+    return [row for group in protocol_groups(with_task, task)
+            for row in rank_by(group, lambda entry: column.value(entry.data), column.better == "lower")]
 
 
 def rank_by(entries: Sequence[T], value: Callable[[T], float | None],

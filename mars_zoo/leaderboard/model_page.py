@@ -12,7 +12,7 @@ from mars_zoo.leaderboard.columns import (
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, external_link, join
 from mars_zoo.leaderboard.layout import definitions, document, notes, text_of
-from mars_zoo.leaderboard.overview import headline_cell
+from mars_zoo.leaderboard.overview import APART, headline_cell
 from mars_zoo.leaderboard.svg import stack
 from mars_zoo.leaderboard.tables import (
     TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, short_revision,
@@ -204,18 +204,37 @@ def _entry_section(entry: Entry) -> Markup:
     return el("section", parts, id=entry.anchor, class_="result synthetic" if entry.synthetic else "result")
 
 
+def _compared(reproduced: Sequence[Entry], reported: Sequence[Entry]) -> tuple[Entry, Entry]:
+    """The reproduced and the reported result set side by side: the first pair measured under the
+    same task 1 protocol where there is one (a run under MTEB's protocol beside MTEB's row), else
+    the first of each."""
+    paired = TASKS_BY_KEY["paired"]
+    same = [(new, old) for new in reproduced for old in reported
+            if paired.protocol_of(new.data) == paired.protocol_of(old.data)]
+    return same[0] if same else (reproduced[0], reported[0])
+
+
 def _difference(reproduced: Entry, reported: Entry) -> Row:
+    """Reproduced minus reported, per headline number measured under the same protocol in both."""
     cells = [Cell("Reproduced \u2212 reported (points)"), Cell("")]
     for headline in HEADLINES:
+        task = TASKS_BY_KEY[headline.task]
         new, old = headline.value(reproduced.data), headline.value(reported.data)
-        cells.append(Cell("\u2013", "", "num missing") if new is None or old is None
-                     else Cell(f"{(new - old) * 100:+.2f}", repr(new - old), "num"))
+        if new is None or old is None:
+            cells.append(Cell("\u2013", "", "num missing"))
+        elif task.protocol_of(reproduced.data) != task.protocol_of(reported.data):
+            cells.append(Cell("\u2013", "", "num missing", "not compared: measured under different protocols ("
+                              f"{task.protocol_of(reproduced.data)} and {task.protocol_of(reported.data) or 'not stated'})"))
+        else:
+            cells.append(Cell(f"{(new - old) * 100:+.2f}", repr(new - old), "num"))
     return Row(cells)
 
 
 def _standing(rank: int | None, covered: int, ranked_count: int) -> str:
     if rank is not None:
         return f"{rank} of {ranked_count}"
+    if covered == len(HEADLINES):
+        return f"not ranked ({APART})"
     return f"not ranked ({covered} of {len(HEADLINES)} headline numbers)"
 
 
@@ -233,7 +252,7 @@ def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]])
     reproduced = [entry for entry in real if entry.provenance == "reproduced"]
     reported = [entry for entry in real if entry.provenance == "reported"]
     if reproduced and reported:
-        rows.append(_difference(reproduced[0], reported[0]))
+        rows.append(_difference(*_compared(reproduced, reported)))
     parts = [table("summary", "Headline numbers (%) of every result of this model", headers, rows,
                    sortable=False)] if rows else []
     model = entries[0].model

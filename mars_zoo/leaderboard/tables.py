@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from mars_zoo.leaderboard.columns import (RANK, Column, Detail, Task, format_interval, format_value,
-                                          intervals_overlap, sort_key)
+from mars_zoo.leaderboard.columns import (PROTOCOL_BADGES, RANK, Column, Detail, Task, format_interval,
+                                          format_value, intervals_overlap, sort_key)
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, escape, join
 
@@ -218,13 +218,14 @@ def provenance_cell(entry: Entry) -> Cell:
     return Cell(badge(entry.provenance, entry.provenance), entry.provenance)
 
 
-def model_cell(entry: Entry, prefix: str, provenance: bool = False) -> Cell:
+def model_cell(entry: Entry, prefix: str, provenance: bool = False, mark: Markup | None = None) -> Cell:
     """The model's name linking to its page, with revision and where the result came from.
     `provenance` adds the provenance badge that narrow screens show under the name in place of
-    the table's provenance column (PROVENANCE_HEADER, hidden there)."""
+    the table's provenance column (PROVENANCE_HEADER, hidden there); `mark` a badge of its own
+    (a row ranked apart, `protocol_badge`)."""
     details = [entry.revision and el("span", f"@ {short_revision(entry.revision)}", class_="revision",
                                      title=entry.revision),
-               not entry.submitted and badge("local file", "local"),
+               not entry.submitted and badge("local file", "local"), mark,
                provenance and el("span", badge(entry.provenance, entry.provenance), class_="provenance-mark")]
     family, slash, name = entry.name.partition("/")  # a narrow column breaks the name after the family
     link = el("a", family, slash, slash and el("wbr"), name, href=prefix + entry.page + "#" + entry.anchor,
@@ -232,18 +233,43 @@ def model_cell(entry: Entry, prefix: str, provenance: bool = False) -> Cell:
     return Cell([link, " ", details], entry.name.lower(), "model-cell")
 
 
+def protocol_badge(task: Task, result: dict[str, Any]) -> Markup:
+    """The badge of a number measured under another protocol than the paper's, its tooltip saying
+    why it is ranked apart (`Task.apart`)."""
+    return el("span", PROTOCOL_BADGES.get(task.protocol_of(result), "other protocol"), class_="badge badge-protocol",
+              title=task.apart(result))
+
+
+GROUP_STRIDE = 10**6  # more rows than any leaderboard holds
+
+
+def rank_cell(task: Task, entry: Entry, rank: int | None, group: int) -> Cell:
+    """The row's rank within its protocol group (`entries.ranked`; a row ranked apart says why in
+    its tooltip, and its model cell carries the `protocol_badge`). Sorting by the column keeps the
+    groups in order: the sort value is group x GROUP_STRIDE + rank."""
+    apart = task.apart(entry.data)
+    if rank is None:
+        return Cell("\u2013", "", "num", apart)
+    return Cell(rank, str(group * GROUP_STRIDE + rank), "num", apart)
+
+
 def task_rows(task: Task, ranked_entries: Sequence[tuple[int | None, Entry]], prefix: str,
               with_rank: bool) -> list[Row]:
     rows = []
-    above = None  # the headline interval of the row above, for the overlap mark
+    above = None  # the headline interval of the row above in the same group, for the overlap mark
+    groups: dict[str | None, int] = {}  # protocol -> its group's place, in the order `ranked` gives
     for rank, entry in ranked_entries:
+        protocol = task.protocol_of(entry.data)
+        if protocol not in groups:
+            groups[protocol], above = len(groups), None
         headline = task.headline_column.interval(entry.data)
         overlaps, above = with_rank and intervals_overlap(above, headline), headline
         cells = []
         if with_rank:
-            cells.append(Cell("\u2013", "", "num") if rank is None else Cell(rank, str(rank), "num"))
+            cells.append(rank_cell(task, entry, rank, groups[protocol]))
         cells += [
-            model_cell(entry, prefix, provenance=True),
+            model_cell(entry, prefix, provenance=True,
+                       mark=protocol_badge(task, entry.data) if task.apart(entry.data) else None),
             provenance_cell(entry),
             Cell(format_parameters(entry.model.get("parameters")), sort_key(entry.model.get("parameters")), "num"),
         ]
