@@ -7,11 +7,16 @@ What each test proves, and what it does not:
   key=lambda item: (item[1], item[0]), reverse=True)`, recall rounded to 5 decimals, MRR as
   `sum(...) / len(...)`), on score matrices full of ties. That pytrec_eval orders ties the same way
   (by document id, greatest first) is not shown here: mteb is not installed in this environment.
+  `benchmarks/mteb_parity.py` installs mteb 2.26.24 in a side folder and compares mteb's own
+  evaluation (pytrec_eval included) with `mars-zoo run --paired-protocol mteb` on 2,247 pairs
+  with transparent, palette, 16-bit, CMYK and EXIF-rotated images: every number equal.
 - The image preparation is checked against PIL called directly (open, load, EXIF transpose):
   the model gets each image in its stored mode, as MTEB's evaluator hands it to a wrapper.
 - An end-to-end run with a fake model checks that the run uses both (its metrics equal the
   independent computation on independently decoded images) and that the preparation keys the
   image cache while captions stay shared.
+- The parity benchmark's data (its builder, without mteb) is read whole by mars-zoo and holds
+  the odd images it is meant to.
 """
 
 from __future__ import annotations
@@ -242,3 +247,20 @@ def test_rounded_recall_is_consistent_only_in_a_result_measured_under_mtebs_prot
     assert {problem.field for problem in consistency_problems(result)} >= {"tasks.paired.metrics.t2i.r10"}
     paired["metrics"] = exact
     assert list(consistency_problems(result)) == []
+
+
+def test_the_parity_benchmarks_pairs_are_read_whole_and_keep_their_odd_modes(mini_dir, tmp_path, monkeypatch):
+    """The copy `benchmarks/mteb_parity.py` hands both sides (here 80 of its 2,247 rows) is one
+    mars-zoo reads whole under MTEB's preparation, with the odd images it is meant to have."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from mteb_parity import write_pairs
+
+    from mars_zoo.data.benchmark import open_benchmark
+
+    write_pairs(tmp_path / "data" / PAIRS_FROZEN.name, mini_dir / PAIRS_FROZEN.name, 80)
+    pairs = open_benchmark(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache").paired(preparation=MTEB_PREPARATION)
+    assert (len(pairs.keys), pairs.missing) == (80, []) and len(set(pairs.captions)) == 80
+    modes = {pairs.images[index].mode for index in range(len(pairs.keys))}
+    assert modes >= {"RGB", "RGBA", "LA", "P", "L", "CMYK"} and modes & {"I;16", "I"}
