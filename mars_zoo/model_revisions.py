@@ -10,16 +10,14 @@ exact commit, and later runs work offline from the Hugging Face cache.
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 from mars_zoo.cache import default_cache_dir
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import RESOLVE_AT_FIRST_USE, ModelSpec
-from mars_zoo.revision_record import RevisionRecord
+from mars_zoo.revision_record import COMMIT, RevisionRecord
 
 MODEL_REVISIONS_FILE = "model-revisions.json"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def _main_commit(repo: str, subject: str) -> str:
@@ -46,7 +44,7 @@ def _main_commit(repo: str, subject: str) -> str:
     cached = repo_cache(repo, "model") / "refs" / "main"
     if cached.is_file():
         commit = cached.read_text(encoding="utf-8").strip()
-        if _COMMIT.fullmatch(commit):
+        if COMMIT.fullmatch(commit):
             return commit
     raise MarsZooError(
         f"{subject} has no pinned revision, and the commit of "
@@ -62,12 +60,21 @@ def model_revisions_path(cache_dir: Path | None = None) -> Path:
     return (cache_dir or default_cache_dir()) / MODEL_REVISIONS_FILE
 
 
+def _subject(spec: ModelSpec) -> str:
+    return f"Model {spec.name} (plugin {spec.plugin or '?'})"
+
+
+def recorded_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> str | None:
+    """The commit recorded for `spec`'s repository, None if none is recorded yet."""
+    return RevisionRecord(model_revisions_path(cache_dir)).commit(spec.repository, _subject(spec))
+
+
 def resolve_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> ModelSpec:
     """`spec` with a concrete revision: itself when pinned, else with the recorded commit
     (recording the main branch's commit now if none is recorded yet)."""
     if spec.revision != RESOLVE_AT_FIRST_USE:
         return spec
-    commit = resolve_repository_revision(spec.repository, f"Model {spec.name} (plugin {spec.plugin or '?'})", cache_dir)
+    commit = resolve_repository_revision(spec.repository, _subject(spec), cache_dir)
     return dataclasses.replace(spec, revision=commit)
 
 
@@ -76,7 +83,7 @@ def resolve_repository_revision(repo: str, subject: str, cache_dir: Path | None 
     commit now if none is: for weights a loader fetches besides its spec's checkpoint (the
     base model an adapter names). `subject` names what needs them in errors."""
     record = RevisionRecord(model_revisions_path(cache_dir))
-    return record.read().get(repo) or record.record(repo, _main_commit(repo, subject))
+    return record.commit(repo, subject) or record.record(repo, _main_commit(repo, subject), subject)
 
 
 HUB_TIMEOUT_S = 10.0  # for asking the Hub whether a commit exists

@@ -224,3 +224,13 @@ def test_a_revision_recorded_meanwhile_is_adopted(tmp_path):
     assert _record(tmp_path, LANDFORMS.repo_id, COMMIT_A) == COMMIT_A
     assert _record(tmp_path, LANDFORMS.repo_id, COMMIT_B) == COMMIT_A  # a second run, later
     assert hub.recorded_revisions(tmp_path) == {LANDFORMS.repo_id: COMMIT_A}
+
+
+def test_a_recorded_dataset_revision_that_is_not_a_commit_is_refused(tmp_path):
+    (tmp_path / hub.REVISIONS_FILE).write_text(json.dumps({LANDFORMS.repo_id: "main"}))
+    with pytest.raises(MarsZooError) as error:
+        hub.resolve_revision(LANDFORMS, None, tmp_path)
+    message = " ".join(str(error.value).split())
+    assert (f'Dataset {LANDFORMS.name} of task {LANDFORMS.task}: {tmp_path / hub.REVISIONS_FILE} records "main" '
+            f"as the commit of repository {LANDFORMS.repo_id}") in message
+    assert f'delete the entry "{LANDFORMS.repo_id}"' in message

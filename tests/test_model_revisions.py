@@ -241,3 +241,53 @@ def test_the_hub_endpoint_is_the_one_the_environment_names_when_asked(monkeypatc
     assert hub_api().endpoint == "http://127.0.0.1:9"
     monkeypatch.delenv("HF_ENDPOINT")
     assert hub_api().endpoint == constants.ENDPOINT
+
+
+# What may stand in model-revisions.json besides a commit: each would reach the loader (or
+# a folder) as the revision, or end in a crash.
+NOT_A_COMMIT = {
+    "branch": "main",
+    "path": "../x",
+    "short-hex": "abc1234",
+    "upper-case-hex": "A" * 40,
+    "list": [COMMIT_A],
+    "number": 7,
+    "null": None,
+}
+
+
+@pytest.mark.parametrize("value", NOT_A_COMMIT.values(), ids=NOT_A_COMMIT)
+def test_a_recorded_entry_that_is_not_a_commit_is_refused_naming_the_file_model_and_fix(tmp_path, hub, value):
+    record = tmp_path / MODEL_REVISIONS_FILE
+    record.write_text(json.dumps({"acme/m-weights": value, "other/repo": COMMIT_B}))
+    before = record.read_bytes()
+    with pytest.raises(MarsZooError) as error:
+        resolve_model_revision(SPEC, tmp_path)
+    message = " ".join(str(error.value).split())
+    assert (f"Model acme/m (plugin acme): {record} records {json.dumps(value)} as the commit of repository "
+            f"acme/m-weights") in message
+    assert 'delete the entry "acme/m-weights" (or the whole file)' in message and "40-hex commit" in message
+    assert record.read_bytes() == before and hub["asked"] == []  # nothing resolved, nothing rewritten
+
+
+def test_an_entry_of_another_repository_does_not_stop_this_one(tmp_path, hub):
+    record = tmp_path / MODEL_REVISIONS_FILE
+    record.write_text(json.dumps({"acme/m-weights": COMMIT_B, "other/repo": "main"}))
+    assert resolve_model_revision(SPEC, tmp_path).revision == COMMIT_B
+
+
+@pytest.mark.parametrize("content, holds", [("[]", "a JSON list"), ("42", "a JSON int"), ("{", "is not valid JSON"),
+                                            (b"\xff\xfe", "is not valid JSON")])
+def test_a_record_file_that_is_not_an_object_is_refused(tmp_path, hub, content, holds):
+    record = tmp_path / MODEL_REVISIONS_FILE
+    record.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(MarsZooError) as error:
+        resolve_model_revision(SPEC, tmp_path)
+    message = " ".join(str(error.value).split())
+    assert str(record) in message and holds in message and "Fix: delete it" in message
+
+
+def test_a_folder_in_place_of_the_record_is_refused(tmp_path, hub):
+    (tmp_path / MODEL_REVISIONS_FILE).mkdir()
+    with pytest.raises(MarsZooError, match=r"model-revisions\.json is a folder.*Fix: move the folder away"):
+        resolve_model_revision(SPEC, tmp_path)

@@ -8,14 +8,12 @@ import json
 from rich.markup import escape
 from rich.table import Table
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.leaderboard.tables import format_parameters
 from mars_zoo.model import RESOLVE_AT_FIRST_USE
-from mars_zoo.model_revisions import MODEL_REVISIONS_FILE
+from mars_zoo.model_revisions import recorded_model_revision
 from mars_zoo.model_table import readme_block
 from mars_zoo.registry import load_registry
-from mars_zoo.revision_record import RevisionRecord
 from mars_zoo.reporting import RichReporter, console
 
 
@@ -69,9 +67,9 @@ def run_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _revision_cell(spec, recorded: dict[str, str]) -> str:
+def _revision_cell(spec, recorded: dict[str, str | None]) -> str:
     if spec.revision == RESOLVE_AT_FIRST_USE:
-        commit = recorded.get(spec.repository)
+        commit = recorded[spec.name]
         return f"{commit[:12]} (recorded)" if commit else "at first use"
     revision = spec.evaluated_revision  # a Hub commit, or the sha256 of weights at a URL
     return revision[:12] if revision else "-"
@@ -82,12 +80,11 @@ def run_list(args: argparse.Namespace) -> int:
     if args.markdown:
         console.print(readme_block(registry), markup=False, highlight=False, soft_wrap=True)
         return 0
-    recorded = RevisionRecord(default_cache_dir() / MODEL_REVISIONS_FILE).read()
+    recorded = {spec.name: recorded_model_revision(spec) for spec in registry if spec.revision == RESOLVE_AT_FIRST_USE}
     rows = []
     for spec in registry:
         missing = spec.missing_requirements()
-        rows.append({**spec.metadata(), "recorded_revision": recorded.get(spec.repository)
-                     if spec.revision == RESOLVE_AT_FIRST_USE else None,
+        rows.append({**spec.metadata(), "recorded_revision": recorded.get(spec.name),
                      "available": not missing, "missing": missing,
                      "install_hint": spec.hint() if missing else None})
     if args.json:

@@ -16,19 +16,17 @@ the same data (and can run offline) until the user asks for another revision (a
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
-from mars_zoo.revision_record import RevisionRecord
+from mars_zoo.revision_record import COMMIT, RevisionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.specs import DatasetSpec
 
 REVISIONS_FILE = "revisions.json"
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def is_offline() -> bool:
@@ -83,7 +81,7 @@ def _not_found(spec: "DatasetSpec", revision: str, exc: Exception) -> MarsZooErr
 
 def _resolve_ref(spec: "DatasetSpec", ref: str) -> str:
     """A branch or tag -> its commit: asked of the Hub, else read from the cache's refs."""
-    if _COMMIT.fullmatch(ref):
+    if COMMIT.fullmatch(ref):
         return ref
     from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
@@ -110,10 +108,8 @@ def resolve_revision(spec: "DatasetSpec", override: str | None, cache_dir: Path)
         return _resolve_ref(spec, override)
     if spec.revision:
         return spec.revision
-    recorded = recorded_revisions(cache_dir).get(spec.repo_id)
-    if recorded:
-        return recorded
-    return RevisionRecord(cache_dir / REVISIONS_FILE).record(spec.repo_id, _resolve_ref(spec, "main"))
+    record, user = RevisionRecord(cache_dir / REVISIONS_FILE), f"Dataset {spec.name} of task {spec.task}"
+    return record.commit(spec.repo_id, user) or record.record(spec.repo_id, _resolve_ref(spec, "main"), user)
 
 
 def snapshot(spec: "DatasetSpec", revision: str, reporter: Reporter) -> Path:
