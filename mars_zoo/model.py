@@ -124,8 +124,10 @@ class ModelSpec:
     architecture (configs, tokenizer and processor from `checkpoint` at `revision`) and
     loads the weights from PATH instead of the checkpoint's: a checkpoint file (a
     state_dict, or a dict holding one under "state_dict") for OpenCLIP, a
-    `save_pretrained` folder for transformers families. A PATH of a form the family does
-    not take is a `MarsZooError` naming the model, PATH and the forms it takes. Results
+    `save_pretrained` folder for transformers families. Loaders read PATH through
+    `mars_zoo.weights.own_weights`, so a PATH of a form the family does not take, or an
+    empty, text or damaged checkpoint file, is a `MarsZooError` naming the model, PATH,
+    what it holds and the forms the family takes. Results
     then record `weights_sha256` as the revision and the base revision under `weights`.
     """
 

@@ -5,6 +5,13 @@ model's recipe; the result and the embedding cache name it by content, not by pa
 sha256 of the file, or for a `save_pretrained` folder a sha256 over its files (each
 file's relative path and sha256, in sorted order), so renaming or copying the weights
 changes nothing and changing one byte changes the revision.
+
+Each family's loader reads them through `own_weights`, which holds them to the family's
+`WeightsForm` (one checkpoint file, or a folder) and looks into every checkpoint file
+before a library does: an empty file, a text file or a damaged safetensors file is the
+user's file at fault, not the plugin, so it is one paragraph (exit 2) that names the
+file, what it holds and the forms the model takes, where the library would raise
+something that reads as a bug of the plugin.
 """
 
 from __future__ import annotations
@@ -56,3 +63,79 @@ def with_own_weights(spec: ModelSpec, path: Path) -> ModelSpec:
         raise MarsZooError(f"--weights {path} cannot be read: {exc.strerror or exc}. Fix: check its "
                            f"permissions.") from exc
     return dataclasses.replace(spec, weights=str(path), weights_sha256=digest)
+
+
+# Files of a folder that hold weights (safetensors, or torch.save's formats), by suffix.
+CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+_SNIFF = 4096  # bytes read to tell text from a checkpoint
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsForm:
+    """What a family's loader reads from `--weights PATH`: one checkpoint file, or a
+    folder (holding `marker`, if given, e.g. save_pretrained's config.json); `words`
+    says it in an error message, after "MODEL takes"."""
+
+    folder: bool
+    words: str
+    marker: str | None = None
+
+
+def own_weights(spec: ModelSpec, form: WeightsForm) -> Path:
+    """`spec.weights`, refused in one paragraph unless it is of `form` and every
+    checkpoint file in it can be one (not empty, not text, safetensors intact)."""
+    path = Path(spec.weights)
+    if not path.exists() or path.is_dir() != form.folder:
+        raise _refused(spec, form, f"--weights {path} is {_kind(path)}")
+    if form.marker and not (path / form.marker).is_file():
+        raise _refused(spec, form, f"--weights {path} is a folder without {form.marker}")
+    files = sorted(p for p in path.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES) if form.folder else [path]
+    for file in files:
+        damage = _damage(file)
+        if damage:
+            where = f": {printable(str(file.relative_to(path)))} in it" if form.folder else ""
+            raise _refused(spec, form, f"--weights {path}{where} {damage}")
+    return path
+
+
+def _refused(spec: ModelSpec, form: WeightsForm, what: str) -> MarsZooError:
+    return MarsZooError(f"{what}; {spec.name} takes {form.words}. Fix: pass weights of that form (a fresh "
+                        f"copy, where a copy was damaged on its way).")
+
+
+def _kind(path: Path) -> str:
+    """What `path` is, in words, for a path of the wrong kind."""
+    if not path.exists():
+        return "missing (no such file or folder)"
+    if path.is_dir():
+        return "a folder"
+    return "an empty file" if path.stat().st_size == 0 else "a text file" if _is_text(path) else "a file"
+
+
+def _damage(file: Path) -> str | None:
+    """Why `file` cannot be a checkpoint ("is empty", ...), or None when it may be one."""
+    if file.stat().st_size == 0:
+        return "is empty"
+    if file.suffix == ".safetensors":
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(file), framework="numpy"):  # reads and checks the header only
+                return None
+        except SafetensorError as exc:
+            return f"is a damaged safetensors file ({type(exc).__name__}: {exc})"
+    return "holds text, not a checkpoint" if _is_text(file) else None
+
+
+def _is_text(file: Path) -> bool:
+    """Whether `file` begins as UTF-8 text: checkpoints are binary (safetensors' header
+    length, zip and pickle headers hold bytes no text has)."""
+    with open(file, "rb") as handle:
+        head = handle.read(_SNIFF)
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.reason == "unexpected end of data"  # a character cut by the end of what was read
+    return True

@@ -15,12 +15,18 @@ import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
 from mars_zoo.tiny import materialize
+from mars_zoo.weights import WeightsForm, own_weights
 
 # Build a tiny model into a folder: (folder) -> None; its recipe dict keys the folder.
 TinyBuilder = Callable[[Path], None]
 
 
 PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+OWN_WEIGHTS = WeightsForm(
+    folder=True, marker="config.json",
+    words="a save_pretrained folder (with its config.json): save the fine-tuned model with "
+    "model.save_pretrained(FOLDER) and pass that folder",
+)
 
 
 def checkpoint_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str, str | None]:
@@ -39,13 +45,7 @@ def weights_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[str
     folder) win over the registered checkpoint."""
     if not spec.weights:
         return checkpoint_source(spec, tiny)
-    if not (Path(spec.weights) / "config.json").is_file():
-        raise MarsZooError(
-            f"--weights {spec.weights} for model {spec.name!r} is not a save_pretrained folder "
-            f"(no config.json in it). Save the fine-tuned model with model.save_pretrained(FOLDER) "
-            f"and pass that folder."
-        )
-    return spec.weights, None
+    return str(own_weights(spec, OWN_WEIGHTS)), None
 
 
 def load_pretrained(spec: ModelSpec, tiny: tuple[dict, TinyBuilder], read_processor, read_model,

@@ -15,6 +15,7 @@ import torch
 
 from mars_zoo import MarsZooError, ModelSpec
 from mars_zoo.tiny import materialize
+from mars_zoo.weights import WeightsForm, own_weights
 from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
 
@@ -98,12 +99,10 @@ def load_encoder(
     processor_source, processor_revision = source, revision
     adapter = recipe.adapter
     if spec.weights:
-        weights = Path(spec.weights)
-        if not weights.is_dir():
-            raise MarsZooError(
-                f"--weights {weights} for {spec.name} is not a folder. Pass the folder that "
-                f"save_pretrained of a fine-tuned {recipe.model_class} wrote."
-            )
+        merged = " (merged weights, or a peft adapter with its base)" if adapter else ""
+        form = WeightsForm(folder=True, words=f"the folder that save_pretrained of a fine-tuned "
+                                               f"{recipe.model_class} wrote{merged}")
+        weights = own_weights(spec, form)
         model_source, model_revision = str(weights), None
         # fine-tuned weights of an adapter model: a new adapter to merge, or merged weights
         adapter = adapter and (weights / ADAPTER_CONFIG).is_file()

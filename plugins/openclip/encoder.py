@@ -13,10 +13,14 @@ from typing import Sequence
 import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
+from mars_zoo.weights import WeightsForm, own_weights
 
 TINY_CONFIG = Path(__file__).with_name("mars-zoo-tiny-random.json")
 TINY_ARCHITECTURE = TINY_CONFIG.stem
 HF_HUB = "hf-hub:"
+CHECKPOINT_FORMS = ("a state_dict (torch.save or safetensors) or a dict holding one under 'state_dict', as "
+                    "open_clip's training writes it")
+OWN_WEIGHTS = WeightsForm(folder=False, words=f"one checkpoint file: {CHECKPOINT_FORMS}")
 
 
 class OpenClipEncoder(Encoder):
@@ -156,10 +160,6 @@ def _hub_architecture(spec: ModelSpec, repo: str, config_path: Path):
     return model, preprocess, tokenizer
 
 
-CHECKPOINT_FORMS = ("a state_dict (torch.save or safetensors) or a dict holding one under 'state_dict', as "
-                    "open_clip's training writes it")
-
-
 def _weights_source(spec: ModelSpec, path: str) -> tuple[str, str]:
     """Whose weights `path` holds, and the fix when they do not fit the architecture."""
     if spec.weights:
@@ -178,11 +178,6 @@ def load_weights(spec: ModelSpec, model, path: str) -> None:
     import open_clip
 
     source, fix = _weights_source(spec, path)
-    if Path(path).is_dir():
-        raise MarsZooError(
-            f"{source} is a folder, but {spec.name} (OpenCLIP) takes one checkpoint file: {CHECKPOINT_FORMS}. "
-            f"Pass that file."
-        )
     try:
         open_clip.load_checkpoint(model, path, strict=True)
     except (RuntimeError, OSError, ValueError, KeyError, AttributeError, StopIteration,
@@ -200,7 +195,7 @@ def _create_from_url(spec: ModelSpec):
     the user's own (`spec.weights`)."""
     architecture, tag = split_checkpoint(spec.checkpoint)
     model, preprocess, tokenizer = _tag_architecture(architecture, tag) if tag else _named_architecture(architecture)
-    load_weights(spec, model, spec.weights or spec.weights_file)
+    load_weights(spec, model, str(own_weights(spec, OWN_WEIGHTS)) if spec.weights else spec.weights_file)
     return model, preprocess, tokenizer
 
 
@@ -215,7 +210,7 @@ def _create(spec: ModelSpec):
     repo, filenames = hub_weights(spec)
     # every download first, so that a missing file fails before a large model is built
     config = None if tag else Path(_hub_download(spec, repo, (HF_CONFIG_NAME,)))
-    weights = spec.weights or _hub_download(spec, repo, filenames)
+    weights = str(own_weights(spec, OWN_WEIGHTS)) if spec.weights else _hub_download(spec, repo, filenames)
     if config is not None:
         model, preprocess, tokenizer = _hub_architecture(spec, repo, config)
     else:
@@ -244,7 +239,7 @@ def load_encoder(spec: ModelSpec, device: str, precision: str) -> OpenClipEncode
             _, tag = split_checkpoint(spec.checkpoint)
             model, preprocess, tokenizer = _create_tiny_random(seed=int(tag.removeprefix("seed")))
             if spec.weights:
-                load_weights(spec, model, spec.weights)
+                load_weights(spec, model, str(own_weights(spec, OWN_WEIGHTS)))
         else:
             model, preprocess, tokenizer = _create(spec)
     model = model.to(device=device, dtype=spec.weights_torch_dtype(device, precision))

@@ -14,12 +14,18 @@ import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
 from mars_zoo.tiny import clip_processor, materialize, seeded
+from mars_zoo.weights import WeightsForm, own_weights
 
 TINY_SEED = 0
 TINY_IMAGE_SIZE = 32
 TINY_TOWER = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
 TINY_RECIPE = {"model": "SentenceTransformer[CLIPModel]", "seed": TINY_SEED, "tower": TINY_TOWER,
                "image_size": TINY_IMAGE_SIZE, "patch_size": 8, "projection_dim": 24, "format": 1}
+OWN_WEIGHTS = WeightsForm(
+    folder=True, marker="modules.json",
+    words="a sentence-transformers folder (with its modules.json): save the fine-tuned model with "
+    "model.save(FOLDER) and pass that folder",
+)
 
 
 class SentenceTransformerEncoder(Encoder):
@@ -66,12 +72,7 @@ def build_tiny(folder: Path) -> None:
 
 def _source(spec: ModelSpec) -> tuple[str, str | None]:
     if spec.weights:
-        if not (Path(spec.weights) / "modules.json").is_file():
-            raise MarsZooError(
-                f"--weights {spec.weights} for model {spec.name!r} is not a sentence-transformers folder (no "
-                f"modules.json in it). Save the fine-tuned model with model.save(FOLDER) and pass that folder."
-            )
-        return spec.weights, None
+        return str(own_weights(spec, OWN_WEIGHTS)), None
     if spec.random_weights:
         return str(materialize(spec.name, TINY_RECIPE, build_tiny) / "sentence-transformers"), None
     return spec.checkpoint, spec.revision
