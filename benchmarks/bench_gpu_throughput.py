@@ -255,29 +255,29 @@ def worker(args) -> int:
 
     from mars_zoo.atomic import atomic_write_bytes
     from mars_zoo.data.tile_gallery import read_tile_gallery
-    from mars_zoo.distributed import environment_ranks, join, leave, rank_device
+    from mars_zoo.distributed import environment_ranks, process_group, rank_device
     from mars_zoo.environment import check_precision
     from mars_zoo.reporting import Reporter
     from mars_zoo.runner import embed_options
     from mars_zoo_openclip.encoder import OpenClipEncoder
 
-    ranks = join(environment_ranks())
-    device = rank_device(args.device, ranks)
-    if device.startswith("cuda"):
-        torch.cuda.set_device(device)
-    check_precision(args.precision, device)
-    model, preprocess = build_model(args.arch, device)
-    spec = bench_spec(args.arch, OpenClipEncoder(model, preprocess, None, device))
-    options = embed_options(spec, device, args.precision, args.batch_size, args.workers)
-    warm_up(model, preprocess, args.px, args.batch_size, device, args.precision)
-    source = read_tile_gallery(args.gallery, "bench", True, Reporter(), args.gallery.parent / "index").images
-    reset_peak(device)
-    wall, items, seconds = harness_side(source, spec, args.cache, args.shard_size, options, ranks)
-    figures = ranks.gather({"rank": ranks.rank, "device": device, "images": items, "seconds": seconds,
-                            "wall": wall, "peak": peak(device)})
-    if ranks.leader:
-        atomic_write_bytes(args.worker_report, json.dumps(figures).encode("utf-8"))
-    leave(ranks)
+    ranks = environment_ranks()
+    with process_group(ranks):
+        device = rank_device(args.device, ranks)
+        if device.startswith("cuda"):
+            torch.cuda.set_device(device)
+        check_precision(args.precision, device)
+        model, preprocess = build_model(args.arch, device)
+        spec = bench_spec(args.arch, OpenClipEncoder(model, preprocess, None, device))
+        options = embed_options(spec, device, args.precision, args.batch_size, args.workers)
+        warm_up(model, preprocess, args.px, args.batch_size, device, args.precision)
+        source = read_tile_gallery(args.gallery, "bench", True, Reporter(), args.gallery.parent / "index").images
+        reset_peak(device)
+        wall, items, seconds = harness_side(source, spec, args.cache, args.shard_size, options, ranks)
+        figures = ranks.gather({"rank": ranks.rank, "device": device, "images": items, "seconds": seconds,
+                                "wall": wall, "peak": peak(device)})
+        if ranks.leader:
+            atomic_write_bytes(args.worker_report, json.dumps(figures).encode("utf-8"))
     return 0
 
 

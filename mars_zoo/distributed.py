@@ -15,22 +15,40 @@ node); GROUP_RANK is their node's rank, which the result records for each rank.
 The process group carries only these small control messages (gloo, also between GPU
 ranks): the embeddings travel through the cache folder, which must be shared by all ranks.
 Outside torchrun (no WORLD_SIZE) nothing here imports torch.
+
+A rank that stops (killed, crashed, or refused with a `MarsZooError`) loses nothing
+finished: every shard is published atomically, so a rerun with any number of ranks
+computes only the rest. The ranks still running then find their collective broken, which
+is `RanksLost`, not a bug. `mars-zoo run --nproc N` runs torch's elastic launcher in its own
+process (`launch`): each rank records its error paragraph in the error file the launcher
+gives it (TORCHELASTIC_ERROR_FILE) instead of printing it, and the launcher says once
+why the run stopped: the rank's own paragraph, or which rank died and how to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
+import logging
 import os
+import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from mars_zoo.atomic import atomic_write_bytes
-from mars_zoo.errors import MarsZooError
+from mars_zoo.errors import MarsZooError, RanksLost
 
 # Long enough for the slowest rank to finish its last shard of a huge model.
 COLLECTIVE_TIMEOUT = dt.timedelta(hours=2)
+LAUNCHED_ENV = "MARS_ZOO_NPROC_LAUNCH"  # set for the ranks that `mars-zoo run --nproc` starts
+ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"  # where torchrun asks a rank to record why it failed
+LOST_GRACE_S = 30.0  # how long a rank that lost the others waits for the launcher to stop it
+RESUME = ("The embeddings finished so far are kept in the cache{where}. Fix: rerun the same command to "
+          "resume, with any number of ranks (any --nproc): only the missing embeddings are computed.")
 
 
 @dataclass(frozen=True)
@@ -58,7 +76,8 @@ class Ranks:
         import torch.distributed as dist
 
         box = [make() if self.leader else None]
-        dist.broadcast_object_list(box, src=0)
+        with self._collective():
+            dist.broadcast_object_list(box, src=0)
         return box[0]
 
     def gather(self, value: Any) -> list[Any]:
@@ -68,14 +87,29 @@ class Ranks:
         import torch.distributed as dist
 
         values: list[Any] = [None] * self.world_size
-        dist.all_gather_object(values, value)
+        with self._collective():
+            dist.all_gather_object(values, value)
         return values
 
     def wait_for_all(self) -> None:
         if self.distributed:
             import torch.distributed as dist
 
-            dist.barrier()
+            with self._collective():
+                dist.barrier()
+
+    @contextlib.contextmanager
+    def _collective(self) -> Iterator[None]:
+        """A collective fails (gloo: "Connection closed by peer", a timeout) when another
+        rank stopped: that rank's own output says why; this one says what it means."""
+        try:
+            yield
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise RanksLost(
+                f"Rank {self.rank} of {self.world_size} lost the other ranks ({type(exc).__name__}: {detail}): "
+                f"another rank stopped, and its own output says why. {RESUME.format(where='')}"
+            ) from exc
 
     def mine(self, items: list) -> list:
         """This rank's share of `items`: every world_size-th one from position `rank`."""
@@ -99,23 +133,24 @@ def environment_ranks() -> Ranks:
     return Ranks(rank, world_size, local_rank, node, max(1, local_world_size))
 
 
-def join(ranks: Ranks) -> Ranks:
-    """Joins the process group of a torchrun launch (no-op for a single process)."""
-    if ranks.distributed:
-        import torch.distributed as dist
+@contextlib.contextmanager
+def process_group(ranks: Ranks) -> Iterator[None]:
+    """The block as a member of a torchrun launch's process group (no-op for a single
+    process). A block that succeeds waits for every rank before leaving; one that fails
+    leaves at once (a barrier would wait for ranks busy in another collective), and the
+    others then find their next collective broken (`RanksLost`) instead of hanging."""
+    if not ranks.distributed:
+        yield
+        return
+    import torch.distributed as dist
 
-        if not dist.is_initialized():
-            dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
-    return ranks
-
-
-def leave(ranks: Ranks) -> None:
-    if ranks.distributed:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.barrier()
-            dist.destroy_process_group()
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
+    try:
+        yield
+        ranks.wait_for_all()
+    finally:
+        dist.destroy_process_group()
 
 
 def rank_device(device: str, ranks: Ranks) -> str:
@@ -155,3 +190,77 @@ def check_shared_folder(ranks: Ranks, folder: Path) -> None:
             f"through that folder. Fix: pass every rank the same --cache-dir DIR, on a file system "
             f"all nodes share."
         )
+
+
+def report_failure(message: str, exit_code: int, lost: bool) -> bool:
+    """In a rank under torchrun, record this rank's error paragraph in the error file
+    torchrun gave it (`lost`: the rank only lost the others). Returns whether the rank's
+    launcher is `mars-zoo run --nproc`, which then says it once for all ranks.
+
+    There, a rank that only lost the others waits to be stopped: the rank that stopped
+    first is still ending (its process group is closed before its interpreter is), and
+    the launcher names the first rank it sees ended as the cause."""
+    path = os.environ.get(ERROR_FILE_ENV)
+    if not path:
+        return False
+    record = {"message": message, "timestamp": int(time.time()),
+              "mars_zoo": {"exit_code": exit_code, "lost": lost}}  # torchrun reads the first two
+    atomic_write_bytes(Path(path), json.dumps(record).encode("utf-8"))
+    launched = bool(os.environ.get(LAUNCHED_ENV))
+    if launched and lost:
+        time.sleep(LOST_GRACE_S)  # the launcher stops this rank (SIGTERM) once it sees the other end
+    return launched
+
+
+def launch(nproc: int, command: list[str], cache_dir: Path) -> int:
+    """`python -m mars_zoo COMMAND` on `nproc` ranks of this machine, through torch's
+    elastic launcher (torchrun `--standalone`: a free local rendezvous port) run in this
+    process, so that a failed run ends with one paragraph (`_stopped`), not torchrun's
+    traceback. `cache_dir` is where the finished embeddings are kept."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "mars_zoo", *command])
+    previous = logging.root.manager.disable
+    logging.disable(logging.ERROR)  # the launcher logs each failure in lines our paragraph replaces
+    os.environ[LAUNCHED_ENV] = "1"  # the ranks inherit it
+    try:
+        run(args)
+    except ChildFailedError as exc:
+        raise _stopped(exc.failures, nproc, cache_dir) from None
+    except SignalException as exc:  # Ctrl-C (or a kill) of the launcher, which stopped the ranks
+        raise KeyboardInterrupt from exc
+    finally:
+        os.environ.pop(LAUNCHED_ENV, None)
+        logging.disable(previous)
+    return 0
+
+
+def _stopped(failures: dict, nproc: int, cache_dir: Path) -> MarsZooError:
+    """Why the ranks stopped, from torchrun's failures by rank: the paragraph a rank
+    recorded, or which rank died and how. The ranks the launcher stopped after the first
+    failure (SIGTERM) and those that only lost the others are not the cause."""
+    def recorded(failure) -> dict | None:
+        data = failure.error_file_data
+        return data.get("mars_zoo") if isinstance(data, dict) else None
+
+    causes = {rank: failure for rank, failure in sorted(failures.items())
+              if -failure.exitcode != signal.SIGTERM and not (recorded(failure) or {}).get("lost")}
+    causes = causes or dict(sorted(failures.items()))
+    for failure in causes.values():
+        if recorded(failure):
+            error = MarsZooError(failure.message)
+            error.exit_code = recorded(failure)["exit_code"]
+            return error
+    deaths = " and ".join(f"rank {rank} (pid {failure.pid}) {_death(failure)}" for rank, failure in causes.items())
+    return RanksLost(
+        f"The run on {nproc} ranks stopped: {deaths}; the launcher stopped the other ranks. "
+        f"{RESUME.format(where=f' ({cache_dir})')}"
+    )
+
+
+def _death(failure) -> str:
+    if failure.exitcode < 0:
+        return f"was killed by signal {failure.signal_name()}"
+    return f"exited with code {failure.exitcode}"

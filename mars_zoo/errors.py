@@ -22,3 +22,10 @@ class ModelContractError(PluginError):
     """A model returned something the harness cannot score (shape, dtype, NaN...)."""
 
     exit_code = 3
+
+
+class RanksLost(MarsZooError):
+    """A run on several ranks stopped because one of them did (killed, crashed): what
+    was finished is in the cache, and a rerun resumes."""
+
+    exit_code = 3

@@ -4,14 +4,14 @@ Embeddings are a deterministic function of each item alone (image colour
 statistics, text bytes), so the harness's behaviour can be tested without any
 real model. Some models break the contract on purpose. Setting
 MARS_ZOO_TEST_CALL_LOG appends one line per model call to that file (the kind, the
-torch.distributed rank and the process id), and
-MARS_ZOO_TEST_CALL_DELAY sleeps that many seconds per call, so a test can kill
-a run mid-embedding and count what a rerun recomputes.
+torch.distributed rank and the process id), and MARS_ZOO_TEST_KILL_RANK=R:N makes
+the process of rank R kill itself (SIGKILL) at its N-th model call, so a test can
+kill a run mid-embedding and count what a rerun recomputes.
 """
 
 import hashlib
 import os
-import time
+import signal
 
 import mars_zoo
 from mars_zoo import Encoder, MarsZooError, ModelSpec
@@ -19,12 +19,18 @@ from mars_zoo import Encoder, MarsZooError, ModelSpec
 DIM = 16
 
 
+_CALLS = []  # the kinds of the model calls this process made
+
+
 def _log_call(kind):
     path = os.environ.get("MARS_ZOO_TEST_CALL_LOG")
     if path:
         with open(path, "a") as handle:
             handle.write(f"{kind} rank={os.environ.get('RANK', '0')} pid={os.getpid()}\n")
-    time.sleep(float(os.environ.get("MARS_ZOO_TEST_CALL_DELAY", "0")))
+    _CALLS.append(kind)
+    rank, _, call = os.environ.get("MARS_ZOO_TEST_KILL_RANK", ":").partition(":")
+    if rank == os.environ.get("RANK") and str(len(_CALLS)) == call:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def image_features(image):

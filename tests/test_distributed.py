@@ -1,18 +1,16 @@
 """Several torch.distributed ranks (gloo, on the CPU) embedding into one cache: the same
 metrics as one process, every shard computed once, on one node (`--nproc`) and on two
-(two torchrun launches meeting at a rendezvous endpoint, as on two machines), and a
-killed run resumed with another number of ranks computing only what is missing."""
+(two torchrun launches meeting at a rendezvous endpoint, as on two machines). A rank
+killed or failing, and the rerun that resumes it: tests/faults/test_rank_faults.py."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -97,45 +95,6 @@ def test_two_ranks_score_like_one_process_and_compute_every_shard_once(one_proce
     assert two.returncode == 0, stderr
     _assert_like_one_process(one_process, tmp_path / "two.json", tmp_path / "two.log", nodes=[0, 0])
     _assert_every_shard_recorded_as_verified(tmp_path / "two", monkeypatch)
-
-
-def test_a_killed_rank_is_resumed_by_one_process_computing_only_what_is_missing(plugins_dir, tmp_path):
-    log = tmp_path / "calls.log"
-    args = ["fake/good", "--benchmark", "mini", "--tasks", "landform", "--plugins-dir", str(plugins_dir), *SMALL,
-            "--cache-dir", str(tmp_path / "cache")]
-    env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(log), MARS_ZOO_TEST_CALL_DELAY="0.15")
-    launcher = _start([*args, "--nproc", "2", "--out", str(tmp_path / "killed.json")], env)
-    deadline = time.monotonic() + 300
-    victim = None
-    while victim is None and time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        rank1 = [line for line in lines if line.startswith("image rank=1")]
-        if len(rank1) >= 5:
-            victim = int(rank1[-1].split("pid=")[1])
-        time.sleep(0.02)
-    assert victim is not None, "rank 1 never embedded"
-    os.kill(victim, signal.SIGKILL)
-    launcher.communicate(timeout=300)
-    assert launcher.returncode != 0
-    assert not (tmp_path / "killed.json").exists()
-    finished_shards = len(list((tmp_path / "cache").rglob("shard-*.npy")))
-    assert finished_shards >= 2
-
-    log.unlink()
-    resumed = _start([*args, "--out", str(tmp_path / "resumed.json")], dict(env, MARS_ZOO_TEST_CALL_DELAY="0"))
-    _, stderr = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, stderr
-    resumed_calls = _calls(log)[("image", "rank=0")]
-
-    fresh = _start([*args[:-1], str(tmp_path / "fresh-cache"), "--out", str(tmp_path / "fresh.json")],
-                   dict(os.environ))
-    _, stderr = fresh.communicate(timeout=300)
-    assert fresh.returncode == 0, stderr
-    images = json.loads((tmp_path / "fresh.json").read_text())["tasks"]["landform"]["dataset"]["items"]
-    total_batches = sum(-(-min(8, images - start) // 4) for start in range(0, images, 8))
-    # Landform image shards are full (8 rows, 2 calls each) until the last one.
-    assert resumed_calls == total_batches - 2 * finished_shards
-    assert _scored(tmp_path / "resumed.json") == _scored(tmp_path / "fresh.json")
 
 
 def _free_port() -> int:

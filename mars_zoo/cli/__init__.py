@@ -14,7 +14,8 @@ import sys
 
 from mars_zoo import __version__
 from mars_zoo.cli import check, data, leaderboard, models, mteb, run, search, tiles, validate
-from mars_zoo.errors import MarsZooError
+from mars_zoo.distributed import report_failure
+from mars_zoo.errors import MarsZooError, RanksLost
 from rich.markup import escape
 
 from mars_zoo.reporting import console_err
@@ -47,14 +48,21 @@ def _error(message: str) -> None:
     console_err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def _fail(message: str, code: int, lost: bool = False) -> int:
+    """Say why the command failed, and return its exit code; a rank started by
+    `mars-zoo run --nproc` leaves saying it to its launcher (see mars_zoo.distributed)."""
+    if not report_failure(message, code, lost):
+        _error(message)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # what a relaunch repeats
     try:
         return args.handler(args)
     except MarsZooError as exc:
-        _error(str(exc))
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code, isinstance(exc, RanksLost))
     except KeyboardInterrupt:
         console_err.print("[yellow]interrupted[/]")
         return 130
@@ -64,12 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(DEBUG_ENV):
             raise
         detail = " ".join(str(exc).split())[:300]
-        _error(
+        return _fail(
             f"mars-zoo {args.command} failed unexpectedly ({type(exc).__name__}: {detail}). This is a "
             f"bug in mars-zoo, please report it with the command you ran; rerun with {DEBUG_ENV}=1 "
-            f"to see the traceback."
+            f"to see the traceback.", BUG_EXIT_CODE
         )
-        return BUG_EXIT_CODE
 
 
 if __name__ == "__main__":  # pragma: no cover

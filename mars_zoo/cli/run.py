@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE
+from mars_zoo.cache import DEFAULT_SHARD_SIZE, default_cache_dir
 from mars_zoo.cli.options import (
     MAX_COUNT, MAX_SEED, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option,
     add_weights_option, data_settings, embedding_settings, int_between, parse_tasks,
@@ -81,13 +79,15 @@ def register(subparsers) -> None:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from mars_zoo.distributed import environment_ranks, join, leave
+    from mars_zoo.distributed import environment_ranks, launch, process_group
     from mars_zoo.registry import load_registry
     from mars_zoo.runner import RunConfig, run
 
     ranks = environment_ranks()
     if args.nproc is not None:
-        return launch_ranks(args.nproc, args.argv, ranks.distributed)
+        if ranks.distributed:
+            raise MarsZooError("--nproc starts torchrun itself; under torchrun, drop --nproc.")
+        return launch(args.nproc, rank_command(args.argv), args.cache_dir or default_cache_dir())
     if ranks.distributed and args.no_cache:
         raise MarsZooError(
             "--no-cache cannot be used with several ranks: they share their embeddings through the "
@@ -109,11 +109,8 @@ def run_command(args: argparse.Namespace) -> int:
     )
     reporter = RichReporter() if ranks.leader else Reporter()  # one rank speaks for all
     registry = load_registry(args.plugins_dir, reporter)
-    join(ranks)
-    try:
+    with process_group(ranks):
         result, embedder = run(config, registry, reporter, ranks)
-    finally:
-        leave(ranks)
     if result is None:
         return 0  # not rank 0: its share is in the cache, rank 0 reports
     print_summary(result)
@@ -126,15 +123,9 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def launch_ranks(nproc: int, argv: list[str], inside_torchrun: bool) -> int:
-    """`mars-zoo run --nproc N ...`: the same command on N ranks of this machine, through
-    torchrun (`--standalone`: a free local rendezvous port)."""
-    if inside_torchrun:
-        raise MarsZooError("--nproc starts torchrun itself; under torchrun, drop --nproc.")
-    rest = [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "mars_zoo", *rest]
-    return subprocess.run(command).returncode
+def rank_command(argv: list[str]) -> list[str]:
+    """The command every rank of `mars-zoo run --nproc N ...` runs: the same, without --nproc."""
+    return [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
 
 
 def _pct(value: float | None) -> str:

@@ -9,6 +9,7 @@ or wrongly scored (metrics equal to the clean run's, or no result file at all).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from boundary_helpers import Outcome as CliOutcome
@@ -136,3 +138,29 @@ def cache_copy(clean, tmp_path) -> Path:
 def data_copy(clean, tmp_path) -> Path:
     """A private copy of the mini benchmark's data, for a case to edit and pass with --data-dir."""
     return shutil.copytree(clean.cache / "mini-v1", tmp_path / "data")
+
+
+def complete_shards(cache: Path) -> set[tuple[str, str]]:
+    """(entry, shard file) of every shard whose checksum file names it and agrees with it."""
+    found = set()
+    for checksum in cache.glob("embeddings/*/*/shard-*.npy.sha256"):
+        shard = checksum.with_suffix("")
+        parts = checksum.read_text().split()
+        if shard.is_file() and parts == [hashlib.sha256(shard.read_bytes()).hexdigest(), shard.name]:
+            found.add((shard.parent.name, shard.name))
+    return found
+
+
+def calls_for(cache: Path, shards: set[tuple[str, str]]) -> tuple[int, int]:
+    """The (image, text) model calls that computing `shards` takes, rows read from `cache`."""
+    calls = {"image": 0, "text": 0}
+    for entry, name in shards:
+        directory = next(cache.glob(f"embeddings/*/{entry}"))
+        modality = json.loads((directory / "manifest.json").read_text())["fields"]["modality"]
+        calls[modality] += -(-len(np.load(directory / name)) // BATCH)
+    return calls["image"], calls["text"]
+
+
+def without_embeddings(clean: Clean, tmp_path: Path) -> Path:
+    """The clean run's cache (mini data, fingerprints) with no embedding in it."""
+    return shutil.copytree(clean.cache, tmp_path / "cache", ignore=shutil.ignore_patterns("embeddings"))

@@ -13,19 +13,15 @@ the cache's own bookkeeping.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import select
-import shutil
 import signal
-from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pytest
 
-from data_faults import BATCH, MODEL, SHARD_ARGS, metrics, run_cli
+from data_faults import MODEL, SHARD_ARGS, calls_for, complete_shards, metrics, run_cli, without_embeddings
 from mars_zoo import atomic, checks
 from mars_zoo.cli import main
 
@@ -78,32 +74,6 @@ def killed(args: list[str], install: Callable[[], None]) -> None:
         os.close(read_end)
 
 
-def complete_shards(cache: Path) -> set[tuple[str, str]]:
-    """(entry, shard file) of every shard whose checksum file names it and agrees with it."""
-    found = set()
-    for checksum in cache.glob("embeddings/*/*/shard-*.npy.sha256"):
-        shard = checksum.with_suffix("")
-        parts = checksum.read_text().split()
-        if shard.is_file() and parts == [hashlib.sha256(shard.read_bytes()).hexdigest(), shard.name]:
-            found.add((shard.parent.name, shard.name))
-    return found
-
-
-def calls_for(cache: Path, shards: set[tuple[str, str]]) -> tuple[int, int]:
-    """The (image, text) model calls that computing `shards` takes, rows read from the clean cache."""
-    calls = {"image": 0, "text": 0}
-    for entry, name in shards:
-        directory = next(cache.glob(f"embeddings/*/{entry}"))
-        modality = json.loads((directory / "manifest.json").read_text())["fields"]["modality"]
-        calls[modality] += -(-len(np.load(directory / name)) // BATCH)
-    return calls["image"], calls["text"]
-
-
-def _without_embeddings(clean, tmp_path: Path) -> Path:
-    """The clean run's cache (mini data, fingerprints) with no embedding in it."""
-    return shutil.copytree(clean.cache, tmp_path / "cache", ignore=shutil.ignore_patterns("embeddings"))
-
-
 # case: (task, where the kill happens, start from an empty cache (mini generated anew))
 CASES = {
     **{f"before-publish-{n}": ("landform", kill_at(os, "replace", n), False) for n in range(1, 10)},
@@ -125,7 +95,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_killed_run_resumes_without_losing_or_misscoring_anything(case, clean, tmp_path, capsys):
     task, install, fresh = CASES[case]
-    cache = tmp_path / "cache" if fresh else _without_embeddings(clean, tmp_path)
+    cache = tmp_path / "cache" if fresh else without_embeddings(clean, tmp_path)
     out = tmp_path / "result.json"
     workers = ("--workers", "2") if case.endswith("-in-workers") else ()
     args = ["run", MODEL, "--plugins-dir", str(clean.plugins), "--out", str(out), "--cache-dir", str(cache),
@@ -149,7 +119,7 @@ def test_a_killed_run_resumes_without_losing_or_misscoring_anything(case, clean,
 
 
 def test_two_kills_in_a_row_still_resume_exactly(clean, tmp_path, capsys):
-    cache = _without_embeddings(clean, tmp_path)
+    cache = without_embeddings(clean, tmp_path)
     out = tmp_path / "result.json"
     args = ["run", MODEL, "--plugins-dir", str(clean.plugins), "--out", str(out), "--cache-dir", str(cache),
             "--benchmark", "mini", *SHARD_ARGS, "--tasks", "landform"]
