@@ -134,8 +134,10 @@ def test_own_weights_have_their_own_cache_entries(weights, tmp_path, capsys):
 
 def test_check_takes_own_weights(weights, capsys):
     assert main(["check", MODEL, "--weights", str(weights / "other.pt")]) == 0
-    assert main(["check", MODEL, "--weights", str(weights / "garbage.pt")]) == 1
-    assert "garbage.pt could not be loaded" in " ".join(capsys.readouterr().out.split())
+    capsys.readouterr()
+    assert main(["check", MODEL, "--weights", str(weights / "garbage.pt"), "--json"]) == 1
+    (failed,) = [check for check in json.loads(capsys.readouterr().out) if not check["passed"]]
+    assert f"--weights {weights / 'garbage.pt'} could not be loaded into {MODEL}" in failed["detail"]
 
 
 def test_the_default_result_file_keeps_the_name_the_weights_were_given(tmp_path):

@@ -125,7 +125,7 @@ def test_cli_prints_file_field_message_and_exits_1(capsys):
     assert out.out.splitlines() == [
         f'{bad}: model.paper_url: must be an http:// or https:// link, got "javascript:alert(document.cookie)"'
     ]
-    assert "2 file(s) checked: 1 invalid, 1 problem(s)" in out.err
+    assert "2 file(s) checked: 1 invalid, 1 problem(s)" in " ".join(out.err.split())
 
 
 def test_cli_json_report(capsys):

@@ -26,10 +26,11 @@ def _metrics(path):
 
 
 def _probe(args):
-    """Runs `mars-zoo ARGS` in a fresh interpreter; returns the heavy packages it imported."""
+    """Runs `mars-zoo ARGS` in a fresh interpreter; returns the heavy packages it imported
+    and its output, whitespace folded (it wraps at the terminal's width)."""
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1]), done.stdout
+    return json.loads(done.stdout.strip().splitlines()[-1]), " ".join(done.stdout.split())
 
 
 def test_a_warm_run_imports_no_heavy_library_and_scores_the_same(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 
 from rich.markup import escape
 from rich.table import Table
@@ -23,6 +25,8 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("model", help="model name, e.g. openclip/tiny-random")
+    parser.add_argument("--json", action="store_true",
+                        help="print the checks as JSON (name, passed, detail) instead of a table")
     add_weights_option(parser)
     add_plugins_dir_option(parser)
     parser.set_defaults(handler=run_check)
@@ -36,13 +40,16 @@ def run_check(args: argparse.Namespace) -> int:
     reporter = RichReporter()
     spec = model_to_load(load_registry(args.plugins_dir, reporter).get(args.model), None, args.weights, reporter)
     checks = check_model(spec, reporter)
+    failed = [check for check in checks if not check.passed]
+    if args.json:
+        console.print_json(json.dumps([dataclasses.asdict(check) for check in checks]))
+        return 1 if failed else 0
     table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
     for column in ("check", "result", "detail"):
         table.add_column(column, overflow="fold")
     for check in checks:
         table.add_row(escape(check.name), "[green]pass[/]" if check.passed else "[red]FAIL[/]", escape(check.detail))
     console.print(table)
-    failed = [check for check in checks if not check.passed]
     if failed:
         console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/]")
         return 1

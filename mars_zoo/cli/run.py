@@ -133,7 +133,8 @@ def _pct(value: float | None) -> str:
 
 
 def print_summary(result: dict) -> None:
-    """One table per task: the headline metrics in percent (MedR and K as integers)."""
+    """One table per task: the headline metrics in percent (MedR and K as integers). A
+    narrow terminal folds a cell onto more lines rather than cutting a number short."""
     tasks = result["tasks"]
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
     console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")
@@ -142,7 +143,7 @@ def print_summary(result: dict) -> None:
         table = Table(title=f"Task 1: paired image-text retrieval ({paired['dataset']['items']} pairs, "
                             f"images {paired['image_preparation']})")
         for column in ("direction", "R@1", "R@10", "MRR", "MedR"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", overflow="fold")
         for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):
             m = tasks["paired"]["metrics"][direction]
             table.add_row(label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), str(round(m["medr"])))
@@ -154,14 +155,14 @@ def print_summary(result: dict) -> None:
         m = tasks["landform"]["metrics"]
         table = Table(title=f"Task 2: landform retrieval ({len(tasks['landform']['per_class'])} classes)")
         for column in ("mAP", "R-Precision", "nDCG@10", "Hit@10"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", overflow="fold")
         table.add_row(_pct(m["map"]), _pct(m["r_precision"]), _pct(m["ndcg@10"]), _pct(m["hit@10"]))
         console.print(table)
     if "geolocalization" in tasks:
         geo = tasks["geolocalization"]
         table = Table(title=f"Task 3: global geo-localization ({geo['gallery']['items']} tiles)")
         for column in ("landform", "mode", "F1", "precision", "recall", "K", "AUPRC"):
-            table.add_column(column, justify="right")
+            table.add_column(column, justify="right", overflow="fold")
         for row in geo["per_landform"]:
             table.add_row(escape(row["landform"]), row["mode"], _pct(row["f1"]), _pct(row["precision"]),
                           _pct(row["recall"]), str(row["k"]), _pct(row["auprc"]))
