@@ -59,7 +59,7 @@ def run_plugins(args: argparse.Namespace) -> int:
         return 0
     table = Table(title="mars-zoo plugins (in load order)")
     for column in ("name", "origin", "package", "version", "hooks"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a long package name folds, never cut to "..."
     for row in rows:
         table.add_row(*(escape(str(cell)) for cell in (row["name"], row["origin"], row["package"],
                                                         row["version"], ", ".join(row["hooks"]))))
