@@ -52,7 +52,8 @@ def sided(request):
     tiny = TinyModel(spec.loader.tiny.name, spec.loader.tiny.build, {"seed": 0, "padding_side": request.param})
     folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
     encoder = MllmLoader(spec.loader.recipe, tiny)(spec, "cpu", "fp32")
-    processor = LlavaNextProcessor.from_pretrained(folder)  # its padding side is never set
+    # its padding side is never set; the PIL image processor is what transformers 4.57.3 loads
+    processor = LlavaNextProcessor.from_pretrained(folder, backend="pil")
     processor.patch_size = 14
     model = LlavaNextForConditionalGeneration.from_pretrained(folder, dtype=torch.float32).eval()
     return request.param, encoder, processor, model
@@ -146,3 +147,16 @@ def test_patch_size_comes_from_the_recipe_not_the_checkpoint(encoder):
         saved(text=[README_IMAGE], images=[picture(64, 64, 4)], return_tensors="pt")
     assert encoder.processor.patch_size == 14 == encoder.model.config.vision_config.patch_size
 
+
+
+def test_images_are_preprocessed_by_the_pil_image_processor_the_published_code_used(encoder):
+    """transformers 4.57.3 (the published runs) loads the slow, PIL-based LLaVA-NeXT image
+    processor; transformers 5's default torchvision backend resizes differently. The model
+    receives exactly what the PIL-based processor, built here from the checkpoint's
+    preprocessor config, makes of the image."""
+    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+    image = picture(333, 517, 5)  # a resize whose result differs between the two backends
+    expected = LlavaNextImageProcessorPil.from_pretrained(encoder.model.name_or_path)(images=[image], return_tensors="pt")
+    _, seen = _received(encoder, lambda: encoder.encode_image([image]))
+    torch.testing.assert_close(seen[0]["pixel_values"], expected["pixel_values"], atol=0, rtol=0)

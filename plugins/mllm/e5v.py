@@ -6,6 +6,11 @@ position of the final hidden state. What changes its numbers:
 
 - the checkpoint's processor config has no `patch_size`, without which the processor
   cannot count the image tokens; it is the vision tower's 14;
+- the image processor: the published runs used transformers 4.57.3, whose
+  `LlavaNextProcessor` loads the slow, PIL-based `LlavaNextImageProcessor`; transformers 5
+  defaults to a torchvision backend that resizes differently (up to 0.015 per pixel on
+  the parity harness's images), so the recipe asks for the PIL backend (`backend="pil"`),
+  which gives 4.57.3's pixels exactly on the same Pillow;
 - padding: the published code never sets a padding side, so batches pad on the side
   the checkpoint's tokenizer config says, and the last position is a real token only
   if that side is the left. Which side royokong/e5-v's tokenizer config says is
@@ -120,14 +125,15 @@ RECIPE = Recipe(
     pooling="last",
     padding_side=None,  # the checkpoint's, as published
     hidden_states=hidden_states,
-    processor_kwargs={"patch_size": PATCH_SIZE},
+    processor_kwargs={"patch_size": PATCH_SIZE, "backend": "pil"},
 )
 
 RECIPE_NOTES = (
     "Follows the E5-V README, which the published evaluation copies: each text and image is "
     "wrapped in a literal Llama-3 user turn asking for a one-word summary, and the embedding is "
     "the last position of the final hidden state. The processor's patch size is set to 14, which "
-    "the checkpoint's processor config lacks. Like the published code, the recipe sets no padding "
+    "the checkpoint's processor config lacks, and images are preprocessed by the PIL-based image "
+    "processor that the published transformers 4.57.3 used (transformers 5 defaults to torchvision). Like the published code, the recipe sets no padding "
     "side (the checkpoint's tokenizer config decides; which side it says is not known here) and "
     "batches as the published run did: the three prompts of a prompt ensemble in one batch, every "
     "image and caption as if alone (never padded). If the checkpoint pads on the right, the two "
