@@ -7,8 +7,11 @@ merged over them (`tools.utils._merge_args`), then `models.utils.build_image_enc
 `build_text_encoder`. Images go through the published loaders' steps twice (ROUTES): as
 the landform, tile and query loaders hand files over (PIL open and convert("RGB"), or the
 path itself to an encoder that asks for paths), and as task 1's dataset hands its decoded
-images over; then the encoder's `collate_fn` or its processor and a stacked batch. Texts go
-through `encode_text` in the batches the published code uses.
+images over; then the encoder's `collate_fn` or its processor and a stacked batch, in batches
+of the merged config's `batch_size_database` (E5-V's is 1), as the database loops batch them.
+Texts go through `encode_text` in the batches the published code uses (the captions in those
+batches, each prompt ensemble whole). A family whose wrappers preprocess inside
+`encode_image` gives an `inspect_images(encoder, images)` hook that reads the pixels.
 
 SIDE `mars-zoo` loads the same model through its mars-zoo plugin and embeds the same
 files and texts through mars-zoo's own embedding path (`mars_zoo.embed.Embedder`, file
@@ -33,7 +36,7 @@ import sys
 import traceback
 from pathlib import Path
 
-FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders"}
+FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm"}
 LIBRARIES = ("torch", "torchvision", "transformers", "tokenizers", "huggingface_hub", "open_clip", "timm",
              "PIL", "numpy", "safetensors", "sentencepiece", "peft", "accelerate")
 
@@ -98,7 +101,7 @@ def _published_encoders(entry: dict, out: Path):
                        dynamic)
     random_seed(args.seed)
     device = torch.device("cpu")
-    return build_image_encoder(args, device), build_text_encoder(args, device)
+    return build_image_encoder(args, device), build_text_encoder(args, device), getattr(args, "batch_size_database", None)
 
 
 ROUTES = ("image", "paired_image")  # tasks 2 and 3 (image files), task 1 (decoded prepared images)
@@ -143,11 +146,13 @@ def _seen_pixels(encoder):
             hook.remove()
 
 
-def _published_images(image_encoder, images: list[str], route: str):
+def _published_images(image_encoder, images: list[str], route: str, batch_size: int | None):
     """Embeddings and pixels of `images` as the published loaders hand them to the encoder:
     task 1's dataset decodes each image (PIL, RGB); the landform, tile and query loaders do the
     same, except for an encoder that asks for file paths (`use_path_inputs`), which gets the
-    paths. Then the encoder's collate_fn, or its processor and a stacked batch."""
+    paths. Then the encoder's collate_fn, or its processor and a stacked batch, in batches of
+    the merged config's `batch_size_database` (E5-V's is 1)."""
+    import numpy as np
     import torch
     from PIL import Image
 
@@ -160,33 +165,61 @@ def _published_images(image_encoder, images: list[str], route: str):
                 items.append(image.convert("RGB"))
     collate = getattr(image_encoder, "collate_fn", None)
     preprocess = image_encoder.get_processor()
-    if collate is not None:
-        batch, _ = collate(list(zip(items, [Path(p).stem for p in images])))
-    elif preprocess is not None:
-        batch = torch.stack([preprocess(image) for image in items], dim=0)
-    else:
-        batch = items
-    with torch.no_grad(), _seen_pixels(image_encoder) as seen:
-        embeddings = image_encoder.encode_image(batch).float().cpu().numpy()
-    pixels = _pixels_of(batch)
-    if pixels is None and seen:
-        pixels = torch.cat(seen).numpy()
-    return embeddings, pixels
+    embeddings, pixels = [], []
+    for chunk in _chunks(len(items), batch_size):
+        if collate is not None:
+            batch, _ = collate([(items[i], Path(images[i]).stem) for i in chunk])
+        elif preprocess is not None:
+            batch = torch.stack([preprocess(items[i]) for i in chunk], dim=0)
+        else:
+            batch = [items[i] for i in chunk]
+        with torch.no_grad(), _seen_pixels(image_encoder) as seen:
+            embeddings.append(image_encoder.encode_image(batch).float().cpu().numpy())
+        batch_pixels = _pixels_of(batch)
+        pixels.append(torch.cat(seen).numpy() if batch_pixels is None and seen else batch_pixels)
+    return np.concatenate(embeddings), None if any(p is None for p in pixels) else np.concatenate(pixels)
+
+
+def _chunks(count: int, size: int | None) -> list[list[int]]:
+    size = size or count
+    return [list(range(start, min(start + size, count))) for start in range(0, count, size)]
+
+
+def _inspected_pixels(entry: dict, encoder, images: list[str], result: dict) -> None:
+    """Where the family gives an `inspect_images(encoder, images)` hook (wrappers that
+    preprocess inside `encode_image`), the pixels of every route are the ones it reads:
+    each image alone, the same calls on both sides."""
+    inspect = getattr(importlib.import_module(FAMILY_MODULES[entry["family"]]), "inspect_images", None)
+    if inspect is None:
+        return
+    from PIL import Image
+
+    items = []
+    for path in images:
+        with Image.open(path) as image:
+            items.append(image.convert("RGB"))
+    pixels, _ = inspect(encoder, items)
+    for route in ROUTES:
+        result[f"{route}_pixels"] = pixels
 
 
 def _published(entry: dict, images: list[str], batches: list[list[str]], out: Path) -> dict:
     import numpy as np
     import torch
 
-    image_encoder, text_encoder = _published_encoders(entry, out)
+    image_encoder, text_encoder, batch_size = _published_encoders(entry, out)
     result = {"processor": _describe(_processor_of(image_encoder)),
               "dtype": next((_dtype_of(m) for m in _models_of(image_encoder)), None)}
     for route in ROUTES:
-        result[route], result[f"{route}_pixels"] = _published_images(image_encoder, images, route)
+        result[route], result[f"{route}_pixels"] = _published_images(image_encoder, images, route, batch_size)
+    _inspected_pixels(entry, image_encoder, images, result)
     if text_encoder is not None:
+        # the captions in the database loop's batches, each prompt ensemble whole
+        captions, *ensembles = batches
+        text_batches = [[captions[i] for i in chunk] for chunk in _chunks(len(captions), batch_size)] + ensembles
         with torch.no_grad():
             result["text"] = np.concatenate([text_encoder.encode_text(texts).float().cpu().numpy()
-                                             for texts in batches])
+                                             for texts in text_batches])
     return result
 
 
@@ -228,8 +261,10 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
     if spec.supports_text:
         result["text"] = embedder.texts([text for batch in batches for text in batch], "parity texts")
     encoder = embedder.encoder.get()
+    _inspected_pixels(entry, encoder, images, result)
     result["processor"] = "; task 1: ".join(dict.fromkeys(
-        _describe(embedder.image_transform(preparation)) for preparation in preparations.values()))
+        _describe(embedder.image_transform(preparation) or _processor_of(encoder))
+        for preparation in preparations.values()))
     result["dtype"] = next((_dtype_of(m) for m in _models_of(encoder)), None)
     return result
 

@@ -1,0 +1,140 @@
+"""The MLLM family for the parity harness: tiny checkpoints of the paper's real
+architectures under the Hub names the published scripts load, and what each side's
+image preprocessing made of every image.
+
+Each tiny checkpoint is the mars-zoo plugin's own seeded tiny model (the builder its
+`<family>/tiny-random` spec uses: the real transformers class at tiny width, a byte-level
+BPE tokenizer with the family's special tokens, the family's processor and chat
+template), built by the published environment's transformers (4.57.3 with `--env
+pinned`, in a subprocess) so that its files are in the layout the real checkpoints were
+saved in, and written into the private Hub cache under the real repository name. Both
+sides then load it by that name, each through its own loader.
+
+The published MLLM wrappers run their processor inside `encode_image`, so the pixels are
+read where the model receives them: a forward pre-hook on every module of the model
+records the first `pixel_values` of each call, with each image embedded alone (the
+same calls on both sides; the embeddings compared come from the published batching).
+
+This module imports only the standard library at import time: the published-side
+driver imports it inside the published environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FAMILY = "mllm"
+
+
+def _model(model_config: str, repo: str, pretrained: str, encoder: str, builder: str, params: dict,
+           embedding_dim: int) -> dict:
+    """How a published script runs a model (scripts/paired_image_text_retrieval/*.sh: its
+    main.py flags) and how its tiny checkpoint is built (`module:function` of the mars-zoo
+    plugin, with the parameters its tiny-random spec uses)."""
+    flags = {"model_config": model_config, "model_name": repo, "pretrained": pretrained,
+             "image_encoder_type": encoder, "text_encoder_type": encoder}
+    return {"published": flags, "repo": repo, "builder": builder, "params": params, "embedding_dim": embedding_dim}
+
+
+# mars-zoo model -> how the published scripts run it and which tiny checkpoint it reads.
+MODELS = {
+    # royokong/e5-v's tokenizer config is not known here; the tiny one pads on the right,
+    # the side on which the published batching matters (see mars_zoo_mllm.e5v).
+    "e5-v/e5-v": _model("E5V", "royokong/e5-v", "e5-v", "e5-v", "mars_zoo_mllm.e5v:build_tiny",
+                        {"seed": 0, "padding_side": "right"}, 32),
+}
+
+
+def register_tiny_architectures(work: Path) -> None:
+    """Nothing to register: the tiny checkpoints are native transformers classes."""
+
+
+def _python_path(pinned: Path | None) -> dict:
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    if pinned is not None:
+        env["PYTHONPATH"] = str(pinned)
+    return env
+
+
+def _pinned_folder() -> Path:
+    from parity_env import side_folder
+
+    from mars_zoo.cache import default_cache_dir
+
+    return side_folder(default_cache_dir())
+
+
+def build(work: Path, hub, models: list[str]) -> dict[str, dict]:
+    """Write the tiny checkpoints `models` need into the Hub cache `hub` (a
+    `parity_inputs.HubCache`), each built by the published environment's libraries;
+    return, per model, the job entry both drivers read."""
+    pinned = _pinned_folder()
+    jobs = {}
+    for name in models:
+        model = MODELS[name]
+
+        def fill(folder: Path, model=model) -> None:
+            done = subprocess.run(
+                [sys.executable, __file__, "build-tiny", model["builder"], json.dumps(model["params"]), str(folder)],
+                env=_python_path(pinned), capture_output=True, text=True)
+            if done.returncode != 0:
+                raise RuntimeError(f"building the tiny {model['repo']} failed:\n{done.stderr[-3000:]}")
+
+        revision = hub.write(model["repo"], fill)
+        jobs[name] = {"family": FAMILY, "published": dict(model["published"]), "revision": revision,
+                      "embedding_dim": model["embedding_dim"]}
+    return jobs
+
+
+def _parts(encoder):
+    """(model, processor) of a mars-zoo `MllmEncoder` or of a published wrapper (whose
+    components hold them, or whose remote-code model holds the processor)."""
+    holders = (encoder, getattr(encoder, "components", None))
+    model = _first("model", holders)
+    return model, _first("processor", (*holders, model))
+
+
+def _first(attribute: str, holders) -> object:
+    found = (getattr(holder, attribute, None) for holder in holders)
+    return next((value for value in found if value is not None), None)
+
+
+def inspect_images(encoder, images: list) -> tuple:
+    """The pixel values `encoder`'s model receives for each image embedded alone (one
+    flat float32 array, images in order), and the processor it uses."""
+    import numpy as np
+    import torch
+
+    model, processor = _parts(encoder)
+    seen: list = []
+
+    def hook(_, args, kwargs):
+        if kwargs.get("pixel_values") is not None and not seen:
+            seen.append(kwargs["pixel_values"].detach().float().cpu().numpy().ravel())
+
+    handles = [module.register_forward_pre_hook(hook, with_kwargs=True) for module in model.modules()]
+    pixels = []
+    try:
+        with torch.no_grad():
+            for image in images:
+                seen.clear()
+                encoder.encode_image([image])
+                pixels.extend(seen)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return (np.concatenate(pixels) if len(pixels) == len(images) else None), processor
+
+
+def _build_tiny(builder: str, params: str, folder: str) -> None:
+    module, _, function = builder.partition(":")
+    getattr(importlib.import_module(module), function)(Path(folder), **json.loads(params))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["build-tiny"]:
+    _build_tiny(*sys.argv[2:5])
