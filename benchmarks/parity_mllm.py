@@ -7,7 +7,7 @@ Each tiny checkpoint is the mars-zoo plugin's own seeded tiny model (the builder
 BPE tokenizer with the family's special tokens, the family's processor and chat
 template), built by the published environment's transformers (4.57.3 with `--env
 pinned`, in a subprocess) so that its files are in the layout the real checkpoints were
-saved in, and written into the private Hub cache under the real repository name. Both
+saved in (the published checkout itself is left off that path), and written into the private Hub cache under the real repository name. Both
 sides then load it by that name, each through its own loader.
 
 The published MLLM wrappers run their processor inside `encode_image`, so the pixels are
@@ -54,26 +54,24 @@ def register_tiny_architectures(work: Path) -> None:
     """Nothing to register: the tiny checkpoints are native transformers classes."""
 
 
-def _python_path(pinned: Path | None) -> dict:
+def remote_code_problems(models: list[str], root: Path | None) -> list[str]:
+    """Nothing: the covered MLLM wrappers load native transformers classes only."""
+    return []
+
+
+def _python_path(pythonpath: list) -> dict:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    if pinned is not None:
-        env["PYTHONPATH"] = str(pinned)
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(str(path) for path in pythonpath)
     return env
 
 
-def _pinned_folder() -> Path:
-    from parity_env import side_folder
-
-    from mars_zoo.cache import default_cache_dir
-
-    return side_folder(default_cache_dir())
-
-
-def build(work: Path, hub, models: list[str]) -> dict[str, dict]:
+def build(work: Path, hub, models: list[str], published_env: dict) -> dict[str, dict]:
     """Write the tiny checkpoints `models` need into the Hub cache `hub` (a
-    `parity_inputs.HubCache`), each built by the published environment's libraries;
-    return, per model, the job entry both drivers read."""
-    pinned = _pinned_folder()
+    `parity_inputs.HubCache`), each built by the published side's libraries
+    (`published_env["pythonpath"]`: the pinned side folder with `--env pinned`); return,
+    per model, the job entry both drivers read."""
+    pythonpath = list(published_env["pythonpath"])
     jobs = {}
     for name in models:
         model = MODELS[name]
@@ -81,7 +79,7 @@ def build(work: Path, hub, models: list[str]) -> dict[str, dict]:
         def fill(folder: Path, model=model) -> None:
             done = subprocess.run(
                 [sys.executable, __file__, "build-tiny", model["builder"], json.dumps(model["params"]), str(folder)],
-                env=_python_path(pinned), capture_output=True, text=True)
+                env=_python_path(pythonpath), capture_output=True, text=True)
             if done.returncode != 0:
                 raise RuntimeError(f"building the tiny {model['repo']} failed:\n{done.stderr[-3000:]}")
 
