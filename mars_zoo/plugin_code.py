@@ -7,7 +7,10 @@ one rule for built-in, entry-point, editable and `--plugins-dir` plugins alike:
 - a plugin module inside a package: every file of its outermost regular package (the
   plugin module, every module it may import from its own package, and the package's data
   files such as model configs), bytecode caches and hidden files left out;
-- a lone module (a `--plugins-dir` file, a top-level module): that file.
+- a lone module (a top-level module): that file.
+
+A `--plugins-dir` plugin is hashed by the files its loader records (`PluginInfo.files`: the
+plugin file and every helper of its folder), since its package exists only in memory.
 
 Hashed once per imported module and process (a few dozen small files, milliseconds), with
 no import: the module objects are already loaded. A plugin whose module has no source

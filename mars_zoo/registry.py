@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from mars_zoo.boundary import plugin_call
+from mars_zoo.data.files import files_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.plugin_code import code_sha256
@@ -62,7 +63,11 @@ class Registry:
 
     def plugin_code(self, spec: ModelSpec) -> str:
         """The content hash of the code of the plugin that registered `spec`, which keys its
-        embeddings (see `mars_zoo.plugin_code`)."""
+        embeddings (see `mars_zoo.plugin_code`). A `--plugins-dir` plugin's package is made in
+        memory, so its files are the ones its loader recorded: its own and the folder's helpers."""
+        files = self.pm.info(spec.plugin).files
+        if files:
+            return "sha256:" + files_sha256(Path(files[0]).parent, map(Path, files))
         return code_sha256(self.pm.get_plugin(spec.plugin))
 
     def get(self, name: str) -> ModelSpec:

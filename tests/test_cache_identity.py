@@ -160,6 +160,19 @@ def test_editing_a_plugins_dir_file_recomputes(plugins_dir, images, tmp_path):
     assert embed(root, images, Inputs(spec, registry.plugin_code(spec)))[0] == 3
 
 
+def test_editing_a_helper_beside_a_plugins_dir_file_recomputes(plugins_dir, images, tmp_path):
+    """A plugin may import any `_*.py` helper of its folder, so a helper is part of its code."""
+    root = tmp_path / "cache"
+    helper = plugins_dir / "_shared.py"
+    helper.write_text("SCALE = 1\n")
+    registry = load_registry(plugins_dir)
+    spec = registry.get("fake/good")
+    assert embed(root, images, Inputs(spec, registry.plugin_code(spec)))[0] == 3
+    helper.write_text("SCALE = 2\n")
+    registry = load_registry(plugins_dir)
+    assert embed(root, images, Inputs(spec, registry.plugin_code(spec)))[0] == 3
+
+
 PACKAGE_INIT = """
     import mars_zoo
     from mars_zoo import ModelSpec
