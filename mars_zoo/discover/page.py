@@ -3,8 +3,9 @@ of the best tiles, and the table of every hit.
 
 Everything the page shows is inside the file (images as data: URLs, inline CSS, no
 script), and its Content-Security-Policy forbids loading anything else, so it opens
-from file:// anywhere and makes no outside request. Every string from the user or the
-data is escaped.
+from file:// anywhere and makes no outside request. It is built with the leaderboard's
+HTML builder (`mars_zoo.leaderboard.html`, which loads nothing else of the leaderboard), so
+every string from the user or the data is escaped by the same rules as the site's.
 
 The basemap is drawn as a simple cylindrical map of the whole planet (longitude -180
 to 180 left to right, latitude 90 to -90 top to bottom); longitudes given as 0..360
@@ -14,20 +15,20 @@ hits and the catalogue points (`view_box`).
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 from pathlib import Path
+
 from mars_zoo.data.decoding import decode
 from mars_zoo.discover.hits import Coverage, Hit
 from mars_zoo.discover.searcher import SearchResult
+from mars_zoo.leaderboard.html import Markup, document, el, image_data_url
 from mars_zoo.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
 
 MAP_MAX_WIDTH = 2048
 THUMB_PX = 160
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-_STYLE = """
+_STYLE = Markup("""
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
 main{max-width:1200px;margin:0 auto;padding:16px}
 h1{font-size:1.35rem;margin:.2em 0}
@@ -49,13 +50,13 @@ th,td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:right}
 th:nth-child(2),td:nth-child(2){text-align:left}
 thead th{background:#eee;position:sticky;top:0}
 .near{color:#0b6e2e;font-weight:600}
-"""
+""")
 
 
 def _data_url(image, fmt: str) -> str:
     out = io.BytesIO()
     image.save(out, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
-    return f"data:image/{fmt.lower()};base64,{base64.b64encode(out.getvalue()).decode('ascii')}"
+    return image_data_url(out.getvalue(), f"image/{fmt.lower()}")
 
 
 def _basemap(path: Path | None) -> str | None:
@@ -86,81 +87,74 @@ def view_box(points: list[tuple[float, float]]) -> tuple[float, float, float, fl
     return west, north, width, height
 
 
-def _markers(hits: list[Hit], truth: list[tuple[float, float]], unit: float) -> str:
-    parts = [
-        f'<circle class="truth" cx="{x:.4f}" cy="{y:.4f}" r="{GEO_RADIUS_DEG:.2f}" fill="none" '
-        f'stroke="#39d0ff" stroke-width="{unit * 0.25:.4f}"/>'
-        for x, y in truth
-    ]
+def _markers(hits: list[Hit], truth: list[tuple[float, float]], unit: float) -> list[Markup]:
+    stroke = f"{unit * 0.25:.4f}"
+    parts = [el("circle", class_="truth", cx=f"{x:.4f}", cy=f"{y:.4f}", r=f"{GEO_RADIUS_DEG:.2f}", fill="none",
+                stroke="#39d0ff", stroke_width=stroke) for x, y in truth]
     for hit in reversed(hits):  # best drawn last, on top
         colour = "#ffd400" if hit.near_ground_truth is not False else "#ff4fd8"
         cx, cy = _x(hit.lon) + GEO_TILE_DEG / 2, -(hit.lat + GEO_TILE_DEG / 2)
-        parts.append(
-            f'<circle class="hit" cx="{cx:.4f}" cy="{cy:.4f}" r="{unit:.4f}" fill="{colour}" stroke="#000" '
-            f'stroke-width="{unit * 0.25:.4f}"><title>#{hit.rank} {html.escape(hit.tile)} '
-            f"({hit.lon:g}, {hit.lat:g}) score {hit.score:.4f}</title></circle>"
-        )
-    return "".join(parts)
+        tooltip = f"#{hit.rank} {hit.tile} ({hit.lon:g}, {hit.lat:g}) score {hit.score:.4f}"
+        parts.append(el("circle", el("title", tooltip), class_="hit", cx=f"{cx:.4f}", cy=f"{cy:.4f}", r=f"{unit:.4f}",
+                        fill=colour, stroke="#000", stroke_width=stroke))
+    return parts
 
 
-def _map(result: SearchResult) -> str:
+def _map(result: SearchResult) -> Markup:
     basemap = _basemap(result.mars_map)
     image = (
-        f'<image href="{basemap}" x="-180" y="-90" width="360" height="180" preserveAspectRatio="none"/>'
-        if basemap else '<rect x="-180" y="-90" width="360" height="180" fill="#5a3a2a"/>'
+        el("image", href=basemap, x="-180", y="-90", width="360", height="180", preserveAspectRatio="none")
+        if basemap else el("rect", x="-180", y="-90", width="360", height="180", fill="#5a3a2a")
     )
     truth = [(_x(lon), -lat) for lon, lat in result.truth.tolist()] if result.truth is not None else []
     centres = [(_x(hit.lon) + GEO_TILE_DEG / 2, -(hit.lat + GEO_TILE_DEG / 2)) for hit in result.hits]
     west, north, width, height = view_box(centres + truth)
-    return (
-        f'<figure class="map"><svg viewBox="{west:.4f} {north:.4f} {width:.4f} {height:.4f}" role="img" '
-        f'aria-label="The {len(result.hits)} best tiles on the map of Mars">{image}'
-        f"{_markers(result.hits, truth, unit=width / 300)}</svg></figure>"
-    )
+    return el("figure", el("svg", image, _markers(result.hits, truth, unit=width / 300),
+                           viewBox=f"{west:.4f} {north:.4f} {width:.4f} {height:.4f}", role="img",
+                           aria_label=f"The {len(result.hits)} best tiles on the map of Mars"), class_="map")
 
 
-def _legend(coverage: Coverage | None) -> str:
-    items = ['<span><span class="sw" style="background:#ffd400"></span>hit'
-             + (" near the catalogue" if coverage else "") + "</span>"]
+def _swatch(**css: str) -> Markup:
+    return el("span", class_="sw", style=css)
+
+
+def _legend(coverage: Coverage | None) -> Markup:
+    items = [el("span", _swatch(background="#ffd400"), "hit", " near the catalogue" if coverage else None)]
     if coverage:
-        items.append('<span><span class="sw" style="background:#ff4fd8"></span>hit far from it</span>')
-        items.append(
-            f'<span><span class="sw" style="border:2px solid #39d0ff"></span>catalogue point of '
-            f"{html.escape(coverage.landform)} ({GEO_RADIUS_DEG:g}° circle)</span>"
-        )
-    return f'<div class="legend">{"".join(items)}</div>'
+        items.append(el("span", _swatch(background="#ff4fd8"), "hit far from it"))
+        items.append(el("span", _swatch(border="2px solid #39d0ff"),
+                        f"catalogue point of {coverage.landform} ({GEO_RADIUS_DEG:g}° circle)"))
+    return el("div", items, class_="legend")
 
 
-def _thumbnails(result: SearchResult, count: int) -> str:
+def _thumbnails(result: SearchResult, count: int) -> Markup:
     figures = []
     for hit in result.hits[:count]:
         image = result.tile_images[hit.index].copy()
         image.thumbnail((THUMB_PX, THUMB_PX))
-        figures.append(
-            f'<figure><img src="{_data_url(image, "JPEG")}" alt="tile {html.escape(hit.tile)}" '
-            f'width="{image.width}" height="{image.height}"><figcaption>#{hit.rank} · '
-            f"{hit.lon:g}°E {hit.lat:g}°N · {hit.score:.4f}</figcaption></figure>"
-        )
-    return f'<div class="grid">{"".join(figures)}</div>'
+        figures.append(el("figure", el("img", src=_data_url(image, "JPEG"), alt=f"tile {hit.tile}", width=image.width,
+                                       height=image.height),
+                          el("figcaption", f"#{hit.rank} · {hit.lon:g}°E {hit.lat:g}°N · {hit.score:.4f}")))
+    return el("div", figures, class_="grid")
 
 
-def _table(hits: list[Hit]) -> str:
-    rows = "".join(
-        f"<tr><td>{hit.rank}</td><td>{html.escape(hit.tile)}</td><td>{hit.lon:g}</td><td>{hit.lat:g}</td>"
-        f"<td>{hit.score:.6f}</td><td>"
-        + ("" if hit.near_ground_truth is None else '<span class="near">yes</span>' if hit.near_ground_truth else "no")
-        + "</td></tr>"
-        for hit in hits
-    )
-    return (
-        '<div class="table-wrap" tabindex="0" role="region" aria-label="every hit"><table><thead><tr>'
-        '<th scope="col">rank</th><th scope="col">tile</th><th scope="col">lon</th><th scope="col">lat</th>'
-        '<th scope="col">score</th><th scope="col">near catalogue</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>"
-    )
+def _near(hit: Hit) -> Markup | str:
+    if hit.near_ground_truth is None:
+        return ""
+    return el("span", "yes", class_="near") if hit.near_ground_truth else "no"
+
+
+def _table(hits: list[Hit]) -> Markup:
+    columns = ("rank", "tile", "lon", "lat", "score", "near catalogue")
+    rows = [el("tr", [el("td", cell) for cell in (hit.rank, hit.tile, f"{hit.lon:g}", f"{hit.lat:g}",
+                                                    f"{hit.score:.6f}", _near(hit))]) for hit in hits]
+    return el("div", el("table", el("thead", el("tr", [el("th", name, scope="col") for name in columns])),
+                        el("tbody", rows)),
+              class_="table-wrap", tabindex="0", role="region", aria_label="every hit")
 
 
 def render(result: SearchResult, thumbnails: int = 24) -> str:
+    """The whole page, with thumbnails of the best `thumbnails` hits."""
     query = result.query
     title = query["text"] or f"{len(query['images'])} example image(s)"
     warnings = []
@@ -169,29 +163,33 @@ def render(result: SearchResult, thumbnails: int = 24) -> str:
     if result.model["random_weights"]:
         warnings.append("Random-weight model: its ranking is noise, for demos and tests only.")
     stats = [
-        f"<span>tiles searched <b>{result.gallery_size:,}</b></span>",
-        f"<span>hits shown <b>{len(result.hits)}</b></span>",
+        el("span", "tiles searched ", el("b", f"{result.gallery_size:,}")),
+        el("span", "hits shown ", el("b", len(result.hits))),
     ]
     if result.coverage:
         stats += [
-            f"<span>precision <b>{result.coverage.precision:.3f}</b></span>",
-            f"<span>recall <b>{result.coverage.recall:.3f}</b> of {result.coverage.points} catalogue points</span>",
+            el("span", "precision ", el("b", f"{result.coverage.precision:.3f}")),
+            el("span", "recall ", el("b", f"{result.coverage.recall:.3f}"),
+               f" of {result.coverage.points} catalogue points"),
         ]
-    images = "".join(f"<li>{html.escape(Path(p).name)}</li>" for p in query["images"])
-    return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>mars-zoo search: {html.escape(title)}</title><style>{_STYLE}</style></head><body><main>"
-        f"<h1>{html.escape(title)}</h1>"
-        f'<p class="meta">model <b>{html.escape(result.model["name"])}</b> · mode <b>{html.escape(query["mode"])}</b>'
-        f" · top {query['k']}</p>"
-        + (f"<p>Example images:</p><ul>{images}</ul>" if images else "")
-        + "".join(f'<p class="warn">{html.escape(text)}</p>' for text in warnings)
-        + f'<div class="stats">{"".join(stats)}</div>'
-        + _map(result)
-        + _legend(result.coverage)
-        + f"<h2>Best {min(thumbnails, len(result.hits))} tiles</h2>{_thumbnails(result, thumbnails)}"
-        + f"<h2>Every hit</h2>{_table(result.hits)}"
-        + "</main></body></html>\n"
+    images = [el("li", Path(p).name) for p in query["images"]]
+    head = (
+        el("meta", charset="utf-8"),
+        el("meta", http_equiv="Content-Security-Policy", content=CSP),
+        el("meta", name="viewport", content="width=device-width,initial-scale=1"),
+        el("title", f"mars-zoo search: {title}"),
+        el("style", _STYLE),
     )
+    main = (
+        el("h1", title),
+        el("p", "model ", el("b", result.model["name"]), " · mode ", el("b", query["mode"]), f" · top {query['k']}",
+           class_="meta"),
+        [el("p", "Example images:"), el("ul", images)] if images else None,
+        [el("p", text, class_="warn") for text in warnings],
+        el("div", stats, class_="stats"),
+        _map(result),
+        _legend(result.coverage),
+        el("h2", f"Best {min(thumbnails, len(result.hits))} tiles"), _thumbnails(result, thumbnails),
+        el("h2", "Every hit"), _table(result.hits),
+    )
+    return document(head, [el("main", main)], lang="en")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from mars_zoo.leaderboard.html import Markup, el, external_link
+from mars_zoo.leaderboard.html import document as html_document  # this module's `document` frames it
 
 SITE_NAME = "mars-zoo"
 BENCHMARK_URL = "https://arxiv.org/abs/2602.13961"
@@ -32,8 +33,7 @@ NAV = (
 def document(title: str, body: Sequence[Any], prefix: str, version: str, *, index: bool = False) -> bytes:
     """A complete page. `prefix` leads from the page back to the site root ('' or '../'); `index`
     says it is the index, whose section links then keep the address's view state."""
-    head = el(
-        "head",
+    head = (
         el("meta", charset="utf-8"),
         el("meta", name="viewport", content="width=device-width, initial-scale=1"),
         el("meta", http_equiv="Content-Security-Policy", content=CONTENT_SECURITY_POLICY),
@@ -42,9 +42,9 @@ def document(title: str, body: Sequence[Any], prefix: str, version: str, *, inde
         el("link", rel="stylesheet", href=f"{prefix}assets/style.css"),
         el("script", src=f"{prefix}assets/leaderboard.js", defer=True),
     )
-    page = el("html", head, el("body", el("a", "Skip to the content", href="#content", class_="skip-link"), _header(prefix, index), el("main", body, id="content"), _footer(version)),
-              lang="en", class_="no-js")
-    return ("<!DOCTYPE html>\n" + page + "\n").encode("utf-8")
+    frame = (el("a", "Skip to the content", href="#content", class_="skip-link"), _header(prefix, index),
+             el("main", body, id="content"), _footer(version))
+    return html_document(head, frame, lang="en", class_="no-js").encode("utf-8")
 
 
 def _header(prefix: str, index: bool) -> Markup:
