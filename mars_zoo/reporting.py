@@ -32,6 +32,13 @@ def printable(text: str) -> str:
         return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
+def print_paragraph(target: Console, markup: str) -> None:
+    """One paragraph of rich markup: wrapped at spaces to a terminal's width (a word longer
+    than the width folds), one line where the output is a file or a pipe, so that a log keeps
+    each message whole on the line a search finds it."""
+    target.print(markup, highlight=False, soft_wrap=not target.is_terminal)
+
+
 Advance = Callable[[int], None]
 
 

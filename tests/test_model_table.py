@@ -56,12 +56,3 @@ def test_list_json_has_every_field_and_the_recorded_revision(capsys):
         assert {"revision", "recipe_notes", "hub_repo", "available", "install_hint"} <= set(row)
     assert rows[unpinned.name]["recorded_revision"] == "c" * 40
     assert rows[unpinned.name]["revision"] == "resolve-at-first-use"
-
-
-def test_list_table_groups_the_models_by_family(capsys):
-    registry = load_registry()
-    families = {spec.family for spec in registry}
-    assert main(["list"]) == 0
-    table = capsys.readouterr().out
-    assert f"{len(registry)} registered models in {len(families)} families" in table
-    assert table.count("├") == len(families) - 1  # one section per family

@@ -18,7 +18,7 @@ from mars_zoo.distributed import report_failure
 from mars_zoo.errors import MarsZooError, RanksLost
 from rich.markup import escape
 
-from mars_zoo.reporting import console_err
+from mars_zoo.reporting import console_err, print_paragraph
 
 COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb)
 
@@ -45,7 +45,7 @@ DEBUG_ENV = "MARS_ZOO_DEBUG"  # set to 1 to see the traceback of an unexpected e
 
 
 def _error(message: str) -> None:
-    console_err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    print_paragraph(console_err, f"[bold red]error:[/] {escape(message)}")
 
 
 def _fail(message: str, code: int, lost: bool = False) -> int:

@@ -7,9 +7,9 @@ import dataclasses
 import json
 
 from rich.markup import escape
-from rich.table import Table
 
 from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.reporting import RichReporter, console
 
 
@@ -44,12 +44,11 @@ def run_check(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(json.dumps([dataclasses.asdict(check) for check in checks]))
         return 1 if failed else 0
-    table = Table(title=escape(f"contract check of {spec.name} (plugin {spec.plugin})"))
-    for column in ("check", "result", "detail"):
-        table.add_column(column, overflow="fold")
-    for check in checks:
-        table.add_row(escape(check.name), "[green]pass[/]" if check.passed else "[red]FAIL[/]", escape(check.detail))
-    console.print(table)
+    rows = [[escape(check.name), "[green]pass[/]" if check.passed else "[red]FAIL[/]", escape(check.detail)]
+            for check in checks]
+    columns = (Column("check", prose=True), Column("result"), Column("detail", priority=1, prose=True))
+    print_table(console, escape(f"contract check of {spec.name} (plugin {spec.plugin})"), columns, rows,
+                wide_hint="--json shows every detail")
     if failed:
         console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/]")
         return 1

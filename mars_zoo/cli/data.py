@@ -7,11 +7,14 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
+
 from mars_zoo.cache import default_cache_dir
 from mars_zoo.data.specs import DATASETS, datasets_for_tasks
 from mars_zoo.cli.options import absolute_path, add_revision_option, parse_tasks
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.protocol import TASK_NAMES
-from mars_zoo.reporting import RichReporter, console
+from mars_zoo.reporting import RichReporter, console, print_paragraph
 
 
 def _add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -127,30 +130,27 @@ def collect_info(cache_dir: Path) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     info = collect_info(args.cache_dir or default_cache_dir())
     if args.json:
         console.print_json(json.dumps(info))
         return 0
-    table = Table(title="MarsRetrieval datasets")
-    table.add_column("dataset", no_wrap=True)
-    for column in ("task", "revision", "HF cache"):
-        table.add_column(column, overflow="fold")
-    folders = []
+    rows, folders = [], []
     for row in info["datasets"]:
         revision = f"{row['revision'][:12]} ({row['revision_source']})" if row["revision"] else "at first use"
         cached = [f"{entry['revision'][:12]} {_human(entry['size_on_disk'])}" for entry in row["cached"]]
-        table.add_row(row["dataset"], row["task"], revision, "\n".join(cached) or "[yellow]not cached[/]")
+        rows.append([escape(row["dataset"]), escape(row["task"]), escape(revision),
+                     escape("\n".join(cached)) or "[yellow]not cached[/]"])
         for entry in row["cached"]:
             folders.append(f"  {row['dataset']}@{entry['revision'][:12]}: {entry['path']}")
-    console.print(table)
-    console.print(f"Hugging Face cache: {info['hf_hub_cache']}", highlight=False)
+    columns = (Column("dataset"), Column("task", priority=3), Column("revision", priority=2),
+               Column("HF cache", priority=1))
+    print_table(console, "MarsRetrieval datasets", columns, rows, wide_hint="--json shows everything")
+    print_paragraph(console, f"Hugging Face cache: {escape(info['hf_hub_cache'])}")
     for line in folders:
-        console.print(line, highlight=False, soft_wrap=True)
+        print_paragraph(console, escape(line))
     mini = info["mini"]
     state = f"{_human(mini['size_on_disk'])}" if mini["exists"] else "not generated yet (made on first use)"
-    console.print(f"Mini benchmark (SYNTHETIC): {mini['path']} - {state}", highlight=False, soft_wrap=True)
+    print_paragraph(console, f"Mini benchmark (SYNTHETIC): {escape(mini['path'])} - {state}")
     if info["offline"]:
         console.print("HF_HUB_OFFLINE is set: only cached revisions can be read.", highlight=False)
     return 0

@@ -6,9 +6,9 @@ import argparse
 import json
 
 from rich.markup import escape
-from rich.table import Table
 
 from mars_zoo.cli.options import add_plugins_dir_option
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.leaderboard.tables import format_parameters
 from mars_zoo.model import RESOLVE_AT_FIRST_USE
 from mars_zoo.model_revisions import recorded_model_revision
@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     output.add_argument("--json", action="store_true", help="print JSON (every field, revision and "
                         "recipe notes included) instead of a table")
     output.add_argument("--markdown", action="store_true", help="print the README's model table (the built-in plugins' models)")
+    listing.add_argument("--wide", action="store_true", help="show every column (family, checkpoint, licence, "
+                         "install hints) even where the terminal is too narrow for them to fit on one line a model")
     add_plugins_dir_option(listing)
     listing.set_defaults(handler=run_list)
 
@@ -57,14 +59,26 @@ def run_plugins(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(json.dumps(rows))
         return 0
-    table = Table(title="mars-zoo plugins (in load order)")
-    for column in ("name", "origin", "package", "version", "hooks"):
-        table.add_column(column, overflow="fold")  # a long package name folds, never cut to "..."
-    for row in rows:
-        table.add_row(*(escape(str(cell)) for cell in (row["name"], row["origin"], row["package"],
-                                                        row["version"], ", ".join(row["hooks"]))))
-    console.print(table)
+    cells = [[escape(str(cell)) for cell in (row["name"], row["origin"], row["package"], row["version"],
+                                             ", ".join(row["hooks"]))] for row in rows]
+    print_table(console, "mars-zoo plugins (in load order)", PLUGIN_COLUMNS, cells, wide_hint="--json shows everything")
     return 0
+
+
+PLUGIN_COLUMNS = (Column("name"), Column("origin", priority=3), Column("package", priority=2),
+                  Column("version", priority=1), Column("hooks", priority=4, prose=True))
+
+# The columns of `mars-zoo list`, dropped least needed first (priority) where the terminal
+# is too narrow: the family is the model name's prefix, the checkpoint and licence are on the
+# model's page; whether it can run comes last (a model that cannot is also named under the
+# table, with its install hint); only the name is never dropped. "random init": seeded
+# random weights, for tests and demos.
+LIST_COLUMNS = (
+    Column("family", priority=0), Column("model"), Column("modalities", priority=6),
+    Column("dim", priority=5, justify="right"), Column("params", priority=4, justify="right"),
+    Column("revision", priority=3), Column("licence", priority=2), Column("checkpoint", priority=1),
+    Column("status", priority=7),
+)
 
 
 def _revision_cell(spec, recorded: dict[str, str | None]) -> str:
@@ -90,20 +104,24 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         console.print_json(json.dumps(rows))
         return 0
-    table = Table(title=f"{len(rows)} registered models in {len({spec.family for spec in registry})} families")
-    for column in ("family", "model", "checkpoint", "revision", "modalities", "dim", "params", "license", "status"):
-        table.add_column(column, overflow="fold")
-    family = None
-    for spec, row in zip(registry, rows):  # by name, so by family: names are '<family>/<name>'
+    cells, sections, family = [], [], None
+    for index, (spec, row) in enumerate(zip(registry, rows)):  # by name, so by family: '<family>/<name>'
         if family is not None and spec.family != family:
-            table.add_section()
-        status = "[green]ready[/]" if row["available"] else f"[red]needs[/] {escape(row['install_hint'])}"
-        if spec.random_weights:
-            status += " [yellow](random weights)[/]"
-        cells = ("" if spec.family == family else spec.family, spec.name, spec.checkpoint,
-                 _revision_cell(spec, recorded), "+".join(spec.modalities), str(spec.embedding_dim),
-                 format_parameters(spec.parameters), spec.license or "?")
-        table.add_row(*(escape(cell) for cell in cells), status)
+            sections.append(index)
         family = spec.family
-    console.print(table)
+        if not row["available"]:
+            status = f"[red]needs[/] {escape(row['install_hint'])}" if args.wide else "[red]needs extra[/]"
+        else:
+            status = "[yellow]random init[/]" if spec.random_weights else "[green]ready[/]"
+        cells.append([escape(cell) for cell in (
+            spec.family, spec.name, "+".join(spec.modalities), str(spec.embedding_dim),
+            format_parameters(spec.parameters), _revision_cell(spec, recorded), spec.license or "?", spec.checkpoint,
+        )] + [status])
+    title = f"{len(rows)} registered models in {len({spec.family for spec in registry})} families"
+    print_table(console, title, LIST_COLUMNS, cells, sections=sections, wide=args.wide,
+                wide_hint="--wide shows every column")
+    if not args.wide:
+        for row in rows:
+            if not row["available"]:
+                console.print(f"{escape(row['name'])} needs {escape(row['install_hint'])}", highlight=False)
     return 0

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from rich.markup import escape
-from rich.table import Table
 
 from mars_zoo.cache import DEFAULT_SHARD_SIZE, default_cache_dir
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
     MAX_COUNT, MAX_SEED, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option,
     add_weights_option, data_settings, embedding_settings, int_between, parse_tasks,
@@ -128,44 +128,46 @@ def rank_command(argv: list[str]) -> list[str]:
     return [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
 
 
+# The summary's columns; the headline metric of each task is never left out.
+PAIRED_COLUMNS = (Column("direction"), Column("R@1", justify="right"), Column("R@10", priority=3, justify="right"),
+                  Column("MRR", priority=2, justify="right"), Column("MedR", priority=1, justify="right"))
+LANDFORM_COLUMNS = (Column("mAP", justify="right"), Column("R-Precision", priority=3, justify="right"),
+                    Column("nDCG@10", priority=2, justify="right"), Column("Hit@10", priority=1, justify="right"))
+GEO_COLUMNS = (Column("landform"), Column("mode"), Column("F1", justify="right"),
+               Column("AUPRC", priority=4, justify="right"), Column("precision", priority=2, justify="right"),
+               Column("recall", priority=3, justify="right"), Column("K", priority=1, justify="right"))
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
 def print_summary(result: dict) -> None:
     """One table per task: the headline metrics in percent (MedR and K as integers). A
-    narrow terminal folds a cell onto more lines rather than cutting a number short."""
+    narrow terminal leaves out the least needed columns rather than break a number."""
     tasks = result["tasks"]
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
     console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")
+    hint = "the result file has every figure"
     if "paired" in tasks:
         paired = tasks["paired"]
-        table = Table(title=f"Task 1: paired image-text retrieval ({paired['dataset']['items']} pairs, "
-                            f"images {paired['image_preparation']})")
-        for column in ("direction", "R@1", "R@10", "MRR", "MedR"):
-            table.add_column(column, justify="right", overflow="fold")
+        rows = []
         for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):
-            m = tasks["paired"]["metrics"][direction]
-            table.add_row(label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), str(round(m["medr"])))
-        missing = tasks["paired"]["dataset"]["missing"]
-        if missing:
-            table.caption = f"{len(missing)} pairs could not be evaluated (listed in the result file)"
-        console.print(table)
+            m = paired["metrics"][direction]
+            rows.append([label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), str(round(m["medr"]))])
+        missing = paired["dataset"]["missing"]
+        print_table(console, f"Task 1: paired image-text retrieval ({paired['dataset']['items']} pairs, "
+                             f"images {paired['image_preparation']})", PAIRED_COLUMNS, rows, wide_hint=hint,
+                    caption=f"{len(missing)} pairs could not be evaluated (listed in the result file)" if missing else None)
     if "landform" in tasks:
         m = tasks["landform"]["metrics"]
-        table = Table(title=f"Task 2: landform retrieval ({len(tasks['landform']['per_class'])} classes)")
-        for column in ("mAP", "R-Precision", "nDCG@10", "Hit@10"):
-            table.add_column(column, justify="right", overflow="fold")
-        table.add_row(_pct(m["map"]), _pct(m["r_precision"]), _pct(m["ndcg@10"]), _pct(m["hit@10"]))
-        console.print(table)
+        print_table(console, f"Task 2: landform retrieval ({len(tasks['landform']['per_class'])} classes)",
+                    LANDFORM_COLUMNS, [[_pct(m["map"]), _pct(m["r_precision"]), _pct(m["ndcg@10"]), _pct(m["hit@10"])]],
+                    wide_hint=hint)
     if "geolocalization" in tasks:
         geo = tasks["geolocalization"]
-        table = Table(title=f"Task 3: global geo-localization ({geo['gallery']['items']} tiles)")
-        for column in ("landform", "mode", "F1", "precision", "recall", "K", "AUPRC"):
-            table.add_column(column, justify="right", overflow="fold")
-        for row in geo["per_landform"]:
-            table.add_row(escape(row["landform"]), row["mode"], _pct(row["f1"]), _pct(row["precision"]),
-                          _pct(row["recall"]), str(row["k"]), _pct(row["auprc"]))
-        for mode, m in geo["metrics"].items():
-            table.add_row("[bold]mean[/]", mode, _pct(m["f1"]), "", "", "", _pct(m["auprc"]))
-        console.print(table)
+        rows = [[escape(row["landform"]), row["mode"], _pct(row["f1"]), _pct(row["auprc"]), _pct(row["precision"]),
+                 _pct(row["recall"]), str(row["k"])] for row in geo["per_landform"]]
+        rows += [["[bold]mean[/]", mode, _pct(m["f1"]), _pct(m["auprc"]), "", "", ""] for mode, m in geo["metrics"].items()]
+        print_table(console, f"Task 3: global geo-localization ({geo['gallery']['items']} tiles)", GEO_COLUMNS, rows,
+                    wide_hint=hint)

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from rich.markup import escape
-from rich.table import Table
 
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
     MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, data_settings,
     embedding_settings, int_between,
@@ -18,6 +18,11 @@ from mars_zoo.protocol import GEO_LANDFORMS, GEO_QUERY_MODES
 from mars_zoo.reporting import RichReporter, console, printable
 
 SHOWN_IN_TERMINAL = 10
+
+
+# The hits table; where the terminal is narrow, the coordinates go before the score.
+HIT_COLUMNS = (Column("rank", justify="right"), Column("tile"), Column("lon", priority=1, justify="right"),
+               Column("lat", priority=1, justify="right"), Column("score", priority=2, justify="right"))
 
 
 def register(subparsers) -> None:
@@ -92,13 +97,11 @@ def search_command(args: argparse.Namespace) -> int:
 
 
 def _print_hits(result) -> None:
-    table = Table(title=f"best {min(SHOWN_IN_TERMINAL, len(result.hits))} of {len(result.hits)} hits "
-                  f"({result.gallery_size:,} tiles searched, mode {result.query['mode']})")
-    for column in ("rank", "tile", "lon", "lat", "score"):
-        table.add_column(column, justify="left" if column == "tile" else "right")
-    for hit in result.hits[:SHOWN_IN_TERMINAL]:
-        table.add_row(str(hit.rank), escape(printable(hit.tile)), f"{hit.lon:g}", f"{hit.lat:g}", f"{hit.score:.4f}")
-    console.print(table)
+    rows = [[str(hit.rank), escape(printable(hit.tile)), f"{hit.lon:g}", f"{hit.lat:g}", f"{hit.score:.4f}"]
+            for hit in result.hits[:SHOWN_IN_TERMINAL]]
+    print_table(console, f"best {min(SHOWN_IN_TERMINAL, len(result.hits))} of {len(result.hits)} hits "
+                f"({result.gallery_size:,} tiles searched, mode {result.query['mode']})", HIT_COLUMNS, rows,
+                wide_hint="hits.csv has every column")
     if result.coverage:
         c = result.coverage
         console.print(f"against the {escape(c.landform)} catalogue ({c.points} points): precision {c.precision:.3f}, "
