@@ -185,24 +185,133 @@ def test_the_page_is_self_contained_and_hostile_text_stays_text(capsys, tmp_path
     prefix = page_file.resolve().as_uri()
     ctx = context(prefix, viewport={"width": 1440, "height": 900})
     page, visit = open_page(ctx, prefix)
-    page.wait_for_timeout(50)
+    page.wait_for_selector(".hit-marker")
     assert page.evaluate("window.__xss") is None and visit.dialogs == []
     assert visit.console_errors == [] and ctx.outside == []
     assert page.locator("h1").inner_text() == HOSTILE
-    assert page.locator("svg circle.hit").count() == 20
+    assert page.locator(".leaflet-container .hit-marker").count() == 20
     assert page.locator("table tbody tr").count() == 20
     assert page.locator(".grid img").count() == 20
-    assert page.locator("script").count() == 0
+    # Leaflet and the page's own script, each allowed by its hash, and the hits as data
+    assert page.locator("script:not([type])").count() == 2
+    assert page.locator("script[type='application/json']").count() == 1
+
+
+def lonlat_text(lon: float, lat: float) -> str:
+    """'1.6°S, 130.2°E', written out independently of the page's formatter."""
+    lon = lon - 360 if lon >= 180 else lon
+    ns = f"{abs(lat):.1f}°{'S' if lat < 0 else 'N' if lat > 0 else ''}"
+    ew = f"{abs(lon):.1f}°{'W' if lon < 0 else 'E' if lon > 0 else ''}"
+    return f"{ns}, {ew}".replace(".0°", "°")
+
+
+@pytest.fixture(scope="module")
+def landform_search(mini_dir, tmp_path_factory):
+    """A search compared with the pitted-cones catalogue: its folder and CSV rows."""
+    out = tmp_path_factory.mktemp("landform-search")
+    site = tmp_path_factory.mktemp("site")
+    assert main(["search", MODEL, "pitted cones", "--benchmark", "mini", "--landform", "pitted_cones", "--k", "30",
+                 "--out", str(out), "--leaderboard", str(site)]) == 0
+    rows = list(csv.DictReader((out / "hits.csv").read_text(encoding="utf-8").splitlines()))
+    return out, site, rows
+
+
+def test_the_map_shows_every_hit_numbered_with_its_popup(landform_search, context):
+    out, _, rows = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    ctx = context(prefix, viewport={"width": 1440, "height": 900})
+    page, visit = open_page(ctx, prefix)
+    page.wait_for_selector(".hit-marker")
+    assert visit.console_errors == [] and ctx.outside == []
+    markers = page.locator(".hit-marker")
+    assert sorted(int(text) for text in markers.all_inner_texts()) == [int(row["rank"]) for row in rows]
+    near_class = {"true": "near", "false": "far"}
+    for row in rows:
+        marker = page.locator(".hit-marker", has_text=re.compile(f"^{row['rank']}$"))
+        assert near_class[row["near_ground_truth"]] in marker.get_attribute("class").split()
+    truth = (out / "hits.geojson")  # the catalogue circles: one per point of the compared catalogue
+    assert page.locator("path.truth").count() == len(json.loads(page.locator("#search-data").inner_text())["truth"])
+    assert truth.exists()
+    labels = page.locator(".grat-label").all_inner_texts()
+    assert labels and all(re.fullmatch(r"\d+(\.\d+)?°[NSEW]?", label) for label in labels), labels
+    # keyboard: from the map, Tab reaches the best hit first; Enter opens its popup
+    page.locator("#map").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "1"
+    page.keyboard.press("Enter")
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for()
+    best = rows[0]
+    text = popup.inner_text()
+    assert best["tile"] in text and f"score {float(best['score']):.4f}" in text
+    assert lonlat_text(float(best["lon"]), float(best["lat"])) in text
+    assert popup.locator("img").count() == 1
+
+
+def test_thumbnails_mark_the_catalogue_as_the_map_does(landform_search, context):
+    out, _, rows = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    page, _ = open_page(context(prefix, viewport={"width": 1440, "height": 900}), prefix)
+    figures = page.locator(".grid figure")
+    assert figures.count() == 24
+    for row, index in zip(rows, range(figures.count())):
+        figure = figures.nth(index)
+        assert {"true": "near", "false": "far"}[row["near_ground_truth"]] in figure.get_attribute("class").split()
+        assert lonlat_text(float(row["lon"]), float(row["lat"])) in figure.inner_text()
+
+
+def test_the_page_links_its_files_and_the_leaderboard(landform_search, context):
+    out, site, _ = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    page, _ = open_page(context(prefix), prefix)
+    hrefs = page.locator("nav.links a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs == [(out / "hits.csv").resolve().as_uri(), (out / "hits.geojson").resolve().as_uri(),
+                     (site / "index.html").resolve().as_uri()]
+
+
+def test_the_table_sorts_by_any_column(landform_search, context):
+    out, _, rows = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    page, _ = open_page(context(prefix), prefix)
+    tiles = "[...document.querySelectorAll('table tbody tr')].map(r => r.cells[1].textContent)"
+    assert page.evaluate(tiles) == [row["tile"] for row in rows]  # by rank, as written
+    page.get_by_role("button", name="score").click()
+    assert page.evaluate(tiles) == [row["tile"] for row in sorted(rows, key=lambda r: (float(r["score"]), int(r["rank"])))]
+    page.get_by_role("button", name="score").click()
+    by_score = sorted(rows, key=lambda r: (-float(r["score"]), -int(r["rank"])))
+    assert page.evaluate(tiles) == [row["tile"] for row in by_score]
+    page.get_by_role("button", name="tile").click()
+    assert page.evaluate(tiles) == sorted(row["tile"] for row in rows)
+
+
+def test_on_a_phone_rank_tile_and_score_show_and_markers_are_tap_sized(landform_search, context):
+    out, _, rows = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    page, _ = open_page(context(prefix, viewport={"width": 390, "height": 844}), prefix)
+    page.wait_for_selector(".hit-marker")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    sizes = page.locator(".hit-marker .rank").evaluate_all(
+        "marks => marks.map(m => { const r = m.getBoundingClientRect(); return [r.width, r.height]; })")
+    assert len(sizes) == len(rows) and min(min(size) for size in sizes) >= 24
+    cells = page.evaluate("""[...document.querySelectorAll('table tbody tr')].flatMap(r => [0, 1, 2].map(i => {
+        const c = r.cells[i], box = c.getBoundingClientRect();
+        return {right: box.right, clipped: c.scrollWidth > c.clientWidth, text: c.textContent}; }))""")
+    assert len(cells) == 3 * len(rows)
+    assert all(cell["right"] <= 390 and not cell["clipped"] for cell in cells), cells[:3]
 
 
 def test_the_readme_page_screenshot(capsys, tmp_path, context, artifacts):
-    """Produces the screenshot the README shows (the README's own example command)."""
+    """Produces the screenshot the README shows (the README's own example command), and the
+    page at phone size."""
     search_json(capsys, "pitted cones", "--out", str(tmp_path))
     prefix = (tmp_path / "search.html").resolve().as_uri()
-    page, visit = open_page(context(prefix, viewport={"width": 1440, "height": 900}), prefix)
-    assert visit.console_errors == []
-    page.screenshot(path=str(artifacts / "search-pitted-cones.png"))
-    assert (artifacts / "search-pitted-cones.png").stat().st_size > 10_000
+    for name, viewport in (("search-pitted-cones.png", {"width": 1440, "height": 900}),
+                           ("search-pitted-cones-phone.png", {"width": 390, "height": 844})):
+        page, visit = open_page(context(prefix, viewport=viewport), prefix)
+        page.wait_for_selector(".hit-marker")
+        assert visit.console_errors == []
+        page.screenshot(path=str(artifacts / name))
+        assert (artifacts / name).stat().st_size > 10_000
 
 
 @pytest.mark.parametrize(
@@ -233,3 +342,11 @@ def test_out_must_be_a_folder(capsys, tmp_path):
     code = main(["search", MODEL, "craters", "--benchmark", "mini", "--out", str(tmp_path / "taken")])
     assert code != 0 and "is a file" in capsys.readouterr().err
     assert (tmp_path / "taken").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(("lon", "lat", "text"), [(130.2, -1.6, "1.6°S, 130.2°E"), (229.8, 10.0, "10°N, 130.2°W"),
+                                                   (-45.25, 0.0, "0°, 45.25°W"), (0.0, 89.9, "89.9°N, 0°")])
+def test_coordinates_are_written_with_hemispheres(lon, lat, text):
+    from mars_zoo.discover.page import format_lonlat
+
+    assert format_lonlat(lon, lat) == text

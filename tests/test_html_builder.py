@@ -265,14 +265,16 @@ def test_every_string_of_a_search_page_is_text(tmp_path):
                           synthetic=True, timings={}, model_calls={})
     scan = Scan(render(result, thumbnails=len(HOSTILE)))
     assert {tag for tag, _ in scan.tags} <= {"html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "p",
-                                             "b", "ul", "li", "div", "span", "figure", "svg", "rect", "circle",
-                                             "img", "figcaption", "table", "thead", "tbody", "tr", "th", "td"}
+                                             "b", "ul", "li", "div", "span", "figure", "nav", "a", "br", "button",
+                                             "img", "figcaption", "table", "thead", "tbody", "tr", "th", "td", "script"}
     assert not [name for _, attributes in scan.tags for name in attributes if name.startswith("on")]
     text = scan.text
     assert f"mars-zoo search: {HOSTILE[1]}" in text and HOSTILE[1] in text
     assert {"family/" + HOSTILE[0], HOSTILE[3], f"{HOSTILE[2]}.png"} <= set(text)
     assert f"catalogue point of {HOSTILE[4]} (0.5° circle)" in text
     assert set(HOSTILE) <= set(text)  # each tile's table cell
-    tooltips = {f"#{hit.rank} {hit.tile} ({hit.lon:g}, {hit.lat:g}) score 0.5000" for hit in hits}
-    assert tooltips <= set(text)
+    scripts = [attributes for tag, attributes in scan.tags if tag == "script"]
+    assert scripts == [{"type": "application/json", "id": "search-data"}, {}, {}]  # the data, Leaflet, the page's
+    data = json.loads(next(chunk for chunk in text if chunk.startswith('{"basemap"')))  # what the map script reads
+    assert [hit["tile"] for hit in data["hits"]] == HOSTILE
     assert [attributes["alt"] for tag, attributes in scan.tags if tag == "img"] == [f"tile {t}" for t in HOSTILE]

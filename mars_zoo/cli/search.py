@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from mars_zoo.cli.terminal_table import Column, print_table
+from mars_zoo.cli.leaderboard import DEFAULT_SITE
 from mars_zoo.cli.options import (
     MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, data_settings,
     embedding_settings, int_between,
@@ -52,6 +53,9 @@ def register(subparsers) -> None:
                         help="folder for search.html, hits.csv and hits.geojson (default: mars-zoo-search/<query>)")
     parser.add_argument("--thumbnails", type=int_between(0, 1000), default=24,
                         help="how many of the best tiles the page shows as pictures; default: %(default)s")
+    parser.add_argument("--leaderboard", default=str(DEFAULT_SITE), metavar="DIR_OR_URL",
+                        help="the leaderboard the page links back to: a site folder built by 'mars-zoo leaderboard "
+                             "build' (linked relative to --out) or an http(s) address; default: %(default)s")
     parser.add_argument("--json", action="store_true", help="print the hits as JSON on stdout (progress stays on stderr)")
     add_data_options(parser)
     add_embedding_options(parser)
@@ -86,7 +90,7 @@ def search_command(args: argparse.Namespace) -> int:
     out = args.out or default_out(args.query, args.images)
     reporter = RichReporter()
     result = run_search(config, load_registry(args.plugins_dir, reporter), reporter)
-    written = write_outputs(result, out, args.thumbnails)
+    written = write_outputs(result, out, args.thumbnails, args.leaderboard)
     if args.json:
         print(json.dumps({**result.summary(), "files": {name: str(path) for name, path in written.items()}}))
         return 0

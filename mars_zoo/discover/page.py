@@ -1,56 +1,106 @@
-"""The search's self-contained HTML page: the hits on the dataset's basemap, thumbnails
-of the best tiles, and the table of every hit.
+"""The search's self-contained HTML page: the hits on an interactive map of the dataset's
+basemap, thumbnails of the best tiles, and a sortable table of every hit.
 
-Everything the page shows is inside the file (images as data: URLs, inline CSS, no
-script), and its Content-Security-Policy forbids loading anything else, so it opens
-from file:// anywhere and makes no outside request. It is built with the leaderboard's
-HTML builder (`mars_zoo.leaderboard.html`, which loads nothing else of the leaderboard), so
-every string from the user or the data is escaped by the same rules as the site's.
+Everything the page shows is inside the file: Leaflet (assets/leaflet.js and leaflet.css,
+version and licence in assets/README.md), the page's own script (assets/search_map.js), the
+basemap and thumbnails as data: URLs, the hits as a JSON block. Its Content-Security-Policy
+allows exactly those two scripts (by their sha256) and no request at all, so the page opens
+from file:// anywhere and makes no outside request. It is built with the one HTML builder
+(`mars_zoo.leaderboard.html`, which loads nothing else of the leaderboard), so every string
+from the user or the data is escaped by the same rules as the site's; the script writes text
+with textContent only.
 
-The basemap is drawn as a simple cylindrical map of the whole planet (longitude -180
-to 180 left to right, latitude 90 to -90 top to bottom); longitudes given as 0..360
-are drawn at their -180..180 equivalent. The view is cut to the region that holds the
-hits and the catalogue points (`view_box`).
+The map is Leaflet's simple CRS with x = longitude and y = latitude in degrees (a plain
+cylindrical map of the whole planet, -180..180 by -90..90), so the catalogue circles are the
+protocol's radius in degrees, as task 3 measures it. Longitudes given as 0..360 are drawn
+at their -180..180 equivalent. Hits sit at their tile's centre; coordinates are written
+1.6°S, 130.2°E (a tile's lower-left corner, as the dataset names it).
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
 import io
+from importlib import resources
 from pathlib import Path
 
 from mars_zoo.data.decoding import decode
 from mars_zoo.discover.hits import Coverage, Hit
 from mars_zoo.discover.searcher import SearchResult
-from mars_zoo.leaderboard.html import Markup, document, el, image_data_url
+from mars_zoo.leaderboard.html import Markup, document, el, image_data_url, script_json
 from mars_zoo.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
 
 MAP_MAX_WIDTH = 2048
 THUMB_PX = 160
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+POPUP_THUMB_PX = 120
+LEAFLET_VERSION = "1.9.4"
+NEAR, FAR = "near", "far"  # the class that marks a hit near / far from the catalogue, on map and thumbnails
 
 _STYLE = Markup("""
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
 main{max-width:1200px;margin:0 auto;padding:16px}
 h1{font-size:1.35rem;margin:.2em 0}
+nav.links{display:flex;flex-wrap:wrap;gap:.4em 1.2em;margin:.3em 0}
 .meta{color:#444;margin:.2em 0 1em}
 .warn{background:#fff4ce;border:1px solid #c9a400;padding:.5em .8em;margin:.6em 0}
 .stats{display:flex;flex-wrap:wrap;gap:.5em 1.5em;margin:.6em 0}
 .stats b{font-variant-numeric:tabular-nums}
-figure.map{margin:0;background:#222}
-figure.map svg{display:block;width:100%;height:auto}
-.legend{display:flex;gap:1.2em;flex-wrap:wrap;font-size:.9rem;margin:.4em 0 1.2em}
-.sw{display:inline-block;width:.9em;height:.9em;border-radius:50%;vertical-align:-.1em;margin-right:.3em}
+#map{height:min(70vh,560px);background:#222}
+#map:focus-visible,.hit-marker:focus-visible{outline:3px solid #ffbf47;outline-offset:2px}
+.hit-marker .rank{display:flex;align-items:center;justify-content:center;width:30px;height:30px;box-sizing:border-box;
+ border-radius:50%;border:2px solid #000;font:700 12px/1 system-ui,sans-serif}
+.hit-marker.near .rank,.grid figure.near{box-shadow:0 0 0 3px #16c35a}
+.hit-marker.far .rank{border:2px dashed #ff4fd8}
+.grat-label span{color:#fff;font:11px/1 system-ui,sans-serif;text-shadow:0 0 3px #000;white-space:nowrap}
+.grat-label.lon span{position:relative;top:-14px}
+.grat-label.lat span{position:absolute;right:4px;top:-14px}
+.popup img{display:block;margin-bottom:4px}
+.legend{display:flex;gap:1.2em;flex-wrap:wrap;font-size:.9rem;margin:.4em 0 1.2em;align-items:center}
+.sw{display:inline-block;width:1em;height:1em;border-radius:50%;vertical-align:-.15em;margin-right:.3em;box-sizing:border-box}
+.ramp{display:inline-block;width:6em;height:.8em;vertical-align:-.05em;margin:0 .3em;
+ background:linear-gradient(90deg,rgb(68,1,84),rgb(59,82,139),rgb(33,145,140),rgb(94,201,98),rgb(253,231,37))}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(160px,1fr));gap:10px}
 .grid figure{margin:0;background:#fff;border:1px solid #ddd;padding:4px}
+.grid figure.far{outline:2px dashed #ff4fd8;outline-offset:-2px}
 .grid img{width:100%;height:auto;display:block;image-rendering:auto}
 .grid figcaption{font-size:.8rem;font-variant-numeric:tabular-nums}
 .table-wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;margin-top:.6em}
-th,td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:right}
+th,td{border-bottom:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
 th:nth-child(2),td:nth-child(2){text-align:left}
 thead th{background:#eee;position:sticky;top:0}
+thead button{font:inherit;font-weight:700;background:none;border:0;padding:.2em;cursor:pointer;color:inherit}
+th[aria-sort=ascending] button::after{content:" \\25B2"}
+th[aria-sort=descending] button::after{content:" \\25BC"}
 .near{color:#0b6e2e;font-weight:600}
+@media (max-width:600px){main{padding:8px}th,td{padding:.25em .3em}}
 """)
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return resources.files("mars_zoo.discover").joinpath("assets", name).read_text("utf-8")
+
+
+def _script_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def content_security_policy() -> str:
+    """No request at all; the two inline scripts by their sha256; inline styles (Leaflet
+    positions its layers with them); images only as data: URLs."""
+    scripts = " ".join(_script_hash(_asset(name)) for name in ("leaflet.js", "search_map.js"))
+    return f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src {scripts}"
+
+
+def format_lonlat(lon: float, lat: float) -> str:
+    """'1.6°S, 130.2°E': latitude first, as maps are read, longitude in -180..180."""
+    def part(value: float, positive: str, negative: str) -> str:
+        text = f"{abs(value):.2f}".rstrip("0").rstrip(".")
+        return f"{text}°{negative if value < 0 else positive if value > 0 else ''}"
+    return f"{part(lat, 'N', 'S')}, {part(_x(lon), 'E', 'W')}"
 
 
 def _data_url(image, fmt: str) -> str:
@@ -71,47 +121,29 @@ def _x(lon: float) -> float:
     return lon - 360 if lon >= 180 else lon
 
 
-def view_box(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-    """(west, north, width, height) in map units (x = lon, y = -lat): the 2:1 window that
-    holds every point with a margin, so that hits clustered in one region are not lost in
-    a view of the whole planet; the whole planet when they spread over it."""
-    if not points:
-        return -180.0, -90.0, 360.0, 180.0
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    margin = max(2.0, 0.1 * max(max(xs) - min(xs), max(ys) - min(ys)))
-    width = max(max(xs) - min(xs) + 2 * margin, 2 * (max(ys) - min(ys) + 2 * margin))
-    width = min(width, 360.0)
-    height = width / 2
-    west = min(max((min(xs) + max(xs) - width) / 2, -180.0), 180.0 - width)
-    north = min(max((min(ys) + max(ys) - height) / 2, -90.0), 90.0 - height)
-    return west, north, width, height
+def _thumbnail(result: SearchResult, hit: Hit, size: int) -> str:
+    image = result.tile_images[hit.index].copy()
+    image.thumbnail((size, size))
+    return _data_url(image, "JPEG")
 
 
-def _markers(hits: list[Hit], truth: list[tuple[float, float]], unit: float) -> list[Markup]:
-    stroke = f"{unit * 0.25:.4f}"
-    parts = [el("circle", class_="truth", cx=f"{x:.4f}", cy=f"{y:.4f}", r=f"{GEO_RADIUS_DEG:.2f}", fill="none",
-                stroke="#39d0ff", stroke_width=stroke) for x, y in truth]
-    for hit in reversed(hits):  # best drawn last, on top
-        colour = "#ffd400" if hit.near_ground_truth is not False else "#ff4fd8"
-        cx, cy = _x(hit.lon) + GEO_TILE_DEG / 2, -(hit.lat + GEO_TILE_DEG / 2)
-        tooltip = f"#{hit.rank} {hit.tile} ({hit.lon:g}, {hit.lat:g}) score {hit.score:.4f}"
-        parts.append(el("circle", el("title", tooltip), class_="hit", cx=f"{cx:.4f}", cy=f"{cy:.4f}", r=f"{unit:.4f}",
-                        fill=colour, stroke="#000", stroke_width=stroke))
-    return parts
+def _near_class(hit: Hit) -> str:
+    return "" if hit.near_ground_truth is None else NEAR if hit.near_ground_truth else FAR
 
 
-def _map(result: SearchResult) -> Markup:
-    basemap = _basemap(result.mars_map)
-    image = (
-        el("image", href=basemap, x="-180", y="-90", width="360", height="180", preserveAspectRatio="none")
-        if basemap else el("rect", x="-180", y="-90", width="360", height="180", fill="#5a3a2a")
-    )
-    truth = [(_x(lon), -lat) for lon, lat in result.truth.tolist()] if result.truth is not None else []
-    centres = [(_x(hit.lon) + GEO_TILE_DEG / 2, -(hit.lat + GEO_TILE_DEG / 2)) for hit in result.hits]
-    west, north, width, height = view_box(centres + truth)
-    return el("figure", el("svg", image, _markers(result.hits, truth, unit=width / 300),
-                           viewBox=f"{west:.4f} {north:.4f} {width:.4f} {height:.4f}", role="img",
-                           aria_label=f"The {len(result.hits)} best tiles on the map of Mars"), class_="map")
+def _near_text(hit: Hit) -> str:
+    return {None: "", True: "near the catalogue", False: "far from the catalogue"}[hit.near_ground_truth]
+
+
+def map_data(result: SearchResult, thumbnails: int) -> dict:
+    """What the page's script draws: JSON, read with textContent, never run as markup."""
+    truth = [[_x(lon), lat] for lon, lat in result.truth.tolist()] if result.truth is not None else []
+    hits = [{"rank": hit.rank, "tile": hit.tile, "lon": _x(hit.lon), "lat": hit.lat, "score": hit.score,
+             "where": format_lonlat(hit.lon, hit.lat), "near_class": _near_class(hit), "near_text": _near_text(hit),
+             "thumbnail": _thumbnail(result, hit, POPUP_THUMB_PX) if hit.rank <= thumbnails else None}
+            for hit in result.hits]
+    return {"basemap": _basemap(result.mars_map), "tile": GEO_TILE_DEG, "radius": GEO_RADIUS_DEG, "truth": truth,
+            "hits": hits}
 
 
 def _swatch(**css: str) -> Markup:
@@ -119,9 +151,11 @@ def _swatch(**css: str) -> Markup:
 
 
 def _legend(coverage: Coverage | None) -> Markup:
-    items = [el("span", _swatch(background="#ffd400"), "hit", " near the catalogue" if coverage else None)]
+    items = [el("span", "score: low", el("span", class_="ramp"), "high (number: rank)")]
     if coverage:
-        items.append(el("span", _swatch(background="#ff4fd8"), "hit far from it"))
+        items.append(el("span", _swatch(**{"border": "2px solid #000", "box-shadow": "0 0 0 3px #16c35a"}),
+                        "hit near the catalogue"))
+        items.append(el("span", _swatch(border="2px dashed #ff4fd8"), "hit far from it"))
         items.append(el("span", _swatch(border="2px solid #39d0ff"),
                         f"catalogue point of {coverage.landform} ({GEO_RADIUS_DEG:g}° circle)"))
     return el("div", items, class_="legend")
@@ -130,11 +164,11 @@ def _legend(coverage: Coverage | None) -> Markup:
 def _thumbnails(result: SearchResult, count: int) -> Markup:
     figures = []
     for hit in result.hits[:count]:
-        image = result.tile_images[hit.index].copy()
-        image.thumbnail((THUMB_PX, THUMB_PX))
-        figures.append(el("figure", el("img", src=_data_url(image, "JPEG"), alt=f"tile {hit.tile}", width=image.width,
-                                       height=image.height),
-                          el("figcaption", f"#{hit.rank} · {hit.lon:g}°E {hit.lat:g}°N · {hit.score:.4f}")))
+        caption = [f"#{hit.rank} · {format_lonlat(hit.lon, hit.lat)} · {hit.score:.4f}",
+                   [el("br"), el("span", _near_text(hit), class_="near" if hit.near_ground_truth else None)]
+                   if hit.near_ground_truth is not None else None]
+        figures.append(el("figure", el("img", src=_thumbnail(result, hit, THUMB_PX), alt=f"tile {hit.tile}"),
+                          el("figcaption", caption), class_=_near_class(hit) or None))
     return el("div", figures, class_="grid")
 
 
@@ -145,16 +179,22 @@ def _near(hit: Hit) -> Markup | str:
 
 
 def _table(hits: list[Hit]) -> Markup:
-    columns = ("rank", "tile", "lon", "lat", "score", "near catalogue")
-    rows = [el("tr", [el("td", cell) for cell in (hit.rank, hit.tile, f"{hit.lon:g}", f"{hit.lat:g}",
-                                                    f"{hit.score:.6f}", _near(hit))]) for hit in hits]
-    return el("div", el("table", el("thead", el("tr", [el("th", name, scope="col") for name in columns])),
-                        el("tbody", rows)),
+    """Rank, tile and score first: on a phone they show without scrolling the table."""
+    columns = ("rank", "tile", "score", "lower-left corner", "near catalogue")
+    header = el("tr", [el("th", el("button", name, type="button"), scope="col",
+                          aria_sort="ascending" if name == "rank" else None) for name in columns])
+    rows = [el("tr", el("td", hit.rank, data_sort=hit.rank), el("td", hit.tile, data_sort=hit.tile),
+                     el("td", f"{hit.score:.6f}", data_sort=repr(hit.score)),
+                     el("td", format_lonlat(hit.lon, hit.lat), data_sort=f"{hit.lat!r}"),
+                     el("td", _near(hit), data_sort="" if hit.near_ground_truth is None else int(hit.near_ground_truth)))
+            for hit in hits]
+    return el("div", el("table", el("thead", header), el("tbody", rows), class_="sortable"),
               class_="table-wrap", tabindex="0", role="region", aria_label="every hit")
 
 
-def render(result: SearchResult, thumbnails: int = 24) -> str:
-    """The whole page, with thumbnails of the best `thumbnails` hits."""
+def render(result: SearchResult, thumbnails: int = 24, leaderboard: str | None = None) -> str:
+    """The whole page, with thumbnails of the best `thumbnails` hits; `leaderboard` is the
+    link back to the leaderboard (a relative URL or an http(s) address), None for none."""
     query = result.query
     title = query["text"] or f"{len(query['images'])} example image(s)"
     warnings = []
@@ -173,23 +213,32 @@ def render(result: SearchResult, thumbnails: int = 24) -> str:
                f" of {result.coverage.points} catalogue points"),
         ]
     images = [el("li", Path(p).name) for p in query["images"]]
+    links = [el("a", "hits.csv", href="hits.csv"), el("a", "hits.geojson", href="hits.geojson"),
+             el("a", "the leaderboard", href=leaderboard) if leaderboard else None]
     head = (
         el("meta", charset="utf-8"),
-        el("meta", http_equiv="Content-Security-Policy", content=CSP),
+        el("meta", http_equiv="Content-Security-Policy", content=content_security_policy()),
         el("meta", name="viewport", content="width=device-width,initial-scale=1"),
         el("title", f"mars-zoo search: {title}"),
+        el("style", Markup(_asset("leaflet.css"))),
         el("style", _STYLE),
     )
     main = (
         el("h1", title),
         el("p", "model ", el("b", result.model["name"]), " · mode ", el("b", query["mode"]), f" · top {query['k']}",
            class_="meta"),
+        el("nav", links, class_="links", aria_label="downloads and the leaderboard"),
         [el("p", "Example images:"), el("ul", images)] if images else None,
         [el("p", text, class_="warn") for text in warnings],
         el("div", stats, class_="stats"),
-        _map(result),
+        el("div", id="map", role="application", tabindex="0",
+           aria_label=f"Map of Mars with the {len(result.hits)} best tiles; Tab moves to each numbered hit, "
+                      f"Enter opens it, arrow keys pan, + and - zoom"),
         _legend(result.coverage),
         el("h2", f"Best {min(thumbnails, len(result.hits))} tiles"), _thumbnails(result, thumbnails),
         el("h2", "Every hit"), _table(result.hits),
+        el("script", script_json(map_data(result, thumbnails)), type="application/json", id="search-data"),
+        el("script", Markup(_asset("leaflet.js"))),
+        el("script", Markup(_asset("search_map.js"))),
     )
     return document(head, [el("main", main)], lang="en")
