@@ -85,3 +85,10 @@ def open_page(ctx, url: str) -> tuple[object, Visit]:
     page.on("dialog", dialog)
     page.goto(url, wait_until="load")
     return page, visit
+
+
+def axe_source() -> str:
+    """axe-core as shipped inside the axe-playwright-python wheel (the test extra)."""
+    from importlib import resources
+
+    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8")

@@ -20,7 +20,7 @@ import geojson
 import numpy as np
 import pytest
 
-from browser_support import open_page
+from browser_support import axe_source, open_page
 from mars_zoo.cache import EmbeddingCache, embeddings_dir
 from mars_zoo.cli import main
 from mars_zoo.data.benchmark import default_cache_dir, open_benchmark
@@ -298,6 +298,18 @@ def test_on_a_phone_rank_tile_and_score_show_and_markers_are_tap_sized(landform_
         return {right: box.right, clipped: c.scrollWidth > c.clientWidth, text: c.textContent}; }))""")
     assert len(cells) == 3 * len(rows)
     assert all(cell["right"] <= 390 and not cell["clipped"] for cell in cells), cells[:3]
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1440, "height": 900}, {"width": 390, "height": 844}])
+def test_axe_finds_nothing_serious_on_the_page(landform_search, context, viewport):
+    out, _, _ = landform_search
+    prefix = (out / "search.html").resolve().as_uri()
+    page, _ = open_page(context(prefix, viewport=viewport, bypass_csp=True), prefix)  # to inject axe-core
+    page.wait_for_selector(".hit-marker")
+    page.evaluate(axe_source())
+    violations = page.evaluate("async () => (await axe.run()).violations.filter(v => ['serious', 'critical']"
+                               ".includes(v.impact)).map(v => [v.id, v.nodes.map(n => n.html)])")
+    assert violations == []
 
 
 def test_the_readme_page_screenshot(capsys, tmp_path, context, artifacts):

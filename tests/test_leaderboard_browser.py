@@ -23,7 +23,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from browser_support import Visit, local_only_context, open_page
+from browser_support import Visit, axe_source, local_only_context, open_page
 from fixtures.site_inputs import MINI, make_submissions, results_in, xss_names
 from mars_zoo.leaderboard.build import build_site
 from mars_zoo.leaderboard.columns import HEADLINES, TASKS
@@ -388,13 +388,6 @@ def page_types(visits: dict) -> dict[str, str]:
             "submit": next(url for url in visits if url.endswith("/submit.html")),
             "model-reproduced": next(url for url in models if "tiny-random" in url),
             "model-reported": next(url for url in models if "siglip2" in url)}
-
-
-def axe_source() -> str:
-    """axe-core as shipped inside the axe-playwright-python wheel (the test extra)."""
-    from importlib import resources
-
-    return resources.files("axe_playwright_python").joinpath("axe.min.js").read_text("utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,14 @@
   var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
   function colour(t) {
     var x = Math.max(0, Math.min(1, t)) * (RAMP.length - 1), i = Math.min(Math.floor(x), RAMP.length - 2), f = x - i;
-    var c = RAMP[i].map(function (v, k) { return Math.round(v + f * (RAMP[i + 1][k] - v)); });
-    return "rgb(" + c.join(",") + ")";
+    return RAMP[i].map(function (v, k) { return Math.round(v + f * (RAMP[i + 1][k] - v)); });
+  }
+
+  /* Black or white, whichever contrasts more with the background (WCAG relative luminance). */
+  function ink(rgb) {
+    var l = rgb.map(function (v) { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    var luminance = 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+    return (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) ? "#000" : "#fff";
   }
 
   function graticuleStep(span) {
@@ -73,8 +79,9 @@
       var centre = [hit.lat + data.tile / 2, hit.lon + data.tile / 2];
       points.push(centre);
       var badge = node("span", "rank", String(hit.rank));
-      badge.style.background = colour(high > low ? (hit.score - low) / (high - low) : 1);
-      badge.style.color = (high > low ? (hit.score - low) / (high - low) : 1) > 0.6 ? "#111" : "#fff";
+      var fill = colour(high > low ? (hit.score - low) / (high - low) : 1);
+      badge.style.background = "rgb(" + fill.join(",") + ")";
+      badge.style.color = ink(fill);
       var marker = L.marker(centre, {
         icon: L.divIcon({className: "hit-marker " + hit.near_class, html: badge, iconSize: [30, 30], iconAnchor: [15, 15]}),
         title: "#" + hit.rank + " " + hit.tile + ", score " + hit.score.toFixed(4) + (hit.near_text ? ", " + hit.near_text : ""),
