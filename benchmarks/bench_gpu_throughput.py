@@ -258,7 +258,7 @@ def worker(args) -> int:
     from mars_zoo.distributed import environment_ranks, process_group, rank_device
     from mars_zoo.environment import check_precision
     from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import embed_options
+    from mars_zoo.settings import embed_options
     from mars_zoo_openclip.encoder import OpenClipEncoder
 
     ranks = environment_ranks()
@@ -343,7 +343,7 @@ def measure(args) -> list[str]:
 
     from mars_zoo.data.tile_gallery import read_tile_gallery
     from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import embed_options
+    from mars_zoo.settings import embed_options
     from mars_zoo_openclip.encoder import OpenClipEncoder
 
     gpu = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"none (CPU: {platform.processor() or platform.machine()})"

@@ -175,7 +175,7 @@ def test_more_processes_on_a_node_than_it_has_gpus_is_one_clear_error(monkeypatc
 def test_ranks_of_a_node_share_its_cores_for_decoding_workers(monkeypatch):
     from mars_zoo.distributed import environment_ranks
     from mars_zoo.registry import load_registry
-    from mars_zoo.runner import embed_options
+    from mars_zoo.settings import embed_options
 
     spec = load_registry().get("openclip/tiny-random")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)

@@ -287,7 +287,7 @@ def test_a_failing_image_transform_is_named_even_in_worker_processes(tmp_path):
 def test_a_cpu_run_of_an_fp16_model_uses_fp32_unless_asked(recommended, device, used):
     from mars_zoo import ModelSpec
     from mars_zoo.environment import check_precision
-    from mars_zoo.runner import recommended_precision
+    from mars_zoo.settings import recommended_precision
 
     spec = ModelSpec(name="fake/p", family="fake", checkpoint="x", loader=lambda *a: None,
                      precision=recommended)

@@ -8,7 +8,7 @@ import json
 
 from rich.markup import escape
 
-from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option
+from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option, settings_values
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.reporting import RichReporter, console
 
@@ -35,10 +35,11 @@ def register(subparsers) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from mars_zoo.contract import check_model
     from mars_zoo.registry import load_registry
-    from mars_zoo.runner import model_to_load
+    from mars_zoo.settings import Settings, prepare_spec
 
+    settings = Settings(**settings_values(args))
     reporter = RichReporter()
-    spec = model_to_load(load_registry(args.plugins_dir, reporter).get(args.model), None, args.weights, reporter)
+    spec = prepare_spec(settings, load_registry(args.plugins_dir, reporter).get(args.model), reporter)
     checks = check_model(spec, reporter)
     failed = [check for check in checks if not check.passed]
     if args.json:

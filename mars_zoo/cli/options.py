@@ -1,8 +1,13 @@
-"""Command-line options shared by several commands, parsed the same way everywhere."""
+"""Command-line options shared by several commands, parsed the same way everywhere.
+
+The options of the shared `Settings` (mars_zoo.settings) are declared here, each once, with
+their dest the field they set, so that `settings_values` reads whichever a command declares.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -138,16 +143,29 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
                         f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
 
 
-def data_settings(args: argparse.Namespace) -> dict:
-    """The values of `add_data_options`, as the run and search configurations take them."""
-    return {"benchmark": args.benchmark, "data_dir": args.data_dir, "tiles_dir": args.tiles_dir,
-            "revisions": dict(args.revisions)}
+def add_seed_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int_between(0, MAX_SEED), default=0,
+                        help="random seed, recorded in the result; default: %(default)s")
 
 
-def embedding_settings(args: argparse.Namespace) -> dict:
-    """The values of `add_embedding_options`; the cache directory resolved (and made absolute)
-    now, before any plugin loads."""
-    from mars_zoo.cache import default_cache_dir
+def add_cache_use_options(parser: argparse.ArgumentParser) -> None:
+    """Whether the embedding cache is used, and the shards of its new entries."""
+    from mars_zoo.cache import DEFAULT_SHARD_SIZE
 
-    return {"device": args.device, "precision": args.precision, "batch_size": args.batch_size,
-            "workers": args.workers, "cache_dir": args.cache_dir or default_cache_dir().absolute()}
+    parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
+    parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT),
+                        default=DEFAULT_SHARD_SIZE,
+                        help="items per shard of new cache entries (what a killed run can lose); an existing "
+                        "entry keeps the size it was written with; default: %(default)s")
+
+
+def settings_values(args: argparse.Namespace) -> dict:
+    """The shared `Settings` the command's options set, by field name; a setting the command
+    has no option for is left out (its default applies)."""
+    from mars_zoo.settings import Settings
+
+    values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Settings)
+              if hasattr(args, field.name)}
+    if "revisions" in values:
+        values["revisions"] = dict(values["revisions"])  # DATASET=REV pairs, in the order given
+    return values

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE, default_cache_dir
+from mars_zoo.cache import default_cache_dir
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
-    MAX_COUNT, MAX_SEED, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option,
-    add_weights_option, data_settings, embedding_settings, int_between, parse_tasks,
+    absolute_path, add_cache_use_options, add_data_options, add_embedding_options, add_plugins_dir_option,
+    add_seed_option, add_weights_option, int_between, parse_tasks, settings_values,
 )
 from mars_zoo.errors import MarsZooError
 from mars_zoo.data.specs import PAIRED_SOURCES
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
     )
     add_data_options(parser)
     add_embedding_options(parser)
-    parser.add_argument("--seed", type=int_between(0, MAX_SEED), default=0, help="random seed, recorded in the result; default: %(default)s")
+    add_seed_option(parser)
     parser.add_argument("--caption", choices=PAIRED_CAPTION_COLUMNS, default=PAIRED_DEFAULT_CAPTION,
                         help="task 1 caption column; default: %(default)s")
     parser.add_argument("--pairs-source", choices=PAIRED_SOURCES, default=PAIRED_SOURCES[0],
@@ -67,10 +67,7 @@ def register(subparsers) -> None:
     add_weights_option(parser)
     parser.add_argument("--out", type=absolute_path, default=None,
                         help="result file (default: mars-zoo-results/<family>__<name>__<benchmark>.json)")
-    parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
-    parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT), default=DEFAULT_SHARD_SIZE,
-                        help="items per shard of new cache entries (what a killed run can lose); an existing "
-                        "entry keeps the size it was written with; default: %(default)s")
+    add_cache_use_options(parser)
     parser.add_argument("--nproc", type=int_between(1), default=None, metavar="N",
                         help="embed with N processes on this machine (torchrun; one GPU each on CUDA); for "
                         "several machines start `torchrun ... -m mars_zoo run ...` on each")
@@ -97,15 +94,10 @@ def run_command(args: argparse.Namespace) -> int:
         model=args.model,
         out=args.out or default_out(args.model, args.benchmark, args.weights).absolute(),
         tasks=args.tasks,
-        **data_settings(args),
-        **embedding_settings(args),
-        seed=args.seed,
         caption=args.caption,
         pairs_source=args.pairs_source,
         paired_protocol=args.paired_protocol,
-        no_cache=args.no_cache,
-        shard_size=args.shard_size,
-        weights=args.weights,
+        **settings_values(args),
     )
     reporter = RichReporter() if ranks.leader else Reporter()  # one rank speaks for all
     registry = load_registry(args.plugins_dir, reporter)

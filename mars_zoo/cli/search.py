@@ -12,8 +12,8 @@ from rich.markup import escape
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.leaderboard import DEFAULT_SITE
 from mars_zoo.cli.options import (
-    MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, data_settings,
-    embedding_settings, int_between,
+    MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, int_between,
+    settings_values,
 )
 from mars_zoo.protocol import GEO_LANDFORMS, GEO_QUERY_MODES
 from mars_zoo.reporting import RichReporter, console, printable
@@ -84,8 +84,7 @@ def search_command(args: argparse.Namespace) -> int:
         mode=args.mode,
         k=args.k,
         landform=args.landform,
-        **data_settings(args),
-        **embedding_settings(args),
+        **settings_values(args),
     )
     out = args.out or default_out(args.query, args.images)
     reporter = RichReporter()

@@ -12,22 +12,19 @@ from typing import Any
 import numpy as np
 
 from mars_zoo import search
-from mars_zoo.cache import EmbeddingCache, embeddings_dir, DEFAULT_SHARD_SIZE
 from mars_zoo.discover import hits as hitlib
 from mars_zoo.discover.query import build_query, choose_mode
-from mars_zoo.embed import Embedder
-from mars_zoo.environment import resolve_device
 from mars_zoo.errors import MarsZooError
-from mars_zoo.folders import ensure_folder
 from mars_zoo.protocol import GEO_LANDFORMS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
-from mars_zoo.runner import embed_options, model_to_load
+from mars_zoo.settings import Settings, set_up
 
 
-@dataclasses.dataclass
-class SearchConfig:
-    """What `mars-zoo search` can set. Data and device options mean what they mean for `run`."""
+@dataclasses.dataclass(kw_only=True)
+class SearchConfig(Settings):
+    """What `mars-zoo search` can set: the shared `Settings`, which mean what they mean for
+    `run` (so a search reads the cache entries a run wrote), and the query."""
 
     model: str
     text: str | None = None
@@ -35,15 +32,6 @@ class SearchConfig:
     mode: str | None = None  # None: hybrid with text and images, else whichever was given
     k: int = 100
     landform: str | None = None  # catalogue to compare with; None: the landform the text names, if any
-    benchmark: str = "marsretrieval"
-    data_dir: Path | None = None
-    tiles_dir: Path | None = None
-    revisions: dict[str, str] = dataclasses.field(default_factory=dict)
-    device: str = "auto"
-    precision: str | None = None
-    batch_size: int | None = None
-    workers: int | None = None  # None: as for run
-    cache_dir: Path | None = None
 
 
 @dataclasses.dataclass
@@ -89,36 +77,23 @@ def landform_named(text: str | None) -> str | None:
 
 
 def run_search(config: SearchConfig, registry: Registry, reporter: Reporter) -> SearchResult:
-    from mars_zoo.data.benchmark import open_benchmark
-
     if config.k < 1:
         raise MarsZooError(f"--k must be at least 1, got {config.k}.")
     if config.landform is not None and config.landform not in GEO_LANDFORMS:
         raise MarsZooError(f"Unknown landform {config.landform!r}: use one of {', '.join(GEO_LANDFORMS)}.")
     spec = registry.get(config.model)
-    spec.require_available()
     mode = choose_mode(config.mode, config.text, config.images, spec.name, spec.supports_text)
-    spec = model_to_load(spec, config.cache_dir, None, reporter)
-    device = resolve_device(config.device)
-    options = embed_options(spec, device, config.precision, config.batch_size, config.workers)
-
-    benchmark = open_benchmark(
-        config.benchmark, data_dir=config.data_dir, tiles_dir=config.tiles_dir,
-        revisions=config.revisions, cache_dir=config.cache_dir, reporter=reporter,
-    )
-    data = benchmark.geolocalization()
-    cache = EmbeddingCache(ensure_folder(embeddings_dir(config.cache_dir), "the embedding cache"), DEFAULT_SHARD_SIZE)
-    embedder = Embedder(spec, registry.plugin_code(spec), options, cache, reporter)
-
-    started = time.perf_counter()
-    # The very call task 3 makes, so the gallery comes from the evaluation's cache entries.
-    gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
-    embedded = time.perf_counter()
-    query = build_query(embedder, mode, config.text, config.images)
-    queried = time.perf_counter()
-    (top,) = search.top_k(query[None].astype(np.float32), gallery, config.k, device=device)
-    hits = hitlib.rank(top, config.k, data.gallery.images.ids, data.gallery.lonlat)
-    searched = time.perf_counter()
+    with set_up(config, spec, registry, reporter) as (spec, device, _, benchmark, embedder):
+        data = benchmark.geolocalization()
+        started = time.perf_counter()
+        # The very call task 3 makes, so the gallery comes from the evaluation's cache entries.
+        gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
+        embedded = time.perf_counter()
+        query = build_query(embedder, mode, config.text, config.images)
+        queried = time.perf_counter()
+        (top,) = search.top_k(query[None].astype(np.float32), gallery, config.k, device=device)
+        hits = hitlib.rank(top, config.k, data.gallery.images.ids, data.gallery.lonlat)
+        searched = time.perf_counter()
 
     landform = config.landform or landform_named(config.text)
     coverage = truth = None
