@@ -68,7 +68,7 @@ ODD = ("rgba", "la", "palette-transparent", "grey", "grey16", "cmyk", "exif-rota
 
 def side_folder() -> Path:
     """mteb installed into the mars-zoo cache with `pip install --target` (once)."""
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
 
     folder = default_cache_dir() / "mteb-side" / f"mteb-{MTEB}"
     if (folder / "INSTALLED").is_file():
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(out).write_text(json.dumps(mteb_side(json.loads(job.read_text()))))
         return 0
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
     from mars_zoo.data.specs import PAIRS_FROZEN
 

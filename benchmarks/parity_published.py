@@ -293,7 +293,7 @@ def run(options: argparse.Namespace) -> int:
     if options.env == "pinned":
         from parity_env import PINS, side_folder
 
-        from mars_zoo.cache import default_cache_dir
+        from mars_zoo.folders import default_cache_dir
 
         side = [side_folder(default_cache_dir())]
         environment.update(side_folder=str(side[0]), pins=dict(PINS))

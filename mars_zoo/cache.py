@@ -53,25 +53,15 @@ from mars_zoo.stat_memo import SIZE, StatKey, StatMemo, stat_key
 # the dtypes of weights and computation; the layout is read from the manifest.
 CACHE_FORMAT = 3
 DEFAULT_SHARD_SIZE = 4096
-CACHE_ENV = "MARS_ZOO_CACHE"
 VERIFIED_NAME = "verified.json"
 MANIFEST_NAME = "manifest.json"
 CLEAR_HINT = ("Fix: delete the cache entry folder(s) named here (their embeddings are recomputed), or use "
               "another --cache-dir DIR (or `mars-zoo run --no-cache`).")
 
 
-def default_cache_dir() -> Path:
-    """Where mars-zoo keeps what it derives (mini benchmark, recorded revisions, fetched
-    images, embeddings): $MARS_ZOO_CACHE, else $XDG_CACHE_HOME/mars-zoo or ~/.cache/mars-zoo."""
-    base = os.environ.get(CACHE_ENV)
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mars-zoo"
-
-
-def embeddings_dir(cache_dir: Path | None = None) -> Path:
+def embeddings_dir(cache_dir: Path) -> Path:
     """Where the embedding cache lives inside a mars-zoo cache directory."""
-    return (cache_dir or default_cache_dir()) / "embeddings"
+    return cache_dir / "embeddings"
 
 
 def cache_key(fields: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ or the call), and that the declared metadata matches what the model does.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -67,12 +68,14 @@ class _Checker:
             self.checks.append(Check(name, False, str(exc)))
 
 
-def check_model(spec: ModelSpec, reporter: Reporter) -> list[Check]:
+def check_model(spec: ModelSpec, reporter: Reporter, cache_dir: Path | None = None) -> list[Check]:
+    """The contract checks of `spec`, on the mini benchmark kept in the mars-zoo cache
+    `cache_dir` (None: the default cache)."""
     import torch
 
     from mars_zoo.data.benchmark import open_benchmark
 
-    data = open_benchmark("mini", reporter=reporter).landforms()
+    data = open_benchmark("mini", cache_dir=cache_dir, reporter=reporter).landforms()
     images = [data.images[i] for i in range(min(SAMPLE_SIZE, len(data.images)))]
     texts = [prompt for name in data.class_names for prompt in prompts_for(landform_query_name(name))]
     texts = texts[:SAMPLE_SIZE]

@@ -2,6 +2,11 @@
 do to them: a regular file where a folder belongs (or a folder where a file belongs),
 no permission, a read-only or full disk.
 
+The mars-zoo cache folder is chosen here too (`default_cache_dir`): the one rule for a
+command or a caller that names none. Everything below it (embeddings, tiny models,
+recorded revisions, URL weights, dataset copies) is placed by whoever was handed the
+folder, never by asking for the default again, so that `--cache-dir` reaches them all.
+
 A write that fails for such a reason is the user's to fix, not a bug, so it must
 reach the user as a `MarsZooError` naming the path and the remedy, never as a
 traceback. Callers create their folders through `ensure_folder` before the work
@@ -16,10 +21,23 @@ from pathlib import Path
 
 from mars_zoo.errors import MarsZooError
 
+CACHE_ENV = "MARS_ZOO_CACHE"
+
 CACHE_FIX = (
     "move that file away, make the folder writable, or choose another cache folder with "
     "--cache-dir DIR (or the MARS_ZOO_CACHE environment variable)"
 )
+
+
+def default_cache_dir() -> Path:
+    """Where mars-zoo keeps what it derives (mini benchmark, recorded revisions, fetched
+    images, tiny models, embeddings) when no folder is given: $MARS_ZOO_CACHE, else
+    $XDG_CACHE_HOME/mars-zoo or ~/.cache/mars-zoo; absolute, so that a plugin changing the
+    working directory cannot move it."""
+    base = os.environ.get(CACHE_ENV)
+    if base:
+        return Path(base).absolute()
+    return (Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mars-zoo").absolute()
 
 
 def _file_above(path: Path) -> Path | None:

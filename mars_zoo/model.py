@@ -8,12 +8,14 @@ optional dependency is missing still lists (marked unavailable).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from mars_zoo.errors import MarsZooError
+from mars_zoo.folders import default_cache_dir
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -118,6 +120,12 @@ class ModelSpec:
     imports no torch); after loading, the harness refuses an encoder whose parameters are
     in another dtype.
 
+    The mars-zoo cache (`cache_dir`): the harness sets it to the command's cache folder
+    (`--cache-dir`) before loading; a loader keeps there whatever it builds or records
+    (a tiny model built once by `mars_zoo.tiny.materialize`, the revision of a base model
+    an adapter names), never in a folder of its own choosing. `load` sets the default cache
+    on a spec the harness did not prepare.
+
     Own weights (`mars-zoo run MODEL --weights PATH`): the harness sets `weights` to the
     absolute PATH and `weights_sha256` to its content hash, and leaves `checkpoint` and
     `revision` those of the base model. A loader that sees `weights` builds the base
@@ -169,6 +177,8 @@ class ModelSpec:
     # CUDA the weights are always fp32. See `run_dtypes`.
     weights_at_precision_on_cuda: bool = False
     plugin: str = field(default="", compare=False)
+    # Set by the harness: the mars-zoo cache folder of the command (see the class docstring).
+    cache_dir: Path | None = field(default=None, compare=False)
 
     @property
     def repository(self) -> str | None:
@@ -230,11 +240,11 @@ class ModelSpec:
     def load(self, device: str, precision: str) -> Encoder:
         """Build the encoder on `device` (fetching weights declared by URL first)."""
         self.require_available()
-        spec = self
-        if self.url_weights is not None and not self.weights:
+        spec = self if self.cache_dir is not None else dataclasses.replace(self, cache_dir=default_cache_dir())
+        if spec.url_weights is not None and not spec.weights:
             from mars_zoo.url_weights import fetch_url_weights
 
-            spec = fetch_url_weights(self)
+            spec = fetch_url_weights(spec)
         return self.loader(spec, device, precision)
 
     def metadata(self) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import RESOLVE_AT_FIRST_USE, ModelSpec
 from mars_zoo.revision_record import COMMIT, RevisionRecord
@@ -55,21 +54,21 @@ def _main_commit(repo: str, subject: str) -> str:
     )
 
 
-def model_revisions_path(cache_dir: Path | None = None) -> Path:
+def model_revisions_path(cache_dir: Path) -> Path:
     """Where the commits resolved at first use are recorded, in the mars-zoo cache `cache_dir`."""
-    return (cache_dir or default_cache_dir()) / MODEL_REVISIONS_FILE
+    return cache_dir / MODEL_REVISIONS_FILE
 
 
 def _subject(spec: ModelSpec) -> str:
     return f"Model {spec.name} (plugin {spec.plugin or '?'})"
 
 
-def recorded_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> str | None:
+def recorded_model_revision(spec: ModelSpec, cache_dir: Path) -> str | None:
     """The commit recorded for `spec`'s repository, None if none is recorded yet."""
     return RevisionRecord(model_revisions_path(cache_dir)).commit(spec.repository, _subject(spec))
 
 
-def resolve_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> ModelSpec:
+def resolve_model_revision(spec: ModelSpec, cache_dir: Path) -> ModelSpec:
     """`spec` with a concrete revision: itself when pinned, else with the recorded commit
     (recording the main branch's commit now if none is recorded yet)."""
     if spec.revision != RESOLVE_AT_FIRST_USE:
@@ -78,7 +77,7 @@ def resolve_model_revision(spec: ModelSpec, cache_dir: Path | None = None) -> Mo
     return dataclasses.replace(spec, revision=commit)
 
 
-def resolve_repository_revision(repo: str, subject: str, cache_dir: Path | None = None) -> str:
+def resolve_repository_revision(repo: str, subject: str, cache_dir: Path) -> str:
     """The commit recorded for the Hub model repository `repo`, recording its main branch's
     commit now if none is: for weights a loader fetches besides its spec's checkpoint (the
     base model an adapter names). `subject` names what needs them in errors."""

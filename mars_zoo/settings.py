@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, NamedTuple
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, default_cache_dir, embeddings_dir
+from mars_zoo.cache import DEFAULT_SHARD_SIZE, EmbeddingCache, embeddings_dir
 from mars_zoo.distributed import Ranks, check_shared_folder, rank_device
 from mars_zoo.embed import Embedder, EmbedOptions
 from mars_zoo.environment import check_precision, default_workers, resolve_device
 from mars_zoo.errors import MarsZooError
-from mars_zoo.folders import ensure_folder
+from mars_zoo.folders import default_cache_dir, ensure_folder
 from mars_zoo.model import RESOLVE_AT_FIRST_USE, ModelSpec
 from mars_zoo.model_revisions import model_revisions_path, resolve_model_revision, verify_model_revision
 from mars_zoo.reporting import Reporter
@@ -49,7 +49,8 @@ class Settings:
     batch_size: int | None = None  # None: the model's recommended batch size
     workers: int | None = None  # None: 0 on the CPU, up to 8 on CUDA (shared among a node's ranks)
     seed: int = 0
-    # The mars-zoo cache of everything the command derives; None is resolved here, once.
+    # The mars-zoo cache of everything the command derives; None is resolved here, once,
+    # to `default_cache_dir()`, and the folder is handed to every reader and loader from here.
     cache_dir: Path | None = None
     no_cache: bool = False  # embeddings in a temporary folder, computed afresh
     shard_size: int = DEFAULT_SHARD_SIZE
@@ -57,7 +58,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.cache_dir is None:
-            self.cache_dir = default_cache_dir().absolute()  # before any plugin can change directory
+            self.cache_dir = default_cache_dir()
 
 
 class Setup(NamedTuple):
@@ -75,14 +76,15 @@ class Setup(NamedTuple):
 def prepare_spec(settings: Settings, spec: ModelSpec, reporter: Reporter) -> ModelSpec:
     """The spec that `run`, `check` and `search` load: its revision resolved (recorded at
     first use) and verified on the Hub, the place of its URL weights in the mars-zoo cache
-    set, and own weights (`settings.weights`) hashed."""
+    set, own weights (`settings.weights`) hashed, and the cache folder its loader keeps
+    what it builds or records in (`ModelSpec.cache_dir`)."""
     cache_dir = settings.cache_dir
     recorded_in = model_revisions_path(cache_dir) if spec.revision == RESOLVE_AT_FIRST_USE else None
     spec = verify_model_revision(resolve_model_revision(spec, cache_dir), recorded_in)
     if spec.revision_verified is False:
         reporter.warn(f"Revision {spec.revision} of {spec.repository} is not verified: the Hub could not be asked "
                       f"(offline?) and the Hugging Face cache does not hold it. The result records it as unverified.")
-    spec = with_weights_file(spec, cache_dir)
+    spec = dataclasses.replace(with_weights_file(spec, cache_dir), cache_dir=cache_dir)
     return spec if settings.weights is None else with_own_weights(spec, settings.weights)
 
 

@@ -3,8 +3,9 @@ through the family's real loader.
 
 A family's `<family>/tiny-random` model is the real architecture class at tiny width,
 with a tokenizer and processor made offline. Its loader builds it into a folder of
-the mars-zoo cache (`materialize`) and then hands that folder to exactly the code
-that loads the real checkpoint, so the path users run is the path the tests run.
+the mars-zoo cache it was handed (`materialize` into `spec.cache_dir`) and then hands
+that folder to exactly the code that loads the real checkpoint, so the path users run
+is the path the tests run.
 
 Nothing here imports torch or transformers at module level; `train_bpe_tokenizer`
 imports `tokenizers` and `transformers` when it is called.
@@ -20,7 +21,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.protocol import GEO_LANDFORMS, PROMPT_TEMPLATES
 from mars_zoo.safe_paths import path_under
 
@@ -42,8 +42,9 @@ CORPUS = (
 )
 
 
-def materialize(name: str, recipe: dict, build: Callable[[Path], None], cache_dir: Path | None = None) -> Path:
-    """Return the folder of tiny model `name`, building it with `build(folder)` if needed.
+def materialize(name: str, recipe: dict, build: Callable[[Path], None], cache_dir: Path) -> Path:
+    """Return the folder of tiny model `name` in the mars-zoo cache `cache_dir` (a loader's
+    `spec.cache_dir`), building it with `build(folder)` if needed.
 
     `recipe` is every input of the build (seed, config sizes, library versions): its
     hash names the folder, so changing the recipe builds a new model instead of
@@ -53,7 +54,7 @@ def materialize(name: str, recipe: dict, build: Callable[[Path], None], cache_di
     complete folder.
     """
     digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-    root = (cache_dir or default_cache_dir()) / TINY_DIR
+    root = cache_dir / TINY_DIR
     folder = path_under(root, f"{name.replace('/', '--')}-{digest}", field="tiny model",
                         fix="name the tiny model '<family>/<name>' with plain names")
     if folder.is_dir():

@@ -45,20 +45,18 @@ def weights_path(cache_dir: Path, weights: UrlWeights) -> Path:
     return cache_dir / WEIGHTS_DIR / weights.sha256 / file_name(weights.url)
 
 
-def with_weights_file(spec: ModelSpec, cache_dir: Path | None) -> ModelSpec:
-    """`spec` whose URL weights are kept in the mars-zoo cache `cache_dir` (default: the
-    default cache); unchanged for a model whose weights are not named by URL."""
+def with_weights_file(spec: ModelSpec, cache_dir: Path) -> ModelSpec:
+    """`spec` whose URL weights are kept in the mars-zoo cache `cache_dir`; unchanged for a
+    model whose weights are not named by URL."""
     if spec.url_weights is None:
         return spec
-    from mars_zoo.cache import default_cache_dir
-
-    return dataclasses.replace(spec, weights_file=str(weights_path(cache_dir or default_cache_dir(), spec.url_weights)))
+    return dataclasses.replace(spec, weights_file=str(weights_path(cache_dir, spec.url_weights)))
 
 
 def fetch_url_weights(spec: ModelSpec) -> ModelSpec:
     """`spec` with `weights_file` the local copy of its `url_weights`, downloaded now unless a
     copy with the right sha256 is cached; a download that does not match is a `MarsZooError`."""
-    spec = spec if spec.weights_file else with_weights_file(spec, None)
+    spec = spec if spec.weights_file else with_weights_file(spec, spec.cache_dir)
     path = Path(spec.weights_file)
     if not (path.is_file() and file_sha256(path) == spec.url_weights.sha256):
         _download(spec, path)

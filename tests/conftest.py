@@ -30,7 +30,7 @@ def isolated_caches(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mini_dir(isolated_caches):
     """The generated mini benchmark (`open_benchmark("mini")` reads this same copy)."""
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
 
     return ensure_mini(default_cache_dir())

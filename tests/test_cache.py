@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
-from mars_zoo.cache import VERIFIED_NAME, EmbeddingCache, cache_key, default_cache_dir, embeddings_dir
+from mars_zoo.cache import VERIFIED_NAME, EmbeddingCache, cache_key, embeddings_dir
+from mars_zoo.folders import default_cache_dir
 from mars_zoo.cache import _read_shard as read_shard
 
 FIELDS = {"model": "fake/good", "precision": "fp32", "dataset": "d", "dataset_revision": "r1", "items_sha256": "x"}
@@ -276,13 +277,16 @@ def test_cache_directory_rule(monkeypatch, tmp_path):
     assert benchmark.default_cache_dir is default_cache_dir  # one rule for data and embeddings
     monkeypatch.setenv("MARS_ZOO_CACHE", str(tmp_path / "mz"))
     assert default_cache_dir() == tmp_path / "mz"
-    assert embeddings_dir() == tmp_path / "mz" / "embeddings"
+    assert embeddings_dir(default_cache_dir()) == tmp_path / "mz" / "embeddings"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MARS_ZOO_CACHE", "relative")  # made absolute, before a plugin can change directory
+    assert default_cache_dir() == tmp_path / "relative"
     monkeypatch.delenv("MARS_ZOO_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "mars-zoo"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert embeddings_dir() == tmp_path / "home" / ".cache" / "mars-zoo" / "embeddings"
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "mars-zoo"
 
 
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path):

@@ -23,8 +23,9 @@ import pytest
 from browser_support import axe_source, open_page
 from mars_zoo.cache import EmbeddingCache, embeddings_dir
 from mars_zoo.cli import main
-from mars_zoo.data.benchmark import default_cache_dir, open_benchmark
+from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.embed import Embedder, EmbedOptions
+from mars_zoo.folders import default_cache_dir
 from mars_zoo.registry import load_registry
 from mars_zoo.reporting import Reporter
 

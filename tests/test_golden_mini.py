@@ -100,7 +100,7 @@ def test_a_full_mini_run_gives_the_golden_numbers(numbers, task):
 
 def regenerate() -> None:
     """Rewrite the golden file from a fresh run (see the module docstring)."""
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
 
     ensure_mini(default_cache_dir())

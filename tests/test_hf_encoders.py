@@ -353,7 +353,7 @@ def _apple_checkpoint(name, state, folder):
 
     from safetensors.torch import save_file
 
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
     from mars_zoo.tiny import TINY_DIR
 
     built = next((default_cache_dir() / TINY_DIR).glob(name.replace("/", "--") + "-*"))

@@ -6,11 +6,13 @@ LlavaNextForConditionalGeneration forward, `hidden_states[-1][:, -1, :]`, one ba
 prompt ensemble and one item per batch otherwise), never from the plugin's own helpers.
 """
 
+import dataclasses
+
 import pytest
 import torch
 
+from mars_zoo.folders import default_cache_dir
 from mars_zoo.protocol import prompts_for
-from mars_zoo.tiny import materialize
 from mars_zoo_mllm.recipe import MllmLoader, TinyModel
 
 from mllm_support import picture, received, registry, tiny_encoder
@@ -50,8 +52,9 @@ def sided(request):
 
     spec = registry().get("e5-v/tiny-random")
     tiny = TinyModel(spec.loader.tiny.name, spec.loader.tiny.build, {"seed": 0, "padding_side": request.param})
-    folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
-    encoder = MllmLoader(spec.loader.recipe, tiny)(spec, "cpu", "fp32")
+    folder = tiny.folder(default_cache_dir())
+    loaded = dataclasses.replace(spec, cache_dir=default_cache_dir())  # as the harness hands it over
+    encoder = MllmLoader(spec.loader.recipe, tiny)(loaded, "cpu", "fp32")
     # its padding side is never set; the PIL image processor is what transformers 4.57.3 loads
     processor = LlavaNextProcessor.from_pretrained(folder, backend="pil")
     processor.patch_size = 14

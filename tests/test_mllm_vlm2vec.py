@@ -4,7 +4,6 @@ sequence loads it (VLM2Vec's MMEBModel.load, run here literally on tiny reposito
 offline Hugging Face cache): once, onto the base model its adapter_config.json names."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 
 from mars_zoo_mllm import vlm2vec
 
+from hub_cache import cache_model
 from mllm_support import IMAGES, TEXTS, picture, registry, tiny_encoder
 
 IMAGE_PROMPT = " Represent the given image with the following question: What is in the image"
@@ -52,19 +52,6 @@ def _adapter_repo(name):
     return f"tiny-org/{name.partition('/')[0]}-adapter"
 
 
-def _cache_model(hub, repo, commit, files):
-    """Put `files` (name: path) into the Hugging Face cache `hub` as commit `commit` of
-    model repository `repo`, the commit its main branch points to."""
-    folder = hub / f"models--{repo.replace('/', '--')}"
-    snapshot = folder / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    for name, path in files.items():
-        shutil.copy(path, snapshot / name)
-    (folder / "refs").mkdir()
-    (folder / "refs" / "main").write_text(commit)
-    return snapshot
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """An offline Hugging Face cache holding BASE_REPO (the tiny Qwen2-VL, saved in fp16,
@@ -76,11 +63,11 @@ def hub(tmp_path_factory):
     from huggingface_hub import constants
     from transformers import Qwen2VLForConditionalGeneration
 
-    from mars_zoo.tiny import materialize
+    from mars_zoo.folders import default_cache_dir
 
     hub, work = tmp_path_factory.mktemp("hf-hub"), tmp_path_factory.mktemp("repos")
     tinies = [registry().get(name).loader.tiny for name in ADAPTERS]
-    folders = [materialize(t.name, dict(t.params), lambda into, t=t: t.build(into, **t.params)) for t in tinies]
+    folders = [t.folder(default_cache_dir()) for t in tinies]
     base_folder = Path(json.loads((folders[0] / "adapter_config.json").read_text())["base_model_name_or_path"])
     base = Qwen2VLForConditionalGeneration.from_pretrained(base_folder, dtype=torch.float32)
     base.half().save_pretrained(work / "base")
@@ -90,7 +77,7 @@ def hub(tmp_path_factory):
     for parameter in base.parameters():
         parameter.data += 0.05
     base.save_pretrained(work / "other")
-    _cache_model(hub, BASE_REPO, BASE_COMMIT, {p.name: p for p in (work / "base").iterdir()})
+    cache_model(hub, BASE_REPO, BASE_COMMIT, {p.name: p for p in (work / "base").iterdir()})
     for name, folder in zip(ADAPTERS, folders):
         (work / name).mkdir(parents=True)
         adapter_config = json.loads((folder / "adapter_config.json").read_text())
@@ -102,7 +89,7 @@ def hub(tmp_path_factory):
         files = {p.name: p for p in folder.iterdir()}
         files.update({p.name: p for p in (work / name).iterdir()})
         files["model.safetensors"] = work / "other" / "model.safetensors"
-        _cache_model(hub, _adapter_repo(name), ADAPTER_COMMIT, files)
+        cache_model(hub, _adapter_repo(name), ADAPTER_COMMIT, files)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(constants, "HF_HUB_CACHE", str(hub))
         yield hub
@@ -133,7 +120,7 @@ def _last_token(model, inputs):
 
 @pytest.mark.filterwarnings("ignore:Already found a `peft_config`")  # the published sequence's own
 @pytest.mark.parametrize("name", ADAPTERS)
-def test_the_adapter_loads_as_the_published_sequence_loads_it(name, hub):
+def test_the_adapter_loads_as_the_published_sequence_loads_it(name, hub, tmp_path):
     """Once, onto the base its adapter_config.json names (not onto weights beside it)."""
     from peft import PeftModel
     from transformers import Qwen2VLForConditionalGeneration
@@ -142,7 +129,8 @@ def test_the_adapter_loads_as_the_published_sequence_loads_it(name, hub):
 
     vlm = tiny_encoder(name)
     batches = [vlm.inputs(vlm.text_prompts(TEXTS)), vlm.inputs([vlm.image_prompt()] * 2, IMAGES[:1] * 2)]
-    ours = load_model(vlm.recipe, _adapter_repo(name), ADAPTER_COMMIT, torch.float32, adapter=True).eval()
+    ours = load_model(vlm.recipe, _adapter_repo(name), ADAPTER_COMMIT, torch.float32, adapter=True,
+                      cache_dir=tmp_path).eval()
     published = _published(_adapter_repo(name))
     base = Qwen2VLForConditionalGeneration.from_pretrained(BASE_REPO, revision=BASE_COMMIT, dtype=torch.float32).eval()
     twice = PeftModel.from_pretrained(base, _adapter_repo(name), revision=ADAPTER_COMMIT).merge_and_unload()
@@ -155,21 +143,21 @@ def test_the_adapter_loads_as_the_published_sequence_loads_it(name, hub):
     assert (_last_token(base, batches[0]) - _last_token(published, batches[0])).abs().max() > 0.1
 
 
-def test_the_base_revision_is_resolved_at_first_use_and_recorded(hub):
-    from mars_zoo.cache import default_cache_dir
+def test_the_base_revision_is_resolved_at_first_use_and_recorded(hub, tmp_path):
     from mars_zoo.model_revisions import MODEL_REVISIONS_FILE
     from mars_zoo_mllm.loading import load_model
 
-    load_model(vlm2vec.RECIPE, _adapter_repo(ADAPTERS[0]), ADAPTER_COMMIT, torch.float32, adapter=True)
-    recorded = json.loads((default_cache_dir() / MODEL_REVISIONS_FILE).read_text())
+    load_model(vlm2vec.RECIPE, _adapter_repo(ADAPTERS[0]), ADAPTER_COMMIT, torch.float32, adapter=True,
+               cache_dir=tmp_path)
+    recorded = json.loads((tmp_path / MODEL_REVISIONS_FILE).read_text())
     assert recorded[BASE_REPO] == BASE_COMMIT
 
 
 @pytest.mark.parametrize("source, adapter", [(BASE_REPO, False), (_adapter_repo(ADAPTERS[0]), True)])
-def test_weights_load_in_the_dtype_asked_not_the_files(source, adapter, hub):
+def test_weights_load_in_the_dtype_asked_not_the_files(source, adapter, hub, tmp_path):
     """The base is saved in fp16; transformers 5 would load it so unless told otherwise."""
     from mars_zoo_mllm.loading import load_model
 
     revision = ADAPTER_COMMIT if adapter else BASE_COMMIT
-    model = load_model(vlm2vec.RECIPE, source, revision, torch.float32, adapter=adapter)
+    model = load_model(vlm2vec.RECIPE, source, revision, torch.float32, adapter=adapter, cache_dir=tmp_path)
     assert {p.dtype for p in model.parameters()} == {torch.float32}

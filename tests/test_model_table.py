@@ -39,7 +39,7 @@ def test_markdown_lists_each_builtin_model_once_with_its_facts(capsys, monkeypat
 
 
 def test_list_json_has_every_field_and_the_recorded_revision(capsys):
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
 
     registry = load_registry()
     unpinned = next(spec for spec in registry if spec.revision == "resolve-at-first-use")

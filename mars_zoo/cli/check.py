@@ -40,7 +40,7 @@ def run_check(args: argparse.Namespace) -> int:
     settings = Settings(**settings_values(args))
     reporter = RichReporter()
     spec = prepare_spec(settings, load_registry(args.plugins_dir, reporter).get(args.model), reporter)
-    checks = check_model(spec, reporter)
+    checks = check_model(spec, reporter, settings.cache_dir)
     failed = [check for check in checks if not check.passed]
     if args.json:
         console.print_json(json.dumps([dataclasses.asdict(check) for check in checks]))

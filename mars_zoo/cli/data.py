@@ -9,21 +9,14 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.data.specs import DATASETS, datasets_for_tasks
-from mars_zoo.cli.options import absolute_path, add_revision_option, parse_tasks
+from mars_zoo.cli.options import add_cache_dir_option, add_revision_option, parse_tasks
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console, print_paragraph
 
 
-def _add_cache_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--cache-dir",
-        type=absolute_path,
-        metavar="DIR",
-        help=f"mars-zoo cache (mini benchmark, recorded revisions); default {default_cache_dir()}",
-    )
+CACHE_HOLDS = "the mini benchmark, recorded revisions"
 
 
 def register(subparsers) -> None:
@@ -50,7 +43,7 @@ def register(subparsers) -> None:
         help=f"comma-separated tasks whose data to fetch (default: {','.join(TASK_NAMES)})",
     )
     add_revision_option(download)
-    _add_cache_dir_option(download)
+    add_cache_dir_option(download, CACHE_HOLDS)
     download.set_defaults(handler=run_download)
 
     info = commands.add_parser(
@@ -61,7 +54,7 @@ def register(subparsers) -> None:
         "mini benchmark lives.",
     )
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _add_cache_dir_option(info)
+    add_cache_dir_option(info, CACHE_HOLDS)
     info.set_defaults(handler=run_info)
 
 
@@ -69,12 +62,11 @@ def run_download(args: argparse.Namespace) -> int:
     from mars_zoo.data import hub
 
     reporter = RichReporter()
-    cache_dir = args.cache_dir or default_cache_dir()
     overrides = dict(args.revisions)
     specs = datasets_for_tasks(args.tasks)
     with reporter.progress("Benchmark datasets", len(specs)) as advance:
         for spec in specs:
-            revision = hub.resolve_revision(spec, overrides.get(spec.repo_id), cache_dir)
+            revision = hub.resolve_revision(spec, overrides.get(spec.repo_id), args.cache_dir)
             path = hub.snapshot(spec, revision, reporter)
             reporter.info(f"{spec.repo_id} @ {revision} -> {path}")
             advance(1)
@@ -130,7 +122,7 @@ def collect_info(cache_dir: Path) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    info = collect_info(args.cache_dir or default_cache_dir())
+    info = collect_info(args.cache_dir)
     if args.json:
         console.print_json(json.dumps(info))
         return 0

@@ -10,6 +10,7 @@ from rich.markup import escape
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.leaderboard.tables import format_parameters
+from mars_zoo.folders import default_cache_dir
 from mars_zoo.model import RESOLVE_AT_FIRST_USE
 from mars_zoo.model_revisions import recorded_model_revision
 from mars_zoo.model_table import readme_block
@@ -94,7 +95,8 @@ def run_list(args: argparse.Namespace) -> int:
     if args.markdown:
         console.print(readme_block(registry), markup=False, highlight=False, soft_wrap=True)
         return 0
-    recorded = {spec.name: recorded_model_revision(spec) for spec in registry if spec.revision == RESOLVE_AT_FIRST_USE}
+    recorded = {spec.name: recorded_model_revision(spec, default_cache_dir())
+                for spec in registry if spec.revision == RESOLVE_AT_FIRST_USE}
     rows = []
     for spec in registry:
         missing = spec.missing_requirements()

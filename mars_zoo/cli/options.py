@@ -124,9 +124,18 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
     add_revision_option(parser)
 
 
+def add_cache_dir_option(parser: argparse.ArgumentParser, holds: str) -> None:
+    """--cache-dir: the mars-zoo cache, which `holds` what the command keeps there. Its default
+    is resolved when the parser is built, before any plugin loads."""
+    from mars_zoo.folders import CACHE_ENV, default_cache_dir
+
+    parser.add_argument("--cache-dir", type=absolute_path, default=default_cache_dir(), metavar="DIR",
+                        help=f"mars-zoo cache: {holds} (default: ${CACHE_ENV}, else ~/.cache/mars-zoo; "
+                        f"now %(default)s)")
+
+
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     """How embeddings are computed and where they are cached."""
-    from mars_zoo.cache import CACHE_ENV
     from mars_zoo.model import PRECISIONS
 
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
@@ -138,9 +147,8 @@ def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int_between(0, MAX_WORKERS), default=None,
                         help="DataLoader workers for image decoding, per rank (default: 0 on CPU; on CUDA up "
                         "to 8, the node's cores shared among its ranks)")
-    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
-                        help=f"mars-zoo cache: embeddings, recorded dataset revisions, fetched images, the "
-                        f"mini benchmark (default: ${CACHE_ENV}, else ~/.cache/mars-zoo)")
+    add_cache_dir_option(parser, "embeddings, recorded dataset and model revisions, fetched images and "
+                         "weights, tiny models, the mini benchmark")
 
 
 def add_seed_option(parser: argparse.ArgumentParser) -> None:

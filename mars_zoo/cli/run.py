@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
     absolute_path, add_cache_use_options, add_data_options, add_embedding_options, add_plugins_dir_option,
@@ -84,7 +83,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.nproc is not None:
         if ranks.distributed:
             raise MarsZooError("--nproc starts torchrun itself; under torchrun, drop --nproc.")
-        return launch(args.nproc, rank_command(args.argv), args.cache_dir or default_cache_dir())
+        return launch(args.nproc, rank_command(args.argv), args.cache_dir)
     if ranks.distributed and args.no_cache:
         raise MarsZooError(
             "--no-cache cannot be used with several ranks: they share their embeddings through the "

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mars_zoo.cache import default_cache_dir
 from mars_zoo.data import hub, hub_format
 from mars_zoo.data.files import require_dir
 from mars_zoo.data.fingerprints import local_revision
@@ -37,7 +36,7 @@ from mars_zoo.data.specs import (
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
 from mars_zoo.errors import MarsZooError
-from mars_zoo.folders import ensure_folder
+from mars_zoo.folders import default_cache_dir, ensure_folder
 from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
 from mars_zoo.reporting import Reporter
 

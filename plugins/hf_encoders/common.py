@@ -36,7 +36,7 @@ def checkpoint_source(spec: ModelSpec, tiny: tuple[dict, TinyBuilder]) -> tuple[
     if spec.random_weights:
         recipe, build = tiny
         with quiet_transformers():
-            return str(materialize(spec.name, recipe, build)), None
+            return str(materialize(spec.name, recipe, build, spec.cache_dir)), None
     return spec.checkpoint, spec.revision
 
 

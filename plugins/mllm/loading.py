@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from mars_zoo import MarsZooError, ModelSpec
-from mars_zoo.tiny import materialize
 from mars_zoo.weights import WeightsForm, own_weights
 from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
@@ -31,10 +30,10 @@ def _local_snapshot(checkpoint: str, revision: str | None) -> Path:
     return Path(snapshot_download(checkpoint, revision=revision))
 
 
-def _adapter_base(folder: Path) -> tuple[str, str | None]:
+def _adapter_base(folder: Path, cache_dir: Path) -> tuple[str, str | None]:
     """The base model the adapter in `folder` names in its adapter_config.json, and the
-    revision to load: none for a folder, else the one recorded at first use (adapter
-    configs name no revision)."""
+    revision to load: none for a folder, else the one recorded at first use in the mars-zoo
+    cache `cache_dir` (adapter configs name no revision)."""
     from mars_zoo.model_revisions import resolve_repository_revision
 
     base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
@@ -44,13 +43,16 @@ def _adapter_base(folder: Path) -> tuple[str, str | None]:
         return base, None
     if Path(base).is_absolute() or base.startswith("."):
         raise ValueError(f"{folder / ADAPTER_CONFIG} names the base model folder {base}, which does not exist")
-    return base, resolve_repository_revision(base, f"The base model {base} of the adapter in {folder}")
+    return base, resolve_repository_revision(base, f"The base model {base} of the adapter in {folder}", cache_dir)
 
 
-def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool) -> Any:
+def load_model(
+    recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool, *, cache_dir: Path
+) -> Any:
     """The model of `source` (Hub id or folder) in `dtype`. With `adapter`, `source` is a
     peft adapter loaded as VLM2Vec's `MMEBModel.load` loads it: the base model its
-    adapter_config.json names (never weights beside the adapter), built with the adapter's
+    adapter_config.json names (never weights beside the adapter; its revision recorded in
+    the mars-zoo cache `cache_dir`), built with the adapter's
     own config.json where it has one, the adapter applied once. The published code keeps
     the adapter unmerged; merging it is the same function (equal to 1e-6 in fp32), faster."""
     import transformers
@@ -61,7 +63,7 @@ def load_model(recipe: Recipe, source: str, revision: str | None, dtype: torch.d
     from peft import PeftModel
 
     folder = _local_snapshot(source, revision)
-    base, base_revision = _adapter_base(folder)
+    base, base_revision = _adapter_base(folder, cache_dir)
     config = transformers.AutoConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
     model = model_class.from_pretrained(base, revision=base_revision, config=config, dtype=dtype)
     return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
@@ -93,8 +95,7 @@ def load_encoder(
     """
     source, revision = spec.checkpoint, spec.revision
     if tiny is not None:
-        folder = materialize(tiny.name, dict(tiny.params), lambda into: tiny.build(into, **tiny.params))
-        source, revision = str(folder), None
+        source, revision = str(tiny.folder(spec.cache_dir)), None
     model_source, model_revision = source, revision
     processor_source, processor_revision = source, revision
     adapter = recipe.adapter
@@ -109,7 +110,8 @@ def load_encoder(
         if any((weights / name).is_file() for name in PROCESSOR_FILES):
             processor_source, processor_revision = str(weights), None
     try:
-        model = load_model(recipe, model_source, model_revision, spec.weights_torch_dtype(device, precision), adapter)
+        model = load_model(recipe, model_source, model_revision, spec.weights_torch_dtype(device, precision), adapter,
+                           cache_dir=spec.cache_dir)
         processor = load_processor(recipe, processor_source, processor_revision)
     except (OSError, ValueError) as exc:
         raise MarsZooError(_load_error(spec, model_source, model_revision, exc, adapter)) from exc

@@ -65,7 +65,9 @@ QWEN2VL_2B_METADATA: Mapping[str, Any] = {"embedding_dim": 1536, "parameters": 2
 
 def tiny_spec(name: str, recipe: Recipe, model: str, **build: Any) -> ModelSpec:
     """The seeded tiny Qwen2-VL behind `model`'s recipe (`build`: extra `build_tiny` arguments)."""
-    tiny = TinyModel(TINY_BASE, build_tiny, {"seed": 0, **build})
+    params = {"seed": 0, **build}
+    base = TinyModel(TINY_BASE, build_tiny, {"seed": params["seed"]}) if "adapter" in params else None
+    tiny = TinyModel(TINY_BASE, build_tiny, params, base)
     return random_spec(
         name, recipe, tiny, model=model, architecture="Qwen2-VL",
         embedding_dim=TINY_TEXT["hidden_size"], parameters=TINY_PARAMETERS,
@@ -109,15 +111,15 @@ def build_config(text: Mapping[str, Any], vision: Mapping[str, Any], tokenizer: 
     return Qwen2VLConfig(text_config=text, vision_config=dict(vision), tie_word_embeddings=tie, **ids)
 
 
-def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
+def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path | None = None) -> None:
     """A seeded tiny Qwen2VLForConditionalGeneration with a byte-level BPE tokenizer
     holding the Qwen special tokens, the default Qwen2-VL image processor and the
     Qwen2-VL chat template, saved as the real checkpoints are.
 
     `adapter` ("lora" or "dora") saves instead the layout of an adapter repository: a
     seeded, non-zero peft adapter (DoRA magnitudes off their initial weight norms), the
-    config and processor files, and an adapter_config.json naming as its base the tiny
-    base model of the same seed, built into its own folder of the mars-zoo cache.
+    config and processor files, and an adapter_config.json naming as its base the folder
+    `base`, the tiny base model of the same seed (`TinyModel.base`).
     """
     import torch
     from transformers import (
@@ -127,7 +129,7 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
     from mars_zoo.tiny import train_bpe_tokenizer
 
     if adapter is not None:
-        _build_tiny_adapter(folder, seed, adapter)
+        _build_tiny_adapter(folder, seed, adapter, base)
         return
     tokenizer = train_bpe_tokenizer(QWEN_SPECIAL_TOKENS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
     processor = Qwen2VLProcessor(
@@ -141,7 +143,7 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None) -> None:
     processor.save_pretrained(folder)
 
 
-def _build_tiny_adapter(folder: Path, seed: int, kind: str) -> None:
+def _build_tiny_adapter(folder: Path, seed: int, kind: str, base: Path) -> None:
     """See `build_tiny`: the adapter repository layout over the tiny base of `seed`."""
     import shutil
 
@@ -149,9 +151,6 @@ def _build_tiny_adapter(folder: Path, seed: int, kind: str) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2VLForConditionalGeneration
 
-    from mars_zoo.tiny import materialize
-
-    base = materialize(TINY_BASE, {"seed": seed}, lambda into: build_tiny(into, seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + 1)
         config = LoraConfig(

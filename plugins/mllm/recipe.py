@@ -8,9 +8,11 @@ follows a recipe lives in `loading.py` and `encoder.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from mars_zoo import ModelSpec
+from mars_zoo.tiny import materialize
 
 POOLINGS = ("last", "last_non_pad", "mean", "vision_span")
 PADDING_SIDES = ("left", "right")
@@ -131,11 +133,19 @@ class Recipe:
 class TinyModel:
     """A seeded tiny model: `build(folder, **params)` writes a save_pretrained folder
     (imports its heavy libraries inside). `name` and `params` key the built folder, so
-    recipes that share an architecture share one build."""
+    recipes that share an architecture share one build. A tiny model built on another
+    (an adapter on its `base`) is handed the base's folder as `build(..., base=folder)`."""
 
     name: str
     build: Callable[..., None]
     params: Mapping[str, Any]
+    base: TinyModel | None = None
+
+    def folder(self, cache_dir: Path) -> Path:
+        """Its folder in the mars-zoo cache `cache_dir`, built (its base first) if needed."""
+        built_on = {} if self.base is None else {"base": self.base.folder(cache_dir)}
+        return materialize(self.name, dict(self.params), lambda into: self.build(into, **self.params, **built_on),
+                           cache_dir)
 
 
 @dataclass(frozen=True)

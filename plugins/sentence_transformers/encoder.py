@@ -74,7 +74,7 @@ def _source(spec: ModelSpec) -> tuple[str, str | None]:
     if spec.weights:
         return str(own_weights(spec, OWN_WEIGHTS)), None
     if spec.random_weights:
-        return str(materialize(spec.name, TINY_RECIPE, build_tiny) / "sentence-transformers"), None
+        return str(materialize(spec.name, TINY_RECIPE, build_tiny, spec.cache_dir) / "sentence-transformers"), None
     return spec.checkpoint, spec.revision
 
 

@@ -23,7 +23,7 @@ BROKEN_HEADER = (16).to_bytes(8, "little") + b'{"a": '
 
 def _tiny_folder(name: str) -> Path:
     """The save_pretrained folder the seeded tiny model `name` is built into (built if needed)."""
-    from mars_zoo.cache import default_cache_dir
+    from mars_zoo.folders import default_cache_dir
     from mars_zoo.registry import load_registry
     from mars_zoo.tiny import TINY_DIR
 

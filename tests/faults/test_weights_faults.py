@@ -18,7 +18,7 @@ import pytest
 
 from boundary_helpers import assert_clean_error, cli
 from local_servers import Answer, fake_hub, local_server, online_against
-from mars_zoo.cache import default_cache_dir
+from mars_zoo.folders import default_cache_dir
 from mars_zoo.results_schema import validate_file
 
 PREVIOUS = '{"a result": "written before"}\n'
