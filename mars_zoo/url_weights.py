@@ -23,12 +23,15 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from mars_zoo.atomic import atomic_path
 from mars_zoo.data.files import file_sha256
 from mars_zoo.errors import MarsZooError
-from mars_zoo.model import ModelSpec, UrlWeights
+
+if TYPE_CHECKING:  # pragma: no cover - typing only: `ModelSpec.load` imports this module
+    from mars_zoo.model import ModelSpec, UrlWeights
 
 WEIGHTS_DIR = "weights"
 DOWNLOAD_TIMEOUT_S = 60.0  # seconds to connect, and at most between two reads
