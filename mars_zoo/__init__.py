@@ -13,6 +13,6 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 from mars_zoo.errors import MarsZooError
 from mars_zoo.hookspecs import hookimpl
-from mars_zoo.model import RESOLVE_AT_FIRST_USE, Encoder, ModelSpec, UrlWeights
+from mars_zoo.model import RESOLVE_AT_FIRST_USE, DeclaredTraining, Encoder, ModelSpec, UrlWeights
 
-__all__ = ["Encoder", "MarsZooError", "ModelSpec", "RESOLVE_AT_FIRST_USE", "UrlWeights", "__version__", "hookimpl"]
+__all__ = ["DeclaredTraining", "Encoder", "MarsZooError", "ModelSpec", "RESOLVE_AT_FIRST_USE", "UrlWeights", "__version__", "hookimpl"]

@@ -91,6 +91,18 @@ class UrlWeights:
 
 
 @dataclass(frozen=True)
+class DeclaredTraining:
+    """Mars-domain training that a model's publishers declare (MarScope: fine-tuned on Mars
+    image-text pairs): what it was trained on, in words, and the https:// link where they say
+    so. Results record it (training kind 'declared') and the leaderboard marks such a model
+    fine-tuned as declared, apart from zero-shot models and from weights whose training data
+    mars-zoo checked against the benchmark."""
+
+    data: str
+    source: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the harness, the fingerprint and the leaderboard need to know
     about one model, and how to load it.
@@ -137,6 +149,10 @@ class ModelSpec:
     empty, text or damaged checkpoint file, is a `MarsZooError` naming the model, PATH,
     what it holds and the forms the family takes. Results
     then record `weights_sha256` as the revision and the base revision under `weights`.
+
+    Training: `declared_training` states Mars-domain training the publishers declare (None:
+    none, so results of the published weights are marked zero-shot); own weights' training
+    is what their `training.json` records (see `mars_zoo.training`).
     """
 
     name: str
@@ -165,6 +181,8 @@ class ModelSpec:
     hub_repo: str | None = None
     # The weights as one file at a URL, instead of a Hub repository and commit.
     url_weights: UrlWeights | None = None
+    # Mars-domain training its publishers declare; None: none (the model is evaluated zero-shot).
+    declared_training: DeclaredTraining | None = None
     # Set by the harness for `run --weights PATH` (see the class docstring).
     weights: str | None = None
     weights_sha256: str | None = None

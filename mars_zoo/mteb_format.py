@@ -186,9 +186,11 @@ def _medr_note(metrics: dict[str, dict[str, Any]], stated: dict[str, int]) -> st
 
 
 def reported_result(run: MtebRun, model: dict[str, Any], url: str, citation: str,
-                    medr: dict[str, int] | None = None, notes: str | None = None) -> dict[str, Any]:
+                    medr: dict[str, int] | None = None, notes: str | None = None,
+                    training: dict[str, Any] | None = None) -> dict[str, Any]:
     """A `reported` result (schema v1) of one MTEB run; `model` is its model block, `medr` the
-    median ranks the cited text states, `notes` what the person importing adds about the source."""
+    median ranks the cited text states, `notes` what the person importing adds about the source,
+    `training` the training section of a registered model (mars_zoo.training; None: not stated)."""
     metrics, versions = {}, set()
     for direction, path in sorted(run.tasks.items()):
         metrics[direction], record = read_direction(path)
@@ -207,6 +209,7 @@ def reported_result(run: MtebRun, model: dict[str, Any], url: str, citation: str
         "benchmark": {"name": "marsretrieval", "synthetic": False},
         "tasks": {"paired": {"caption": "refined_caption", "image_preparation": IMAGE_PREPARATION,
                              "source": "frozen", "metrics": metrics}},
+        **({"training": training} if training else {}),
         "source": {
             "url": url,
             "citation": citation,

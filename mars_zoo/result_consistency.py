@@ -24,6 +24,7 @@ from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.mini_fingerprint import MINI_DATASET_PREFIX, mini_items
 from mars_zoo.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
 from mars_zoo.results_schema import Problem, format_path
+from mars_zoo.training import FINE_TUNED, OWN_WEIGHTS_KINDS, record_problems
 
 EXACT = 1e-9  # reproduced results
 ROUNDED = 1e-3  # reported results: numbers copied from a paper, often rounded to 0.01 %
@@ -418,6 +419,40 @@ def _model_rules(model: dict) -> Iterator[Problem]:
                       "names them), so there is nothing the Hub could verify")
 
 
+# --------------------------------------------------------------------------- training
+
+
+def _training_rules(result: dict) -> Iterator[Problem]:
+    """The training section against the weights evaluated: own weights (model.weights) are
+    fine-tuned or unrecorded, published ones zero-shot or declared; a training record is of
+    this model at this base revision, and its contamination report checked every task scored."""
+    training, model = result["training"], result["model"]
+    own = model.get("weights")
+    if (training["kind"] in OWN_WEIGHTS_KINDS) != bool(own):
+        expected = "'fine-tuned' or 'unrecorded'" if own else "'zero-shot' or 'declared'"
+        what = "own weights (model.weights)" if own else "published weights (model.weights is null)"
+        yield Problem("training.kind", f"is {training['kind']!r}, but the result evaluated {what}: their training "
+                                       f"is {expected}")
+    if training["kind"] != FINE_TUNED:
+        return
+    record = training["record"]
+    yield from record_problems(record, ["training", "record"])
+    if record["base_model"] != model["name"]:
+        yield Problem("training.record.base_model", f"is {record['base_model']!r}, but the result is of "
+                                                    f"{model['name']!r}: weights are evaluated as the model they were "
+                                                    f"fine-tuned from")
+    if own and record["base_revision"] != own["base_revision"]:
+        yield Problem("training.record.base_revision", f"is {record['base_revision']!r}, but the weights were "
+                                                       f"evaluated on base revision {own['base_revision']!r} "
+                                                       f"(model.weights.base_revision)")
+    report = record["contamination"]
+    unchecked = sorted(set(result["tasks"]) - set(report["tasks"])) if report else []
+    if unchecked:
+        yield Problem("training.record.contamination.tasks",
+                      f"does not cover {', '.join(unchecked)}, which the result scores: a report that did not "
+                      f"check a task cannot call its training data clean of it")
+
+
 def consistency_problems(result: dict) -> Iterator[Problem]:
     """Every cross-field problem of a result that has passed the schema."""
     yield from _model_rules(result["model"])
@@ -438,3 +473,5 @@ def consistency_problems(result: dict) -> Iterator[Problem]:
     yield from _dataset_rules(result)
     if "run" in result:
         yield from _run_rules(result["run"])
+    if "training" in result:
+        yield from _training_rules(result)

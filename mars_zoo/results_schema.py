@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "result-v1.schema.json"
+SCHEMA_SUFFIX = ".schema.json"  # a `$ref` ending so names a sibling schema file (the training record's)
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 32  # nesting levels of lists and objects; a valid result needs 7
 
@@ -44,31 +45,36 @@ class Problem:
 
 
 @functools.cache
-def load_schema() -> dict:
-    """The result-file JSON Schema (version 1) shipped with the package."""
-    text = resources.files("mars_zoo").joinpath("schema", SCHEMA_RESOURCE).read_text("utf-8")
+def load_schema(resource: str = SCHEMA_RESOURCE) -> dict:
+    """A JSON Schema shipped with the package: the result file's (version 1) by default."""
+    text = resources.files("mars_zoo").joinpath("schema", resource).read_text("utf-8")
     return json.loads(text)
 
 
 @functools.cache
-def _validator():
-    """A validator of the schema with its local references inlined: the same rules, but
+def _validator(resource: str = SCHEMA_RESOURCE):
+    """A validator of the schema with its references inlined: the same rules, but
     jsonschema no longer resolves a `$ref` for each of the thousands of numbers in a
     result's curves, which made validating one result take a third of a second."""
     from jsonschema import Draft202012Validator
 
-    schema = load_schema()
+    schema = load_schema(resource)
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {}), ()))
 
 
 def _inline_refs(node: Any, defs: dict, expanding: tuple[str, ...]) -> Any:
     """`node` with each {"$ref": "#/$defs/NAME"} replaced by that definition (a
-    definition that refers to itself, directly or not, is left as a reference)."""
+    definition that refers to itself, directly or not, is left as a reference), and each
+    {"$ref": "<name>.schema.json"} by that sibling schema, inlined in turn."""
     if isinstance(node, list):
         return [_inline_refs(item, defs, expanding) for item in node]
     if not isinstance(node, dict):
         return node
     ref = node.get("$ref", "")
+    if len(node) == 1 and ref.endswith(SCHEMA_SUFFIX) and "/" not in ref:
+        other = load_schema(ref)
+        inlined = _inline_refs(other, other.get("$defs", {}), ())
+        return {key: value for key, value in inlined.items() if key not in ("$schema", "$id", "$defs")}
     name = ref.removeprefix("#/$defs/")
     if len(node) == 1 and ref.startswith("#/$defs/") and name in defs and name not in expanding:
         return _inline_refs(defs[name], defs, (*expanding, name))
@@ -186,7 +192,8 @@ def schema_error_problems(error, root: Any) -> Iterator[Problem]:
     where = format_path(path)
     kind, schema, value = error.validator, error.schema, error.instance
     described = schema.get("description") if isinstance(schema, dict) else None
-    in_branch = "then" in error.schema_path
+    branch = list(error.schema_path)[:3]
+    in_branch = branch[0::2] == ["allOf", "then"]  # the result's branch by provenance, not a nested if/then
     provenance = root.get("provenance") if isinstance(root, dict) else None
     for_provenance = f" in a {provenance} result" if in_branch and provenance else ""
 
@@ -253,18 +260,23 @@ def _walk(value: Any, path: list) -> Iterator[Problem]:
 # public entry points
 
 
+def schema_problems(value: Any, resource: str = SCHEMA_RESOURCE) -> set[Problem]:
+    """The problems of one parsed value against a shipped schema (the result file's by
+    default), non-finite numbers and duplicate keys included."""
+    problems = set(_walk(value, []))
+    flagged = {problem.field for problem in problems}
+    return problems | {
+        problem
+        for error in _validator(resource).iter_errors(value)
+        for problem in schema_error_problems(error, value)
+        if problem.field not in flagged  # a NaN is reported once, not also as "not a number"
+    }
+
+
 def result_problems(result: Any) -> list[Problem]:
     """Every problem of one parsed result, sorted by field path."""
     from mars_zoo.result_consistency import consistency_problems  # it builds on this module
-    problems = set(_walk(result, []))
-    flagged = {problem.field for problem in problems}
-    schema_problems = {
-        problem
-        for error in _validator().iter_errors(result)
-        for problem in schema_error_problems(error, result)
-        if problem.field not in flagged  # a NaN is reported once, not also as "not a number"
-    }
-    problems |= schema_problems
+    problems = schema_problems(result)
     if not problems:
         problems.update(consistency_problems(result))
     return sorted(problems)

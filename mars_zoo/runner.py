@@ -23,6 +23,7 @@ from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
 from mars_zoo.settings import Settings, set_up
 from mars_zoo.tasks.base import TaskContext
+from mars_zoo.weights import training_section
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -102,6 +103,7 @@ def run(
 
     started_at, started = _now(), time.perf_counter()
     with set_up(config, spec, registry, reporter, ranks) as (spec, device, options, benchmark, embedder):
+        training = training_section(spec)  # own weights' training.json, checked before any task data is read
         plugin = registry.pm.info(spec.plugin)
         context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source, config.paired_protocol)
         # Every task's data is read before anything is embedded, so that missing data
@@ -149,6 +151,7 @@ def run(
             "wall_time_s": time.perf_counter() - started,
         },
         "tasks": sections,
+        "training": training,
     }
     write_result(result, config.out)
     return result, embedder

@@ -14,8 +14,9 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from mars_zoo.errors import MarsZooError
-from mars_zoo.model import RESOLVE_AT_FIRST_USE, UrlWeights
+from mars_zoo.model import RESOLVE_AT_FIRST_USE, DeclaredTraining, UrlWeights
 from mars_zoo.results_schema import Problem, schema_error_problems, load_schema
+from mars_zoo.training import declared_section
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.model import ModelSpec
@@ -78,6 +79,9 @@ FIXES = {
     "random_weights": "use True or False",
     "description": "give a description of at most 20,000 characters",
     "recipe_notes": "give notes of at most 20,000 characters",
+    "declared_training": "declare Mars-domain training as mars_zoo.DeclaredTraining(data, source), or None",
+    "declared_training.data": "say in one line what the publishers declare the model was trained on",
+    "declared_training.source": "give the http(s):// link where the publishers declare it",
 }
 
 
@@ -103,6 +107,26 @@ def _validator():
     return Draft202012Validator(schema)
 
 
+@functools.cache
+def _training_validator():
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator({"$defs": load_schema()["$defs"],
+                                 "properties": {"declared_training": {"$ref": "#/$defs/training"}}})
+
+
+def _declared_training_problems(spec: "ModelSpec") -> list[Problem]:
+    """The training a model declares, against the result's `training` definition, which records it."""
+    if spec.declared_training is None:
+        return []
+    if not isinstance(spec.declared_training, DeclaredTraining):
+        return [Problem("declared_training", f"must be a mars_zoo.DeclaredTraining(data, source), got "
+                                             f"{spec.declared_training!r}")]
+    instance = {"declared_training": declared_section(spec)}
+    return [problem for error in _training_validator().iter_errors(instance)
+            for problem in schema_error_problems(error, instance)]
+
+
 def spec_problems(spec: "ModelSpec") -> list[Problem]:
     """Every problem of `spec` as a registered model, by field; [] when it is sound."""
     if spec.url_weights is not None and not isinstance(spec.url_weights, UrlWeights):
@@ -121,6 +145,7 @@ def spec_problems(spec: "ModelSpec") -> list[Problem]:
     if not callable(spec.loader):
         problems.add(Problem("loader", "must be a callable loader(spec, device, precision) -> Encoder"))
     problems.update(_url_weights_problems(spec))
+    problems.update(_declared_training_problems(spec))
     return sorted(problems)
 
 

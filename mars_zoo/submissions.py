@@ -2,7 +2,8 @@
 
 One file at a time, `mars_zoo.results_schema` decides validity. Together, files must also not
 repeat a result (same model name, model revision, benchmark and provenance), and a
-`reproduced` result must name a model the registry knows, so that anyone can re-run it.
+`reproduced` result must name a model the registry knows, so that anyone can re-run it, and
+record the training that model declares (zero-shot, or declared Mars training).
 
 A directory is read as a submissions folder: every JSON file in it must sit at
 `<family>/<file>.json` with `<family>` equal to the result's `model.family`, and synthetic
@@ -102,6 +103,14 @@ def _layout_problems(path: Path, folder: Path, data: dict) -> Iterable[Problem]:
                       "run with 'mars-zoo leaderboard build --include FILE' instead")
 
 
+def _declared_problems(data: dict, names: KnownModels) -> list[Problem]:
+    """What the registered model declares of its training, where the registry is at hand."""
+    from mars_zoo.registry import Registry
+    from mars_zoo.training import declared_problems
+
+    return declared_problems(data, names.get(data["model"]["name"])) if isinstance(names, Registry) else []
+
+
 @dataclass(frozen=True)
 class _Found:
     """A file to validate: where it is, the folder it was found in (None for a file named
@@ -187,7 +196,9 @@ def validate_paths(
             if data["provenance"] == "reproduced" and known_models is not None:
                 if names is None:
                     names = known_models()
-                if data["model"]["name"] not in names:
+                if data["model"]["name"] in names:
+                    problems += _declared_problems(data, names)
+                else:
                     problems.append(Problem(
                         "model.name",
                         f"{data['model']['name']!r} is not a registered model; a reproduced result "

@@ -12,18 +12,26 @@ before a library does: an empty file, a text file or a damaged safetensors file 
 user's file at fault, not the plugin, so it is one paragraph (exit 2) that names the
 file, what it holds and the forms the model takes, where the library would raise
 something that reads as a bug of the plugin.
+
+A folder written by `mars-zoo finetune` holds the weights and their training record
+(`training.json`, see mars_zoo.training): a family that takes one checkpoint file takes such
+a folder too, and loads the one checkpoint file beside the record. `training_section` reads
+the record for the result, so the leaderboard can tell zero-shot weights from weights
+fine-tuned on clean or on contaminated data.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 from mars_zoo.data.files import file_sha256, files_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.reporting import printable
 from mars_zoo.safe_paths import plain_name
+from mars_zoo.training import FINE_TUNED, TRAINING_FILE, UNRECORDED, declared_section, read_training_record
 
 
 def content_sha256(path: Path) -> str:
@@ -65,6 +73,17 @@ def with_own_weights(spec: ModelSpec, path: Path) -> ModelSpec:
     return dataclasses.replace(spec, weights=str(path), weights_sha256=digest)
 
 
+def training_section(spec: ModelSpec) -> dict[str, Any]:
+    """What a result of `spec` records of how the evaluated weights were trained: the training
+    record of own weights (read and checked before anything runs), else what the model declares."""
+    if not spec.weights:
+        return declared_section(spec)
+    record = Path(spec.weights) / TRAINING_FILE
+    if not record.is_file():
+        return {"kind": UNRECORDED}
+    return {"kind": FINE_TUNED, "record": read_training_record(record, spec)}
+
+
 # Files of a folder that hold weights (safetensors, or torch.save's formats), by suffix.
 CHECKPOINT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
 _SNIFF = 4096  # bytes read to tell text from a checkpoint
@@ -85,6 +104,8 @@ def own_weights(spec: ModelSpec, form: WeightsForm) -> Path:
     """`spec.weights`, refused in one paragraph unless it is of `form` and every
     checkpoint file in it can be one (not empty, not text, safetensors intact)."""
     path = Path(spec.weights)
+    if not form.folder and (path / TRAINING_FILE).is_file():
+        path = _trained_checkpoint(spec, form, path)
     if not path.exists() or path.is_dir() != form.folder:
         raise _refused(spec, form, f"--weights {path} is {_kind(path)}")
     if form.marker and not (path / form.marker).is_file():
@@ -98,8 +119,19 @@ def own_weights(spec: ModelSpec, form: WeightsForm) -> Path:
     return path
 
 
+def _trained_checkpoint(spec: ModelSpec, form: WeightsForm, folder: Path) -> Path:
+    """The one checkpoint file beside the training record in `folder` (mars-zoo finetune's output)."""
+    files = sorted(p for p in folder.iterdir() if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
+    if len(files) != 1:
+        names = ", ".join(printable(p.name) for p in files) or "none"
+        raise _refused(spec, form, f"--weights {folder} holds {TRAINING_FILE} and {len(files)} checkpoint files "
+                                   f"beside it ({names}), where one is loaded")
+    return files[0]
+
+
 def _refused(spec: ModelSpec, form: WeightsForm, what: str) -> MarsZooError:
-    return MarsZooError(f"{what}; {spec.name} takes {form.words}. Fix: pass weights of that form (a fresh "
+    words = form.words if form.folder else f"{form.words}, or a folder holding {TRAINING_FILE} and one such file"
+    return MarsZooError(f"{what}; {spec.name} takes {words}. Fix: pass weights of that form (a fresh "
                         f"copy, where a copy was damaged on its way).")
 
 

@@ -176,6 +176,8 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def _real_weights(**model) -> dict:
     result = load(REPRODUCED)
     result["model"].update(random_weights=False, **model)
+    if model.get("weights"):  # own weights, here without a training record
+        result["training"] = {"kind": "unrecorded"}
     return result
 
 

@@ -2,6 +2,7 @@
 error naming the plugin, the model, each bad field and its fix."""
 
 import dataclasses
+import re
 import textwrap
 
 import pytest
@@ -64,6 +65,21 @@ def test_names_that_would_leave_their_folder_are_refused_even_for_random_weights
     repository and revision (if any) must still be plain."""
     tiny = dataclasses.replace(GOOD, checkpoint="tiny@seed0", revision=None, random_weights=True)
     assert [problem.field for problem in spec_problems(dataclasses.replace(tiny, **{field: value}))] == [field]
+
+
+@pytest.mark.parametrize("declared, field, fix", [
+    (mars_zoo.DeclaredTraining("Mars pairs\nand more", "https://example.org/paper"), "declared_training.data",
+     "one line"),
+    (mars_zoo.DeclaredTraining("Mars pairs", "javascript:alert(1)"), "declared_training.source", "http(s)://"),
+    ("fine-tuned on Mars pairs", "declared_training", "DeclaredTraining(data, source)"),
+])
+def test_declared_training_is_checked_as_results_record_it(declared, field, fix):
+    assert spec_problems(dataclasses.replace(GOOD, declared_training=mars_zoo.DeclaredTraining(
+        "Mars image-text pairs", "https://example.org/paper"))) == []
+    spec = dataclasses.replace(GOOD, declared_training=declared)
+    assert [problem.field for problem in spec_problems(spec)] == [field]
+    with pytest.raises(MarsZooError, match=r"declared_training.*fix: .*" + re.escape(fix)):
+        check_spec(spec, "acme_plugin")
 
 
 def test_name_must_carry_the_declared_family():

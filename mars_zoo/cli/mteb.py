@@ -74,17 +74,21 @@ def run_import(args: argparse.Namespace) -> int:
     from mars_zoo.registry import load_registry
     from mars_zoo.results_schema import validate_result
     from mars_zoo.safe_paths import path_under
+    from mars_zoo.training import declared_section
 
     runs = find_runs(args.paths)
     for flag, given in (("--model", args.model), ("--medr", args.medr)):
         if given and len(runs) > 1:
             raise MarsZooError(f"{flag} is about one model, but the paths hold {len(runs)} model folders "
                                f"({', '.join(str(run.folder) for run in runs)}); import them one at a time.")
-    registered = {spec.name: spec.metadata() for spec in load_registry(args.plugins_dir, RichReporter())}
+    specs = {spec.name: spec for spec in load_registry(args.plugins_dir, RichReporter())}
+    registered = {name: spec.metadata() for name, spec in specs.items()}
     planned = []
     for run in runs:
-        result = reported_result(run, model_block(run, args.model, registered), args.url, args.citation,
-                                 medr_from_flags(args.medr, run), args.notes)
+        model = model_block(run, args.model, registered)
+        training = declared_section(specs[model["name"]]) if model["name"] in specs else None
+        result = reported_result(run, model, args.url, args.citation, medr_from_flags(args.medr, run), args.notes,
+                                 training)
         problems = validate_result(result)
         if problems:
             raise MarsZooError(f"{run.folder}: the imported row would not be a valid result: {'; '.join(problems)}.")

@@ -7,7 +7,7 @@ registers `ModelSpec`s and imports nothing heavy; `encoder.py` does the loading.
 from __future__ import annotations
 
 import mars_zoo
-from mars_zoo import RESOLVE_AT_FIRST_USE, ModelSpec
+from mars_zoo import RESOLVE_AT_FIRST_USE, DeclaredTraining, ModelSpec
 
 FAMILY = "openclip"
 REQUIRES = ("open_clip_torch",)
@@ -102,6 +102,11 @@ MODELS = (
         description=(
             "MarScope: OpenCLIP ViT-L-14-quickgelu initialised from DFN2B-CLIP and fine-tuned on "
             "over 200,000 Mars image-text pairs, 512 px input."
+        ),
+        # Its publishers' word: the pairs were never checked against the benchmark's items.
+        declared_training=DeclaredTraining(
+            data="over 200,000 Mars image-text pairs, fine-tuned from DFN2B-CLIP ViT-L-14-quickgelu",
+            source="https://arxiv.org/abs/2601.15949",
         ),
     ),
     _spec(

@@ -21,6 +21,7 @@ import pytest
 
 from boundary_helpers import assert_clean_error, cli
 from mars_zoo.results_schema import result_problems
+from training_support import EXAMPLE, contaminated_report, fine_tuned, training_record
 
 TESTS = Path(__file__).resolve().parents[1]
 REPRODUCED = json.loads((TESTS / "fixtures" / "valid" / "reproduced.json").read_text("utf-8"))
@@ -94,6 +95,8 @@ def _both(*mutations):
 
 GEO = "tasks/geolocalization"
 ROW = f"{GEO}/per_landform/0"
+RECORD = "training/record"
+REPORT = f"{RECORD}/contamination"
 
 # (case id, base, mutation, field of the expected problem, what its message says)
 CASES = [
@@ -146,15 +149,44 @@ CASES = [
      "tasks.landform.metrics.ndcg@10", "cannot exceed Hit@10"),
     ("reported-medr-against-r10", "reported", _set("tasks/paired/metrics/i2t/medr", 3),
      "tasks.paired.metrics.i2t.medr", "must be above 10"),
+    # the training section: zero-shot, fine-tuned on clean data or contaminated, as measured
+    ("training-counts-marked-clean", "fine-tuned", _set(f"{REPORT}/tasks/paired/images", 2),
+     "training.record.contamination.contaminated", "is false, but contamination.tasks counts"),
+    ("training-marked-contaminated-without-counts", "contaminated",
+     _set(f"{REPORT}/tasks", {"paired": {"images": 0, "captions": 0}, "landform": {"images": 0, "captions": 0},
+                              "geolocalization": {"images": 0, "captions": 0}}),
+     "training.record.contamination.contaminated", "no task of contamination.tasks counts"),
+    ("training-contaminated-not-allowed", "contaminated", _set(f"{RECORD}/allowed_contaminated", False),
+     "training.record.allowed_contaminated", "only with --allow-contaminated"),
+    ("training-clean-with-examples", "fine-tuned", _set(f"{REPORT}/examples", [EXAMPLE]),
+     "training.record.contamination.examples", "a clean report has none"),
+    ("training-task-unchecked", "fine-tuned", lambda r: r["training"]["record"]["contamination"]["tasks"].pop("landform"),
+     "training.record.contamination.tasks", "does not cover landform, which the result scores"),
+    ("training-record-of-another-model", "fine-tuned", _set(f"{RECORD}/base_model", "openclip/marscope-v1"),
+     "training.record.base_model", "evaluated as the model they were fine-tuned from"),
+    ("training-record-of-another-revision", "fine-tuned", _set(f"{RECORD}/base_revision", "ab" * 20),
+     "training.record.base_revision", "evaluated on base revision None"),
+    ("training-fingerprint-not-sha256", "fine-tuned", _set(f"{RECORD}/data/fingerprint", "md5:0123"),
+     "training.record.data.fingerprint", "'sha256:' and 64 lowercase hex digits"),
+    ("own-weights-marked-zero-shot", "fine-tuned", _set("training", {"kind": "zero-shot"}),
+     "training.kind", "evaluated own weights (model.weights)"),
+    ("published-weights-with-a-record", "reproduced", _set("training", {"kind": "fine-tuned", "record": training_record()}),
+     "training.kind", "evaluated published weights (model.weights is null)"),
+    ("declared-without-its-source", "reproduced", _set("training", {"kind": "declared", "data": "Mars pairs"}),
+     "training.source", "is required"),
 ]
 
 
 def _base(name: str, mini_result) -> dict:
+    if name == "fine-tuned":
+        return fine_tuned(REPRODUCED, training_record())
+    if name == "contaminated":
+        return fine_tuned(REPRODUCED, training_record(contamination=contaminated_report(), allowed_contaminated=True))
     return copy.deepcopy({"mini": mini_result, "reproduced": REPRODUCED, "reported": REPORTED}[name])
 
 
 def test_the_honest_bases_are_valid(mini_result):
-    for name in ("mini", "reproduced", "reported"):
+    for name in ("mini", "reproduced", "reported", "fine-tuned", "contaminated"):
         assert result_problems(_base(name, mini_result)) == [], name
     assert mini_result["benchmark"] == {"name": "mini", "synthetic": True}
 
@@ -188,6 +220,22 @@ def test_impossible_or_disguised_result_is_refused_and_never_published(
     built = cli(capsys, "leaderboard", "build", "--submissions", submissions, "--out", site)
     assert_clean_error(built, 2, f"{name}.json: {field}: ")
     assert not site.exists()  # nothing published
+
+
+def test_a_model_that_declares_mars_training_is_never_recorded_as_zero_shot(tmp_path, capsys):
+    """MarScope declares its Mars training; a result of its published weights marked zero-shot
+    would hide it, and 'mars-zoo validate' holds it to what the registered model declares."""
+    result = copy.deepcopy(REPRODUCED)
+    result["model"]["name"] = "openclip/marscope-v1"
+    path = tmp_path / "marscope.json"
+    path.write_text(json.dumps(result))
+    outcome = cli(capsys, "validate", path)
+    assert outcome.code == 1 and "Traceback" not in outcome.err
+    assert (f"{path}: training.kind: is 'zero-shot', but openclip/marscope-v1 is registered as 'declared'"
+            in outcome.out), outcome.out
+    result["training"] = {"kind": "declared", "data": "Mars image-text pairs", "source": "https://arxiv.org/abs/2601.15949"}
+    path.write_text(json.dumps(result))
+    assert cli(capsys, "validate", path).code == 0
 
 
 def test_rounded_reported_numbers_pass_within_their_rounding():
