@@ -13,6 +13,8 @@ from typing import Any, Iterable, Sequence
 
 from mars_zoo.leaderboard.columns import LANDFORM_CLASS_METRICS, TASKS
 from mars_zoo.leaderboard.entries import Entry
+from mars_zoo.leaderboard.training import training_mark
+from mars_zoo.training import found_counts
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MODEL_FIELDS = ("name", "family", "checkpoint", "revision", "modalities", "parameters", "embedding_dim",
@@ -56,16 +58,24 @@ def results_json(entries: Sequence[Entry], version: str) -> bytes:
     return (json.dumps(document, indent=1, sort_keys=True, ensure_ascii=True, allow_nan=False) + "\n").encode()
 
 
+def _found(entry: Entry) -> int | None:
+    """How many benchmark items the result's training data holds, where a contamination report says."""
+    report = ((entry.data.get("training") or {}).get("record") or {}).get("contamination")
+    return sum(found_counts(report).values()) if report else None
+
+
 def results_csv(entries: Sequence[Entry]) -> bytes:
-    """One row per result: raw metric values (MedR unrounded), then how they were measured."""
+    """One row per result: raw metric values (MedR unrounded), then how they were measured and
+    how the weights were trained (the training marker, and the benchmark items found in the
+    training data where that was checked)."""
     columns = [column for task in TASKS for column in task.columns]
     details = [detail for task in TASKS for detail in task.details]
     header = (BASE_HEADER + [f"model.{key}" for key in MODEL_FIELDS] + [column.key for column in columns]
-              + [detail.key for detail in details] + ["source.url"])
+              + [detail.key for detail in details] + ["source.url", "training", "training.found_items"])
     rows = [_base(entry) + [entry.model.get(key) for key in MODEL_FIELDS]
             + [column.value(entry.data) for column in columns]
             + [detail.value(entry.data) for detail in details]
-            + [entry.data.get("source", {}).get("url")]
+            + [entry.data.get("source", {}).get("url"), training_mark(entry.data).label, _found(entry)]
             for entry in entries]
     return _csv(header, rows)
 

@@ -133,6 +133,10 @@ def _legend() -> Markup:
         el("li", el("span", "reported", class_="badge badge-reported"),
            " copied from a paper or another benchmark; the model's page links the source and names "
            "the exact data it was measured on."),
+        el("li", el("span", "zero-shot", class_="badge badge-training-zero-shot"),
+           " the published weights; fine-tuned weights are marked as their publishers declare it or, where "
+           "mars-zoo fine-tuned them, as measured: clean, or contaminated with the number of benchmark items "
+           "found in the training data (", el("a", "methodology", href="methodology.html"), ")."),
         class_="legend")
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
 from mars_zoo.leaderboard import plots
@@ -18,6 +19,9 @@ from mars_zoo.leaderboard.tables import (
     TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, short_revision,
     table,
 )
+from mars_zoo.leaderboard.training import training_mark
+
+EXAMPLES_SHOWN = 20  # of a contamination report's examples; the result file keeps them all
 
 PREFIX = "../"
 
@@ -104,6 +108,41 @@ def _provenance(entry: Entry, table_prefix: str) -> list[Markup]:
     return parts
 
 
+def _training(entry: Entry) -> list[Markup]:
+    """How the weights were trained: the marker and what it rests on (the training record's data,
+    configuration and contamination report, or what the publishers declare)."""
+    mark = training_mark(entry.data)
+    training = entry.data.get("training") or {}
+    parts = [el("h3", "Training"), el("p", mark.badge(), " ", mark.title, class_="notes")]
+    if training.get("kind") == "declared":
+        parts.append(definitions([("Declared", training["data"]), ("Source", external_link(training["source"]))]))
+    record = training.get("record")
+    if record is None:
+        return parts
+    data, report = record["data"], record["contamination"]
+    parts.append(definitions(
+        [("Training data", data["name"]), ("Data revision", data["revision"]),
+         ("Data fingerprint", el("code", data["fingerprint"])), ("Pairs", f"{data['pairs']:,}"),
+         ("Contamination check", "not run" if report is None else "contaminated" if report["contaminated"] else "clean"),
+         ("Allowed contaminated data", record["allowed_contaminated"])]
+        + [(f"Config: {key}", json.dumps(value, sort_keys=True)) for key, value in sorted(record["config"].items())]))
+    if report is None:
+        return parts
+    kinds = list(dict.fromkeys(kind for counts in report["tasks"].values() for kind in counts))
+    rows = [Row([Cell(task)] + [Cell(counts.get(kind, 0), class_="num") for kind in kinds])
+            for task, counts in sorted(report["tasks"].items())]
+    parts.append(table(f"{entry.anchor}-contamination", "Benchmark items found in the training data, per task",
+                       [Header("Task", "", TEXT)] + [Header(kind.capitalize()) for kind in kinds], rows,
+                       sortable=False, named_by=_heading_id(entry.anchor)))
+    examples = report["examples"]
+    if examples:
+        more = len(examples) - EXAMPLES_SHOWN
+        parts += [el("h4", "Examples"),
+                  el("ul", [el("li", el("code", json.dumps(example, sort_keys=True))) for example in examples[:EXAMPLES_SHOWN]]
+                     + ([el("li", f"and {more} more in the result file")] if more > 0 else []), class_="examples")]
+    return parts
+
+
 def _timings(body: dict[str, Any]) -> Markup | None:
     pairs = [(key, f"{value:.3f} s") for key, value in sorted(body.get("timings", {}).items())]
     pairs += [(key, f"{value:.1f}") for key, value in sorted(body.get("throughput", {}).items())]
@@ -179,7 +218,7 @@ RENDER_TASK = {"paired": _paired, "landform": _landform, "geolocalization": _geo
 def _entry_section(entry: Entry) -> Markup:
     data = entry.data
     heading = [f"{entry.provenance.capitalize()} result on {data['benchmark']['name']}", " ",
-               badge(entry.provenance, entry.provenance),
+               badge(entry.provenance, entry.provenance), training_mark(data).badge(),
                entry.synthetic and badge("SYNTHETIC", "synthetic"),
                not entry.submitted and badge("local file", "local")]
     parts: list[Any] = [el("h2", heading, id=_heading_id(entry.anchor))]
@@ -189,6 +228,7 @@ def _entry_section(entry: Entry) -> Markup:
     parts += [el("p", "From ", el("code", entry.source), class_="source-file"),
               notes(data.get("notes")), el("h3", "Model"), _model_facts(entry.model),
               notes(entry.model.get("description"))]
+    parts += _training(entry)
     parts += _provenance(entry, entry.anchor)
     for key, render in RENDER_TASK.items():
         body = entry.task(key)

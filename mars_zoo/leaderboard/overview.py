@@ -21,12 +21,20 @@ from mars_zoo.leaderboard.columns import (
 from mars_zoo.leaderboard.entries import Entry, protocol_groups, rank_by
 from mars_zoo.leaderboard.html import Markup, el
 from mars_zoo.leaderboard.tables import (
-    MODEL_HEADER, NUMBER, PROVENANCE_HEADER, Cell, Header, Row, entry_attributes, metric_cell, model_cell,
+    MODEL_HEADER, NUMBER, PROVENANCE_HEADER, TEXT, Cell, Header, Row, entry_attributes, metric_cell, model_cell,
     protocol_badge, provenance_cell, table,
 )
+from mars_zoo.leaderboard.training import training_mark
 
 TABLE_ID = "table-overview"
 APART = "a task measured under another protocol than the paper's"  # why a result with every number is unranked
+TRAINING_HEADER = Header("Training", "", TEXT, "lower", "Zero-shot, fine-tuned (as declared, or on data checked "
+                         "clean, unchecked, unrecorded) or contaminated: see the methodology page", secondary=True)
+
+
+def training_cell(entry: Entry) -> Cell:
+    mark = training_mark(entry.data)
+    return Cell(mark.badge(), mark.label)
 
 
 def headline_cell(headline: Headline, entry: Entry, overlaps: bool = False) -> Cell:
@@ -92,7 +100,7 @@ def overview_rows(entries: Sequence[Entry]) -> list[tuple[int | None, float | No
 def overview_table(entries: Sequence[Entry]) -> Markup:
     headers = [Header("#", "", NUMBER, "lower", "Cross-task rank: mean of the per-task ranks, for results "
                       "with all three tasks"),
-               MODEL_HEADER, PROVENANCE_HEADER]
+               MODEL_HEADER, PROVENANCE_HEADER, TRAINING_HEADER]
     headers += [Header(f"Task {index}: {headline.label}", "", NUMBER, "higher", headline.explanation, mark_best=True)
                 for index, headline in enumerate(HEADLINES, 1)]
     headers.append(Header("Measured", "", NUMBER, "higher", "How many of the three headline numbers the result has",
@@ -103,7 +111,7 @@ def overview_table(entries: Sequence[Entry]) -> Markup:
         rank_cell = (Cell(rank, sort_key(mean), "num", f"mean per-task rank {mean:g}") if rank is not None
                      else Cell("\u2013", "", "num missing", "not ranked: " + (
                          "fewer than three headline numbers" if covered < len(HEADLINES) else APART)))
-        cells = [rank_cell, model_cell(entry, "", provenance=True), provenance_cell(entry)]
+        cells = [rank_cell, model_cell(entry, "", provenance=True), provenance_cell(entry), training_cell(entry)]
         cells += [headline_cell(headline, entry, id(entry) in marked) for headline, marked in zip(HEADLINES, overlaps)]
         cells.append(Cell(f"{covered} of {len(HEADLINES)}", str(covered), "num"))
         rows.append(Row(cells, entry_attributes(entry)))

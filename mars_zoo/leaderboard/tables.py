@@ -16,6 +16,7 @@ from mars_zoo.leaderboard.columns import (PROTOCOL_BADGES, RANK, Column, Detail,
                                           format_value, intervals_overlap, sort_key)
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, escape, join
+from mars_zoo.leaderboard.training import training_mark
 
 NUMBER, TEXT = "number", "text"
 
@@ -94,13 +95,14 @@ def details_note(task: Task) -> Markup | None:
 
 
 FILTERS = (("family", "Family"), ("modality", "Modalities"), ("size", "Size"), ("license", "Licence"),
-           ("open", "Open weights"), ("provenance", "Provenance"))
+           ("open", "Open weights"), ("provenance", "Provenance"), ("training", "Training"))
 
 
 def filter_values(entry: Entry) -> dict[str, str]:
     """The value of each filter (FILTERS) for one result."""
     return {"family": entry.family, "modality": entry.modalities, "size": entry.size_band,
-            "license": entry.license, "open": entry.open_weights, "provenance": entry.provenance}
+            "license": entry.license, "open": entry.open_weights, "provenance": entry.provenance,
+            "training": training_mark(entry.data).label}
 
 
 def entry_attributes(entry: Entry) -> dict[str, str]:
@@ -222,10 +224,11 @@ def model_cell(entry: Entry, prefix: str, provenance: bool = False, mark: Markup
     """The model's name linking to its page, with revision and where the result came from.
     `provenance` adds the provenance badge that narrow screens show under the name in place of
     the table's provenance column (PROVENANCE_HEADER, hidden there); `mark` a badge of its own
-    (a row ranked apart, `protocol_badge`)."""
+    (a row ranked apart, `protocol_badge`). Weights trained on Mars data carry their training marker."""
+    training = training_mark(entry.data)
     details = [entry.revision and el("span", f"@ {short_revision(entry.revision)}", class_="revision",
                                      title=entry.revision),
-               not entry.submitted and badge("local file", "local"), mark,
+               not entry.submitted and badge("local file", "local"), mark, training.flagged and training.badge(),
                provenance and el("span", badge(entry.provenance, entry.provenance), class_="provenance-mark")]
     family, slash, name = entry.name.partition("/")  # a narrow column breaks the name after the family
     link = el("a", family, slash, slash and el("wbr"), name, href=prefix + entry.page + "#" + entry.anchor,
