@@ -23,7 +23,7 @@ from typing import Any, Iterator
 from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.mini_fingerprint import MINI_DATASET_PREFIX, mini_items
 from mars_zoo.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
-from mars_zoo.results_schema import Problem, format_path
+from mars_zoo.problems import Problem, format_path
 from mars_zoo.training import FINE_TUNED, OWN_WEIGHTS_KINDS, record_problems
 
 EXACT = 1e-9  # reproduced results

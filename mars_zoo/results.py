@@ -46,7 +46,7 @@ def check_writable(path: Path) -> None:
 
 
 def write_result(result: dict[str, Any], path: Path) -> None:
-    from mars_zoo.results_schema import validate_result
+    from mars_zoo.result_validation import validate_result
 
     problems = validate_result(result)
     if problems:

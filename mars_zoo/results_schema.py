@@ -4,10 +4,12 @@ Every problem is reported as a field path (`tasks.paired.metrics.i2t.r1`, `model
 and a message that says what is expected, so a contributor can fix a file without reading the
 schema. The schema ships in the package (`mars_zoo/schema/result-v1.schema.json`); this module
 adds what JSON Schema cannot express: finite numbers only (NaN and Infinity are refused while
-parsing, where Python's json would otherwise accept them) and no duplicate keys; the cross-field
-rules (R@1 <= R@10, F1 from P and R, means of their rows, ...) are in `mars_zoo.result_consistency`.
+parsing, where Python's json would otherwise accept them) and no duplicate keys, and applies the
+cross-field rules of `mars_zoo.result_consistency` (R@1 <= R@10, F1 from P and R, means of their
+rows, ...) to a result that passes the schema. Both report a `mars_zoo.problems.Problem`.
 
-Only jsonschema and the standard library are imported: `mars-zoo validate` must stay fast.
+Beyond the standard library only jsonschema (when first validating) and the constants of the
+consistency rules are imported: `mars-zoo validate` must stay fast.
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
+
+from mars_zoo.problems import ROOT, Problem, format_path  # noqa: F401 (ROOT: a field path callers name)
 
 SCHEMA_VERSION = 1
 SCHEMA_RESOURCE = "result-v1.schema.json"
@@ -27,21 +29,7 @@ SCHEMA_SUFFIX = ".schema.json"  # a `$ref` ending so names a sibling schema file
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 32  # nesting levels of lists and objects; a valid result needs 7
 
-ROOT = "(root)"  # the field path of the top-level JSON value
 FILE = "(file)"  # the field path of problems with the file itself (size, encoding, syntax)
-
-FieldPath = Sequence["str | int"]
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One reason a result is invalid: where (a field path) and what to do."""
-
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
 
 
 @functools.cache
@@ -157,22 +145,6 @@ def _too_deep(value: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # field paths and messages
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_@-]+$")
-
-
-def format_path(parts: FieldPath) -> str:
-    """`tasks.landform.per_class[3].ap`; odd keys are quoted: `timings["a b"]`."""
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
-            out += f".{part}" if out else part
-        else:
-            out += f"[{json.dumps(part)}]"
-    return out or ROOT
-
-
 def _show(value: Any, limit: int = 80) -> str:
     text = "NaN/Infinity" if isinstance(value, NonFinite) else json.dumps(value, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -271,39 +243,3 @@ def schema_problems(value: Any, resource: str = SCHEMA_RESOURCE) -> set[Problem]
         for problem in schema_error_problems(error, value)
         if problem.field not in flagged  # a NaN is reported once, not also as "not a number"
     }
-
-
-def result_problems(result: Any) -> list[Problem]:
-    """Every problem of one parsed result, sorted by field path."""
-    from mars_zoo.result_consistency import consistency_problems  # it builds on this module
-    problems = schema_problems(result)
-    if not problems:
-        problems.update(consistency_problems(result))
-    return sorted(problems)
-
-
-def validate_result(result: Any) -> list[str]:
-    """Messages `field.path: message` for every problem of one parsed result; [] if valid."""
-    return [str(problem) for problem in result_problems(result)]
-
-
-def read_result(path: Path) -> tuple[Any, list[Problem]]:
-    """Read, parse and check one result file; returns the parsed value (None if it could not
-    be parsed) and every problem found."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [Problem(FILE, f"is {size} bytes; result files are capped at "
-                                        f"{MAX_FILE_BYTES} bytes ({MAX_FILE_BYTES // 2**20} MiB)")]
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, [Problem(FILE, f"cannot be read: {exc.strerror or exc}")]
-    value, problems = parse_json(data)
-    if problems:
-        return None, problems
-    return value, result_problems(value)
-
-
-def validate_file(path: str | Path) -> list[str]:
-    """Messages `field.path: message` for every problem of one result file; [] if valid."""
-    return [str(problem) for problem in read_result(Path(path))[1]]

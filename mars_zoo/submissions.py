@@ -1,6 +1,6 @@
 """Validating many result files together: a `submissions/` folder, or files named one by one.
 
-One file at a time, `mars_zoo.results_schema` decides validity. Together, files must also not
+One file at a time, `mars_zoo.result_validation` decides validity. Together, files must also not
 repeat a result (same model name, model revision, benchmark and provenance), and a
 `reproduced` result must name a model the registry knows, so that anyone can re-run it, and
 record the training that model declares (zero-shot, or declared Mars training).
@@ -24,7 +24,8 @@ from typing import Any, Callable, Container, Iterable, Iterator, Sequence
 
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import printable
-from mars_zoo.results_schema import FILE, Problem, read_result
+from mars_zoo.results_schema import FILE, Problem
+from mars_zoo.result_validation import read_result
 
 RESULT_SUFFIX = ".json"
 

@@ -208,7 +208,7 @@ PINNED_PLUGIN = """
 def test_a_run_offline_records_the_revision_unverified_and_the_leaderboard_says_so(tmp_path, capsys):
     from mars_zoo.cli import main
     from mars_zoo.leaderboard.build import build_site
-    from mars_zoo.results_schema import validate_file
+    from mars_zoo.result_validation import validate_file
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

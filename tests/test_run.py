@@ -17,7 +17,7 @@ from mars_zoo.cli import main
 from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
-from mars_zoo.results_schema import validate_file
+from mars_zoo.result_validation import validate_file
 from mars_zoo.runner import RunConfig, run
 
 

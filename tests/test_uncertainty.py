@@ -5,7 +5,7 @@ import copy
 import numpy as np
 import pytest
 
-from mars_zoo.results_schema import validate_result
+from mars_zoo.result_validation import validate_result
 from mars_zoo.uncertainty import intervals
 
 def reference(values, seed, statistic=np.mean):

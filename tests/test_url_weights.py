@@ -20,7 +20,7 @@ from mars_zoo.cli import main
 from mars_zoo.errors import MarsZooError
 from mars_zoo.leaderboard.build import build_site
 from mars_zoo.registry import load_registry
-from mars_zoo.results_schema import validate_file
+from mars_zoo.result_validation import validate_file
 from mars_zoo.url_weights import with_weights_file
 
 FILE = "tiny-clip.safetensors"  # the extension tells open_clip how to read it: the cache keeps the name

@@ -72,7 +72,7 @@ def _write_json(path: Path, document: dict) -> None:
 def run_import(args: argparse.Namespace) -> int:
     from mars_zoo.mteb_format import find_runs, medr_from_flags, model_block, reported_result
     from mars_zoo.registry import load_registry
-    from mars_zoo.results_schema import validate_result
+    from mars_zoo.result_validation import validate_result
     from mars_zoo.safe_paths import path_under
     from mars_zoo.training import declared_section
 
@@ -106,7 +106,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from mars_zoo.mteb_format import mteb_layout
-    from mars_zoo.results_schema import read_result
+    from mars_zoo.result_validation import read_result
 
     result, problems = read_result(args.result)
     if problems:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from boundary_helpers import assert_clean_error, cli
-from mars_zoo.results_schema import result_problems
+from mars_zoo.result_validation import result_problems
 from training_support import EXAMPLE, contaminated_report, fine_tuned, training_record
 
 TESTS = Path(__file__).resolve().parents[1]
