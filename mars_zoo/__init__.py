@@ -14,5 +14,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 from mars_zoo.errors import MarsZooError
 from mars_zoo.hookspecs import hookimpl
 from mars_zoo.model import RESOLVE_AT_FIRST_USE, DeclaredTraining, Encoder, ModelSpec, UrlWeights
+from mars_zoo.tasks import EmbeddingPlan, ImageItems, Task, TaskSettings, TextItems
 
-__all__ = ["DeclaredTraining", "Encoder", "MarsZooError", "ModelSpec", "RESOLVE_AT_FIRST_USE", "UrlWeights", "__version__", "hookimpl"]
+__all__ = ["DeclaredTraining", "EmbeddingPlan", "Encoder", "ImageItems", "MarsZooError", "ModelSpec",
+           "RESOLVE_AT_FIRST_USE", "Task", "TaskSettings", "TextItems", "UrlWeights", "__version__", "hookimpl"]

@@ -1,14 +1,19 @@
 """The hooks a mars-zoo plugin may implement: every hook is declared here, and nowhere else.
 
 A plugin is any module or object with functions decorated by `mars_zoo.hookimpl`.
-Built-in model families in `plugins/` are written exactly as a third party would
-write one. Example::
+Built-in model families in `plugins/`, and the MarsRetrieval tasks
+(`mars_zoo.tasks.marsretrieval`), are written exactly as a third party would write
+one. Example::
 
     import mars_zoo
 
     @mars_zoo.hookimpl
     def register_models(register):
         register(mars_zoo.ModelSpec(name="acme/small", family="acme", ...))
+
+    @mars_zoo.hookimpl
+    def register_tasks(register):
+        register(mars_zoo.Task(name="acme_retrieval", title="Acme retrieval", ...))
 
 Hooks receive a `register` callback instead of returning a list, so that a plugin
 can register models conditionally and nothing heavy is imported while listing.
@@ -54,6 +59,34 @@ def register_models(register):
       - return the specs (the return value is ignored) or register anything but a
         `ModelSpec`;
       - depend on the working directory, or change it, to find its files.
+
+    What it prints goes to stderr; what it raises (or a ``sys.exit()`` in it) ends the
+    command with one error naming the plugin (exit status 3).
+    """
+
+
+@hookspec
+def register_tasks(register):
+    """Register this plugin's tasks: call ``register(task)`` once per `mars_zoo.Task`.
+
+    Called once per command that runs or lists tasks (`mars-zoo run`), for every plugin in
+    load order (built-ins, whose `marsretrieval` plugin registers the three MarsRetrieval
+    tasks, then entry points, then `--plugins-dir` files).
+
+    Must:
+      - take the one argument ``register`` (it is passed by that name);
+      - give each task a name no other plugin registered (a taken name is refused, naming
+        both plugins) and the declarations a result needs: a title, each metric's name and
+        the direction that is better, the headline metric among them
+        (`mars_zoo.tasks.registry` checks them against the result schema);
+      - register the same tasks every time: result files name a task and its metrics by
+        what is registered here.
+
+    Must not:
+      - read data, import torch or model libraries, or reach the network: that happens in
+        the task's ``plan``, and only for the tasks a run asks for;
+      - embed anything itself: ``plan`` says what to embed, the harness embeds it (through
+        the cache, on every rank alike) and hands the embeddings to ``score``.
 
     What it prints goes to stderr; what it raises (or a ``sys.exit()`` in it) ends the
     command with one error naming the plugin (exit status 3).

@@ -1,7 +1,8 @@
 """Discovers and loads plugins, in a fixed order of trust.
 
-1. Built-in families (`BUILTIN_PLUGINS`), always loaded and always first, so that an
-   installed package can never silently take over a built-in model name.
+1. Built-ins, always loaded and always first, so that an installed package can never silently
+   take over a built-in model or task name: the MarsRetrieval tasks (`BUILTIN_TASK_PLUGINS`),
+   then the model families (`BUILTIN_PLUGINS`).
 2. Installed distributions that declare an entry point in the `mars_zoo` group.
    If `MARS_ZOO_LOAD_PLUGINS` is set (comma-separated entry-point names, possibly
    empty), only those listed are loaded: CI uses it to pin what runs.
@@ -31,6 +32,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import pluggy
 
@@ -40,6 +42,7 @@ from mars_zoo.data.files import files_sha256
 from mars_zoo.errors import MarsZooError, PluginError
 from mars_zoo.reporting import Reporter, printable
 
+BUILTIN_TASK_PLUGINS = {"marsretrieval": "mars_zoo.tasks.marsretrieval"}
 BUILTIN_PLUGINS = {"openclip": "mars_zoo_openclip", "mllm": "mars_zoo_mllm", "hf_encoders": "mars_zoo_hf_encoders",
                    "sentence_transformers": "mars_zoo_st"}
 ENTRY_POINT_GROUP = "mars_zoo"
@@ -100,6 +103,35 @@ class PluginManager(pluggy.PluginManager):
 
     def info(self, name: str) -> PluginInfo:
         return next(info for info in self.loaded if info.name == name)
+
+    def ask_to_register(self, hook: str, kind: type, registered: Mapping[str, Any],
+                        add: Callable[[Any, str], None]) -> None:
+        """Call every plugin's `hook` (`register_models`, `register_tasks`) in load order, behind
+        the plugin boundary, with a `register` callback that refuses what is no `kind` or takes a
+        name already in `registered` (with the plugin that took it), and hands the rest, with the
+        registering plugin's name, to `add`."""
+        impls = {impl.plugin_name: impl for impl in getattr(self.hook, hook).get_hookimpls()}
+        noun = hook.removeprefix("register_").removesuffix("s")
+
+        def register(item: Any, plugin: str) -> None:
+            if not isinstance(item, kind):
+                raise MarsZooError(f"Plugin {plugin!r} registered {item!r}, which is not a "
+                                   f"mars_zoo.{kind.__name__}.")
+            owner = registered.get(item.name)
+            if owner is not None:
+                raise MarsZooError(
+                    f"Plugin {plugin!r} tried to register {noun} {item.name!r}, which plugin {owner.plugin!r} "
+                    f"({self.info(owner.plugin).origin}) already registered. {noun.capitalize()} names are unique "
+                    f"so that results stay unambiguous: give the {noun} another name, or uninstall plugin {plugin!r}.")
+            add(item, plugin)
+
+        for info in self.loaded:
+            impl = impls.get(info.name)
+            if impl is None:
+                continue
+            with plugin_call(info.describe(), f"while registering its {noun}s",
+                             f"Fix its {hook} hook, or uninstall the plugin."):
+                impl.function(register=lambda item, _plugin=info.name: register(item, _plugin))
 
     def declared(self) -> dict[str, pluggy.HookCaller]:
         """The hooks of `mars_zoo/hookspecs.py`, by name (the manager also holds a caller for
@@ -163,7 +195,7 @@ def _allow_list() -> set[str] | None:
 
 
 def _load_builtins(pm: PluginManager) -> None:
-    for name, module_name in BUILTIN_PLUGINS.items():
+    for name, module_name in {**BUILTIN_TASK_PLUGINS, **BUILTIN_PLUGINS}.items():
         with plugin_call(f"Built-in plugin {name!r} ({module_name})", "to import",
                          "Reinstall mars-zoo (pip install --force-reinstall mars-zoo)."):
             module = importlib.import_module(module_name)

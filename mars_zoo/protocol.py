@@ -6,9 +6,6 @@ leaderboard/PROTOCOL.md, states the facts these encode and where each is used.
 
 from __future__ import annotations
 
-TASK_NAMES = ("paired", "landform", "geolocalization")
-TEXT_TASKS = ("paired", "landform")  # tasks that cannot run without text embeddings
-
 # Prompt ensemble for text queries of tasks 2 and 3: embed each, L2-normalise each,
 # average, L2-normalise the mean.
 PROMPT_TEMPLATES = (

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
-from mars_zoo.boundary import plugin_call
 from mars_zoo.data.files import files_sha256
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
@@ -15,6 +15,9 @@ from mars_zoo.plugin_code import code_sha256
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
 from mars_zoo.reporting import Reporter
 from mars_zoo.spec_checks import check_spec
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from mars_zoo.tasks.registry import TaskRegistry
 
 
 class Registry:
@@ -27,30 +30,18 @@ class Registry:
     def __init__(self, pm: PluginManager) -> None:
         self.pm = pm
         self._specs: dict[str, ModelSpec] = {}
-        impls = {impl.plugin_name: impl for impl in pm.hook.register_models.get_hookimpls()}
-        for info in pm.loaded:
-            impl = impls.get(info.name)
-            if impl is None:
-                continue
-            with plugin_call(info.describe(), "while registering its models",
-                             "Fix its register_models hook, or uninstall the plugin."):
-                impl.function(register=lambda spec, _plugin=info.name: self._add(spec, _plugin))
+        pm.ask_to_register("register_models", ModelSpec, self._specs, self._add)
 
     def _add(self, spec: ModelSpec, plugin: str) -> None:
-        if not isinstance(spec, ModelSpec):
-            raise MarsZooError(
-                f"Plugin {plugin!r} registered {spec!r}, which is not a mars_zoo.ModelSpec."
-            )
-        owner = self._specs.get(spec.name)
-        if owner is not None:
-            raise MarsZooError(
-                f"Plugin {plugin!r} tried to register model {spec.name!r}, which plugin "
-                f"{owner.plugin!r} ({self.pm.info(owner.plugin).origin}) already registered. "
-                f"Model names are unique so that results stay unambiguous: give the model "
-                f"another name, or uninstall plugin {plugin!r}."
-            )
         check_spec(spec, plugin)
         self._specs[spec.name] = dataclasses.replace(spec, plugin=plugin)
+
+    @functools.cached_property
+    def tasks(self) -> "TaskRegistry":
+        """The tasks the same plugins register, asked for once, when a command first needs them."""
+        from mars_zoo.tasks.registry import TaskRegistry
+
+        return TaskRegistry(self.pm)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(sorted(self._specs.values(), key=lambda spec: spec.name))

@@ -5,6 +5,8 @@ that the numbers could have come from one evaluation under the protocol's defini
 R@10, nDCG@10 <= Hit@10, F1 = 2PR/(P+R), a mean equal to the mean of its per-class rows, counts
 that add up to the dataset's, and item ids that are not the generated mini benchmark's when the
 result claims to be on Mars data. A hand-edited or fabricated file trips at least one of them.
+A task other than MarsRetrieval's three is known by what its section declares: it must report
+under its own name, only metrics it declares, its headline among them.
 
 Reproduced results hold full-precision numbers from one computation and are checked to 1e-9,
 with whole-number checks (R@1 x pairs is a count of queries); reported results copy numbers
@@ -333,12 +335,11 @@ def _per_query_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
                               f"is {stated}, but the per-query ranks (tasks.paired.per_query.{direction}) give {value}")
 
 
-def _points(task: str, body: dict) -> dict[tuple[str, ...], Any]:
-    """The point estimate of each metric path that an interval may name."""
-    metrics = body["metrics"]
-    if task == "landform":
-        return {(key,): value for key, value in metrics.items()}
-    return {(group, key): value for group, values in metrics.items() for key, value in values.items()}
+def _points(body: dict) -> dict[tuple[str, ...], Any]:
+    """The point estimate of each metric path that an interval may name: (metric,) or (group, metric)."""
+    return {(name, key) if isinstance(value, dict) else (name,): inner
+            for name, value in body["metrics"].items()
+            for key, inner in (value.items() if isinstance(value, dict) else [(None, value)])}
 
 
 def _confidence_rules(task: str, body: dict, result: dict, ctx: _Context) -> Iterator[Problem]:
@@ -347,7 +348,7 @@ def _confidence_rules(task: str, body: dict, result: dict, ctx: _Context) -> Ite
     seed = result.get("run", {}).get("seed")
     if seed is not None and record["seed"] != seed:
         yield Problem(format_path([*base, "seed"]), f"is {record['seed']}, but the run's seed (run.seed) is {seed}")
-    points = _points(task, body)
+    points = _points(body)
     named = [((key,), value) for key, value in record["metrics"].items() if isinstance(value, list)]
     named += [((group, key), value) for group, values in record["metrics"].items() if isinstance(values, dict)
               for key, value in values.items()]
@@ -359,6 +360,31 @@ def _confidence_rules(task: str, body: dict, result: dict, ctx: _Context) -> Ite
             yield Problem(field, f"is [{low}, {high}]: the low end is above the high end")
         elif _number(points[path]) is not None and not (low - ctx.tolerance <= points[path] <= high + ctx.tolerance):
             yield Problem(field, f"[{low}, {high}] does not contain the metric itself ({points[path]})")
+
+
+# --------------------------------------------------------------------------- tasks declared by a plugin
+
+
+def _declared_rules(task: str, body: dict) -> Iterator[Problem]:
+    """A task other than MarsRetrieval's three reports what it declares: under its own name,
+    only declared metrics, its headline among them."""
+    declaration = body["declaration"]
+    declared = declaration["metrics"]
+    base = ["tasks", task, "declaration"]
+    if declaration["name"] != task:
+        yield Problem(format_path([*base, "name"]),
+                      f"is {declaration['name']!r}, but the section is tasks.{task}: a task's section is keyed by its name")
+    if declaration["headline"] not in declared:
+        yield Problem(format_path([*base, "headline"]),
+                      f"{declaration['headline']!r} must be one of the declared metrics ({', '.join(declared)})")
+    reported = [".".join(path) for path in _points(body)]
+    for name in reported:
+        if name not in declared:
+            yield Problem(format_path(["tasks", task, "metrics", *name.split(".")]),
+                          f"is not a metric tasks.{task}.declaration declares ({', '.join(declared)})")
+    if declaration["headline"] in declared and declaration["headline"] not in reported:
+        yield Problem(format_path(["tasks", task, "metrics"]),
+                      f"lacks the headline metric {declaration['headline']!r} that tasks.{task}.declaration names")
 
 
 # --------------------------------------------------------------------------- datasets and run
@@ -396,6 +422,11 @@ def _run_rules(run: dict) -> Iterator[Problem]:
             yield Problem(f"run.{key}", f"is not a real date and time ({exc})")
     if len(times) == 2 and times["finished_at"] < times["started_at"]:
         yield Problem("run.finished_at", "is earlier than run.started_at")
+
+
+# The rules of MarsRetrieval's tasks, whose metrics the schema states one by one.
+BUILTIN_RULES = {"paired": (_paired_rules, _per_query_rules), "landform": (_landform_rules,),
+                 "geolocalization": (_geo_rules,)}
 
 
 # --------------------------------------------------------------------------- model
@@ -458,16 +489,12 @@ def consistency_problems(result: dict) -> Iterator[Problem]:
     yield from _model_rules(result["model"])
     exact = result["provenance"] == "reproduced"
     ctx = _Context(EXACT if exact else ROUNDED, exact)
-    tasks = result["tasks"]
-    if "paired" in tasks:
-        yield from _paired_rules(tasks["paired"], ctx)
-    if "landform" in tasks:
-        yield from _landform_rules(tasks["landform"], ctx)
-    if "geolocalization" in tasks:
-        yield from _geo_rules(tasks["geolocalization"], ctx)
-    if "paired" in tasks:
-        yield from _per_query_rules(tasks["paired"], ctx)
-    for task, body in tasks.items():
+    for task, body in result["tasks"].items():
+        if task in BUILTIN_RULES:
+            for rules in BUILTIN_RULES[task]:
+                yield from rules(body, ctx)
+        else:
+            yield from _declared_rules(task, body)
         if "confidence" in body:
             yield from _confidence_rules(task, body, result, ctx)
     yield from _dataset_rules(result)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from mars_zoo import __version__
 from mars_zoo.atomic import atomic_write_bytes
-from mars_zoo.errors import MarsZooError
+from mars_zoo.errors import MarsZooError, PluginError
 
 SCHEMA_VERSION = 1
 
@@ -45,10 +45,18 @@ def check_writable(path: Path) -> None:
         ) from exc
 
 
-def write_result(result: dict[str, Any], path: Path) -> None:
+def write_result(result: dict[str, Any], path: Path, owners: Mapping[str, str] | None = None) -> None:
+    """Validate and write `result`. `owners` names the plugin code behind task sections that do
+    not come with mars-zoo (`{"acme": "Task 'acme' (plugin acme)"}`): a problem in one of those is
+    that code's fault, reported as such; any other problem is a bug of mars-zoo itself."""
     from mars_zoo.result_validation import validate_result
 
     problems = validate_result(result)
+    for task, owner in (owners or {}).items():
+        theirs = [problem for problem in problems if problem.startswith((f"tasks.{task}.", f"tasks.{task}:"))]
+        if theirs:
+            raise PluginError(f"{owner} scored a section the result schema refuses, so no result was written: "
+                              f"{'; '.join(theirs)}. Fix its score function (see the README's 'Writing a task').")
     if problems:
         raise RuntimeError(
             "mars-zoo produced a result that does not match its own schema (a bug):\n"

@@ -1,6 +1,8 @@
 """The runner: the only place that knows the order of the steps of an evaluation.
 
-model name -> spec -> benchmark data -> (cached) embeddings -> metrics -> result file.
+model name -> spec -> every task's plan of the benchmark data -> (cached) embeddings -> each
+task's scores -> result file. It knows no task by name: the tasks are those the plugins
+register (`mars_zoo.tasks.registry`), each run as `score(embed(plan))` (`mars_zoo.tasks.walk`).
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from mars_zoo.environment import describe
 from mars_zoo.errors import MarsZooError
 from mars_zoo.model import ModelSpec
 from mars_zoo.mteb_protocol import PROTOCOL as MTEB_PROTOCOL, check_mteb_run
-from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, TASK_NAMES, TEXT_TASKS
+from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import Reporter
 from mars_zoo.results import SCHEMA_VERSION, check_writable, harness, write_result
 from mars_zoo.settings import Settings, set_up
-from mars_zoo.tasks.base import TaskContext
+from mars_zoo.tasks.spec import TaskSettings
 from mars_zoo.weights import training_section
 
 
@@ -39,22 +41,6 @@ class RunConfig(Settings):
     paired_protocol: str = PAIRED_PROTOCOLS[0]  # "mteb": task 1 as MTEB measures it (mars_zoo.mteb_protocol)
 
 
-def select_tasks(spec: ModelSpec, requested: tuple[str, ...] | None) -> tuple[str, ...]:
-    if requested is None:
-        return tuple(t for t in TASK_NAMES if spec.supports_text or t not in TEXT_TASKS)
-    unknown = [t for t in requested if t not in TASK_NAMES]
-    if unknown:
-        raise MarsZooError(f"Unknown task(s) {', '.join(unknown)}; the tasks are {', '.join(TASK_NAMES)}.")
-    needs_text = [t for t in requested if t in TEXT_TASKS]
-    if needs_text and not spec.supports_text:
-        raise MarsZooError(
-            f"Model {spec.name!r} is image-only (modalities: {', '.join(spec.modalities)}), but task(s) "
-            f"{', '.join(needs_text)} need text embeddings. Image-only models take part in "
-            f"geolocalization (image queries) only: use --tasks geolocalization."
-        )
-    return tuple(t for t in TASK_NAMES if t in requested)
-
-
 def check_paired_protocol(config: RunConfig, spec: ModelSpec) -> None:
     """A task 1 protocol that exists, and under MTEB's only what MTEB's tasks measure; checked
     before anything is loaded."""
@@ -63,12 +49,6 @@ def check_paired_protocol(config: RunConfig, spec: ModelSpec) -> None:
                            f"{', '.join(PAIRED_PROTOCOLS)}.")
     if config.paired_protocol == MTEB_PROTOCOL:
         check_mteb_run(spec, config.tasks, config.pairs_source, config.caption)
-
-
-def _task_module(name: str):
-    from mars_zoo.tasks import geolocalization, landform, paired
-
-    return {"paired": paired, "landform": landform, "geolocalization": geolocalization}[name]
 
 
 def _now() -> str:
@@ -93,11 +73,11 @@ def run(
     the others return None."""
     import numpy as np
 
-    from mars_zoo.uncertainty import add_confidence
+    from mars_zoo.tasks.walk import agree, evaluate, make_plans
 
     spec = registry.get(config.model)
     check_paired_protocol(config, spec)
-    tasks = select_tasks(spec, config.tasks)
+    tasks = registry.tasks.select(spec.name, spec.modalities, config.tasks)
     check_writable(config.out)
     np.random.seed(config.seed)
 
@@ -105,24 +85,20 @@ def run(
     with set_up(config, spec, registry, reporter, ranks) as (spec, device, options, benchmark, embedder):
         training = training_section(spec)  # own weights' training.json, checked before any task data is read
         plugin = registry.pm.info(spec.plugin)
-        context = TaskContext(benchmark, embedder, device, config.caption, config.pairs_source, config.paired_protocol)
-        # Every task's data is read before anything is embedded, so that missing data
-        # (a gallery not passed with --tiles, say) fails in seconds, not after hours.
-        data = {name: _task_module(name).load(context) for name in tasks}
+        settings = TaskSettings(spec.modalities, device, config.seed, config.caption, config.pairs_source,
+                                config.paired_protocol)
+        plans = make_plans(tasks, benchmark, settings)
+        agree(plans, ranks)
         sections = {}
-        for name in tasks:
-            reporter.info(f"task: {name}")
-            if ranks.leader:
-                sections[name] = _task_module(name).run(context, data[name])
-            else:
-                _task_module(name).embed(context, data[name])
+        for task in tasks:
+            reporter.info(f"task: {task.name}")
+            sections[task.name] = evaluate(task, plans[task.name], embedder, ranks.leader)
     dims = ranks.gather(embedder.check.dim)
     environment = describe(device)
     devices = ranks.gather(environment["device_name"])
     nodes = ranks.gather(ranks.node)
     if not ranks.leader:
         return None, embedder
-    add_confidence(sections, config.seed)
     weights_dtype, compute_dtype = spec.run_dtypes(device, options.precision)
 
     result = {
@@ -153,5 +129,6 @@ def run(
         "tasks": sections,
         "training": training,
     }
-    write_result(result, config.out)
+    write_result(result, config.out, {task.name: f"Task {task.name!r} (plugin {task.plugin})"
+                                      for task in tasks if not registry.tasks.builtin(task)})
     return result, embedder

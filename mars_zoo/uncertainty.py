@@ -88,12 +88,3 @@ def geo_confidence(per_landform: list[dict[str, Any]], seed: int) -> dict[str, A
         metrics[mode] = intervals({key: [row[key] for row in rows] for key in ("f1", "auprc")}, seed)
     return _record("landforms", seed, metrics, warning=FEW_QUERIES_WARNING.format(n=min(counts)))
 
-
-def add_confidence(sections: dict[str, dict[str, Any]], seed: int) -> None:
-    """Give each task section of a run its `confidence` record, from the per-query values it holds."""
-    if "paired" in sections:
-        sections["paired"]["confidence"] = paired_confidence(sections["paired"]["per_query"], seed)
-    if "landform" in sections:
-        sections["landform"]["confidence"] = landform_confidence(sections["landform"]["per_class"], seed)
-    if "geolocalization" in sections:
-        sections["geolocalization"]["confidence"] = geo_confidence(sections["geolocalization"]["per_landform"], seed)

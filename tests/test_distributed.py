@@ -86,15 +86,78 @@ def _assert_every_shard_recorded_as_verified(cache: Path, monkeypatch) -> None:
         assert entry.missing() == []
 
 
+def _planned_steps(plugins_dir: Path) -> list[str]:
+    """What every task a run of fake/good scores plans to embed, in the plans' order, as the
+    embedding recorder (tests/embed_recorder.py) writes each step: modality, items, label."""
+    from mars_zoo.data.benchmark import open_benchmark
+    from mars_zoo.registry import load_registry
+    from mars_zoo.reporting import Reporter
+    from mars_zoo.tasks import TaskSettings
+    from mars_zoo.tasks.walk import make_plans
+
+    registry = load_registry(plugins_dir)
+    tasks = registry.tasks.select("fake/good", ("image", "text"), None)
+    plans = make_plans(tasks, open_benchmark("mini", reporter=Reporter()), TaskSettings(("image", "text")))
+    return [f"{step.modality} {len(step.source.ids) if step.modality == 'image' else len(step.texts)} "
+            f"{step.label or step.key}" for plan in plans.values() for step in plan.steps]
+
+
 def test_two_ranks_score_like_one_process_and_compute_every_shard_once(one_process, plugins_dir, tmp_path,
                                                                        monkeypatch):
+    shutil.copy(Path(__file__).parent / "embed_recorder.py", plugins_dir / "embed_recorder.py")
     args = ["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL]
-    env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "two.log"))
+    env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "two.log"),
+               MARS_ZOO_TEST_EMBED_LOG=str(tmp_path / "embedded.log"))
     two = _start([*args, "--nproc", "2", "--cache-dir", str(tmp_path / "two"), "--out", str(tmp_path / "two.json")], env)
     _, stderr = two.communicate(timeout=600)
     assert two.returncode == 0, stderr
     _assert_like_one_process(one_process, tmp_path / "two.json", tmp_path / "two.log", nodes=[0, 0])
     _assert_every_shard_recorded_as_verified(tmp_path / "two", monkeypatch)
+    # Both ranks asked for every embedding of every task's plan, in the plans' order.
+    embedded = [line.split(" ", 1) for line in (tmp_path / "embedded.log").read_text().splitlines()]
+    planned = _planned_steps(plugins_dir)
+    assert len(planned) == 2 + 2 + 7  # task 1: images, captions; 2: images, prompts; 3: gallery, prompts, 5 landforms
+    for rank in ("rank=0", "rank=1"):
+        assert [step for who, step in embedded if who == rank] == planned
+
+
+DIVERGING_TASK = """
+import os
+
+import mars_zoo
+
+
+def plan(benchmark, settings):  # what it plans depends on the rank: a plan must never
+    return mars_zoo.EmbeddingPlan((mars_zoo.TextItems("words", [f"rank {os.environ.get('RANK', '0')}"]),))
+
+
+def score(plan, embeddings):
+    return {"metrics": {"words": float(len(embeddings["words"]))}}
+
+
+@mars_zoo.hookimpl
+def register_tasks(register):
+    register(mars_zoo.Task(name="diverging", title="Diverging", metrics={"words": "higher"}, headline="words",
+                           plan=plan, score=score))
+"""
+
+
+def test_ranks_whose_plans_differ_stop_together_before_embedding_anything(plugins_dir, tmp_path):
+    (plugins_dir / "diverging.py").write_text(DIVERGING_TASK)
+    env = dict(os.environ, MARS_ZOO_TEST_CALL_LOG=str(tmp_path / "calls.log"))
+    run = _start(["fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), *SMALL, "--tasks",
+                  "landform,diverging", "--nproc", "2", "--cache-dir", str(tmp_path / "cache"),
+                  "--out", str(tmp_path / "result.json")], env)
+    _, stderr = run.communicate(timeout=300)
+    message = " ".join(stderr.split())
+    assert run.returncode == 2, stderr
+    assert message.count("error:") == 1, stderr
+    assert ("The ranks planned different embeddings: at step 3, rank 0 has task 'diverging' step 'words': 1 texts "
+            "(sha256 of the items ") in message
+    assert ", rank 1 task 'diverging' step 'words': 1 texts (sha256 of the items " in message
+    assert "make each task's plan depend only on the benchmark and the run's settings" in message
+    assert not (tmp_path / "calls.log").exists()  # no rank embedded anything, not even the agreeing steps
+    assert not (tmp_path / "result.json").exists()
 
 
 def _free_port() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mars_zoo.plugin_manager import ALLOW_LIST_ENV, BUILTIN_PLUGINS
+from mars_zoo.plugin_manager import ALLOW_LIST_ENV, BUILTIN_PLUGINS, BUILTIN_TASK_PLUGINS
 from mars_zoo.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_the_builtin_plugins_import_and_register_from_the_wheel_alone(wheel, tmp
     found = json.loads(_in_wheel_python(code, site, tmp_path))
     assert len(found["files"]) > len(PLUGIN_FOLDERS) + 20  # every submodule, not only the packages
     assert all(Path(file).is_relative_to(site) for file in found["files"])
-    assert found["plugins"] == [[name, "builtin"] for name in BUILTIN_PLUGINS]
+    assert found["plugins"] == [[name, "builtin"] for name in {**BUILTIN_TASK_PLUGINS, **BUILTIN_PLUGINS}]
     monkeypatch.setenv(ALLOW_LIST_ENV, "")  # the checkout's built-ins, whatever else is installed
     assert found["models"] == sorted(spec.name for spec in load_registry())
 

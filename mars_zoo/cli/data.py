@@ -9,10 +9,9 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from mars_zoo.data.specs import DATASETS, datasets_for_tasks
-from mars_zoo.cli.options import add_cache_dir_option, add_revision_option, parse_tasks
+from mars_zoo.data.specs import BENCHMARK_TASKS, DATASETS, GEOLOCALIZATION, datasets_for_tasks
+from mars_zoo.cli.options import add_cache_dir_option, add_revision_option, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
-from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import RichReporter, console, print_paragraph
 
 
@@ -37,10 +36,10 @@ def register(subparsers) -> None:
     )
     download.add_argument(
         "--tasks",
-        type=parse_tasks,
-        default=TASK_NAMES,
+        type=task_names(BENCHMARK_TASKS),
+        default=BENCHMARK_TASKS,
         metavar="TASKS",
-        help=f"comma-separated tasks whose data to fetch (default: {','.join(TASK_NAMES)})",
+        help=f"comma-separated tasks whose data to fetch (default: {','.join(BENCHMARK_TASKS)})",
     )
     add_revision_option(download)
     add_cache_dir_option(download, CACHE_HOLDS)
@@ -70,7 +69,7 @@ def run_download(args: argparse.Namespace) -> int:
             path = hub.snapshot(spec, revision, reporter)
             reporter.info(f"{spec.repo_id} @ {revision} -> {path}")
             advance(1)
-    if "geolocalization" in args.tasks:
+    if GEOLOCALIZATION in specs:
         reporter.info(
             "The geo-localization gallery (CTX mosaic tiles) is not on the Hub: build it with "
             "`mars-zoo tiles build` and pass --tiles DIR to the run."

@@ -10,10 +10,10 @@ import argparse
 import dataclasses
 import os
 from pathlib import Path
+from typing import Sequence
 
 from mars_zoo.data.specs import find_dataset
 from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import TASK_NAMES
 
 
 def absolute_path(value: str) -> Path:
@@ -49,15 +49,21 @@ def int_between(low: int, high: int | None = None):
     return parse
 
 
-def parse_tasks(value: str) -> tuple[str, ...]:
-    """'paired,landform' -> ('paired', 'landform'); an unknown name fails at parse time."""
-    tasks = tuple(task.strip() for task in value.split(",") if task.strip())
-    unknown = [task for task in tasks if task not in TASK_NAMES]
-    if unknown or not tasks:
-        raise argparse.ArgumentTypeError(
-            f"unknown task(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(TASK_NAMES)}"
-        )
-    return tasks
+def task_names(known: Sequence[str] | None = None):
+    """An argparse type: 'paired,landform' -> ('paired', 'landform'), refused at parse time when
+    empty or, given the `known` names, naming another. A run knows its tasks only once the
+    plugins that register them are loaded, so it checks the names then."""
+
+    def parse(value: str) -> tuple[str, ...]:
+        tasks = tuple(task.strip() for task in value.split(",") if task.strip())
+        unknown = [task for task in tasks if known is not None and task not in known]
+        if unknown or not tasks:
+            choose = f"; choose from {', '.join(known)}" if known is not None else ": name one or more, comma-separated"
+            raise argparse.ArgumentTypeError(f"unknown task(s) {', '.join(unknown) or '(none given)'}{choose}")
+        return tasks
+
+    parse.__name__ = "tasks"  # argparse names the type in some messages
+    return parse
 
 
 def parse_revision(value: str) -> tuple[str, str]:

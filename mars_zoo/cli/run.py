@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
     absolute_path, add_cache_use_options, add_data_options, add_embedding_options, add_plugins_dir_option,
-    add_seed_option, add_weights_option, int_between, parse_tasks, settings_values,
+    add_seed_option, add_weights_option, int_between, settings_values, task_names,
 )
 from mars_zoo.errors import MarsZooError
 from mars_zoo.data.specs import PAIRED_SOURCES
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, TASK_NAMES
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
 from mars_zoo.reporting import Reporter, RichReporter, console
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from mars_zoo.tasks.registry import TaskRegistry
 
 
 def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path:
@@ -41,10 +45,10 @@ def register(subparsers) -> None:
     parser.add_argument("model", help="model name as shown by 'mars-zoo list', e.g. openclip/tiny-random")
     parser.add_argument(
         "--tasks",
-        type=parse_tasks,
+        type=task_names(),
         default=None,
-        help=f"comma-separated subset of {','.join(TASK_NAMES)} (default: every task the model's "
-        "modalities allow)",
+        help="comma-separated tasks, e.g. paired,landform (default: every task the model's modalities allow; the "
+        "MarsRetrieval tasks paired, landform and geolocalization, and those of loaded plugins)",
     )
     add_data_options(parser)
     add_embedding_options(parser)
@@ -104,7 +108,7 @@ def run_command(args: argparse.Namespace) -> int:
         result, embedder = run(config, registry, reporter, ranks)
     if result is None:
         return 0  # not rank 0: its share is in the cache, rank 0 reports
-    print_summary(result)
+    print_summary(result, registry.tasks)
     calls = embedder.stats.calls
     console.print(
         f"model calls: {calls['image']} image batches, {calls['text']} text batches "
@@ -119,46 +123,20 @@ def rank_command(argv: list[str]) -> list[str]:
     return [arg for i, arg in enumerate(argv) if not arg.startswith("--nproc") and argv[i - 1 : i] != ["--nproc"]]
 
 
-# The summary's columns; the headline metric of each task is never left out.
-PAIRED_COLUMNS = (Column("direction"), Column("R@1", justify="right"), Column("R@10", priority=3, justify="right"),
-                  Column("MRR", priority=2, justify="right"), Column("MedR", priority=1, justify="right"))
-LANDFORM_COLUMNS = (Column("mAP", justify="right"), Column("R-Precision", priority=3, justify="right"),
-                    Column("nDCG@10", priority=2, justify="right"), Column("Hit@10", priority=1, justify="right"))
-GEO_COLUMNS = (Column("landform"), Column("mode"), Column("F1", justify="right"),
-               Column("AUPRC", priority=4, justify="right"), Column("precision", priority=2, justify="right"),
-               Column("recall", priority=3, justify="right"), Column("K", priority=1, justify="right"))
+def print_summary(result: dict, tasks: "TaskRegistry | None" = None) -> None:
+    """One table per task: what the task says of its section (`Task.table`), or its declared
+    metrics. A narrow terminal leaves out the least needed columns rather than break a number.
+    `tasks` are those of the run's plugins (default: the built-in ones)."""
+    from mars_zoo.registry import load_registry
+    from mars_zoo.tasks.tables import declared_summary
 
+    tasks = tasks if tasks is not None else load_registry().tasks
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
-
-
-def print_summary(result: dict) -> None:
-    """One table per task: the headline metrics in percent (MedR and K as integers). A
-    narrow terminal leaves out the least needed columns rather than break a number."""
-    tasks = result["tasks"]
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
     console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")
-    hint = "the result file has every figure"
-    if "paired" in tasks:
-        paired = tasks["paired"]
-        rows = []
-        for direction, label in (("t2i", "text→image"), ("i2t", "image→text")):
-            m = paired["metrics"][direction]
-            rows.append([label, _pct(m["r1"]), _pct(m["r10"]), _pct(m["mrr"]), str(round(m["medr"]))])
-        missing = paired["dataset"]["missing"]
-        print_table(console, f"Task 1: paired image-text retrieval ({paired['dataset']['items']} pairs, "
-                             f"images {paired['image_preparation']})", PAIRED_COLUMNS, rows, wide_hint=hint,
-                    caption=f"{len(missing)} pairs could not be evaluated (listed in the result file)" if missing else None)
-    if "landform" in tasks:
-        m = tasks["landform"]["metrics"]
-        print_table(console, f"Task 2: landform retrieval ({len(tasks['landform']['per_class'])} classes)",
-                    LANDFORM_COLUMNS, [[_pct(m["map"]), _pct(m["r_precision"]), _pct(m["ndcg@10"]), _pct(m["hit@10"])]],
-                    wide_hint=hint)
-    if "geolocalization" in tasks:
-        geo = tasks["geolocalization"]
-        rows = [[escape(row["landform"]), row["mode"], _pct(row["f1"]), _pct(row["auprc"]), _pct(row["precision"]),
-                 _pct(row["recall"]), str(row["k"])] for row in geo["per_landform"]]
-        rows += [["[bold]mean[/]", mode, _pct(m["f1"]), _pct(m["auprc"]), "", "", ""] for mode, m in geo["metrics"].items()]
-        print_table(console, f"Task 3: global geo-localization ({geo['gallery']['items']} tiles)", GEO_COLUMNS, rows,
-                    wide_hint=hint)
+    for name, section in result["tasks"].items():
+        task = tasks.get(name)
+        summary = task.table(section) if task is not None and task.table is not None else declared_summary(section)
+        columns = [Column(header, priority, justify=justify) for header, priority, justify in summary.columns]
+        print_table(console, summary.title, columns, summary.rows, caption=summary.caption,
+                    wide_hint="the result file has every figure")

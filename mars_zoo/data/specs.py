@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, TASK_NAMES
+from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS
 
 BENCHMARK_NAMES = ("marsretrieval", "mini")
 PAIRED_SOURCES = ("frozen", "urls")
@@ -83,6 +83,7 @@ GEOLOCALIZATION = DatasetSpec(
     task="geolocalization",
 )
 DATASETS = (PAIRS_FROZEN, PAIRS_URLS, LANDFORMS, GEOLOCALIZATION)
+BENCHMARK_TASKS = tuple(dict.fromkeys(spec.task for spec in DATASETS))  # the tasks whose data these are
 
 # The task 3 gallery is not on the Hub: it is cut from the CTX mosaic by `mars-zoo tiles build`.
 TILES_DIRNAME = "tiles"
@@ -94,10 +95,10 @@ MINI_ID_PREFIX = "mars-zoo/mini-"
 
 def datasets_for_tasks(tasks: list[str] | tuple[str, ...]) -> list[DatasetSpec]:
     """The datasets the given tasks read (task 1 reads both the frozen copy and the URL rows)."""
-    unknown = [task for task in tasks if task not in TASK_NAMES]
+    unknown = [task for task in tasks if task not in BENCHMARK_TASKS]
     if unknown:
         raise MarsZooError(
-            f"Unknown task(s) {', '.join(unknown)}: the benchmark's tasks are {', '.join(TASK_NAMES)}."
+            f"Unknown task(s) {', '.join(unknown)}: the benchmark's tasks are {', '.join(BENCHMARK_TASKS)}."
         )
     return [spec for spec in DATASETS if spec.task in tasks]
 

@@ -1,3 +1,13 @@
-"""The three MarsRetrieval tasks. Each turns a benchmark and an `Embedder` into the
-task's section of the result file; the metrics themselves are pure functions in
-`mars_zoo.metrics`."""
+"""Tasks: the `Task` contract (`spec`), embedding plans (`plan`), how a run walks them on every
+rank (`walk`), the task registry (`registry`), and the three MarsRetrieval tasks (`paired`,
+`landform`, `geolocalization`), which the built-in plugin `marsretrieval` registers as any
+plugin registers a task. Each task turns a benchmark into an embedding plan and scores the
+embeddings of that plan with the pure functions of `mars_zoo.metrics`.
+
+Importing this package is cheap (it is imported with `mars_zoo`); the task modules themselves
+import numpy and the data layer, and load only when a plugin registers them."""
+
+from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, TextItems
+from mars_zoo.tasks.spec import Task, TaskSettings
+
+__all__ = ["EmbeddingPlan", "ImageItems", "Task", "TaskSettings", "TextItems"]

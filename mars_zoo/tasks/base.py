@@ -1,29 +1,17 @@
-"""What every task shares: its context, the prompt ensemble, and the bookkeeping
-that turns a dataset and timings into a result section."""
+"""What tasks share: the prompt ensemble, the record of the data a task scored, and the
+bookkeeping of timings and throughput that the harness adds to every task's section."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from mars_zoo.data.benchmark import Benchmark
 from mars_zoo.data.mini_fingerprint import mini_items
 from mars_zoo.data.types import DatasetRef, ids_sha256
 from mars_zoo.embed import Embedder
-from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS, PROMPT_TEMPLATES, prompts_for
-
-
-@dataclass
-class TaskContext:
-    benchmark: Benchmark
-    embedder: Embedder
-    device: str
-    caption: str = PAIRED_DEFAULT_CAPTION
-    pairs_source: str = "frozen"
-    paired_protocol: str = PAIRED_PROTOCOLS[0]
+from mars_zoo.protocol import PROMPT_TEMPLATES, prompts_for
 
 
 def l2_normalize(array: np.ndarray) -> np.ndarray:
@@ -31,12 +19,21 @@ def l2_normalize(array: np.ndarray) -> np.ndarray:
     return array / np.maximum(norms, 1e-12)
 
 
+def ensemble_prompts(concepts: Sequence[str]) -> list[str]:
+    """The texts to embed for the prompt ensembles of `concepts`: the protocol's prompts of each
+    concept in turn (`ensembled` makes the queries of their embeddings)."""
+    return [prompt for concept in concepts for prompt in prompts_for(concept)]
+
+
+def ensembled(embeddings: np.ndarray, concepts: int) -> np.ndarray:
+    """[C, D] query embeddings from the embeddings of `ensemble_prompts` of C concepts: the mean
+    of the normalised embeddings of each concept's prompts, normalised again."""
+    return l2_normalize(l2_normalize(embeddings.reshape(concepts, len(PROMPT_TEMPLATES), -1)).mean(axis=1))
+
+
 def prompt_ensemble(embedder: Embedder, concepts: Sequence[str], label: str) -> np.ndarray:
-    """[C, D] query embeddings: the mean of the normalised embeddings of the three
-    protocol prompts of each concept, normalised again."""
-    texts = [prompt for concept in concepts for prompt in prompts_for(concept)]
-    embeddings = embedder.texts(texts, label).reshape(len(concepts), len(PROMPT_TEMPLATES), -1)
-    return l2_normalize(l2_normalize(embeddings).mean(axis=1))
+    """The prompt-ensemble queries of `concepts`, embedded now (a search's query text)."""
+    return ensembled(embedder.texts(ensemble_prompts(concepts), label), len(concepts))
 
 
 def dataset_record(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from rich.markup import escape
 
-from mars_zoo import metrics, search
-from mars_zoo.data.types import GeoData
+from mars_zoo import metrics, search, uncertainty
+from mars_zoo.data.benchmark import Benchmark
 from mars_zoo.protocol import (
     GEO_CURVE_POINTS,
     GEO_HYBRID_IMAGE_WEIGHT,
@@ -19,15 +20,12 @@ from mars_zoo.protocol import (
     GEO_RADIUS_DEG,
     geo_query_name,
 )
-from mars_zoo.tasks.base import (
-    Stopwatch,
-    TaskContext,
-    dataset_record,
-    l2_normalize,
-    prompt_ensemble,
-    stats_snapshot,
-    throughput,
-)
+from mars_zoo.tasks.base import dataset_record, ensemble_prompts, ensembled, l2_normalize
+from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, TextItems
+from mars_zoo.tasks.spec import Task, TaskSettings
+from mars_zoo.tasks.tables import NUMBER, TEXT, Summary, percent
+
+METRICS = {f"{mode}.{metric}": "higher" for mode in GEO_QUERY_MODES for metric in ("f1", "auprc")}
 
 
 def image_query(image_embeddings: np.ndarray) -> np.ndarray:
@@ -45,49 +43,49 @@ def hybrid_query(image_embeddings: np.ndarray, text_query: np.ndarray) -> np.nda
     return l2_normalize(GEO_HYBRID_IMAGE_WEIGHT * visual + GEO_HYBRID_TEXT_WEIGHT * text_query)
 
 
-def load(context: TaskContext) -> GeoData:
-    return context.benchmark.geolocalization()
+def query_modes(settings: TaskSettings) -> tuple[str, ...]:
+    """Every query mode for a model that embeds text; image queries only for one that does not."""
+    return GEO_QUERY_MODES if "text" in settings.modalities else ("image",)
 
 
-def embed(context: TaskContext, data: GeoData) -> tuple[Any, list[tuple[str, str, np.ndarray]]]:
-    """Every embedding the task scores (all that ranks other than 0 do): the gallery, and
-    the (landform, mode, query vector) of every query."""
-    embedder = context.embedder
-    modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
-    gallery = embedder.images(data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)
-    text_queries = (
-        prompt_ensemble(embedder, [geo_query_name(name) for name in GEO_LANDFORMS], "geo text queries")
-        if "text" in modes
-        else None
-    )
-    queries: list[tuple[str, str, np.ndarray]] = []
+def plan(benchmark: Benchmark, settings: TaskSettings) -> EmbeddingPlan:
+    """The gallery (read from the cache shard by shard, never whole), the prompts of every
+    landform's name where the model embeds text, and each landform's query images."""
+    data = benchmark.geolocalization()
+    steps: list[ImageItems | TextItems] = [
+        ImageItems("gallery", data.gallery.images, data.gallery.source, "gallery tiles", in_memory=False)]
+    if "text" in query_modes(settings):
+        steps.append(TextItems("text queries", ensemble_prompts([geo_query_name(name) for name in GEO_LANDFORMS]),
+                               "geo text queries"))
+    steps += [ImageItems(landform, data.query_images[landform], data.dataset, f"{landform} query images",
+                         subset=landform) for landform in GEO_LANDFORMS]
+    return EmbeddingPlan(tuple(steps), data, settings)
+
+
+def _queries(plan: EmbeddingPlan, embeddings: dict[str, Any]) -> list[tuple[str, str, np.ndarray]]:
+    """The (landform, mode, query vector) of every query, landform by landform."""
+    modes = query_modes(plan.settings)
+    text_queries = ensembled(embeddings["text queries"], len(GEO_LANDFORMS)) if "text" in modes else None
+    queries = []
     for index, landform in enumerate(GEO_LANDFORMS):
-        examples = embedder.images(
-            data.query_images[landform], data.dataset, f"{landform} query images", subset=landform
-        )
+        examples = embeddings[landform]
         by_mode = {"image": image_query(examples)}
         if text_queries is not None:
             by_mode["text"] = text_queries[index]
             by_mode["hybrid"] = hybrid_query(examples, text_queries[index])
         queries += [(landform, mode, by_mode[mode]) for mode in modes]
-    return gallery, queries
+    return queries
 
 
-def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
-    embedder = context.embedder
-    modes = GEO_QUERY_MODES if embedder.spec.supports_text else ("image",)
-    before = stats_snapshot(embedder)
-    watch = Stopwatch()
-    gallery, queries = embed(context, data)
-    watch.lap("embed")
-
+def score(plan: EmbeddingPlan, embeddings: dict[str, Any]) -> dict[str, Any]:
+    data, gallery, queries = plan.data, embeddings["gallery"], _queries(plan, embeddings)
     # Only each query's top K_max tiles (ties kept) can matter to the metrics: keeping
     # just those bounds memory by the queries, not by the gallery.
     best = search.top_k(
         np.stack([query for _, _, query in queries]).astype(np.float32),
         gallery,
         GEO_K_MAX,
-        device=context.device,
+        device=plan.settings.device,
     )
     per_landform = []
     for (landform, mode, _), top in zip(queries, best):
@@ -102,13 +100,12 @@ def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
         per_landform.append(
             {"landform": landform, "mode": mode, "ground_truth": len(data.ground_truth[landform]), **result}
         )
-    watch.lap("score")
     summary = {
         mode: {
             key: float(np.mean([row[key] for row in per_landform if row["mode"] == mode]))
             for key in ("f1", "auprc")
         }
-        for mode in modes
+        for mode in query_modes(plan.settings)
     }
     return {
         "dataset": dataset_record(
@@ -119,6 +116,20 @@ def run(context: TaskContext, data: GeoData) -> dict[str, Any]:
         "radius_deg": GEO_RADIUS_DEG,
         "metrics": summary,
         "per_landform": per_landform,
-        "timings": watch.timings,
-        "throughput": throughput(embedder, before),
+        "confidence": uncertainty.geo_confidence(per_landform, plan.settings.seed),
     }
+
+
+def table(section: dict[str, Any]) -> Summary:
+    """Every landform and query mode, then each mode's means, in percent (K as a count)."""
+    rows = [[escape(row["landform"]), row["mode"], percent(row["f1"]), percent(row["auprc"]), percent(row["precision"]),
+             percent(row["recall"]), str(row["k"])] for row in section["per_landform"]]
+    rows += [["[bold]mean[/]", mode, percent(m["f1"]), percent(m["auprc"]), "", "", ""]
+             for mode, m in section["metrics"].items()]
+    return Summary(f"Task 3: global geo-localization ({section['gallery']['items']} tiles)",
+                   (("landform", None, TEXT), ("mode", None, TEXT), ("F1", None, NUMBER), ("AUPRC", 4, NUMBER),
+                    ("precision", 2, NUMBER), ("recall", 3, NUMBER), ("K", 1, NUMBER)), rows)
+
+
+TASK = Task(name="geolocalization", title="Global geo-localization", metrics=METRICS, headline="image.f1",
+            plan=plan, score=score, modalities=("image",), table=table)

@@ -7,53 +7,69 @@ from typing import Any
 
 from mars_zoo import metrics, mteb_protocol, uncertainty
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
-from mars_zoo.data.types import PairsData
-from mars_zoo.tasks.base import Stopwatch, TaskContext, dataset_record, stats_snapshot, throughput
+from mars_zoo.data.benchmark import Benchmark
+from mars_zoo.tasks.base import dataset_record
+from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, TextItems
+from mars_zoo.tasks.spec import Task, TaskSettings
+from mars_zoo.tasks.tables import NUMBER, TEXT, Summary, percent
+
+DIRECTIONS = (("t2i", "text→image"), ("i2t", "image→text"))
+METRICS = {f"{direction}.{metric}": "lower" if metric == "medr" else "higher"
+           for direction, _ in DIRECTIONS for metric in ("r1", "r10", "mrr", "medr")}
 
 
-def image_preparation(context: TaskContext) -> str:
+def image_preparation(settings: TaskSettings) -> str:
     """How the pair images are prepared, which also names the protocol in the result and keys
     the image embeddings in the cache."""
-    return MTEB_PREPARATION if context.paired_protocol == mteb_protocol.PROTOCOL else PUBLISHED_PREPARATION
+    return MTEB_PREPARATION if settings.paired_protocol == mteb_protocol.PROTOCOL else PUBLISHED_PREPARATION
 
 
-def load(context: TaskContext) -> PairsData:
-    return context.benchmark.paired(caption_column=context.caption, source=context.pairs_source,
-                                    preparation=image_preparation(context))
+def plan(benchmark: Benchmark, settings: TaskSettings) -> EmbeddingPlan:
+    """The pair images (prepared as the protocol says) and their captions."""
+    preparation = image_preparation(settings)
+    data = benchmark.paired(caption_column=settings.caption, source=settings.pairs_source, preparation=preparation)
+    steps = (ImageItems("images", data.images, data.dataset, "pair images", preprocessing=preparation),
+             TextItems("captions", data.captions, "captions"))
+    return EmbeddingPlan(steps, data, settings)
 
 
-def embed(context: TaskContext, data: PairsData) -> tuple[Any, Any]:
-    """Every embedding the task scores (all that ranks other than 0 do)."""
-    images = context.embedder.images(data.images, data.dataset, "pair images", preprocessing=image_preparation(context))
-    return images, context.embedder.texts(data.captions, "captions")
-
-
-def _scored(context: TaskContext, data: PairsData, images: Any, texts: Any) -> tuple[dict, dict]:
+def _scored(settings: TaskSettings, keys: list[str], images: Any, texts: Any) -> tuple[dict, dict]:
     """Each direction's ranks and metrics under the run's protocol."""
-    if context.paired_protocol != mteb_protocol.PROTOCOL:
+    if settings.paired_protocol != mteb_protocol.PROTOCOL:
         ranks = metrics.paired_ranks(images, texts)
         return ranks, metrics.rank_summaries(ranks)
-    ranks = metrics.paired_ranks_by_id(images @ texts.T, data.keys)
+    ranks = metrics.paired_ranks_by_id(images @ texts.T, keys)
     return ranks, {direction: metrics.mteb_rank_summary(values, mteb_protocol.RECALL_DECIMALS,
                                                         mteb_protocol.MRR_CUTOFF)
                    for direction, values in ranks.items()}
 
 
-def run(context: TaskContext, data: PairsData) -> dict[str, Any]:
-    embedder = context.embedder
-    before = stats_snapshot(embedder)
-    watch = Stopwatch()
-    images, texts = embed(context, data)
-    watch.lap("embed")
-    ranks, summaries = _scored(context, data, images, texts)
-    watch.lap("score")
+def score(plan: EmbeddingPlan, embeddings: dict[str, Any]) -> dict[str, Any]:
+    data, settings = plan.data, plan.settings
+    ranks, summaries = _scored(settings, data.keys, embeddings["images"], embeddings["captions"])
+    per_query = uncertainty.paired_per_query(ranks)
     return {
         "dataset": dataset_record(data.dataset, data.keys, data.missing, data.source_rows),
         "caption": data.caption_column,
-        "image_preparation": image_preparation(context),
-        "source": context.pairs_source,
+        "image_preparation": image_preparation(settings),
+        "source": settings.pairs_source,
         "metrics": summaries,
-        "per_query": uncertainty.paired_per_query(ranks),
-        "timings": watch.timings,
-        "throughput": throughput(embedder, before),
+        "per_query": per_query,
+        "confidence": uncertainty.paired_confidence(per_query, settings.seed),
     }
+
+
+def table(section: dict[str, Any]) -> Summary:
+    """R@1, R@10 and MRR in percent and MedR as a rank, one row per direction."""
+    rows = [[label, *(percent(section["metrics"][direction][key]) for key in ("r1", "r10", "mrr")),
+             str(round(section["metrics"][direction]["medr"]))] for direction, label in DIRECTIONS]
+    missing = section["dataset"]["missing"]
+    return Summary(f"Task 1: paired image-text retrieval ({section['dataset']['items']} pairs, "
+                   f"images {section['image_preparation']})",
+                   (("direction", None, TEXT), ("R@1", None, NUMBER), ("R@10", 3, NUMBER), ("MRR", 2, NUMBER),
+                    ("MedR", 1, NUMBER)), rows,
+                   f"{len(missing)} pairs could not be evaluated (listed in the result file)" if missing else None)
+
+
+TASK = Task(name="paired", title="Paired image-text retrieval", metrics=METRICS, headline="t2i.r1",
+            plan=plan, score=score, table=table)
