@@ -12,6 +12,7 @@ from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
 
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
 RANK = "rank"  # MedR: shown as an integer, lower is better
+NUMBER = "number"  # a metric a task's declaration names: shown as it is, to four significant digits
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,11 @@ class Column:
     label: str
     group: str
     kind: str = FRACTION
+    direction: str | None = None  # as a task declares it; else a rank is better lower, a fraction higher
 
     @property
     def better(self) -> str:
-        return "lower" if self.kind == RANK else "higher"
+        return self.direction or ("lower" if self.kind == RANK else "higher")
 
     def _lookup(self, result: dict[str, Any], *section: str) -> Any:
         task, *path = self.key.split(".")
@@ -70,7 +72,7 @@ class Task:
     protocol, those of `reference_protocol` (the paper's) first."""
 
     key: str
-    number: int
+    number: int | None  # MarsRetrieval's task number; None for a task a plugin declares
     title: str
     summary: str
     columns: tuple[Column, ...]
@@ -78,6 +80,11 @@ class Task:
     details: tuple[Detail, ...] = ()
     protocol: Detail | None = None
     reference_protocol: str | None = None
+
+    @property
+    def heading(self) -> str:
+        """'Task 2: Landform retrieval', or a declared task's title alone."""
+        return f"Task {self.number}: {self.title}" if self.number else self.title
 
     @property
     def headline_column(self) -> Column:
@@ -173,6 +180,27 @@ TASKS = (
 )
 
 TASKS_BY_KEY = {task.key: task for task in TASKS}
+
+
+def declared_task(declaration: dict[str, Any]) -> Task:
+    """The table of a task other than MarsRetrieval's three, from the declaration a result file
+    records with its scores: one column per declared metric, ranked by its headline."""
+    return Task(key=declaration["name"], number=None, title=declaration["title"],
+                summary=f"A task registered by a plugin ({declaration['name']}). Ranked by {declaration['headline']}.",
+                columns=tuple(Column(f"{declaration['name']}.{name}", name, declaration["title"], NUMBER, direction)
+                              for name, direction in declaration["metrics"].items()),
+                headline=f"{declaration['name']}.{declaration['headline']}")
+
+
+def tasks_of(results: Sequence[dict[str, Any]]) -> tuple[Task, ...]:
+    """MarsRetrieval's tasks, then each other task that `results` hold, by name, as the first
+    result holding it declares it."""
+    declared: dict[str, dict[str, Any]] = {}
+    for result in results:
+        for name, section in result["tasks"].items():
+            if name not in TASKS_BY_KEY and "declaration" in section:
+                declared.setdefault(name, section["declaration"])
+    return TASKS + tuple(declared_task(declared[name]) for name in sorted(declared))
 LANDFORM_CLASS_METRICS = (("ap", "AP"), ("r_precision", "R-Precision"), ("ndcg@10", "nDCG@10"),
                           ("hit@10", "Hit@10"))
 
@@ -189,6 +217,8 @@ def format_value(value: float | None, kind: str = FRACTION) -> str:
         return "\u2013"
     if kind == RANK:
         return str(round(value))
+    if kind == NUMBER:
+        return f"{value:.4g}"
     return f"{value * 100:.2f}"
 
 

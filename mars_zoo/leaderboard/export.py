@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any, Iterable, Sequence
 
-from mars_zoo.leaderboard.columns import LANDFORM_CLASS_METRICS, TASKS
+from mars_zoo.leaderboard.columns import LANDFORM_CLASS_METRICS, tasks_of
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.training import training_mark
 from mars_zoo.training import found_counts
@@ -68,8 +68,9 @@ def results_csv(entries: Sequence[Entry]) -> bytes:
     """One row per result: raw metric values (MedR unrounded), then how they were measured and
     how the weights were trained (the training marker, and the benchmark items found in the
     training data where that was checked)."""
-    columns = [column for task in TASKS for column in task.columns]
-    details = [detail for task in TASKS for detail in task.details]
+    tasks = tasks_of([entry.data for entry in entries])
+    columns = [column for task in tasks for column in task.columns]
+    details = [detail for task in tasks for detail in task.details]
     header = (BASE_HEADER + [f"model.{key}" for key in MODEL_FIELDS] + [column.key for column in columns]
               + [detail.key for detail in details] + ["source.url", "training", "training.found_items"])
     rows = [_base(entry) + [entry.model.get(key) for key in MODEL_FIELDS]

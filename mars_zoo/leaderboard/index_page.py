@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from mars_zoo.leaderboard import plots
-from mars_zoo.leaderboard.columns import GEO_MODES, TASKS, Task
+from mars_zoo.leaderboard.columns import FRACTION, GEO_MODES, Task, tasks_of
 from mars_zoo.leaderboard.context import Change, context_section
 from mars_zoo.leaderboard.entries import Entry, ranked
 from mars_zoo.leaderboard.html import Markup, el, external_link
@@ -75,9 +75,10 @@ def _per_landform(entries: Sequence[Entry], table_id: str) -> Markup:
 def _task_section(task: Task, entries: Sequence[Entry]) -> Markup:
     ranking = ranked(entries, task)
     with_task = [entry for _, entry in ranking]
-    parts = [el("h2", f"Task {task.number}: {task.title}"), el("p", task.summary)]
+    parts = [el("h2", task.heading), el("p", task.summary)]
     if ranking:
-        parts += [table(f"table-{task.key}", f"Task {task.number}: {task.title} (scores in %)",
+        unit = " (scores in %)" if task.headline_column.kind == FRACTION else ""
+        parts += [table(f"table-{task.key}", f"{task.heading}{unit}",
                         task_headers(task, True), task_rows(task, ranking, "", True), filterable=True),
                   details_note(task)]
     parts.append(plots.task_bars(task, with_task, f"bars-{task.key}"))
@@ -101,11 +102,11 @@ def _synthetic_section(entries: Sequence[Entry]) -> Markup:
                     "mini benchmark, a tiny self-made dataset for demos and tests. They say nothing about "
                     "MarsRetrieval, are not ranked, and must not be compared with the tables above.",
                     class_="synthetic-banner"))
-    for task in TASKS:
+    for task in tasks_of([entry.data for entry in entries]):
         rows = [(None, entry) for entry in entries if entry.task(task.key) is not None]
         if rows:
-            parts += [el("h3", f"Task {task.number}: {task.title} (SYNTHETIC)"),
-                      table(f"synthetic-{task.key}", f"SYNTHETIC \u2014 Task {task.number} on the mini benchmark",
+            parts += [el("h3", f"{task.heading} (SYNTHETIC)"),
+                      table(f"synthetic-{task.key}", f"SYNTHETIC \u2014 {task.heading} on the mini benchmark",
                             task_headers(task, False), task_rows(task, rows, "", False), filterable=True)]
     return el("section", parts, id="synthetic", class_="synthetic")
 
@@ -158,7 +159,7 @@ def index_page(entries: Sequence[Entry], version: str, history: list[Change] | N
     real = [entry for entry in entries if not entry.synthetic]
     synthetic = [entry for entry in entries if entry.synthetic]
     body = [_intro(real, synthetic), overview_table(real), _filters(entries), _legend()]
-    body += [_task_section(task, real) for task in TASKS]
+    body += [_task_section(task, real) for task in tasks_of([entry.data for entry in real])]
     body += [_size_section(real), _synthetic_section(synthetic), _downloads(), context_section(real, history, has_guide)]
     return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version, index=True)
 

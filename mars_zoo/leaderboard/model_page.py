@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 from mars_zoo.leaderboard import plots
 from mars_zoo.leaderboard.columns import (
-    GEO_MODES, HEADLINES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, format_value,
+    GEO_MODES, HEADLINES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, declared_task, format_value, tasks_of,
 )
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, external_link, join
@@ -211,6 +211,15 @@ def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     return parts
 
 
+def _declared(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
+    """A task a plugin declares: its declared metrics, as the result's declaration names them."""
+    task = declared_task(body["declaration"])
+    return [table(f"{table_id}-metrics", f"{task.title}: declared metrics",
+                  [metric_header(column) for column in task.columns],
+                  [Row([metric_cell(column.value(entry.data), column.kind) for column in task.columns])],
+                  sortable=False, named_by=_heading_id(entry.anchor))]
+
+
 TEXT_TASKS = ("paired", "landform")  # tasks whose queries or gallery are text in every mode
 RENDER_TASK = {"paired": _paired, "landform": _landform, "geolocalization": _geo}
 
@@ -230,16 +239,14 @@ def _entry_section(entry: Entry) -> Markup:
               notes(entry.model.get("description"))]
     parts += _training(entry)
     parts += _provenance(entry, entry.anchor)
-    for key, render in RENDER_TASK.items():
-        body = entry.task(key)
-        if body is None and key in TEXT_TASKS and "text" not in entry.model["modalities"]:
-            task = TASKS_BY_KEY[key]
-            parts += [el("h3", f"Task {task.number}: {task.title}"),
+    for task in tasks_of([data]):
+        body = entry.task(task.key)
+        if body is None and task.key in TEXT_TASKS and "text" not in entry.model["modalities"]:
+            parts += [el("h3", task.heading),
                       el("p", "Not applicable: an image-only model cannot embed this task's text.", class_="notes")]
         if body is not None:
-            task = TASKS_BY_KEY[key]
-            parts += [el("h3", f"Task {task.number}: {task.title}"), notes(body.get("notes"))]
-            parts += render(entry, body, f"{entry.anchor}-{key}")
+            parts += [el("h3", task.heading), notes(body.get("notes"))]
+            parts += RENDER_TASK.get(task.key, _declared)(entry, body, f"{entry.anchor}-{task.key}")
             parts.append(_timings(body))
     return el("section", parts, id=entry.anchor, class_="result synthetic" if entry.synthetic else "result")
 

@@ -25,10 +25,12 @@ def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
         return no_data("No results for this task yet.")
     group = task.headline_column.group
     columns = [column for column in task.columns if column.group == group and column.kind == "fraction"]
+    if not columns:
+        return no_data("No chart: this task's metrics are not fractions.")
     series = [Series(column.label, style(index)[0], [column.value(entry.data) for entry in ranked],
                      intervals=[column.interval(entry.data) for entry in ranked], metric=column.key)
               for index, column in enumerate(columns)]
-    title = f"Task {task.number}: {task.title} \u2014 {group}"
+    title = f"{task.heading} \u2014 {group}"
     return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series, [entry.key for entry in ranked])
 
 

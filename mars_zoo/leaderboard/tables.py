@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from mars_zoo.leaderboard.columns import NUMBER as NUMBER_KIND
 from mars_zoo.leaderboard.columns import (PROTOCOL_BADGES, RANK, Column, Detail, Task, format_interval,
                                           format_value, intervals_overlap, sort_key)
 from mars_zoo.leaderboard.entries import Entry
@@ -55,7 +56,8 @@ MODEL_HEADER = Header("Model", "", TEXT, "lower")
 
 
 def metric_header(column: Column) -> Header:
-    unit = " (lower is better; rounded half to even)" if column.kind == RANK else " (%)"
+    unit = {RANK: " (lower is better; rounded half to even)", NUMBER_KIND: f" ({column.better} is better)"}.get(
+        column.kind, " (%)")
     return Header(column.label, column.group, NUMBER, column.better, f"{column.group}: {column.label}{unit}",
                   mark_best=True)
 
