@@ -23,7 +23,8 @@ from mars_zoo.errors import MarsZooError
 from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
 from mars_zoo.registry import Registry
 from mars_zoo.reporting import console, console_err
-from mars_zoo.results_schema import load_schema, validate_result
+from mars_zoo.result_validation import validate_result
+from mars_zoo.results_schema import load_schema
 from test_plugins import make_distribution, mars_zoo_cli
 
 ROOT = Path(__file__).resolve().parent.parent
