@@ -296,8 +296,9 @@ _REFINED = {
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def captions(scene: Scene) -> tuple[str, str]:
-    """(original-style short caption, refined caption) describing what `render` drew."""
+def describe(scene: Scene, templates: dict[str, str]) -> str:
+    """The template of `scene`'s kind filled with what `render` drew: {count},
+    {count_words}, {direction}, {size}, {tributary}."""
     fields = {
         "count": scene.count,
         "count_words": _NUMBER_WORDS[scene.count] if scene.count < 10 else str(scene.count),
@@ -305,4 +306,9 @@ def captions(scene: Scene) -> tuple[str, str]:
         "size": scene.size,
         "tributary": " and joined by one tributary" if scene.count == 2 else "",
     }
-    return _ORIGINAL[scene.kind].format(**fields), _REFINED[scene.kind].format(**fields)
+    return templates[scene.kind].format(**fields)
+
+
+def captions(scene: Scene) -> tuple[str, str]:
+    """(original-style short caption, refined caption) describing what `render` drew."""
+    return describe(scene, _ORIGINAL), describe(scene, _REFINED)
