@@ -13,14 +13,14 @@ import os
 import sys
 
 from mars_zoo import __version__
-from mars_zoo.cli import check, data, leaderboard, models, mteb, run, search, tiles, validate
+from mars_zoo.cli import check, contamination, data, leaderboard, models, mteb, run, search, tiles, validate
 from mars_zoo.distributed import report_failure
 from mars_zoo.errors import MarsZooError, RanksLost
 from rich.markup import escape
 
 from mars_zoo.reporting import console_err, print_paragraph
 
-COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb)
+COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb, contamination)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,95 @@
+"""`mars-zoo contamination DATA`: is a training set clean of the benchmark's scored items?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.markup import escape
+from rich.table import Table
+
+from mars_zoo.cli.options import absolute_path, add_data_options, int_between, parse_tasks
+from mars_zoo.protocol import TASK_NAMES
+from mars_zoo.reporting import console
+
+CONTAMINATED_EXIT = 1
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "contamination",
+        help="check a training set against every benchmark item a score depends on",
+        description="Compare every image-caption pair of DATA with the benchmark items the scores depend "
+        "on (task 1 images and captions, task 2 images, task 3 query images and the gallery tiles within "
+        "the catalogue radius of a ground-truth point): the same pixels, a re-encoded, resized or slightly "
+        "cropped copy (perceptual hashes of crop windows, confirmed by aligning the images), or the same "
+        "caption up to case, punctuation and spacing. Prints the counts per task with examples; exits 0 "
+        "when nothing was found, 1 when the data is contaminated, 2 on a usage or input error.",
+    )
+    parser.add_argument("data", metavar="DATA", help="training pairs: 'mini' (the mini benchmark's training "
+                        "split), a Hub dataset id, or a local parquet dataset, parquet file or WebDataset tar shards")
+    parser.add_argument("--image-column", default="image", help="the image column (parquet) or file extension "
+                        "(tar shards); default: %(default)s")
+    parser.add_argument("--caption-column", default="caption", help="the caption column (parquet) or file "
+                        "extension (tar shards); default: %(default)s")
+    parser.add_argument("--train-revision", default=None, metavar="REV",
+                        help="the commit, branch or tag of a Hub dataset DATA to read")
+    add_data_options(parser)
+    parser.add_argument("--tasks", type=parse_tasks, default=TASK_NAMES,
+                        help=f"comma-separated tasks whose items are checked; default: {','.join(TASK_NAMES)}")
+    parser.add_argument("--examples", type=int_between(0, 1000), default=5,
+                        help="examples shown per part of the benchmark and kind of match; default: %(default)s")
+    parser.add_argument("--json", dest="json_out", type=absolute_path, default=None, metavar="OUT",
+                        help="also write the report as JSON to OUT")
+    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
+                        help="mars-zoo cache: the benchmark's fingerprints, the mini data (default: $MARS_ZOO_CACHE, "
+                        "else ~/.cache/mars-zoo)")
+    parser.set_defaults(handler=run_contamination)
+
+
+def run_contamination(args: argparse.Namespace) -> int:
+    from mars_zoo.adapt.contamination import contamination_report
+    from mars_zoo.adapt.training_data import open_training_data
+    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.data.benchmark import open_benchmark
+    from mars_zoo.folders import write_error
+    from mars_zoo.reporting import RichReporter
+
+    reporter = RichReporter()
+    benchmark = open_benchmark(args.benchmark, args.data_dir, args.tiles_dir, dict(args.revisions), args.cache_dir,
+                               reporter)
+    training = open_training_data(args.data, image_column=args.image_column, caption_column=args.caption_column,
+                                  revision=args.train_revision, cache_dir=benchmark.cache_dir, reporter=reporter)
+    report = contamination_report(training, benchmark, tasks=args.tasks, examples=args.examples, reporter=reporter)
+    if args.json_out is not None:
+        try:
+            atomic_write_bytes(args.json_out, (json.dumps(report.as_dict(), indent=2) + "\n").encode("utf-8"))
+        except OSError as exc:
+            raise write_error(args.json_out, "the contamination report", exc) from None
+    print_report(report)
+    return CONTAMINATED_EXIT if report.contaminated else 0
+
+
+def print_report(report) -> None:
+    """The counts per part (items hit, by kind) and the examples, as tables."""
+    training = report.training
+    table = Table(title=escape(f"{training['name']}: {training['pairs']} training pairs against the "
+                               f"{report.benchmark['name']} benchmark"))
+    for column in ("task", "items checked", "exact", "near", "caption", "items hit", "pairs hitting"):
+        table.add_column(column, overflow="fold", justify="left" if column == "task" else "right")
+    for part in report.parts:
+        hit = part.items_hit
+        table.add_row(escape(f"{part.task}: {part.part}"), str(part.checked), *(str(part.items[kind]) for kind in
+                      ("exact", "near", "caption")), f"[bold red]{hit}[/]" if hit else "0", str(part.pairs_hit))
+    console.print(table)
+    if report.examples:
+        examples = Table(title="examples")
+        for column in ("part", "kind", "benchmark item", "training pair", "detail"):
+            examples.add_column(column, overflow="fold")
+        for match in report.examples:
+            detail = ", ".join(f"{key} {value}" for key, value in match.detail.items())
+            examples.add_row(*(escape(cell) for cell in (match.part, match.kind, match.item, match.training_key, detail)))
+        console.print(examples)
+    verdict = (f"[bold red]contaminated[/]: {report.pairs_hit} training pair(s) duplicate scored benchmark items"
+               if report.contaminated else "[green]clean[/]: no training pair duplicates a scored benchmark item")
+    console.print(verdict, highlight=False)
