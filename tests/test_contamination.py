@@ -164,15 +164,17 @@ def test_command_line_exit_status_and_json(mini_dir, planted, tmp_path):
     assert main(["contamination", str(clean_file), "--benchmark", "mini"]) == 2  # no column "image"
 
 
-def test_hamming_index_finds_exactly_what_a_full_comparison_finds():
+@pytest.mark.parametrize("full_comparison_max", [10**9, 0])  # compare with all of them; read the buckets
+def test_hamming_index_finds_exactly_what_a_full_comparison_finds(monkeypatch, full_comparison_max):
+    monkeypatch.setattr("mars_zoo.adapt.hamming_index.FULL_COMPARISON_MAX", full_comparison_max)
     rng = np.random.default_rng(3)
-    stored = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64)
+    stored = rng.integers(0, 2**63, 2000, dtype=np.int64).astype(np.uint64)
     near = stored[:200] ^ np.array([sum(1 << int(bit) for bit in rng.choice(64, k, replace=False))
                                     for k in rng.integers(0, 17, 200)], dtype=np.uint64)
-    queries = np.concatenate([near, rng.integers(0, 2**63, 100, dtype=np.int64).astype(np.uint64)])
+    queries = np.concatenate([near, rng.integers(0, 2**63, 50, dtype=np.int64).astype(np.uint64)])
     index = HammingIndex(stored)
     full = np.array([[bin(int(q) ^ int(s)).count("1") for s in stored] for q in queries])
-    for radius in (0, 3, 7, 11, 15):
+    for radius in (0, 3, 7, 11, 14, 15):
         query, found, distance = index.within(queries, radius)
         assert set(zip(query.tolist(), found.tolist())) == set(zip(*(np.nonzero(full <= radius)[axis].tolist()
                                                                        for axis in (0, 1))))

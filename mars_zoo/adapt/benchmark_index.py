@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.benchmark import Benchmark
     from mars_zoo.data.types import DatasetRef, ImageSource
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 1  # raise it whenever what a fingerprint is changes: it keys the cached ones
 PARTS = {  # part -> (task, what it holds)
     "paired-images": ("paired", "task 1 images"),
     "paired-captions": ("paired", "task 1 captions"),

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.benchmark import Benchmark
 
 KINDS = ("exact", "near", "caption")
-NEAR_RADIUS = 15  # bits of 64: a crop of up to 10% a side reached 14 (bench_contamination.py); 15 costs no more
+NEAR_RADIUS = 14  # bits of 64: a crop of up to 10% a side reached 14 on the mini images (bench_contamination.py)
 NEAR_SIMILARITY = 0.55  # aligned correlation: copies reach 0.6 to 1, different scenes stay below 0.4
 EXAMPLES_PER_PART = 5
 _HINTS = 4  # windows of one benchmark image an alignment starts from: its nearest hashes

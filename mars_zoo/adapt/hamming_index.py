@@ -1,14 +1,18 @@
 """Every stored 64-bit hash within a Hamming radius of a query, without comparing the
 query with them all: multi-index hashing (Norouzi, Punjani and Fleet, 2012).
 
-A hash is four 16-bit chunks. If two hashes differ in at most `radius` bits, one of their
-chunks differs in at most radius // 4 bits (were every chunk off by more, the whole would
-be off by more than `radius`). So each chunk of the stored hashes is bucketed by its
-value (a counting sort: one permutation and 65,537 bucket starts per chunk), and a query
-reads, for each chunk, the buckets of every value within radius // 4 bits of its own: for
-radius 15, 697 buckets a chunk. Only the hashes found there are compared in full. With
-hashes spread over the buckets that is about 2,800 / 65,536 of the stored hashes for
-radius 15, and 550 / 65,536 for radius 11; nothing is missed.
+A hash is cut into three chunks (22, 21 and 21 bits). If two hashes differ in at most
+`radius` bits, one of their chunks differs in at most radius // 3 bits (were every chunk
+off by more, the whole would be off by more than `radius`). So each chunk of the stored
+hashes is bucketed by its value (a counting sort: one permutation and the bucket starts),
+and a query reads, for each chunk, the buckets of every value within radius // 3 bits of
+its own; only the hashes found there are compared in full, and nothing is missed. For
+radius 14 that is 24,000 buckets a query, holding about 1% of the stored hashes when
+they are spread evenly: at 4 million hashes a lookup is about ten times faster than
+comparing with all of them (benchmarks/bench_contamination.py). (Four 16-bit chunks read
+fewer buckets but, at radius 14, four times the hashes: slower than the full comparison.)
+Below FULL_COMPARISON_MAX stored hashes, reading the 24,000 buckets costs more than
+comparing with every hash, so a small index does that instead.
 """
 
 from __future__ import annotations
@@ -18,18 +22,19 @@ from itertools import combinations
 
 import numpy as np
 
-CHUNKS = 4
-CHUNK_BITS = 16
-_BUCKETS = 1 << CHUNK_BITS
-_QUERY_BATCH = 64  # queries looked up at once: bounds the candidate arrays
+CHUNK_BITS = (22, 21, 21)
+_SHIFTS = (0, 22, 43)
+_QUERY_BATCH = 32  # queries looked up at once: bounds the candidate arrays
+FULL_COMPARISON_MAX = 1_000_000  # stored hashes up to which comparing with all of them is faster
+_FULL_BATCH_CELLS = 4_000_000  # query x stored comparisons made at once by the full comparison
 
 
-@lru_cache(maxsize=8)
-def _probe_masks(bits: int) -> np.ndarray:
-    """Every CHUNK_BITS-bit mask with at most `bits` bits set."""
+@lru_cache(maxsize=16)
+def _probe_masks(width: int, bits: int) -> np.ndarray:
+    """Every `width`-bit mask with at most `bits` bits set."""
     masks = [0]
-    for count in range(1, bits + 1):
-        masks += [sum(1 << bit for bit in chosen) for chosen in combinations(range(CHUNK_BITS), count)]
+    for count in range(1, min(bits, width) + 1):
+        masks += [sum(1 << bit for bit in chosen) for chosen in combinations(range(width), count)]
     return np.asarray(masks, dtype=np.int64)
 
 
@@ -38,20 +43,27 @@ class HammingIndex:
 
     def __init__(self, hashes: np.ndarray) -> None:
         self.hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
+        index_type = np.int32 if len(self.hashes) < 2**31 else np.int64
         self._order: list[np.ndarray] = []
         self._starts: list[np.ndarray] = []
-        for chunk in range(CHUNKS):
+        for chunk in range(len(CHUNK_BITS)):
             keys = self._chunk(self.hashes, chunk)
-            self._order.append(np.argsort(keys, kind="stable").astype(np.int32 if len(keys) < 2**31 else np.int64))
-            counts = np.bincount(keys, minlength=_BUCKETS)
-            self._starts.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+            self._order.append(np.argsort(keys, kind="stable").astype(index_type))
+            counts = np.bincount(keys, minlength=1 << CHUNK_BITS[chunk])
+            self._starts.append(np.concatenate([[0], np.cumsum(counts)]).astype(index_type))
 
     def __len__(self) -> int:
         return len(self.hashes)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held: the hashes and the tables."""
+        return self.hashes.nbytes + sum(array.nbytes for array in self._order + self._starts)
+
     @staticmethod
     def _chunk(hashes: np.ndarray, chunk: int) -> np.ndarray:
-        return ((hashes >> np.uint64(chunk * CHUNK_BITS)) & np.uint64(_BUCKETS - 1)).astype(np.int64)
+        mask = np.uint64((1 << CHUNK_BITS[chunk]) - 1)
+        return ((hashes >> np.uint64(_SHIFTS[chunk])) & mask).astype(np.int64)
 
     def within(self, queries: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (query, stored hash) pair at most `radius` bits apart: three arrays (query
@@ -68,11 +80,13 @@ class HammingIndex:
         return query, stored, distance
 
     def _batch(self, queries: np.ndarray, offset: int, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        masks = _probe_masks(min(radius // CHUNKS, CHUNK_BITS))
-        pairs = []
-        for chunk in range(CHUNKS):
+        if len(self.hashes) <= FULL_COMPARISON_MAX:
+            return self._compare_all(queries, offset, radius)
+        found = []
+        for chunk, width in enumerate(CHUNK_BITS):
+            masks = _probe_masks(width, radius // len(CHUNK_BITS))
             keys = (self._chunk(queries, chunk)[:, None] ^ masks[None, :]).ravel()
-            starts = self._starts[chunk][keys]
+            starts = self._starts[chunk][keys].astype(np.int64)
             counts = self._starts[chunk][keys + 1] - starts
             total = int(counts.sum())
             if not total:
@@ -80,12 +94,20 @@ class HammingIndex:
             steps = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
             stored = self._order[chunk][np.repeat(starts, counts) + steps].astype(np.int64)
             query = np.repeat(np.repeat(np.arange(len(queries)), len(masks)), counts)
-            pairs.append(query * len(self.hashes) + stored)
-        if not pairs:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty, empty
-        unique = np.unique(np.concatenate(pairs))  # a pair can turn up in several chunks
+            near = np.bitwise_count(queries[query] ^ self.hashes[stored]) <= radius
+            found.append(query[near] * len(self.hashes) + stored[near])
+        # A pair can turn up in several chunks: only the few within the radius are sorted.
+        unique = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
         query, stored = np.divmod(unique, len(self.hashes))
         distance = np.bitwise_count(queries[query] ^ self.hashes[stored]).astype(np.int64)
-        keep = distance <= radius
-        return query[keep] + offset, stored[keep], distance[keep]
+        return query + offset, stored, distance
+
+    def _compare_all(self, queries: np.ndarray, offset: int, radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        step = max(1, _FULL_BATCH_CELLS // max(len(self.hashes), 1))
+        parts = []
+        for start in range(0, len(queries), step):
+            distance = np.bitwise_count(queries[start:start + step, None] ^ self.hashes[None, :])
+            query, stored = np.nonzero(distance <= radius)
+            parts.append((query + start + offset, stored, distance[query, stored].astype(np.int64)))
+        query, stored, distance = (np.concatenate(column) for column in zip(*parts))
+        return query, stored.astype(np.int64), distance

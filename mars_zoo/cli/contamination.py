@@ -71,15 +71,16 @@ def run_contamination(args: argparse.Namespace) -> int:
 
 
 def print_report(report) -> None:
-    """The counts per part (items hit, by kind) and the examples, as tables."""
+    """The counts per part (items checked; items hit by each kind and by any; training pairs
+    hitting them) and the examples, as tables."""
     training = report.training
     table = Table(title=escape(f"{training['name']}: {training['pairs']} training pairs against the "
                                f"{report.benchmark['name']} benchmark"))
-    for column in ("task", "items checked", "exact", "near", "caption", "items hit", "pairs hitting"):
-        table.add_column(column, overflow="fold", justify="left" if column == "task" else "right")
+    for column in ("task", "part", "checked", "exact", "near", "caption", "hit", "pairs"):
+        table.add_column(column, overflow="fold", justify="left" if column in ("task", "part") else "right")
     for part in report.parts:
         hit = part.items_hit
-        table.add_row(escape(f"{part.task}: {part.part}"), str(part.checked), *(str(part.items[kind]) for kind in
+        table.add_row(part.task, part.part, str(part.checked), *(str(part.items[kind]) for kind in
                       ("exact", "near", "caption")), f"[bold red]{hit}[/]" if hit else "0", str(part.pairs_hit))
     console.print(table)
     if report.examples:
