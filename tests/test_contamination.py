@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from mars_zoo.adapt import image_fingerprints as fingerprints
 from mars_zoo.adapt.contamination import contamination_report
 from mars_zoo.adapt.benchmark_index import normalise_caption
 from mars_zoo.adapt.hamming_index import HammingIndex
@@ -190,3 +191,16 @@ def test_hamming_index_finds_exactly_what_a_full_comparison_finds(monkeypatch, f
 def test_captions_compare_without_case_spacing_and_punctuation(text, same):
     assert normalise_caption(text) == normalise_caption(same)
     assert normalise_caption(text) != normalise_caption(text + " and one more word")
+
+
+def test_a_crop_of_a_very_oblong_image_is_aligned_from_its_narrow_windows():
+    rng = np.random.default_rng(5)
+    wide = Image.fromarray(np.kron(rng.integers(0, 256, (12, 48)), np.ones((6, 6))).astype(np.uint8))  # 288 x 72
+    windows = fingerprints.crop_windows(*wide.size)
+    narrowest = min(windows, key=lambda window: window[3] - window[2])
+    assert narrowest[3] - narrowest[2] < fingerprints.MIN_WINDOW  # the centre square, trimmed
+    top, bottom, left, right = narrowest
+    cut = wide.crop((round(left * 288), round(top * 72), round(right * 288), round(bottom * 72)))
+    similarity, _ = fingerprints.aligned_similarity(
+        fingerprints.band_view(fingerprints.thumbnail(cut)), fingerprints.thumbnail(wide), [narrowest])
+    assert similarity > 0.7  # copies align at 0.6 to 1; the check counts 0.55 or more

@@ -179,10 +179,11 @@ def band_view(thumb: np.ndarray) -> np.ndarray:
 
 def _moves(low: float, high: float, step: float) -> list[tuple[float, float]]:
     """An axis interval with each end moved by -step, 0 or +step, kept on the image and at
-    least MIN_WINDOW long."""
+    least MIN_WINDOW long (or, for a shorter one, at least as long as it is)."""
     moved = {(round(min(max(low + a, 0.0), 1.0), 6), round(min(max(high + b, 0.0), 1.0), 6))
              for a in (-step, 0.0, step) for b in (-step, 0.0, step)}
-    return sorted(pair for pair in moved if pair[1] - pair[0] >= MIN_WINDOW)
+    shortest = min(MIN_WINDOW, round(high - low, 6))
+    return sorted(pair for pair in moved if round(pair[1] - pair[0], 6) >= shortest)
 
 
 def aligned_similarity(
