@@ -70,7 +70,8 @@ def _copies(image: Image.Image, part: str, rng: np.random.Generator) -> dict[str
         "enlarged 2x": (_png(image.resize((2 * w, 2 * h), Image.Resampling.LANCZOS), "JPEG", quality=90), "near"),
     }
     for most in CROPS:
-        copies[f"cropped <= {most:.0%} a side"] = (_png(_cropped(image, most, rng)), "near")
+        cut = _cropped(image, most, rng)  # on a small image a small crop can trim nothing: the same pixels
+        copies[f"cropped <= {most:.0%} a side"] = (_png(cut), "exact" if cut.size == image.size else "near")
     if part == "paired-images":
         side = min(w, h)
         square = image.crop(((w - side) // 2, (h - side) // 2, (w - side) // 2 + side, (h - side) // 2 + side))
