@@ -129,7 +129,7 @@ def open_training_data(
     reporter = reporter or Reporter()
     path = Path(source).expanduser()
     if source == MINI_SOURCE:
-        from mars_zoo.cache import default_cache_dir
+        from mars_zoo.folders import default_cache_dir
         from mars_zoo.data.mini import MINI_TRAINING_NAME, MINI_TRAINING_VERSION, ensure_mini_training
 
         _no_revision(source, revision, "the mini training split is generated, not versioned by commits")
