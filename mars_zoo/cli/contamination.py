@@ -6,9 +6,9 @@ import argparse
 import json
 
 from rich.markup import escape
-from rich.table import Table
 
-from mars_zoo.cli.options import absolute_path, add_data_options, int_between, parse_tasks
+from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, parse_tasks
+from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.protocol import TASK_NAMES
 from mars_zoo.reporting import console
 
@@ -41,9 +41,7 @@ def register(subparsers) -> None:
                         help="examples shown per part of the benchmark and kind of match; default: %(default)s")
     parser.add_argument("--json", dest="json_out", type=absolute_path, default=None, metavar="OUT",
                         help="also write the report as JSON to OUT")
-    parser.add_argument("--cache-dir", type=absolute_path, default=None, metavar="DIR",
-                        help="mars-zoo cache: the benchmark's fingerprints, the mini data (default: $MARS_ZOO_CACHE, "
-                        "else ~/.cache/mars-zoo)")
+    add_cache_dir_option(parser, "the benchmark's fingerprints, the mini benchmark and its training split")
     parser.set_defaults(handler=run_contamination)
 
 
@@ -70,27 +68,27 @@ def run_contamination(args: argparse.Namespace) -> int:
     return CONTAMINATED_EXIT if report.contaminated else 0
 
 
+COUNT_COLUMNS = (Column("task"), Column("part"), Column("checked", 1, justify="right"),
+                 Column("exact", 2, justify="right"), Column("near", 2, justify="right"),
+                 Column("caption", 2, justify="right"), Column("hit"), Column("pairs", 3, justify="right"))
+EXAMPLE_COLUMNS = (Column("part", 2), Column("kind"), Column("benchmark item"), Column("training pair"),
+                   Column("detail", 1, prose=True))
+
+
 def print_report(report) -> None:
     """The counts per part (items checked; items hit by each kind and by any; training pairs
     hitting them) and the examples, as tables."""
     training = report.training
-    table = Table(title=escape(f"{training['name']}: {training['pairs']} training pairs against the "
-                               f"{report.benchmark['name']} benchmark"))
-    for column in ("task", "part", "checked", "exact", "near", "caption", "hit", "pairs"):
-        table.add_column(column, overflow="fold", justify="left" if column in ("task", "part") else "right")
-    for part in report.parts:
-        hit = part.items_hit
-        table.add_row(part.task, part.part, str(part.checked), *(str(part.items[kind]) for kind in
-                      ("exact", "near", "caption")), f"[bold red]{hit}[/]" if hit else "0", str(part.pairs_hit))
-    console.print(table)
+    rows = [[part.task, part.part, str(part.checked), *(str(part.items[kind]) for kind in ("exact", "near", "caption")),
+             f"[bold red]{part.items_hit}[/]" if part.items_hit else "0", str(part.pairs_hit)] for part in report.parts]
+    title = escape(f"{training['name']}: {training['pairs']} training pairs against the {report.benchmark['name']} "
+                   f"benchmark (items hit, by kind)")
+    print_table(console, title, COUNT_COLUMNS, rows, wide_hint="--json OUT writes everything")
     if report.examples:
-        examples = Table(title="examples")
-        for column in ("part", "kind", "benchmark item", "training pair", "detail"):
-            examples.add_column(column, overflow="fold")
-        for match in report.examples:
-            detail = ", ".join(f"{key} {value}" for key, value in match.detail.items())
-            examples.add_row(*(escape(cell) for cell in (match.part, match.kind, match.item, match.training_key, detail)))
-        console.print(examples)
+        rows = [[escape(cell) for cell in (match.part, match.kind, match.item, match.training_key,
+                                           ", ".join(f"{key} {value}" for key, value in match.detail.items()))]
+                for match in report.examples]
+        print_table(console, "examples", EXAMPLE_COLUMNS, rows, wide_hint="--json OUT writes everything")
     verdict = (f"[bold red]contaminated[/]: {report.pairs_hit} training pair(s) duplicate scored benchmark items"
                if report.contaminated else "[green]clean[/]: no training pair duplicates a scored benchmark item")
     console.print(verdict, highlight=False)
