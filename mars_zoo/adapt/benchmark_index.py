@@ -41,7 +41,8 @@ from mars_zoo.atomic import atomic_output
 from mars_zoo.data.decoding import to_rgb
 from mars_zoo.data.image_sources import many
 from mars_zoo.data.images import MTEB_PREPARATION
-from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_CAPTION_COLUMNS, TASK_NAMES
+from mars_zoo.data.specs import BENCHMARK_TASKS
+from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_CAPTION_COLUMNS
 from mars_zoo.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,7 +90,7 @@ class ScoredItems:
     tasks: tuple[str, ...]
 
 
-def scored_items(benchmark: "Benchmark", tasks: Sequence[str] = TASK_NAMES) -> ScoredItems:
+def scored_items(benchmark: "Benchmark", tasks: Sequence[str] = BENCHMARK_TASKS) -> ScoredItems:
     """Every item of `tasks` that a score depends on (see the module docstring)."""
     from mars_zoo.metrics import pairs_within_radius
 
@@ -118,7 +119,7 @@ def scored_items(benchmark: "Benchmark", tasks: Sequence[str] = TASK_NAMES) -> S
         tiles = np.unique(near)
         groups.append(ImageGroup("gallery-tiles", geo.gallery.images, tiles,
                                  [geo.gallery.images.ids[int(tile)] for tile in tiles]))
-    return ScoredItems(groups, captions, datasets, tuple(task for task in TASK_NAMES if task in tasks))
+    return ScoredItems(groups, captions, datasets, tuple(task for task in BENCHMARK_TASKS if task in tasks))
 
 
 @dataclass
@@ -257,7 +258,7 @@ class BenchmarkIndex:
         return {part: count for part, count in counted.items() if PARTS[part][0] in self.items.tasks}
 
 
-def benchmark_index(benchmark: "Benchmark", tasks: Sequence[str] = TASK_NAMES, reporter: Reporter | None = None) -> BenchmarkIndex:
+def benchmark_index(benchmark: "Benchmark", tasks: Sequence[str] = BENCHMARK_TASKS, reporter: Reporter | None = None) -> BenchmarkIndex:
     """The index of `benchmark`'s scored items of `tasks`, from the cache when it was made
     from the same data."""
     reporter = reporter or Reporter()

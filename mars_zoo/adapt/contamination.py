@@ -26,7 +26,7 @@ import numpy as np
 from mars_zoo.adapt import image_fingerprints as fingerprints
 from mars_zoo.adapt.benchmark_index import PARTS, BenchmarkIndex, benchmark_index, normalise_caption
 from mars_zoo.data.decoding import decode
-from mars_zoo.protocol import TASK_NAMES
+from mars_zoo.data.specs import BENCHMARK_TASKS
 from mars_zoo.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -210,7 +210,7 @@ def contamination_report(
     training_data: Iterable["TrainingPair"],
     benchmark: "Benchmark",
     *,
-    tasks: Sequence[str] = TASK_NAMES,
+    tasks: Sequence[str] = BENCHMARK_TASKS,
     near_radius: int = NEAR_RADIUS,
     near_similarity: float = NEAR_SIMILARITY,
     examples: int = EXAMPLES_PER_PART,

@@ -7,9 +7,9 @@ import json
 
 from rich.markup import escape
 
-from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, parse_tasks
+from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
-from mars_zoo.protocol import TASK_NAMES
+from mars_zoo.data.specs import BENCHMARK_TASKS
 from mars_zoo.reporting import console
 
 CONTAMINATED_EXIT = 1
@@ -35,8 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--train-revision", default=None, metavar="REV",
                         help="the commit, branch or tag of a Hub dataset DATA to read")
     add_data_options(parser)
-    parser.add_argument("--tasks", type=parse_tasks, default=TASK_NAMES,
-                        help=f"comma-separated tasks whose items are checked; default: {','.join(TASK_NAMES)}")
+    parser.add_argument("--tasks", type=task_names(BENCHMARK_TASKS), default=BENCHMARK_TASKS,
+                        help=f"comma-separated tasks whose items are checked; default: {','.join(BENCHMARK_TASKS)}")
     parser.add_argument("--examples", type=int_between(0, 1000), default=5,
                         help="examples shown per part of the benchmark and kind of match; default: %(default)s")
     parser.add_argument("--json", dest="json_out", type=absolute_path, default=None, metavar="OUT",
