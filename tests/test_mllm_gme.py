@@ -6,7 +6,7 @@ from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
 from mars_zoo_mllm import qwen2vl
 
-from mllm_support import picture, tiny_encoder
+from mllm_support import picture, registry, tiny_encoder
 
 # GME's own wrapper builds these strings literally (gme_inference.py).
 TEXT = (
@@ -91,3 +91,45 @@ def test_right_padding_pools_the_final_endoftext_of_each_text():
         last = int(mask[row].nonzero().max())
         assert ids[row, last] == end
         assert torch.allclose(vectors[row], hidden[row, last], atol=1e-5)
+
+
+def test_the_prompts_are_written_out_as_gmes_code_writes_them_whatever_the_chat_template():
+    """GME's code writes its chat strings itself; the checkpoint's chat template, which a
+    fine-tune may change, plays no part (the tiny checkpoint's is taken away here)."""
+    gme = encoder()
+    gme.processor.chat_template = None
+    decode = gme.processor.tokenizer.decode
+    assert decode(gme.inputs(gme.text_prompts(["a crater"]))["input_ids"][0]) == TEXT.format("a crater")
+    assert gme.image_prompt() == IMAGE.format("<|image_pad|>")
+
+
+def test_pixel_limits_and_the_pil_processor_hold_over_a_checkpoints_own_limits(tmp_path):
+    """Qwen2-VL fine-tunes keep min_pixels/max_pixels in preprocessor_config.json (3136 and
+    12845056 for Qwen2-VL-2B-Instruct), which transformers 5 lets win over a `size` keyword;
+    GME's wrapper passes min_pixels/max_pixels, which win over them, to the slow PIL processor
+    that transformers 4.51.3 loaded."""
+    import json
+    import shutil
+
+    from mars_zoo.folders import default_cache_dir
+    from mars_zoo_mllm.gme import RECIPE
+    from mars_zoo_mllm.loading import load_processor
+
+    folder = tmp_path / "gme"
+    shutil.copytree(registry().get("gme/tiny-random").loader.tiny.folder(default_cache_dir()), folder)
+    config = json.loads((folder / "processor_config.json").read_text())  # as transformers 5 saves it
+    config["image_processor"].update(min_pixels=3136, max_pixels=12845056,
+                                     size={"shortest_edge": 3136, "longest_edge": 12845056})
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    processor = load_processor(RECIPE, str(folder), None)
+    assert type(processor.image_processor).__name__ == "Qwen2VLImageProcessorPil"
+    small = processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[picture(56, 56, 0)])
+    assert small["image_grid_thw"].tolist() == [[1, 32, 32]]  # lifted to 256 merged patches
+    height, width = smart_resize(2000, 2000, 28, 256 * 784, 1280 * 784)
+    big = processor(text=["<|vision_start|><|image_pad|><|vision_end|>"], images=[picture(2000, 2000, 0)])
+    assert big["image_grid_thw"].tolist() == [[1, height // 14, width // 14]]  # held to 1280
+
+
+def test_the_model_page_says_where_the_recipe_follows_the_published_code():
+    notes = registry().get("gme/gme-qwen2-vl-2b-instruct").recipe_notes
+    assert "Find an image that matches the given text." in notes and "4.51.3" in notes and "gallery" in notes

@@ -3,7 +3,7 @@ resize, and the last position under left padding."""
 
 import torch
 
-from mllm_support import picture, tiny_encoder
+from mllm_support import picture, registry, tiny_encoder
 
 # Ops-MM's own wrapper builds these strings literally (ops_mm_embedding_v1.py).
 PROMPT = (
@@ -43,3 +43,8 @@ def test_left_padding_pools_the_final_endoftext_at_the_last_position():
     with torch.no_grad():
         hidden = ops.model.base_model(**inputs).last_hidden_state
     assert torch.allclose(ops.encode_text(texts), hidden[:, -1], atol=1e-5)
+
+
+def test_the_model_page_says_where_the_recipe_follows_the_published_code():
+    notes = registry().get("ops-mm/ops-mm-embedding-v1-2b").recipe_notes
+    assert "You are a helpful assistant." in notes and "instruction" in notes and "bf16" in notes

@@ -12,7 +12,7 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
 - `model_class`: the native transformers class (never remote code);
 - `text_prompt` / `image_prompt`: a `RawPrompt("... {text} ...")` given to the
   tokenizer as written, or a `ChatPrompt(system=..., user=..., image=True,
-  generation_prompt=..., suffix=...)` rendered by the processor's chat template;
+  generation_prompt=...)` rendered by the processor's chat template;
 - `pooling` ("last", "last_non_pad", "mean") and `padding_side` (None: the side the
   checkpoint's tokenizer config says, batched as the published code batches);
 - `image_size` (the processor's pixel limits), `image_resize` (a PIL resize before

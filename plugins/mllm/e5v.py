@@ -9,7 +9,7 @@ position of the final hidden state. What changes its numbers:
 - the image processor: the published runs used transformers 4.57.3, whose
   `LlavaNextProcessor` loads the slow, PIL-based `LlavaNextImageProcessor`; transformers 5
   defaults to a torchvision backend that resizes differently (up to 0.015 per pixel on
-  the parity harness's images), so the recipe asks for the PIL backend (`backend="pil"`),
+  the parity harness's images), so the recipe asks for the PIL backend (`image_backend`),
   which gives 4.57.3's pixels exactly on the same Pillow;
 - padding: the published code never sets a padding side, so batches pad on the side
   the checkpoint's tokenizer config says, and the last position is a real token only
@@ -125,7 +125,8 @@ RECIPE = Recipe(
     pooling="last",
     padding_side=None,  # the checkpoint's, as published
     hidden_states=hidden_states,
-    processor_kwargs={"patch_size": PATCH_SIZE, "backend": "pil"},
+    image_backend="pil",
+    processor_kwargs={"patch_size": PATCH_SIZE},
 )
 
 RECIPE_NOTES = (

@@ -1,28 +1,44 @@
 """GME (gme-Qwen2-VL-2B-Instruct): Qwen2-VL, last non-pad token, right padding.
 
-The published code runs GME's own wrapper: a chat prompt ending in `<|endoftext|>`,
+The published code runs GME's own wrapper (the repository's remote code, which needs
+transformers < 4.52): a chat prompt it writes out itself, ending in `<|endoftext|>`,
 whose state is the embedding, and the language model run on the input embeddings
 with plain sequential positions (see `qwen2vl.sequential_hidden_states`). Images
-pass qwen-vl-utils' `fetch_image` resize (4..16384 patches of 28 px) before the
-processor (256..1280 patches).
+pass its `fetch_image` resize (4..16384 patches of 28 px) before the processor
+(256..1280 patches, given as `min_pixels`/`max_pixels`), which transformers 4.51.3
+loads as the slow, PIL-based `Qwen2VLImageProcessor` (`image_backend="pil"`).
 """
 
 from mars_zoo_mllm import qwen2vl
-from mars_zoo_mllm.recipe import ChatPrompt, ImageResize, Recipe, mllm_spec
+from mars_zoo_mllm.recipe import ImageResize, Recipe, mllm_spec
 
 PATCH = 28 * 28
-END = "<|endoftext|>"
+TEXT_INSTRUCTION = "Find an image that matches the given text."  # the published config's gme_text_instruction
 
 RECIPE = Recipe(
     model_class="Qwen2VLForConditionalGeneration",
-    text_prompt=ChatPrompt(system="Find an image that matches the given text.", suffix=END),
-    image_prompt=ChatPrompt(system="You are a helpful assistant.", user="", image=True, suffix=END),
+    text_prompt=qwen2vl.written_chat(TEXT_INSTRUCTION, "{text}"),
+    image_prompt=qwen2vl.written_chat("You are a helpful assistant.", qwen2vl.VISION),
     pooling="last_non_pad",
     padding_side="right",
     hidden_states=qwen2vl.sequential_hidden_states,
     image_size={"shortest_edge": 256 * PATCH, "longest_edge": 1280 * PATCH},
+    image_backend="pil",
     image_resize=ImageResize(factor=28, min_pixels=4 * PATCH, max_pixels=16384 * PATCH),
     max_length=1800,
+)
+
+RECIPE_NOTES = (
+    "Follows the published evaluation, which runs GME's own code (the repository's remote code, under "
+    "transformers 4.51.3 as its instructions say): every text, the captions that task 1 searches as a "
+    "gallery included, is embedded with the query instruction \"Find an image that matches the given "
+    "text.\" as its system turn (GME's code gives a text embedded as a document the default \"You "
+    "are a helpful assistant.\", which images get); the chat strings are written out as GME's code "
+    "writes them, ending in <|endoftext|>, whose state is the embedding (right padding). The language "
+    "model runs on plain sequential positions, as GME's forward does, not Qwen2-VL's 3-D image "
+    "positions. Images are resized with PIL to multiples of 28, then preprocessed by the slow, "
+    "PIL-based image processor that transformers 4.51.3 loads, held to 256 to 1,280 merged patches. "
+    "Texts are cut at 1,800 tokens."
 )
 
 MODELS = (
@@ -37,6 +53,7 @@ MODELS = (
         precision="fp16",
         **qwen2vl.QWEN2VL_2B_METADATA,
         description="GME-Qwen2-VL-2B-Instruct, a universal multimodal embedder on Qwen2-VL-2B.",
+        recipe_notes=RECIPE_NOTES,
     ),
     qwen2vl.tiny_spec("gme/tiny-random", RECIPE, "GME"),
 )

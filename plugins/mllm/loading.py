@@ -70,11 +70,20 @@ def load_model(
 
 
 def load_processor(recipe: Recipe, source: str, revision: str | None) -> Any:
-    from transformers import AutoProcessor
+    """The checkpoint's processor with the recipe's pixel limits and image backend. The
+    image processor is loaded on its own and handed to the processor, so that a backend
+    asked for reaches it alone (a processor that also holds a video processor, which has
+    no PIL backend, would refuse the keyword)."""
+    from transformers import AutoImageProcessor, AutoProcessor
 
     kwargs = dict(recipe.processor_kwargs)
-    if recipe.image_size:
-        kwargs["size"] = dict(recipe.image_size)
+    if recipe.image_size or recipe.image_backend:
+        limits = {}
+        if recipe.image_size:
+            limits = {"size": dict(recipe.image_size), "min_pixels": recipe.image_size["shortest_edge"],
+                      "max_pixels": recipe.image_size["longest_edge"]}
+        backend = {"backend": recipe.image_backend} if recipe.image_backend else {}
+        kwargs["image_processor"] = AutoImageProcessor.from_pretrained(source, revision=revision, **limits, **backend)
     return AutoProcessor.from_pretrained(source, revision=revision, **kwargs)
 
 

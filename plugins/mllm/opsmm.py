@@ -1,27 +1,37 @@
 """Ops-MM-embedding-v1-2B: a plain Qwen2-VL fine-tune; last position, left padding.
 
-Its own wrapper (`ops_mm_embedding_v1.py`, which the published code runs) writes a
+Its own wrapper (`ops_mm_embedding_v1.py`, which the published code runs) writes out a
 chat prompt with the system "You are a helpful assistant." for texts and images,
 ending in `<|endoftext|>`; images get a PIL resize to 256..1280 patches of 28 px
-before the processor, which holds the same limits.
+before the processor, which holds the same limits (transformers 4.57.3 loads its
+fast, torchvision-based image processor, as transformers 5 does by default).
 """
 
 from mars_zoo_mllm import qwen2vl
-from mars_zoo_mllm.recipe import ChatPrompt, ImageResize, Recipe, mllm_spec
+from mars_zoo_mllm.recipe import ImageResize, Recipe, mllm_spec
 
 PATCH = 28 * 28
-END = "<|endoftext|>"
 SYSTEM = "You are a helpful assistant."
 
 RECIPE = Recipe(
     model_class="Qwen2VLForConditionalGeneration",
-    text_prompt=ChatPrompt(system=SYSTEM, suffix=END),
-    image_prompt=ChatPrompt(system=SYSTEM, user="", image=True, suffix=END),
+    text_prompt=qwen2vl.written_chat(SYSTEM, "{text}"),
+    image_prompt=qwen2vl.written_chat(SYSTEM, qwen2vl.VISION),
     pooling="last",
     padding_side="left",
     hidden_states=qwen2vl.hidden_states,
     image_size={"shortest_edge": 256 * PATCH, "longest_edge": 1280 * PATCH},
     image_resize=ImageResize(factor=28, min_pixels=256 * PATCH, max_pixels=1280 * PATCH),
+)
+
+RECIPE_NOTES = (
+    "Follows the published evaluation, which runs the repository's own OpsMMEmbeddingV1: every text "
+    "and image is read in the chat string that code writes out, with the system turn \"You are a "
+    "helpful assistant.\" (the wrapper takes a task instruction; the published code passes none, MTEB's "
+    "wrapper passes its task's) and a final <|endoftext|>, whose state at the last position is the "
+    "embedding (left padding). Images are resized with PIL to multiples of 28 between 256 and 1,280 "
+    "merged patches, then preprocessed at the same limits. bf16 weights, as that code loads them on "
+    "every device."
 )
 
 MODELS = (
@@ -36,6 +46,7 @@ MODELS = (
         precision="bf16",
         **qwen2vl.QWEN2VL_2B_METADATA,
         description="Ops-MM-embedding-v1-2B, a multimodal embedder fine-tuned from Qwen2-VL-2B.",
+        recipe_notes=RECIPE_NOTES,
     ),
     qwen2vl.tiny_spec("ops-mm/tiny-random", RECIPE, "Ops-MM-embedding-v1"),
 )

@@ -10,12 +10,25 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mars_zoo import ModelSpec
-from mars_zoo_mllm.recipe import Recipe, TinyModel, random_spec
+from mars_zoo_mllm.recipe import RawPrompt, Recipe, TinyModel, random_spec
 
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
     "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
 )
+
+VISION = "<|vision_start|><|image_pad|><|vision_end|>"  # one image, as the processor expands it
+
+
+def written_chat(system: str, user: str) -> RawPrompt:
+    """The chat prompt that GME's and Ops-MM's own code writes out itself (never the
+    checkpoint's chat template): a system turn, one user turn, the assistant header, then
+    <|endoftext|>, the token whose state is the embedding."""
+    return RawPrompt(
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+        "<|im_start|>assistant\n<|endoftext|>"
+    )
+
 
 # Qwen2-VL-Instruct's chat template (images and text; the video branch is not used here).
 QWEN2VL_CHAT_TEMPLATE = (

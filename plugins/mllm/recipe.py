@@ -37,14 +37,12 @@ class RawPrompt:
 class ChatPrompt:
     """A prompt made by the processor's chat template: an optional system message,
     then one user turn holding the picture (for image prompts) and/or `user`
-    (with `{text}` replaced), then the generation prompt if asked, then `suffix`
-    (e.g. `<|endoftext|>`, the token whose state GME and Ops-MM pool)."""
+    (with `{text}` replaced), then the generation prompt if asked."""
 
     system: str | None = None
     user: str = "{text}"
     image: bool = False
     generation_prompt: bool = True
-    suffix: str = ""
 
     def render(self, processor: Any, text: str = "") -> str:
         content: list[dict[str, str]] = [{"type": "image"}] if self.image else []
@@ -54,10 +52,7 @@ class ChatPrompt:
         messages = [{"role": "user", "content": content}]
         if self.system is not None:
             messages.insert(0, {"role": "system", "content": [{"type": "text", "text": self.system}]})
-        rendered = processor.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=self.generation_prompt
-        )
-        return rendered + self.suffix
+        return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=self.generation_prompt)
 
 
 Prompt = RawPrompt | ChatPrompt
@@ -96,7 +91,12 @@ class Recipe:
         its batch: the encoder then batches as the published code does (see
         `encoder.MllmEncoder`).
     image_size: the processor's pixel limits, {"shortest_edge": min_pixels,
-        "longest_edge": max_pixels} for the Qwen-VL processors.
+        "longest_edge": max_pixels} for the Qwen-VL processors, given as the published
+        wrappers give them (`min_pixels` and `max_pixels` of from_pretrained), which win
+        over the limits the checkpoint's preprocessor_config.json holds.
+    image_backend: the image processor's backend where the published runs used another
+        than transformers 5's default: "pil" for the slow, PIL-based processors that
+        transformers 4 loaded unless asked for a fast one.
     image_resize: an optional PIL resize before the processor.
     max_length: truncation length of the tokenizer (None: no truncation).
     hidden_states: the forward pass; returns the last hidden state.
@@ -113,6 +113,7 @@ class Recipe:
     hidden_states: HiddenStates
     image_pooling: str | None = None
     image_size: Mapping[str, int] = field(default_factory=dict)
+    image_backend: str | None = None
     image_resize: ImageResize | None = None
     max_length: int | None = None
     adapter: bool = False
