@@ -58,7 +58,7 @@ def _published(encoder, contents, images=None):
     if images is not None:
         images = [image.resize(_fetch_image_size(image.height, image.width)[::-1]) for image in images]
     inputs = processor(
-        text=text, images=images, truncation=True, max_length=2048, padding=True, do_resize=False, return_tensors="pt"
+        text=text, images=images, truncation=True, max_length=8192, padding=True, do_resize=False, return_tensors="pt"
     )
     with torch.no_grad():
         hidden = encoder.model(**inputs).last_hidden_state
@@ -124,3 +124,12 @@ def test_images_equal_the_published_code_alone_and_in_a_batch(encoder):
     expected = torch.cat([_published(encoder, [{"type": "image", "image": image}], [image]) for image in images])
     torch.testing.assert_close(encoder.encode_image(images), expected, atol=1e-5, rtol=0)
 
+
+
+def test_texts_are_cut_at_the_embedders_8192_tokens(encoder):
+    """Qwen3VLEmbedder's default max_length, which the published wrapper does not change."""
+    per_word = len(encoder.processor.tokenizer(" crater", add_special_tokens=False)["input_ids"])
+    texts = [" ".join(["crater"] * (9000 // per_word)), " ".join(["crater"] * (3000 // per_word))]
+    _, seen = _received(encoder, lambda: encoder.encode_text(texts))
+    lengths = sorted(int(mask.sum()) for inputs in seen for mask in inputs["attention_mask"])
+    assert lengths[-1] == 8192 and 2048 < lengths[0] < 8192  # the long text cut, the other whole

@@ -26,7 +26,7 @@ INSTRUCTION = "Represent the user's input."
 FACTOR = 32  # patch 16, merged 2 x 2
 MIN_PIXELS = 4 * FACTOR * FACTOR
 MAX_PIXELS = 1800 * FACTOR * FACTOR
-MAX_LENGTH = 2048  # the embedder's truncation length
+MAX_LENGTH = 8192  # the embedder's truncation length (Qwen3VLEmbedder's default, which the published code keeps)
 
 # The checkpoint's image processor: 16 px patches merged 2 x 2, mean and std 0.5, and
 # a minimum of 65,536 pixels that `do_resize=False` keeps from applying.
@@ -109,7 +109,7 @@ RECIPE_NOTES = (
     "Follows Qwen's Qwen3VLEmbedder as the published evaluation calls it: the default instruction "
     "\"Represent the user's input.\" as the system turn for both captions and images, the chat "
     "template with the generation prompt, the last attended token with right padding, truncation "
-    "at 2,048 tokens. Images are resized with PIL to multiples of 32 (4 to 1,800 merged patches) "
+    "at 8,192 tokens. Images are resized with PIL to multiples of 32 (4 to 1,800 merged patches) "
     "as qwen-vl-utils does, and the processor does not resize them again."
 )
 
