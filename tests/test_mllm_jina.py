@@ -60,7 +60,7 @@ def test_full_size_architecture_has_the_declared_dimension_and_parameters():
     assert model.config.text_config.hidden_size == spec.embedding_dim == 2048
     assert spec.checkpoint == "jinaai/jina-embeddings-v4-vllm-retrieval"
     assert "remote code" in spec.recipe_notes and "Query: " in spec.recipe_notes
-    assert spec.precision == "fp16"
+    assert spec.precision == "bf16"  # the published encode loop autocasts to bf16
 
 
 def test_every_text_reaches_the_model_as_a_query(encoder):

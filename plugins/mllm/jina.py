@@ -114,7 +114,9 @@ RECIPE_NOTES = (
     "evaluation does through jina's wrapper, every text is embedded as a query (\"Query: "
     "{text}\"), the captions that task 1 searches as a gallery included, which the model card "
     "would embed as passages (\"Passage: \"); images are read through the prompt \"Describe the image.\" and mean-pooled over "
-    "their vision tokens, at most 768 x 28 x 28 pixels."
+    "their vision tokens, at most 768 x 28 x 28 pixels. It computes in bf16, as the published "
+    "runs did: jina's encode loop runs every forward pass under bf16 autocast (over fp16 weights on "
+    "a GPU), whatever dtype the weights were loaded in."
 )
 
 MODELS = (
@@ -126,7 +128,7 @@ MODELS = (
         embedding_dim=2048,
         parameters=3_754_622_976,
         license="cc-by-nc-4.0",
-        precision="fp16",
+        precision="bf16",  # jina's encode loop autocasts to bf16
         batch_size=16,
         description="jina-embeddings-v4 (retrieval adapter), single-vector embeddings.",
         recipe_notes=RECIPE_NOTES,
