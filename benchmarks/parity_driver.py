@@ -30,13 +30,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.metadata
 import json
 import re
 import sys
 import traceback
 from pathlib import Path
 
-FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm"}
+FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm",
+                  "qwen_vl": "parity_qwen_vl"}
 LIBRARIES = ("torch", "torchvision", "transformers", "tokenizers", "huggingface_hub", "open_clip", "timm",
              "PIL", "numpy", "safetensors", "sentencepiece", "peft", "accelerate")
 
@@ -99,6 +101,8 @@ def _published_encoders(entry: dict, out: Path):
     })
     args = _merge_args(merge_configs(load_task_config(TASK_CONFIG), load_model_config(dynamic.model_config)),
                        dynamic)
+    for key, value in entry.get("published_args", {}).items():  # config fields the wrappers read
+        setattr(args, key, value)
     random_seed(args.seed)
     device = torch.device("cpu")
     return build_image_encoder(args, device), build_text_encoder(args, device), getattr(args, "batch_size_database", None)
@@ -117,11 +121,13 @@ def _dtype_of(model) -> str | None:
 
 def _models_of(encoder) -> list:
     """The torch modules an encoder wrapper holds, itself or one attribute down (the
-    published wrappers keep theirs in `model` or in `components.model`)."""
+    published wrappers keep theirs in `model` or in `components.model`, or one further down
+    where `components.model` is an embedder object of the model's own code)."""
     import torch
 
     found = []
-    for holder in (encoder, getattr(encoder, "components", None)):
+    components = getattr(encoder, "components", None)
+    for holder in (encoder, components, getattr(components, "model", None)):
         for value in vars(holder).values() if holder is not None else ():
             if isinstance(value, torch.nn.Module) and value not in found:
                 found.append(value)
@@ -204,6 +210,17 @@ def _inspected_pixels(entry: dict, encoder, images: list[str], result: dict) -> 
 
 
 def _published(entry: dict, images: list[str], batches: list[list[str]], out: Path) -> dict:
+    """What the published wrappers make of the inputs. An entry may name folders to import
+    from (`published_path`: code the wrappers import from their uncommitted `third_party/`)
+    and its family a `published_context(entry)` the embedding runs in."""
+    family = importlib.import_module(FAMILY_MODULES[entry["family"]])
+    sys.path[:0] = [path for path in entry.get("published_path", []) if path not in sys.path]
+    context = getattr(family, "published_context", None)
+    with context(entry) if context is not None else contextlib.nullcontext():
+        return _published_embeddings(entry, images, batches, out)
+
+
+def _published_embeddings(entry: dict, images: list[str], batches: list[list[str]], out: Path) -> dict:
     import numpy as np
     import torch
 
@@ -224,9 +241,11 @@ def _published(entry: dict, images: list[str], batches: list[list[str]], out: Pa
 
 
 def _processor_of(encoder):
-    """The transformers processor a wrapper preprocesses with (its own, its components', or
-    for BGE-VL the one the remote code keeps on the model), else its preprocessing callable."""
-    for holder in (encoder, getattr(encoder, "components", None), *_models_of(encoder)):
+    """The transformers processor a wrapper preprocesses with (its own, its components', the
+    embedder object's in them, or for BGE-VL the one the remote code keeps on the model),
+    else its preprocessing callable."""
+    components = getattr(encoder, "components", None)
+    for holder in (encoder, components, getattr(components, "model", None), *_models_of(encoder)):
         if getattr(holder, "processor", None) is not None:
             return holder.processor
     return encoder.get_processor()
@@ -282,7 +301,9 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     for family in sorted({entry["family"] for entry in job["models"].values()}):
         importlib.import_module(FAMILY_MODULES[family]).register_tiny_architectures(work)
-    meta = {"versions": None, "models": {}}
+    meta_path = out / "meta.json"
+    # a later run for models of another published environment adds its models to the first run's
+    meta = json.loads(meta_path.read_text()) if job.get("append") else {"versions": None, "models": {}}
     for name, entry in job["models"].items():
         if "error" in entry:  # the harness could not build its checkpoint
             meta["models"][name] = {"error": entry["error"]}
@@ -299,9 +320,13 @@ def main() -> int:
         import numpy as np
 
         np.savez(out / f"{name.replace('/', '--')}.npz", **arrays)
-        meta["models"][name] = {"processor": result["processor"], "dtype": result["dtype"]}
-    meta["versions"] = _versions()
-    (out / "meta.json").write_text(json.dumps(meta, indent=2))
+        meta["models"][name] = {"processor": result["processor"], "dtype": result["dtype"],
+                                "transformers": importlib.metadata.version("transformers")}
+        if options.side == "published" and entry.get("published_fp32"):
+            meta["models"][name]["fp32_instead_of"] = entry["published_fp32"]
+    if not job.get("append"):
+        meta["versions"] = _versions()
+    meta_path.write_text(json.dumps(meta, indent=2))
     return 0
 
 

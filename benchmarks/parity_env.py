@@ -42,6 +42,11 @@ PINS = (
     ("numpy>=1.24.0", "requirements.txt"),
     ("tqdm>=4.65.0", "requirements.txt"),
 )
+# GME's remote code refuses transformers 4.52 and later; the published instructions
+# (docs/INSTALL.md) install transformers 4.51.3 over the pins to run it, so GME runs in a
+# side folder of its own with that one pin changed.
+GME_PINS = tuple(("transformers==4.51.3", "docs/INSTALL.md, for GME only") if pin.startswith("transformers==")
+                 else (pin, why) for pin, why in PINS)
 # Resolved with the pins but taken from the project's environment (see the docstring).
 FROM_PROJECT = ("torch", "torchvision", "torchaudio", "triton")
 FROM_PROJECT_PREFIXES = ("nvidia-", "cuda-")
@@ -51,8 +56,8 @@ class SideEnvError(RuntimeError):
     """pip could not resolve or install the published pins."""
 
 
-def _key() -> str:
-    fields = {"pins": [pin for pin, _ in PINS], "python": sys.version_info[:2], "from_project": FROM_PROJECT}
+def _key(pins: tuple) -> str:
+    fields = {"pins": [pin for pin, _ in pins], "python": sys.version_info[:2], "from_project": FROM_PROJECT}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -63,12 +68,12 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-def _resolved(staging: Path) -> list[str]:
+def _resolved(staging: Path, pins: tuple) -> list[str]:
     """Every distribution the pins need (pip's own resolution, as if nothing were
     installed), less those taken from the project."""
     report = staging / "pip-report.json"
     _pip("install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-         *[pin for pin, _ in PINS])
+         *[pin for pin, _ in pins])
     chosen = []
     for item in json.loads(report.read_text())["install"]:
         name, version = item["metadata"]["name"].lower(), item["metadata"]["version"]
@@ -79,19 +84,19 @@ def _resolved(staging: Path) -> list[str]:
     return sorted(chosen)
 
 
-def side_folder(cache_root: Path) -> Path:
-    """The folder holding the published pins, installed on first use. Built in a
-    staging folder and renamed into place when complete, so an interrupted install is
-    never used."""
-    folder = cache_root / "parity-env" / _key()
+def side_folder(cache_root: Path, pins: tuple = PINS) -> Path:
+    """The folder holding `pins` (the published pins, or GME_PINS), installed on first
+    use. Built in a staging folder and renamed into place when complete, so an
+    interrupted install is never used."""
+    folder = cache_root / "parity-env" / _key(pins)
     if (folder / "parity-env.json").is_file():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".staging-"))
     try:
-        distributions = _resolved(staging)
+        distributions = _resolved(staging, pins)
         _pip("install", "--quiet", "--no-deps", "--no-compile", "--target", str(staging), *distributions)
-        record = {"pins": dict(PINS), "installed": distributions, "from_project": list(FROM_PROJECT)}
+        record = {"pins": dict(pins), "installed": distributions, "from_project": list(FROM_PROJECT)}
         (staging / "parity-env.json").write_text(json.dumps(record, indent=2))
         if folder.exists():
             shutil.rmtree(folder)

@@ -90,39 +90,60 @@ def build(work: Path, hub, models: list[str], published_env: dict) -> dict[str, 
 
 
 def _parts(encoder):
-    """(model, processor) of a mars-zoo `MllmEncoder` or of a published wrapper (whose
-    components hold them, or whose remote-code model holds the processor)."""
-    holders = (encoder, getattr(encoder, "components", None))
-    model = _first("model", holders)
-    return model, _first("processor", (*holders, model))
+    """(model, processor) of a mars-zoo `MllmEncoder` or of a published wrapper: the first
+    torch module and the first `processor` met going down from the encoder through
+    `components` and `model` (the published wrappers keep their model in their components,
+    some of them inside an embedder object of the model's own code, which holds the
+    processor)."""
+    import torch
 
-
-def _first(attribute: str, holders) -> object:
-    found = (getattr(holder, attribute, None) for holder in holders)
-    return next((value for value in found if value is not None), None)
+    model = processor = None
+    holders, seen = [encoder], set()
+    while holders:
+        holder = holders.pop(0)
+        if holder is None or id(holder) in seen:
+            continue
+        seen.add(id(holder))
+        processor = processor if processor is not None else getattr(holder, "processor", None)
+        if model is None and isinstance(holder, torch.nn.Module):
+            model = holder
+        holders += [getattr(holder, name, None) for name in ("components", "model")]
+    return model, processor
 
 
 def inspect_images(encoder, images: list) -> tuple:
     """The pixel values `encoder`'s model receives for each image embedded alone (one
-    flat float32 array, images in order), and the processor it uses."""
+    flat float32 array, images in order), and the processor it uses: the first
+    `pixel_values` keyword a module of the model is called with, or, where the code calls
+    its modules' `forward` directly or passes the pixels by position (GME's remote code),
+    what the vision tower's patch convolution (over three channels) receives, which holds
+    the same values in the same order."""
     import numpy as np
     import torch
 
     model, processor = _parts(encoder)
-    seen: list = []
+    called: list = []
+    convolved: list = []
 
     def hook(_, args, kwargs):
-        if kwargs.get("pixel_values") is not None and not seen:
-            seen.append(kwargs["pixel_values"].detach().float().cpu().numpy().ravel())
+        if kwargs.get("pixel_values") is not None and not called:
+            called.append(kwargs["pixel_values"].detach().float().cpu().numpy().ravel())
+
+    def conv_hook(_, args):
+        if not convolved:
+            convolved.append(args[0].detach().float().cpu().numpy().ravel())
 
     handles = [module.register_forward_pre_hook(hook, with_kwargs=True) for module in model.modules()]
+    handles += [module.register_forward_pre_hook(conv_hook) for module in model.modules()
+                if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)) and module.in_channels == 3][:1]
     pixels = []
     try:
         with torch.no_grad():
             for image in images:
-                seen.clear()
+                called.clear()
+                convolved.clear()
                 encoder.encode_image([image])
-                pixels.extend(seen)
+                pixels.extend(called or convolved)
     finally:
         for handle in handles:
             handle.remove()

@@ -2,7 +2,8 @@
 give the same embeddings through the published wrapper and through mars-zoo's plugin.
 
     python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders mllm]
-        [--models M ...] [--remote-code DIR] [--env pinned|current] [--json OUT] [--work DIR]
+        [--models M ...] [--remote-code DIR] [--env pinned|current] [--mars-zoo-pillow current|published]
+        [--published-precision fp32|as-published] [--json OUT] [--work DIR]
 
 DIR is a checkout of the published code (github.com/ml-stat-Sustech/MarsRetrieval); it is
 never copied into this repository. For every paper model of the chosen families the
@@ -18,7 +19,9 @@ with HF_HUB_OFFLINE=1 and that cache as HF_HOME:
   (parity_driver.py). `--env current` runs the published code on this environment's
   libraries instead: comparing the two runs separates recipe differences from library
   version differences.
-- mars-zoo: the model's plugin through mars-zoo's embedding path, in this environment.
+- mars-zoo: the model's plugin through mars-zoo's embedding path, in this environment
+  (`--mars-zoo-pillow published`: with the published environment's Pillow alone first on its
+  PYTHONPATH, so that what Pillow's resampling changes is told apart from the recipes).
 
 Some published wrappers load the checkpoint's remote code (`trust_remote_code=True`: BGE-VL,
 AIMv2); it is not in this repository, and `--remote-code` gives it (see parity_hf_encoders.py).
@@ -51,7 +54,8 @@ HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "parity_driver.py"
 TARGET = 1e-4
 PIXEL_TARGET = 1e-6
-FAMILIES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm"}
+FAMILIES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm",
+            "qwen_vl": "parity_qwen_vl"}
 
 # Documented differences above the targets: cause -> why, and per model the max |difference|
 # of "image", "text" and "pixels" measured when it was documented (with `--env pinned`). A documented size covers a
@@ -86,6 +90,48 @@ CAUSES: dict[str, dict] = {
         ),
         "models": {"e5-v/e5-v": {"image": 2.46e-4, "paired_image": 2.46e-4, "pixels": 2.92e-2,
                                  "paired_pixels": 2.92e-2}},
+    },
+    "pillow-resample-fetch-image": {
+        "why": (
+            "Pillow 13.0 (this environment) and Pillow 12.1.1 (the published environment) resample "
+            "differently in the PIL resize to multiples of 28 or 32 that GME's fetch_image and qwen-vl-utils' "
+            "fetch_image (Qwen3-VL-Embedding) make before the processor: up to 0.105 (GME: rgb_odd.png, "
+            "grey.png, palette.png) and 0.055 (Qwen3-VL: rgb_wide.jpg, grey.png, grey.jpg) per normalised "
+            "pixel, the other images equal. With --mars-zoo-pillow published (Pillow 12.1.1 alone on the "
+            "mars-zoo side) pixels are equal on all eight images and embeddings within 1e-7, so the recipes "
+            "agree."
+        ),
+        "models": {
+            "gme/gme-qwen2-vl-2b-instruct": {"image": 4.26e-4, "paired_image": 4.26e-4, "pixels": 1.05e-1,
+                                             "paired_pixels": 1.05e-1},
+            "qwen3-vl/qwen3-vl-embedding-2b": {"paired_image": 7.72e-4, "pixels": 5.49e-2, "paired_pixels": 5.49e-2},
+        },
+    },
+    "qwen-vl-utils-alpha": {
+        "why": (
+            "The landform, tile and query loaders hand Qwen3-VL-Embedding's wrapper file paths "
+            "(use_path_inputs), and qwen-vl-utils' fetch_image opens them itself and mattes an RGBA image "
+            "onto white; mars-zoo decodes every image of tasks 2 and 3 to RGB by dropping alpha "
+            "(mars_zoo/data/decoding.py), as the published PIL conversion does for the other models. Only "
+            "images with an alpha channel differ (alpha.png: 2.0 per normalised pixel, measured with the "
+            "published Pillow on both sides; every other image equal); task 1's images, matted when "
+            "prepared, agree. The measured size includes Pillow's (pillow-resample-fetch-image)."
+        ),
+        "models": {"qwen3-vl/qwen3-vl-embedding-2b": {"image": 1.81e-1}},
+    },
+    "published-bf16": {
+        "why": (
+            "Only with --published-precision as-published: Ops-MM's wrapper loads bf16 weights and jina's "
+            "encode loop autocasts every forward pass to bf16, on every device, while the mars-zoo side of "
+            "this CPU harness computes in fp32. With the default --published-precision fp32 (the harness "
+            "loads Ops-MM's weights in fp32 and disables jina's autocast) both are within 1e-7, so the "
+            "recipes agree; on a GPU mars-zoo runs both models in bf16 (their recommended precision), as "
+            "the published runs did."
+        ),
+        "models": {
+            "ops-mm/ops-mm-embedding-v1-2b": {"image": 3.11e-3, "paired_image": 3.11e-3, "text": 3.43e-3},
+            "jina/jina-embeddings-v4": {"image": 1.40e-3, "paired_image": 1.40e-3, "text": 2.65e-3},
+        },
     },
 }
 
@@ -144,10 +190,13 @@ def _check_remote_code(selected: dict[str, list[str]], root: Path | None) -> Non
         )
 
 
-def _job(work: Path, selected: dict[str, list[str]], remote_code: Path | None, side: list[Path]) -> Path:
+def _job(work: Path, selected: dict[str, list[str]], remote_code: Path | None, side: list[Path], env: str,
+         precision: str) -> Path:
     """Tiny checkpoints into the private Hub cache, inputs, and the job file both sides read.
     A family builds what only the published environment runs (remote code) there: `side`
-    is what that environment puts first on PYTHONPATH."""
+    is what that environment puts first on PYTHONPATH (`env`: "pinned" or "current"); a
+    model whose published wrapper needs other libraries names its own (`pythonpath` in its
+    job entry). `precision`: `--published-precision`."""
     from parity_inputs import HubCache, make_images, text_batches
 
     hub = HubCache(work / "hf")
@@ -155,7 +204,8 @@ def _job(work: Path, selected: dict[str, list[str]], remote_code: Path | None, s
     os.environ["HF_MODULES_CACHE"] = str(work / "hf" / "modules")
     models = {}
     for family, names in selected.items():
-        models.update(_family_module(family).build(work, hub, names, {"remote_code": remote_code, "pythonpath": side}))
+        models.update(_family_module(family).build(
+            work, hub, names, {"remote_code": remote_code, "pythonpath": side, "env": env, "precision": precision}))
     job = {
         "work": str(work), "out": str(work / "out"), "models": models,
         "images": [str(path) for path in make_images(work / "images")], "text_batches": text_batches(),
@@ -163,6 +213,35 @@ def _job(work: Path, selected: dict[str, list[str]], remote_code: Path | None, s
     path = work / "job.json"
     path.write_text(json.dumps(job, indent=2))
     return path
+
+
+def _run_published(job: Path, work: Path, side: list[Path], published: Path) -> None:
+    """The published side, one process per published environment: the models whose job
+    entries name their own `pythonpath` (GME's transformers 4.51.3) run in a second process
+    that adds its models to the first one's results."""
+    content = json.loads(job.read_text())
+    groups: dict[tuple, dict] = {}
+    for name, entry in content["models"].items():
+        groups.setdefault(tuple(entry.get("pythonpath") or map(str, side)), {})[name] = entry
+    for index, (pythonpath, models) in enumerate(groups.items()):
+        part = job.with_name(f"{job.stem}-published-{index}.json")
+        part.write_text(json.dumps({**content, "models": models, "append": index > 0}, indent=2))
+        _run_side("published", part, work, [*map(Path, pythonpath), published])
+
+
+def _published_pillow(work: Path) -> Path:
+    """A folder holding only the published environment's Pillow (links into its side
+    folder), to put first on the mars-zoo side's PYTHONPATH."""
+    from parity_env import side_folder
+
+    from mars_zoo.folders import default_cache_dir
+
+    source, folder = side_folder(default_cache_dir()), work / "published-pillow"
+    folder.mkdir(exist_ok=True)
+    for path in [source / "PIL", source / "pillow.libs", *source.glob("pillow-*.dist-info")]:
+        if path.exists() and not (folder / path.name).exists():
+            (folder / path.name).symlink_to(path)
+    return folder
 
 
 def _run_side(side: str, job: Path, work: Path, pythonpath: list[Path]) -> None:
@@ -198,6 +277,9 @@ def _compare(name: str, out: Path) -> dict:
              for side in ("published", "mars-zoo")}
     row["processor"] = {side: meta.get("processor") for side, meta in metas.items()}
     row["dtype"] = {side: meta.get("dtype") for side, meta in metas.items()}
+    row["transformers"] = {side: meta.get("transformers") for side, meta in metas.items()}
+    if metas["published"].get("fp32_instead_of"):  # the harness made the published side compute in fp32
+        row["published_fp32_instead_of"] = metas["published"]["fp32_instead_of"]
     errors = {side: meta["error"] for side, meta in metas.items() if "error" in meta}
     if errors:
         row["errors"] = errors
@@ -265,7 +347,11 @@ def _print_table(rows: list[dict]) -> None:
             print(f"    {what}: documented cause {cause}: {CAUSES[cause]['why']}")
     for row in rows:
         for side in ("published", "mars-zoo"):
-            print(f"  {row['model']} {side}: {row['processor'].get(side)}; weights {row['dtype'].get(side)}")
+            print(f"  {row['model']} {side}: {row['processor'].get(side)}; weights {row['dtype'].get(side)}; "
+                  f"transformers {row['transformers'].get(side)}")
+        if row.get("published_fp32_instead_of"):
+            print(f"  {row['model']} published: computed in fp32 instead of the wrapper's "
+                  f"{row['published_fp32_instead_of']} (--published-precision fp32)")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -278,6 +364,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="published side on its pinned libraries (default) or on this environment's")
     parser.add_argument("--json", type=Path, help="write the table here")
     parser.add_argument("--work", type=Path, help="keep checkpoints, inputs and outputs here (default: temporary)")
+    parser.add_argument("--published-precision", choices=("fp32", "as-published"), default="fp32",
+                        help="fp32 (default): the published side computes in fp32 where a wrapper hard-codes bf16 "
+                             "(Ops-MM's weights, jina's autocast), so that recipes are compared; as-published: "
+                             "leave those wrappers' bf16 as they are, to measure what it changes")
+    parser.add_argument("--mars-zoo-pillow", choices=("current", "published"), default="current",
+                        help="Pillow of the mars-zoo side: this environment's (default), or the published "
+                             "environment's alone, which separates Pillow's resampling from the recipes")
     parser.add_argument("--remote-code", type=Path,
                         help="the Hub repositories' remote code, DIR/<org>/<name>/ (*.py and config.json), for the "
                              "models the published wrappers load with trust_remote_code=True")
@@ -300,9 +393,12 @@ def run(options: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mars-zoo-parity-") as temporary:
         work = (options.work or Path(temporary)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        job = _job(work, selected, options.remote_code, side)
-        _run_side("published", job, work, [*side, published])
-        _run_side("mars-zoo", job, work, [])
+        job = _job(work, selected, options.remote_code, side, options.env, options.published_precision)
+        environment["published_precision"] = options.published_precision
+        _run_published(job, work, side, published)
+        pillow = [_published_pillow(work)] if options.mars_zoo_pillow == "published" else []
+        environment["mars_zoo_pillow"] = options.mars_zoo_pillow
+        _run_side("mars-zoo", job, work, pillow)
         rows = [_compare(name, work / "out") for names in selected.values() for name in names]
         versions = {side_name: json.loads((work / "out" / side_name / "meta.json").read_text())["versions"]
                     for side_name in ("published", "mars-zoo")}
