@@ -1,7 +1,7 @@
 """Parity with the published MarsRetrieval evaluation code: the same tiny checkpoint must
 give the same embeddings through the published wrapper and through mars-zoo's plugin.
 
-    python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders mllm]
+    python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders mllm qwen_vl]
         [--models M ...] [--remote-code DIR] [--env pinned|current] [--mars-zoo-pillow current|published]
         [--published-precision fp32|as-published] [--json OUT] [--work DIR]
 
@@ -23,8 +23,11 @@ with HF_HUB_OFFLINE=1 and that cache as HF_HOME:
   (`--mars-zoo-pillow published`: with the published environment's Pillow alone first on its
   PYTHONPATH, so that what Pillow's resampling changes is told apart from the recipes).
 
-Some published wrappers load the checkpoint's remote code (`trust_remote_code=True`: BGE-VL,
-AIMv2); it is not in this repository, and `--remote-code` gives it (see parity_hf_encoders.py).
+Some published wrappers run code of the checkpoint's repository (`trust_remote_code=True`:
+BGE-VL, AIMv2, GME, jina-embeddings-v4; files its instructions copy into `third_party/`:
+Ops-MM, Qwen3-VL-Embedding); it is not in this repository, and `--remote-code` gives it (see
+parity_hf_encoders.py and parity_qwen_vl.py). A model whose published wrapper needs other
+libraries than the pins runs in a published process of its own (GME: transformers 4.51.3).
 
 It prints per model the max |difference| of the L2-normalised fp32 embeddings (images of tasks
 2 and 3, task 1's images, texts; each where the model has them) and of the pixels the model
