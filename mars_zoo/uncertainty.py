@@ -63,14 +63,6 @@ def paired_confidence(per_query: Mapping[str, Mapping[str, list[int]]], seed: in
     return _record("pairs", seed, metrics)
 
 
-def paired_mean_r1_interval(per_query: Mapping[str, Mapping[str, list[int]]], seed: int) -> list[float]:
-    """The interval of the mean R@1 of both directions: each pair's mean hit over directions,
-    bootstrapped with the draws `paired_confidence` gives each direction (same seed, same
-    number of pairs), so it belongs to the same resamples as the file's intervals."""
-    hits = np.mean([np.asarray(values["rank"]) <= 1 for values in per_query.values()], axis=0)
-    return intervals({"r1": hits}, seed)["r1"]
-
-
 LANDFORM_METRICS = {"map": "ap", "r_precision": "r_precision", "ndcg@10": "ndcg@10", "hit@10": "hit@10"}
 
 

@@ -26,6 +26,7 @@ class Visit:
     links: list[str] = field(default_factory=list)
     ids: set[str] = field(default_factory=set)
     charts: dict = field(default_factory=dict)
+    focus: tuple = ()  # (focusable elements, elements focused, problems) of a walk with Tab and Shift+Tab
 
 
 APT_INSTALL = ["apt-get", "install", "-y", "-qq", "chromium"]

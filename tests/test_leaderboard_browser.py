@@ -18,15 +18,16 @@ import io
 import json
 import re
 import threading
+import unicodedata
 import urllib.request
 from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
 from browser_support import Visit, axe_source, local_only_context, open_page
-from fixtures.site_inputs import MINI, make_submissions, results_in, xss_names
+from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_names
 from mars_zoo.leaderboard.build import build_site
-from mars_zoo.leaderboard.columns import HEADLINES, TASKS
+from mars_zoo.leaderboard.columns import TASKS
 from mars_zoo.leaderboard.serve import make_server
 
 TASK_TABLES = {"paired": "#table-paired", "landform": "#table-landform", "geolocalization": "#table-geolocalization"}
@@ -52,7 +53,8 @@ def base_url(site):
 
 @pytest.fixture(scope="module")
 def crawl(browser, base_url, artifacts):
-    """Visit the index and every page it links to, once; screenshot each."""
+    """Visit the index and every page it links to, once; screenshot each, and walk it with the
+    keyboard (`tab_through`)."""
     ctx = local_only_context(browser, base_url, viewport={"width": 1280, "height": 900})
     visits: dict[str, Visit] = {}
     queue = [base_url + "index.html"]
@@ -68,6 +70,7 @@ def crawl(browser, base_url, artifacts):
         name = urlsplit(url).path.strip("/").replace("/", "__") or "index.html"
         page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
         visit.charts = {"wide": page.evaluate(CHART_TEXT)}
+        visit.focus = tab_through(page)
         page.set_viewport_size(VIEWPORTS["phone"])  # the narrow drawings, laid out again
         visit.charts["narrow"] = page.evaluate(CHART_TEXT)
         page.close()
@@ -122,7 +125,7 @@ def test_every_page_loads_cleanly_without_outside_requests(crawl, site):
     assert outside == []
     assert {url: visit.console_errors for url, visit in visits.items() if visit.console_errors} == {}
     names = {result["model"]["name"] for result in site[1]}
-    assert len(visits) == 3 + len(names)  # the index, the methodology and submit pages, one page per model
+    assert len(visits) == 4 + len(names)  # the index, methodology, submit and compare pages, one page per model
     assert any(url.endswith("/methodology.html") for url in visits)
 
 
@@ -172,7 +175,7 @@ def column_values(page, table: str, column: int) -> list[str]:
 def test_clicking_a_header_sorts(browser, base_url, context):
     page, visit = open_page(context(base_url), base_url + "index.html")
     headers = page.locator("#table-paired thead tr.labels th")
-    labels = [text.strip(" \u2195") for text in headers.all_text_contents()]
+    labels = headers.evaluate_all("ths => ths.map(th => th.querySelector('button').firstChild.textContent)")
     medr = labels.index("MedR")  # text -> image MedR: lower is better
     model = labels.index("Model")
 
@@ -180,11 +183,15 @@ def test_clicking_a_header_sorts(browser, base_url, context):
         return [float(v) for v in column_values(page, "#table-paired", column) if v]
 
     button = headers.nth(medr).locator("button")
-    spoken = "Sort by Text \u2192 image: MedR (lower is better; rounded half to even)"
-    assert button.get_attribute("aria-label") == spoken + ", lower first"
+    # The name starts with the label people see (so voice control finds it), then what it sorts and how.
+    def named(order: str) -> int:
+        spoken = r"^MedR ?, Text \u2192 image: MedR \(lower is better; rounded half to even\), sort "
+        return page.locator("#table-paired").get_by_role("button", name=re.compile(spoken + order + "$")).count()
+
+    assert named("lower first") == 1
     button.click()
     assert headers.nth(medr).get_attribute("aria-sort") == "ascending"
-    assert button.get_attribute("aria-label") == spoken + ", higher first"
+    assert named("higher first") == 1 and named("lower first") == 0
     values = column_values(page, "#table-paired", medr)
     assert numbers(medr) == sorted(numbers(medr)) and values[-1] == ""  # missing MedR last
     headers.nth(medr).locator("button").click()
@@ -195,8 +202,8 @@ def test_clicking_a_header_sorts(browser, base_url, context):
     names = column_values(page, "#table-paired", model)
     assert names == sorted(names)
     assert headers.nth(medr).get_attribute("aria-sort") is None
-    assert button.get_attribute("aria-label") == spoken + ", lower first"
-    assert headers.nth(model).locator("button").get_attribute("aria-label") == "Sort by Model, Z to A"
+    assert named("lower first") == 1
+    assert headers.nth(model).locator("button").text_content() == "Model, Model, sort Z to A"
     assert visit.console_errors == []
 
 
@@ -315,7 +322,7 @@ VIEW = """() => ({
     controls: Object.fromEntries([...document.querySelectorAll('#filters [name]')].map(c => [c.name, c.value])),
     sorted: [...document.querySelectorAll('th[aria-sort]')].map(
         th => th.closest('table').id + ' ' + th.getAttribute('data-col') + ' ' + th.getAttribute('aria-sort')),
-    labels: [...document.querySelectorAll('button.sort')].map(button => button.getAttribute('aria-label')),
+    labels: [...document.querySelectorAll('button.sort')].map(button => button.textContent),
     count: document.getElementById('filter-count')?.textContent ?? null,
     bars: [...document.querySelectorAll('svg.chart g[data-entry]')].filter(g => g.getAttribute('display') !== 'none')
         .map(g => g.getAttribute('data-entry') + ' ' + g.getAttribute('transform')),
@@ -380,14 +387,15 @@ VIEWPORTS = {"desktop": {"width": 1440, "height": 900}, "phone": {"width": 390, 
 
 
 def page_types(visits: dict) -> dict[str, str]:
-    """One URL of each kind of page: the index, the methodology page, a model page with a
-    reproduced result and one with reported results only."""
+    """One URL of each kind of page: the index, the methodology and submission pages, a model page
+    with a reproduced result and one with reported results only, the comparison page."""
     models = sorted(url for url in visits if "/models/" in url)
     return {"index": next(url for url in visits if url.endswith("/index.html")),
             "methodology": next(url for url in visits if url.endswith("/methodology.html")),
             "submit": next(url for url in visits if url.endswith("/submit.html")),
             "model-reproduced": next(url for url in models if "tiny-random" in url),
-            "model-reported": next(url for url in models if "siglip2" in url)}
+            "model-reported": next(url for url in models if "siglip2" in url),
+            "compare": next(url for url in visits if url.endswith("/compare.html"))}
 
 
 @pytest.fixture(scope="module")
@@ -402,16 +410,17 @@ def views(crawl, browser, base_url, artifacts):
             page, visit = open_page(ctx, url)
             view = page.evaluate("""() => ({
                 overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth,
-                firstRow: (r => r && {top: r.top, bottom: r.bottom})(
-                    document.querySelector('#table-overview tbody tr')?.getBoundingClientRect()),
+                firstRow: (row => row && {top: row.getBoundingClientRect().top, bottom: row.getBoundingClientRect().bottom,
+                                          rank: row.cells[0].textContent, first: row.cells[0].getAttribute('data-sort')})(
+                    document.querySelector('#table-overview tbody tr')),
                 tables: Object.fromEntries([...document.querySelectorAll('.table-scroll')].map(
                     region => [region.firstElementChild.id, region.firstElementChild.scrollWidth
                                - region.clientWidth])),
             })""")
             view["charts"] = page.evaluate(CHART_TEXT)
-            page.evaluate(axe)
-            view["axe"] = page.evaluate("""async () => (await axe.run()).violations.map(
-                v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).slice(0, 3).join(', '))""")
+            view["axe"] = run_axe(page, axe)
+            if viewport_name == "phone":  # the desktop's walks are the crawl's
+                view["focus"] = tab_through(page)
             view["errors"] = visit.console_errors
             page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}.png"))
             page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}-full.png"), full_page=True)
@@ -421,12 +430,62 @@ def views(crawl, browser, base_url, artifacts):
     return found
 
 
+# Every rule axe-core ships, those off by default included: experimental ones (such as
+# label-content-name-mismatch), best practices, WCAG 2.2 (target-size) and AAA (enhanced contrast).
+# (Given a list of rules, only those.)
+AXE_RUN = """async only => (await axe.run(document, only ? {resultTypes: ['violations'], runOnly: {type: 'rule', values: only}}
+        : {resultTypes: ['violations'], rules: Object.fromEntries(axe.getRules().map(rule => [rule.ruleId, {enabled: true}]))}))
+    .violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,
+        where: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary.split('\\n')[1])}))"""
+# The rules a colour scheme can change the outcome of.
+COLOUR_RULES = ["color-contrast", "color-contrast-enhanced", "link-in-text-block"]
+IMPACTS = ("critical", "serious", "moderate", "minor")
+
+
+def run_axe(page, axe: str, rules: list[str] | None = None) -> list[dict]:
+    page.evaluate(axe)
+    return page.evaluate(AXE_RUN, rules)
+
+
+@pytest.fixture(scope="module")
+def dark_axe(crawl, browser, base_url):
+    """axe-core's colour rules on each page type in dark mode (prefers-color-scheme: dark): the
+    scheme changes colours only, the same at every width."""
+    axe, found = axe_source(), {}
+    ctx = local_only_context(browser, base_url, viewport=VIEWPORTS["desktop"], color_scheme="dark")
+    for kind, url in page_types(crawl[0]).items():
+        page, _ = open_page(ctx, url)
+        found["desktop", kind] = {"axe": run_axe(page, axe, COLOUR_RULES), "background": page.evaluate(
+            "() => getComputedStyle(document.body).backgroundColor")}
+        page.close()
+    ctx.close()
+    return found
+
+
+def axe_counts(views: dict) -> dict:
+    """Nodes found per impact, per colour scheme, viewport and page type."""
+    return {f"{scheme} {viewport} {kind}": {impact: sum(v["nodes"] for v in view["axe"] if v["impact"] == impact)
+                                            for impact in IMPACTS}
+            for scheme, found in views.items() for (viewport, kind), view in found.items()}
+
+
+def test_axe_finds_no_serious_or_critical_violation_on_any_page_type_size_or_scheme(views, dark_axe, artifacts):
+    counts = axe_counts({"light": views, "dark": dark_axe})
+    (artifacts / "axe-counts.json").write_text(json.dumps(counts, indent=1, sort_keys=True))
+    assert len(counts) == (len(VIEWPORTS) + 1) * 6  # six page types at both sizes, and in dark mode
+    serious = {place: [v for v in view["axe"] if v["impact"] in ("critical", "serious")]
+               for place, view in [*views.items(), *dark_axe.items()]}
+    assert {place: found for place, found in serious.items() if found} == {}
+    # Nothing at all, whatever its impact, on a page in the default scheme.
+    assert {place: view["axe"] for place, view in views.items() if view["axe"]} == {}
+    assert {view["background"] for view in dark_axe.values()} == {"rgb(20, 24, 27)"}
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_no_page_scrolls_sideways_and_axe_finds_nothing(views, viewport):
+def test_no_page_scrolls_sideways_or_logs_an_error(views, viewport):
     for (name, kind), view in views.items():
         if name == viewport:
             assert view["overflow"] <= 0, (kind, view["overflow"])
-            assert view["axe"] == [], kind
             assert view["errors"] == [], kind
 
 
@@ -434,6 +493,7 @@ def test_no_page_scrolls_sideways_and_axe_finds_nothing(views, viewport):
 def test_the_overview_first_row_is_on_the_first_screen(views, viewport):
     row = views[viewport, "index"]["firstRow"]
     assert row is not None and 0 < row["top"] and row["bottom"] <= VIEWPORTS[viewport]["height"]
+    assert (row["rank"], row["first"]) == ("1", "0")  # the overview's first place (its order: the build tests)
 
 
 def test_the_task_tables_fit_a_1280_px_window(views):
@@ -466,7 +526,7 @@ def test_a_phone_shows_each_tables_model_and_first_numbers_without_scrolling_sid
     # (as the column definitions name them).
     wanted = [(f"{kind}-{task.key}", f"{column.group}: {column.label}") for task in TASKS
               for column in {task.columns[0], task.headline_column} for kind in ("table", "synthetic")]
-    wanted.append(("table-overview", HEADLINES[0].explanation))
+    wanted.append(("table-overview", f"Task 1, {TASKS[0].title}: {TASKS[0].headline_name}"))
     phone = VIEWPORTS["phone"]
     page, visit = open_page(context(base_url, viewport=phone), base_url + "index.html")
     outside, groups = {}, 0
@@ -575,10 +635,211 @@ def test_the_overview_shows_the_files_intervals(browser, base_url, site, context
     page, _ = open_page(context(base_url, viewport=VIEWPORTS["phone"]), base_url + "index.html")
     row = page.locator("#table-overview tbody tr", has=page.locator("a.model", has_text="openclip/tiny-random"))
     cells = row.locator("td").all_inner_texts()
-    labels = [label.strip() for label in page.locator("#table-overview thead tr.labels th").all_text_contents()]
-    for label, metric in (("Task 2: mAP", "landform.map"), ("Task 3: Text F1", "geolocalization.text.f1")):
+    labels = page.locator("#table-overview thead tr.labels th").evaluate_all(
+        "ths => ths.map(th => th.querySelector('button').firstChild.textContent)")
+    for label, metric in (("Task 2: mAP", "landform.map"), ("Task 3: Image-query F1", "geolocalization.image.f1")):
         low, high = interval_in_file(reproduced, metric)
         column = labels.index(label)
         assert cells[column].split("\n")[-1] == f"{low * 100:.2f}\u2013{high * 100:.2f}", (metric, cells[column])
-    assert "\u2013" not in cells[labels.index("Task 1: Mean R@1")]  # no per-pair ranks in the file, so no interval
+    assert "\u2013" not in cells[labels.index("Task 1: Text \u2192 image R@1")]  # no per-pair ranks in the file: no interval
     assert row.locator(".ci-range").first.is_visible()
+
+
+# Where the focused element is, once the browser (and the page's script) scrolled it into view: its
+# first box must lie inside the window and be what the window shows there (not a sticky header,
+# bar or column, not clipped by its scrolling region): hit-testing its centre and four points just
+# inside its corners must find it. Each key press is checked when the next one arrives (a keydown
+# listener on the window, before that key moves the focus on), the last one by `__focusDone`.
+FOCUS_CHECK = """() => {
+    let counter = 0;
+    const log = [];
+    const describe = node => node ? node.tagName.toLowerCase() + (node.id ? '#' + node.id : '')
+        + (typeof node.className === 'string' && node.className ? '.' + node.className.trim().split(/\\s+/).join('.') : '')
+        : 'nothing';
+    const problem = element => {
+        const what = describe(element) + ' "' + (element.textContent || '').trim().slice(0, 40) + '"';
+        const box = element.getClientRects()[0];
+        if (!box) return what + ' is not rendered';
+        const [width, height] = [document.documentElement.clientWidth, document.documentElement.clientHeight];
+        if (box.left < -0.5 || box.top < -0.5 || box.right > width + 0.5 || box.bottom > height + 0.5)
+            return what + ' is outside the window: ' + [box.left, box.top, box.right, box.bottom].map(Math.round);
+        const dx = Math.min(3, box.width / 4), dy = Math.min(3, box.height / 4);
+        for (const [x, y] of [[(box.left + box.right) / 2, (box.top + box.bottom) / 2], [box.left + dx, box.top + dy],
+                              [box.right - dx, box.top + dy], [box.left + dx, box.bottom - dy], [box.right - dx, box.bottom - dy]]) {
+            const hit = document.elementFromPoint(x, y);
+            if (!hit || !(hit === element || element.contains(hit)))
+                return what + ' is under ' + describe(hit) + ' at ' + [x, y].map(Math.round);
+        }
+        return null;
+    };
+    const check = () => {
+        const element = document.activeElement;
+        if (!element || element === document.body) return;
+        element.__seen = element.__seen || ++counter;
+        const found = problem(element);
+        if (found) log.push(found);
+    };
+    window.addEventListener('keydown', check, true);
+    window.__focusDone = () => { check(); return [counter, log]; };
+    return [...document.querySelectorAll('a[href], button, input, select, textarea, [tabindex]')]
+        .filter(element => element.tabIndex >= 0 && !element.disabled && element.getClientRects().length).length;
+}"""
+
+
+def tab_through(page) -> tuple[int, int, list[str]]:
+    """Tab through the whole page, then back: (focusable elements, elements focused, problems)."""
+    focusable = page.evaluate(FOCUS_CHECK)
+    for key in ("Tab", "Shift+Tab"):
+        for _ in range(focusable + 1):
+            page.keyboard.press(key)
+    seen, problems = page.evaluate("window.__focusDone()")
+    return focusable, seen, problems
+
+
+def test_keyboard_focus_is_never_hidden_on_any_page_either_way(crawl, views):
+    """Every page at a desktop size (the crawl's), and each page type on the phone: every focusable
+    element is reached, and shown whole, Tab after Tab and Shift+Tab after Shift+Tab."""
+    walks = {("desktop", url): visit.focus for url, visit in crawl[0].items()}
+    walks.update({("phone", kind): view["focus"] for (viewport, kind), view in views.items() if viewport == "phone"})
+    assert len(walks) == len(crawl[0]) + 6
+    for place, (focusable, focused, _) in walks.items():
+        assert focusable >= 10 and focused == focusable, (place, focusable, focused)
+    assert {place: problems[:5] for place, (_, _, problems) in walks.items() if problems} == {}
+
+
+def test_sticky_table_headers_stay_under_the_filter_bar(browser, base_url, context):
+    """Scrolled so that each table's header row lies under the sticky filter bar, the bar's
+    controls are still what the window shows where they are."""
+    page, _ = open_page(context(base_url, viewport=VIEWPORTS["desktop"]), base_url + "index.html")
+    covered = page.evaluate("""() => {
+        const bar = document.getElementById('filters');
+        const found = [];
+        const below = [...document.querySelectorAll('#content table.board.filterable')]
+            .filter(table => bar.compareDocumentPosition(table) & Node.DOCUMENT_POSITION_FOLLOWING);
+        if (below.length < 5) return ['only ' + below.length + ' tables below the bar'];
+        for (const table of below) {
+            // The header row at the top of the window, under the bar stuck there.
+            window.scrollTo(0, table.tHead.getBoundingClientRect().top + window.scrollY);
+            const under = table.tHead.getBoundingClientRect();
+            if (bar.getBoundingClientRect().top !== 0 || under.top > bar.getBoundingClientRect().bottom) {
+                found.push(table.id + ': not placed under the bar');
+                continue;
+            }
+            for (const control of bar.querySelectorAll('input, select, output')) {
+                const box = control.getBoundingClientRect();
+                const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+                if (!bar.contains(hit)) found.push(table.id + ': ' + control.name + ' under ' + hit.tagName);
+            }
+        }
+        return found;
+    }""")
+    assert covered == []
+
+
+def pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+
+
+# Under print media: each table row's text (what a printed page shows of it), and the controls and
+# sort marks that are still shown.
+PRINTED = """() => {
+    const shown = element => element.getClientRects().length > 0;
+    const rows = [...document.querySelectorAll('table')].flatMap(table => [...table.tBodies[0].rows]
+        .filter(shown).map(row => table.id + '|' + [...row.cells].filter(shown).map(cell => cell.innerText).join(' ')));
+    const controls = [...document.querySelectorAll('input, select, textarea, .filters label, .site-header nav')].filter(shown)
+        .map(element => element.tagName);
+    const marks = [...document.querySelectorAll('button.sort')].filter(button =>
+        getComputedStyle(button, '::after').content !== 'none').length;
+    const badges = [...document.querySelectorAll('.badge')].filter(shown).map(badge => getComputedStyle(badge).color);
+    return {rows, controls, marks, badges};
+}"""
+
+
+def squeezed(text: str) -> str:
+    """The text without white space, its ligatures (fi) as letters."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text))
+
+
+def test_printing_keeps_every_row_of_every_table_and_drops_the_controls(crawl, browser, base_url):
+    """Each page type printed to PDF (the print stylesheet): every row of every table is in the
+    PDF's text, in order; no control is printed, and badges print as dark text."""
+    missing = {}
+    ctx = local_only_context(browser, base_url)
+    for kind, url in page_types(crawl[0]).items():
+        page, _ = open_page(ctx, url)
+        page.emulate_media(media="print")
+        printed = page.evaluate(PRINTED)
+        text = squeezed(pdf_text(page.pdf()))
+        assert printed["controls"] == [] and printed["marks"] == 0, kind
+        assert set(printed["badges"]) <= {"rgb(0, 0, 0)"}, kind
+        position, lost = 0, []
+        for row in printed["rows"]:
+            found = text.find(squeezed(row.split("|", 1)[1]), position)
+            if found < 0:
+                lost.append(row[:120])
+            else:
+                position = found
+        if lost:
+            missing[kind] = (len(lost), len(printed["rows"]), lost[:3])
+        assert len(printed["rows"]) >= (3 if kind not in ("methodology", "submit") else 0), kind
+        page.close()
+    ctx.close()
+    assert missing == {}
+
+
+def test_the_comparison_page_shows_two_chosen_results_side_by_side(browser, tmp_path, context):
+    """Two runs with intervals (one much worse on task 2, equal on task 3) and a reported row: the
+    address picks the pair and their order, the page marks the better value of each row, both of
+    a tie, and the choice goes back into the address."""
+    from fixtures.site_inputs import REPRODUCED, with_intervals
+
+    first = json.loads(REPRODUCED.read_text("utf-8"))
+    with_intervals(first)
+    first["model"]["name"] = "openclip/first"
+    second = json.loads(json.dumps(first))
+    second["model"]["name"] = "openclip/second"
+    for row in second["tasks"]["landform"]["per_class"]:
+        row["ap"] = 0.05
+    second["tasks"]["landform"]["metrics"]["map"] = 0.05
+    with_intervals(second)  # task 2's mAP interval: [0.05, 0.05], far below the first's
+    folder = tmp_path / "subs"
+    (folder / "openclip").mkdir(parents=True)
+    (folder / "baseline").mkdir()
+    for name, result in (("first", first), ("second", second)):
+        (folder / "openclip" / f"{name}.json").write_text(json.dumps(result))
+    (folder / "baseline" / "random.json").write_bytes((REPO / "submissions" / "baseline" / "random__reported.json").read_bytes())
+    build_site(folder, tmp_path / "site")
+    prefix = (tmp_path / "site").resolve().as_uri() + "/"
+    ids = {"first": "openclip--first--result-1", "second": "openclip--second--result-1",
+           "random": "baseline--random--result-1"}
+    page, visit = open_page(context(prefix), prefix + f"compare.html?a={ids['second']}&b={ids['first']}")
+    shown = """table => [...document.querySelectorAll('#' + table + ' tr')].map(row => [...row.cells]
+        .filter(cell => cell.getClientRects().length).map(cell => [cell.innerText.trim().split('\\n')[0],
+                                                                  cell.classList.contains('best')]))"""
+    rows = page.evaluate(shown, "compare-landform")
+    assert [name for name, _ in rows[0][1:]] == ["openclip/second", "openclip/first"]
+    low, high = first["tasks"]["landform"]["confidence"]["metrics"]["map"]
+    mean_ap = next(row for row in page.evaluate("""() => [...document.querySelectorAll('#compare-landform tbody tr')]
+        .map(row => [...row.cells].filter(cell => cell.getClientRects().length).map(cell => cell.innerText))""")
+        if row[0].endswith("mAP"))
+    assert mean_ap[1].split("\n") == ["5.00", "5.00\u20135.00"]
+    assert mean_ap[2].split("\n") == [f'{first["tasks"]["landform"]["metrics"]["map"] * 100:.2f}',
+                                        f"{low * 100:.2f}\u2013{high * 100:.2f}"]
+    landform = {row[0][0]: [bold for _, bold in row[1:]] for row in rows[1:]}
+    assert landform["Mean over classes: mAP"] == [False, True]  # the first is better, its interval apart
+    modes = {row[0][0]: row[1:] for row in page.evaluate(shown, "compare-modes")[1:]}
+    image_f1 = modes["Image query: F1"]
+    assert [bold for _, bold in image_f1] == [True, True]  # equal: a tie, both bold and marked
+    assert page.locator("#compare-modes td.tie .pair-tie").count() >= 2
+    page.select_option("select[name=b]", ids["random"])
+    assert page.url.endswith(f"compare.html?a={ids['second']}&b={ids['random']}")
+    assert [name for name, _ in page.evaluate(shown, "compare-paired")[0][1:]] == ["openclip/second", "baseline/random"]
+    again, revisit = open_page(context(prefix), page.url)
+    assert again.evaluate(shown, "compare-paired") == page.evaluate(shown, "compare-paired")
+    default, _ = open_page(context(prefix), prefix + "compare.html")  # the overview's first two
+    index, _ = open_page(context(prefix), prefix + "index.html")
+    leaders = index.locator("#table-overview tbody tr a.model").all_text_contents()[:2]
+    assert [name for name, _ in default.evaluate(shown, "compare-headlines")[0][1:]] == leaders
+    assert visit.console_errors == [] == revisit.console_errors

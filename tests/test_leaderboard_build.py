@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -26,7 +28,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "main", "footer", "section",
     "p", "a", "ul", "ol", "li", "h1", "h2", "h3", "h4", "strong", "span", "code", "form", "label", "select",
     "option", "output", "div", "table", "caption", "thead", "tbody", "tr", "th", "td", "button", "dl", "dt",
-    "dd", "svg", "text", "rect", "line", "polyline", "circle", "input", "g", "time", "pre", "wbr",
+    "dd", "svg", "text", "rect", "line", "polyline", "polygon", "circle", "input", "g", "time", "pre", "wbr",
 }
 
 
@@ -54,7 +56,7 @@ def scan(data: bytes) -> PageScan:
 class TableScan(HTMLParser):
     """The header labels and the body cells (text and attributes) of one table, by id. The text
     is what a wide screen shows: without the provenance mark that narrow screens show under a
-    model's name."""
+    model's name, nor what only screen readers read."""
 
     def __init__(self, table_id: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -67,7 +69,7 @@ class TableScan(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
-        if tag == "span" and (self.mark or "provenance-mark" in (attributes.get("class") or "").split()):
+        if tag == "span" and (self.mark or {"provenance-mark", "sr-only"} & set((attributes.get("class") or "").split())):
             self.mark += 1
         elif tag == "table":
             self.inside = attributes.get("id") == self.table_id
@@ -135,6 +137,30 @@ def site(tmp_path_factory):
 def tree(folder: Path) -> dict[str, bytes]:
     return {path.relative_to(folder).as_posix(): path.read_bytes()
             for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_every_page_has_the_navigation_and_the_favicon_and_writes_an_absent_value_one_way(site, tmp_path):
+    _, _, files = site
+    pages = {path: data.decode() for path, data in files.items() if path.endswith(".html")}
+    assert {"compare.html", "submit.html", "methodology.html"} <= set(pages)
+    for path, page in pages.items():
+        prefix = "../" if path.startswith("models/") else ""
+        nav = page[page.index('<nav aria-label="Sections">'):page.index("</nav>")]
+        for target, label in (("compare.html", "Compare"), ("methodology.html", "Methodology"), ("submit.html", "Submit")):
+            assert f'<a href="{prefix}{target}">{label}</a>' in nav, (path, target)
+        [icon] = re.findall(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+        assert icon == f"{prefix}assets/favicon.svg" and files["assets/favicon.svg"].startswith(b"<svg ")
+        # Cells without a value, and bars without one, read "\u2013" (n/a where it cannot exist), nothing else.
+        empty = re.findall(r'<td data-sort=""[^>]*class="[^"]*\bmissing\b[^"]*"[^>]*>(.*?)</td>', page)
+        assert set(empty) <= {"\u2013", "n/a"}, (path, set(empty) - {"\u2013", "n/a"})
+        assert not re.search(r"<(td|dd|text)\b[^>]*>(\?|None|null|nan|NaN|N/A)</", page), path
+    index = pages["index.html"]
+    assert index.count(">\u2013<") > 20 and "n/a</text>" not in index
+    # Without a submission guide the Submit page still says how to submit.
+    folder = tmp_path / "subs"
+    shutil.copytree(REPO / "submissions" / "baseline", folder / "baseline")
+    page = build_site(folder, tmp_path / "out")["submit.html"].decode()
+    assert "mars-zoo validate FILE" in page
 
 
 def test_two_builds_are_byte_identical(site, tmp_path):
@@ -313,7 +339,7 @@ def test_a_model_page_compares_a_reported_row_with_the_run_of_the_same_protocol(
     assert rows[-1] == ["Reproduced \u2212 reported (points)", "", "\u2013", "\u2013", "\u2013"]
     (folder / "c.json").write_text(json.dumps(mtebs))
     _, rows = summary_of(build_site(tmp_path / "subs", tmp_path / "out2")[page])
-    new, old = (sum(r["tasks"]["paired"]["metrics"][d]["r1"] for d in ("t2i", "i2t")) / 2 for r in (mtebs, reported))
+    new, old = (r["tasks"]["paired"]["metrics"]["t2i"]["r1"] for r in (mtebs, reported))  # task 1's headline
     assert rows[-1] == ["Reproduced \u2212 reported (points)", "", f"{(new - old) * 100:+.2f}", "\u2013", "\u2013"]
 
 
@@ -394,14 +420,17 @@ def test_a_model_page_opens_on_a_summary(tmp_path):
     files = build_site(tmp_path / "subs", tmp_path / "out")
     page = files["models/openclip--tiny-random.html"].decode()
     labels, rows = summary_of(files["models/openclip--tiny-random.html"])
-    assert labels == ["Result", "Cross-task rank", "Task 1: Mean R@1", "Task 2: mAP", "Task 3: Text F1"]
-    cells = rows
-    t2i, i2t = reported["tasks"]["paired"]["metrics"]["t2i"]["r1"], reported["tasks"]["paired"]["metrics"]["i2t"]["r1"]
-    ours = (0.33199821984868716 + 0.32843791722296395) / 2
-    assert cells == [["reported", "not ranked (1 of 3 headline numbers)", f"{(t2i + i2t) * 50:.2f}", "\u2013", "\u2013"],
-                     ["reproduced", "1 of 1", "33.02", "49.02", "0.72"],
-                     ["Reproduced \u2212 reported (points)", "", f"{(ours - (t2i + i2t) / 2) * 100:+.2f}",
-                      "\u2013", "\u2013"]]
+    assert labels == ["Result", "Overview rank", "Task 1: Text \u2192 image R@1", "Task 2: mAP", "Task 3: Image-query F1"]
+    t2i = reported["tasks"]["paired"]["metrics"]["t2i"]["r1"]
+    ours = 0.33199821984868716
+    image_f1 = f'{reproduced["tasks"]["geolocalization"]["metrics"]["image"]["f1"] * 100:.2f}'
+    # Task 1: the run ranks 1, the reported row 2 (both under the paper's protocol); task 2: the run alone;
+    # task 3 (image queries): the run and the image-only model tie at rank 1. Means: run 1 over 3 tasks,
+    # image-only 1 over 1 (fewer tasks: after the run), reported 2 over 1.
+    assert rows == [["reported", "3 of 3 (mean rank 2.00 over 1 of 3 tasks, partial)", f"{t2i * 100:.2f}", "\u2013",
+                     "\u2013"],
+                    ["reproduced", "1 of 3 (mean rank 1.00 over 3 of 3 tasks)", "33.20", "49.02", image_f1],
+                    ["Reproduced \u2212 reported (points)", "", f"{(ours - t2i) * 100:+.2f}", "\u2013", "\u2013"]]
     assert page.index('id="summary"') < page.index("<h3>Model</h3>")
     assert 'href="https://huggingface.co/timm/tiny/tree/0123456789abcdef0123456789abcdef01234567"' in page
     assert "Images resized to 64 px &lt;b&gt;first&lt;/b&gt;." in page
@@ -413,46 +442,95 @@ def test_a_model_page_opens_on_a_summary(tmp_path):
     eyes = files["models/openclip--eyes-only.html"].decode()
     assert eyes.count("Not applicable: an image-only model") == 2  # tasks 1 and 2
     assert summary_of(files["models/openclip--eyes-only.html"])[1][0] == \
-        ["reproduced", "not ranked (0 of 3 headline numbers)", "n/a", "n/a", "n/a"]
+        ["reproduced", "2 of 3 (mean rank 1.00 over 1 of 3 tasks, partial)", "n/a", "n/a", image_f1]
 
 
-def test_the_overview_ranks_across_tasks_only_results_with_all_three(tmp_path):
+# Each task's headline metric, as the protocol names it, by its path under tasks.<task>.metrics.
+HEADLINE_PATHS = {"paired": ("t2i", "r1"), "landform": ("map",), "geolocalization": ("image", "f1")}
+OVERVIEW_LABELS = ["#", "Model", "Provenance", "Training", "Mean rank", "Task 1: Text \u2192 image R@1", "Task 2: mAP",
+                   "Task 3: Image-query F1"]
+
+
+def headline_of(result: dict, task: str) -> float | None:
+    node = result["tasks"].get(task, {}).get("metrics", {})
+    for part in HEADLINE_PATHS[task]:
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def expected_overview(results: list[dict]) -> dict[str, tuple[list[int], float | None]]:
+    """Model name -> (its rank in each task it was measured on, their mean), computed here: a task's
+    rank counts the results of the same protocol (task 1's image preparation) with a better value."""
+    def pool(result, task):
+        return result["tasks"][task].get("image_preparation") if task == "paired" else None
+
+    ranks = {result["model"]["name"]: [] for result in results}
+    for task in HEADLINE_PATHS:
+        measured = [r for r in results if headline_of(r, task) is not None]
+        for result in measured:
+            better = sum(headline_of(other, task) > headline_of(result, task) for other in measured
+                         if pool(other, task) == pool(result, task))
+            ranks[result["model"]["name"]].append(1 + better)
+    return {name: (found, sum(found) / len(found) if found else None) for name, found in ranks.items()}
+
+
+def test_the_overview_ranks_every_result_by_its_mean_rank_over_the_tasks_it_was_measured_on(tmp_path):
     folder = make_submissions(tmp_path)
     files = build_site(folder, tmp_path / "out")
     labels, rows = table_of(files["index.html"], "table-overview")
-    assert labels == ["#", "Model", "Provenance", "Training", "Task 1: Mean R@1", "Task 2: mAP", "Task 3: Text F1", "Measured"]
-
-    def headlines(result):
-        metrics = {task: body["metrics"] for task, body in result["tasks"].items()}
-        paired = metrics.get("paired", {})
-        t2i, i2t = paired.get("t2i", {}).get("r1"), paired.get("i2t", {}).get("r1")
-        return [None if t2i is None or i2t is None else (t2i + i2t) / 2, metrics.get("landform", {}).get("map"),
-                metrics.get("geolocalization", {}).get("text", {}).get("f1")]
-
-    def under_the_papers_protocol(result):  # task 1 absent, or measured as the paper measures it
-        paired = result["tasks"].get("paired")
-        return headlines(result)[0] is None or paired.get("image_preparation") == PUBLISHED
-
-    results = {r["model"]["name"]: headlines(r) for r in results_in(folder)}
-    comparable = {r["model"]["name"]: headlines(r) for r in results_in(folder) if under_the_papers_protocol(r)}
-    ranks = {name: [] for name in comparable}
-    for task in range(3):
-        values = sorted((v[task] for v in comparable.values() if v[task] is not None), reverse=True)
-        for name, v in comparable.items():
-            ranks[name].append(None if v[task] is None else 1 + values.index(v[task]))
-    means = {name: sum(r) / 3 for name, r in ranks.items() if None not in r}
-    expected = {name: str(1 + sorted(means.values()).index(mean)) for name, mean in means.items()}
-    shown = {name: row[0][0] for name, row in rows.items()}
-    assert {name: rank for name, rank in shown.items() if rank != "\u2013"} == expected
-    assert len(expected) >= 2 and len(shown) - len(expected) >= 3  # some results lack a task
-    complete_apart = [name for name, v in results.items() if None not in v and name not in comparable]
-    assert complete_apart  # a result with every number, task 1 under MTEB's protocol: unranked, and why
-    assert all(rows[name][0][1]["title"] == "not ranked: a task measured under another protocol than the paper's"
-               for name in complete_apart)
+    assert labels == OVERVIEW_LABELS
+    expected = expected_overview(results_in(folder))
+    keys = {name: (mean, -len(found)) for name, (found, mean) in expected.items() if mean is not None}
+    places = {name: str(1 + sum(other < key for other in keys.values())) for name, key in keys.items()}
+    assert {name: row[0][0] for name, row in rows.items()} == {name: places.get(name, "\u2013") for name in expected}
+    assert [keys[name] for name in rows if name in keys] == sorted(keys.values())  # the table's order
+    assert list(rows)[:len(keys)] == [name for name in rows if name in keys]  # unranked rows last
     for name, row in rows.items():
-        assert row[labels.index("Measured")][0] == f"{sum(v is not None for v in results[name])} of 3"
-    order = list(rows)
-    assert all(order.index(a) < order.index(b) for a in expected for b in set(shown) - set(expected))
+        found, mean = expected[name]
+        text = row[OVERVIEW_LABELS.index("Mean rank")][0]
+        if mean is None:
+            assert text == "\u2013", name
+        else:
+            assert text.startswith(f"{mean:.2f}{len(found)} of 3 tasks"), (name, text)
+            assert text.endswith("partial") == (len(found) < 3), (name, text)
+    assert len({len(found) for found, _ in expected.values()}) >= 3  # full and partial coverage both present
+    task_1 = OVERVIEW_LABELS.index("Task 1: Text \u2192 image R@1")
+    assert any(row[task_1][0].endswith("MTEB") for row in rows.values())  # ranked among MTEB's rows, marked
+    assert "How the overview ranks:" in "".join(scan(files["index.html"]).text)
+
+
+def test_the_real_submissions_put_the_best_model_first_and_the_random_baseline_last(tmp_path):
+    files = build_site(REPO / "submissions", tmp_path / "out")
+    _, rows = table_of(files["index.html"], "table-overview")
+    results = results_in(REPO / "submissions")
+    best_first = sorted(results, key=lambda result: -headline_of(result, "paired"))
+    assert list(rows) == [result["model"]["name"] for result in best_first]
+    assert list(rows)[-1] == "baseline/random" and [row[0][0] for row in rows.values()] == ["1", "2", "3"]
+
+
+def test_one_headline_metric_per_task_in_the_overview_the_task_table_and_the_chart(site):
+    """The overview shows, the task table marks and is ranked by, and the chart is ordered by the
+    same metric: the overview's number of every result is the one of its task table's marked column."""
+    _, submissions, files = site
+    index = files["index.html"].decode()
+    overview_labels, overview = table_of(files["index.html"], "table-overview")
+    for number, (task, path) in enumerate(HEADLINE_PATHS.items(), 1):
+        marked = re.findall(rf'<table id="table-{task}".*?</thead>', index, re.S)[0]
+        [(title, column)] = re.findall(r'<th scope="col" title="([^"]+)" data-col="(\d+)"[^>]*class="num headline"',
+                                       marked)
+        label = {"paired": "R@1", "landform": "mAP", "geolocalization": "F1"}[task]
+        assert title.split(": ")[1].startswith(label) and "rows are ranked by it" in title, title
+        chart = re.findall(rf'<svg [^>]*id="bars-{task}".*?</svg>', index, re.S)[0]
+        assert f"ranked by {label}</text>" in chart.replace("\u2026", "")
+        _, table = table_of(files["index.html"], f"table-{task}")
+        column = int(column)
+        shown = overview_labels.index(next(text for text in overview_labels if text.startswith(f"Task {number}:")))
+        compared = 0
+        for name, row in table.items():
+            if name in overview and row[column][1].get("data-sort"):
+                assert overview[name][shown][1]["data-sort"] == row[column][1]["data-sort"], (task, name)
+                compared += 1
+        assert compared >= 3, task
 
 
 def test_the_about_section_dates_the_submissions_from_git_or_from_the_files(tmp_path):
@@ -499,22 +577,67 @@ def contrast_on_white(colour: str) -> float:
     return 1.05 / (luminance + 0.05)
 
 
-def test_chart_marks_contrast_and_no_two_curves_of_a_chart_look_alike(tmp_path):
-    import re
-
+def test_chart_marks_contrast_with_their_background(tmp_path):
     files = build_site(make_submissions(tmp_path), tmp_path / "out", include=[MINI])
     pages = [data.decode() for name, data in files.items() if name.endswith(".html")]
-    fills = {colour for page in pages for colour in re.findall(r'<(?:rect|circle|polyline|line)[^>]*?'
+    fills = {colour for page in pages for colour in re.findall(r'<(?:rect|circle|polygon|polyline|line)[^>]*?'
                                                                r'(?:fill|stroke)="(#[0-9a-f]{6})"', page)}
     assert fills and {colour: contrast_on_white(colour) for colour in fills if contrast_on_white(colour) < 3} == {}
-    charts = re.findall(r"<svg .*?</svg>", files["index.html"].decode())
-    curves = 0
-    for chart in charts:
-        styles = re.findall(r'<polyline[^>]*stroke="([^"]+)"(?: stroke-width="2")?(?: stroke-dasharray="([^"]+)")?',
-                            chart)
-        assert len(styles) == len(set(styles)), chart[:200]
-        curves = max(curves, len(styles))
-    assert curves >= 3
     from mars_zoo.leaderboard.svg import style
 
-    assert len({style(index) for index in range(24)}) == 24  # past six colours the dashes tell them apart
+    assert len({style(index) for index in range(36)}) == 36  # past six colours the dashes tell series apart
+
+
+def many_models(folder: Path, names: list[str]) -> Path:
+    """A submissions folder of the reproduced result under each of `names` (same scores, so every
+    chart holds one curve or point per name)."""
+    reproduced = json.loads((REPO / "tests" / "fixtures" / "valid" / "reproduced.json").read_text("utf-8"))
+    for index, name in enumerate(names):
+        result = json.loads(json.dumps(reproduced))
+        result["model"].update(name=name, family=name.split("/")[0])
+        (folder / result["model"]["family"]).mkdir(parents=True, exist_ok=True)
+        (folder / result["model"]["family"] / f"{index}.json").write_text(json.dumps(result))
+    return folder
+
+
+def chart_marks(index: str) -> list[dict[str, tuple]]:
+    """Per chart with marks of models: data-entry -> how its curve (stroke, dash) or point (shape, fill)
+    looks, and the entries that have a direct label."""
+    charts = []
+    for chart in re.findall(r"<svg .*?</svg>", index, re.S):
+        looks: dict[str, tuple] = {}
+        for match in re.finditer(r'<polyline ([^>]*)>', chart):
+            attributes = dict(re.findall(r'([\w-]+)="([^"]*)"', match.group(1)))
+            if "data-entry" in attributes:
+                looks[attributes["data-entry"]] = ("curve", attributes["stroke"], attributes.get("stroke-dasharray"))
+        for entry, attributes in re.findall(r'<g data-entry="([^"]+)">(?:<g>.*?</g>)?<(?:circle|rect|polygon) ([^>]*)>',
+                                            chart):
+            point = dict(re.findall(r'([\w-]+)="([^"]*)"', attributes))
+            looks[entry] = ("point", point["class"], point["fill"])
+        labelled = set(re.findall(r'<g data-entry="([^"]+)"><line [^>]*class="leader"', chart))
+        if looks:
+            charts.append({"looks": looks, "labelled": labelled})
+    return charts
+
+
+def test_more_than_seven_models_stay_apart_and_each_keeps_its_colour_across_builds(tmp_path):
+    names = [f"fam{index % 3}/model-{index}" for index in range(11)]
+    first = build_site(many_models(tmp_path / "a", names), tmp_path / "out-a")["index.html"].decode()
+    # Another build: some models gone, others added.
+    others = names[3:9] + ["new/one", "new/two", "zzz/three"]
+    second = build_site(many_models(tmp_path / "b", others), tmp_path / "out-b")["index.html"].decode()
+    colours = []
+    for index, count in ((first, len(names)), (second, len(others))):
+        charts = chart_marks(index)
+        kinds = {next(iter(chart["looks"].values()))[0] for chart in charts}
+        assert kinds == {"curve", "point"} and all(len(chart["looks"]) == count for chart in charts)
+        for chart in charts:
+            # No two curves (colour and dash) or points (shape and colour) of a chart look alike,
+            # and each is named by a direct label.
+            assert len(set(chart["looks"].values())) == count, chart["looks"]
+            assert chart["labelled"] == set(chart["looks"])
+        colours.append({entry.split("#")[0]: looks[-1] if looks[0] == "point" else looks[1]
+                        for chart in charts for entry, looks in chart["looks"].items()})
+    shared = set(colours[0]) & set(colours[1])
+    assert len(shared) == 6 and {page: colours[0][page] for page in shared} == {page: colours[1][page] for page in shared}
+    assert len(set(colours[0].values())) >= 4  # the palette is used, not one colour for all

@@ -1,4 +1,7 @@
-"""Confidence intervals in the leaderboard tables: in the tooltip, and a mark where adjacent rows overlap."""
+"""Confidence intervals in the leaderboard tables: printed under each value, a mark where adjacent
+rows overlap, and bold for every value tied with the best."""
+
+import re
 
 
 def test_tables_show_intervals_and_mark_adjacent_overlaps():
@@ -51,22 +54,25 @@ def test_the_overview_shows_intervals_and_marks_overlaps_with_the_next_better_re
     assert OVERLAP_MARK in rows["x/b"] and OVERLAP_MARK not in rows["x/a"] and OVERLAP_MARK not in rows["x/c"]
 
 
-def test_the_task_1_headline_interval_is_the_bootstrap_of_the_per_pair_mean():
-    import numpy as np
+def test_task_tables_print_every_interval_and_bold_every_value_tied_with_the_best():
+    from mars_zoo.leaderboard.columns import TASKS_BY_KEY
+    from mars_zoo.leaderboard.entries import Entry
+    from mars_zoo.leaderboard.tables import table, task_headers, task_rows
 
-    from mars_zoo.leaderboard.columns import HEADLINES
-    from mars_zoo.uncertainty import paired_confidence
+    entries = [Entry(result_with(name, value, interval), name, True, name, name, "#000")
+               for name, value, interval in (("x/a", 0.5, [0.4, 0.6]), ("x/b", 0.45, [0.35, 0.55]),
+                                             ("x/c", 0.38, [0.3, 0.39]), ("x/d", 0.1, None))]
+    task = TASKS_BY_KEY["landform"]
+    html = str(table("t", "c", task_headers(task, True), task_rows(task, list(enumerate(entries, 1)), "", True)))
+    cells = {name: html[html.index(f">{name[2:]}</a>"):].split("</tr>")[0] for name in ("x/a", "x/b", "x/c", "x/d")}
 
-    ranks = np.random.default_rng(3).integers(1, 4, size=(2, 200))
-    per_query = {"t2i": {"rank": ranks[0].tolist()}, "i2t": {"rank": ranks[1].tolist()}}
-    result = result_with("x/a", per_query=per_query, seed=11)
-    low, high = HEADLINES[0].interval(result)
-    # Independently: the same draws as the file's intervals (seed 11, 1000 resamples of the 200 pairs).
-    draws = np.random.default_rng(11).integers(0, 200, size=(1000, 200))
-    means = ((ranks[0] <= 1).astype(float)[draws].mean(axis=1) + (ranks[1] <= 1).astype(float)[draws].mean(axis=1)) / 2
-    assert [low, high] == np.percentile(means, [2.5, 97.5]).tolist()
-    # Both directions alike: the mean's interval is each direction's own, as the file states it.
-    same = result_with("x/a", per_query={"t2i": per_query["t2i"], "i2t": per_query["t2i"]}, seed=11)
-    assert list(HEADLINES[0].interval(same)) == paired_confidence(same["tasks"]["paired"]["per_query"], 11)[
-        "metrics"]["t2i"]["r1"]
-    assert HEADLINES[0].interval(result_with("x/a", 0.5, [0.4, 0.6])) is None  # no task 1 at all
+    def headline(row):  # the mAP cell: the only one whose value is a fraction
+        return re.search(r'<td data-sort="0\.\d+.*?</td>', row).group()
+
+    # Printed, not only in a tooltip: 'low-high' as the table formats percent.
+    assert "40.00\u201360.00" in headline(cells["x/a"]) and "30.00\u201339.00" in headline(cells["x/c"])
+    assert "\u2013" not in headline(cells["x/d"]).split(">", 1)[1]  # no interval in the file: none shown
+    # Bold: the best (x/a) and x/b, whose interval overlaps x/a's; x/c's does not reach 40.00.
+    bold = {name for name, row in cells.items() if 'class="num best"' in headline(row).split(">", 1)[0]}
+    assert bold == {"x/a", "x/b"}
+    assert "statistically tied with the best" in cells["x/b"] and "statistically tied" not in cells["x/a"]

@@ -60,17 +60,33 @@ def test_nothing_refers_to_documents_outside_the_repository():
     assert outside == []
 
 
+def test_the_methodology_page_links_every_heading_and_lists_them_in_its_contents():
+    from mars_zoo.leaderboard.methodology import methodology_page
+
+    page = methodology_page("0").decode("utf-8")
+    headings = re.findall(r'<h([23]) id="([^"]+)">(.*?) <a href="#([^"]+)" class="anchor"', page)
+    written = re.findall(r"^(#{2,3}) (.+)$", DOCUMENT.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert [(str(len(hashes)), text.replace("`", "")) for hashes, text in written] == \
+        [(level, re.sub(r"<[^>]+>", "", text)) for level, _, text, _ in headings]
+    assert all(own == target for _, own, _, target in headings) and len({own for _, own, _, _ in headings}) == \
+        len(headings)
+    contents = page[page.index('<nav class="toc"'):page.index("</nav>", page.index('<nav class="toc"'))]
+    assert re.findall(r'href="#([^"]+)"', contents) == [own for _, own, _, _ in headings]
+    assert page.index('<nav class="toc"') < page.index("<h2 ")
+
+
 def test_the_site_has_a_methodology_page_linked_from_every_page(tmp_path):
     from fixtures.site_inputs import REPRODUCED
     from mars_zoo.leaderboard.entries import make_entries
-    from mars_zoo.leaderboard.svg import style
     from mars_zoo.submissions import validate_paths
 
-    entries = make_entries(validate_paths([REPRODUCED], known_models=None).results, style)
+    entries = make_entries(validate_paths([REPRODUCED], known_models=None).results)
     files = render_site(entries, version="0")
     page = files["methodology.html"].decode("utf-8")
-    assert "<h1>The MarsRetrieval evaluation protocol</h1>" in page
-    assert "<h2>Task 3: global geo-localization</h2>" in page
+    assert re.search(r'<h1 id="the-marsretrieval-evaluation-protocol">The MarsRetrieval evaluation protocol ', page)
+    assert '<h2 id="task-3-global-geo-localization">Task 3: global geo-localization <a href="#task-3-global-geo-' \
+           'localization" class="anchor" aria-label="Link to the section Task 3: global geo-localization">#</a></h2>' \
+        in page
     for template in protocol.PROMPT_TEMPLATES:
         assert f"<code>{template}</code>" in page
     assert 'href="assets/style.css"' in page and "Content-Security-Policy" in page

@@ -20,6 +20,8 @@ from typing import Sequence
 
 from mars_zoo import __version__
 from mars_zoo.errors import MarsZooError
+from mars_zoo.leaderboard.compare import PAGE as COMPARE_PAGE
+from mars_zoo.leaderboard.compare import compare_page
 from mars_zoo.leaderboard.context import SUBMIT_PAGE, Change, submissions_history, submit_page
 from mars_zoo.leaderboard.entries import Entry, make_entries
 from mars_zoo.leaderboard.export import downloads
@@ -28,12 +30,11 @@ from mars_zoo.leaderboard.methodology import PAGE as METHODOLOGY_PAGE
 from mars_zoo.leaderboard.methodology import methodology_page
 from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.overview import standings
-from mars_zoo.leaderboard.svg import style
 from mars_zoo.reporting import Reporter, printable
 from mars_zoo.safe_paths import path_under
 from mars_zoo.submissions import validate_paths
 
-ASSETS = ("style.css", "leaderboard.js")
+ASSETS = ("style.css", "leaderboard.js", "favicon.svg")
 MARKER = ".mars-zoo-site"  # marks a folder this build may replace, and lists what it wrote there
 MARKER_HEADER = "Built by 'mars-zoo leaderboard build', which wrote the files below; the next build replaces them.\n"
 SHOWN_PROBLEMS = 20
@@ -53,21 +54,21 @@ def load_entries(submissions: Path, include: Sequence[Path] = ()) -> list[Entry]
             f"The leaderboard is built only from valid result files; fix these (or run "
             f"'mars-zoo validate' for the full list):\n{shown}" + (f"\n... and {more} more" if more > 0 else "")
         )
-    return make_entries(validation.results, style)
+    return make_entries(validation.results)
 
 
 def render_site(entries: Sequence[Entry], version: str = __version__, history: list[Change] | None = None,
                 guide: str | None = None) -> dict[str, bytes]:
     """Every file of the site: relative path -> contents. `history` is the submissions'
     changelog and `guide` their README.md (the submission guide), where known."""
-    files: dict[str, bytes] = {"index.html": index_page(entries, version, history, guide is not None),
-                               METHODOLOGY_PAGE: methodology_page(version)}
-    if guide is not None:
-        files[SUBMIT_PAGE] = submit_page(guide, version)
+    real = [entry for entry in entries if not entry.synthetic]
+    files: dict[str, bytes] = {"index.html": index_page(entries, version, history),
+                               METHODOLOGY_PAGE: methodology_page(version), SUBMIT_PAGE: submit_page(guide, version),
+                               COMPARE_PAGE: compare_page(real, version)}
     by_page: dict[str, list[Entry]] = defaultdict(list)
     for entry in entries:
         by_page[entry.page].append(entry)
-    ranks = standings([entry for entry in entries if not entry.synthetic])
+    ranks = {entry.key: standing for standing, entry in standings(real)}
     for page, page_entries in by_page.items():
         files[page] = model_page(page_entries, version, ranks)
     assets = resources.files("mars_zoo.leaderboard").joinpath("assets")

@@ -1,6 +1,13 @@
 """Which numbers the leaderboard shows for each task, how they are read from a result and
 how they are formatted. Tables, charts and the CSV download all use these definitions, so a
 metric is named and formatted the same way everywhere.
+
+Each task has one headline metric (`Task.headline`), the one its declaration names: the overview
+shows it, the task's table is ranked by it and its chart is ordered by it. MarsRetrieval's three
+tasks take their declarations (metrics with the direction that is better, headline) from the
+result schema, which pins them as every run records them; a plugin's task takes the one its
+results record (`declared_task`). A value that is absent is written `MISSING` everywhere; one
+that cannot exist (a text task of an image-only model) `NOT_APPLICABLE`.
 """
 
 from __future__ import annotations
@@ -9,10 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
+from mars_zoo.results_schema import load_schema
 
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
 RANK = "rank"  # MedR: shown as an integer, lower is better
 NUMBER = "number"  # a metric a task's declaration names: shown as it is, to four significant digits
+MISSING = "\u2013"  # not measured, not reported or not stated
+NOT_APPLICABLE = "n/a"  # cannot be measured: the model lacks the modality the task needs
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,7 @@ class Task:
     details: tuple[Detail, ...] = ()
     protocol: Detail | None = None
     reference_protocol: str | None = None
+    needs: tuple[str, ...] = ("image", "text")  # the modalities a model needs for the headline
 
     @property
     def heading(self) -> str:
@@ -89,6 +100,17 @@ class Task:
     @property
     def headline_column(self) -> Column:
         return next(column for column in self.columns if column.key == self.headline)
+
+    @property
+    def headline_name(self) -> str:
+        """The headline metric in words, as headers and chart titles name it: its label, after its
+        group where the task's metrics come in groups ('Text \u2192 image R@1', 'mAP')."""
+        column = self.headline_column
+        return f"{column.group} {column.label}" if len({c.group for c in self.columns}) > 1 else column.label
+
+    def applies(self, modalities: Sequence[str]) -> bool:
+        """Whether a model of these modalities can be measured on the headline metric."""
+        return set(self.needs) <= set(modalities)
 
     def protocol_of(self, result: dict[str, Any]) -> str | None:
         """The protocol `result`'s numbers of this task were measured under (None: not stated)."""
@@ -122,15 +144,25 @@ IMAGE_PREPARATION = Detail(
     "so rows are ranked only among rows of the same preparation: the paper's first, then the others, marked.")
 
 
-def _paired_columns() -> tuple[Column, ...]:
-    columns = []
-    for direction, group in (("t2i", "Text \u2192 image"), ("i2t", "Image \u2192 text")):
-        for metric, label, kind in (("r1", "R@1", FRACTION), ("r10", "R@10", FRACTION),
-                                    ("mrr", "MRR", FRACTION), ("medr", "MedR", RANK)):
-            columns.append(Column(f"paired.{direction}.{metric}", label, group, kind))
-    return tuple(columns)
+def _declaration(name: str) -> dict[str, Any]:
+    """A MarsRetrieval task's declaration, as the result schema pins it."""
+    defs = load_schema()["$defs"]
+    return next(definition["properties"]["declaration"]["const"] for definition in defs.values()
+                if definition.get("properties", {}).get("declaration", {}).get("const", {}).get("name") == name)
 
 
+def _declared_columns(name: str, labels: dict[str, tuple[str, str, str]]) -> tuple[Column, ...]:
+    """The task's declared metrics in their declared order, each with its direction and, from
+    `labels` (metric -> label, group, kind), how the site names and formats it."""
+    metrics = _declaration(name)["metrics"]
+    return tuple(Column(f"{name}.{metric}", *labels[metric], direction) for metric, direction in metrics.items())
+
+
+def _headline(name: str) -> str:
+    return f"{name}.{_declaration(name)['headline']}"
+
+
+DIRECTIONS = {"t2i": "Text \u2192 image", "i2t": "Image \u2192 text"}
 GEO_MODES = ("text", "image", "hybrid")
 
 TASKS = (
@@ -141,9 +173,12 @@ TASKS = (
         summary="Each image must find its own caption among all captions, and each caption its "
         "image (R@k: share of queries whose match ranks in the top k; MRR: mean reciprocal rank; "
         "MedR: median rank, lower is better, shown rounded to an integer as the published code prints "
-        "it). Ranked by text-to-image R@1.",
-        columns=_paired_columns(),
-        headline="paired.t2i.r1",
+        "it).",
+        columns=_declared_columns("paired", {
+            f"{direction}.{metric}": (label, group, kind) for direction, group in DIRECTIONS.items()
+            for metric, label, kind in (("r1", "R@1", FRACTION), ("r10", "R@10", FRACTION), ("mrr", "MRR", FRACTION),
+                                        ("medr", "MedR", RANK))}),
+        headline=_headline("paired"),
         details=(IMAGE_PREPARATION,),
         protocol=IMAGE_PREPARATION,
         reference_protocol=PUBLISHED_PREPARATION,
@@ -153,14 +188,12 @@ TASKS = (
         number=2,
         title="Landform retrieval",
         summary="One text query per landform class ranks every image; the images of that class "
-        "are relevant. Means over classes. Ranked by mAP.",
-        columns=(
-            Column("landform.map", "mAP", "Mean over classes"),
-            Column("landform.r_precision", "R-Precision", "Mean over classes"),
-            Column("landform.ndcg@10", "nDCG@10", "Mean over classes"),
-            Column("landform.hit@10", "Hit@10", "Mean over classes"),
-        ),
-        headline="landform.map",
+        "are relevant. Means over classes.",
+        columns=_declared_columns("landform", {
+            metric: (label, "Mean over classes", FRACTION)
+            for metric, label in (("map", "mAP"), ("r_precision", "R-Precision"), ("ndcg@10", "nDCG@10"),
+                                  ("hit@10", "Hit@10"))}),
+        headline=_headline("landform"),
     ),
     Task(
         key="geolocalization",
@@ -168,14 +201,13 @@ TASKS = (
         title="Global geo-localization",
         summary="A query (text, example images, or both: hybrid) ranks about 1.4 million CTX tiles "
         "of the whole planet; retrieved tiles within 0.5\u00b0 of a catalogued landform count. "
-        "Best F1 over K and the area under the precision-recall curve, means over landforms. "
-        "Ranked by image-query F1, the mode every model can run.",
-        columns=tuple(
-            Column(f"geolocalization.{mode}.{metric}", label, f"{mode.capitalize()} query")
-            for mode in GEO_MODES
-            for metric, label in (("f1", "F1"), ("auprc", "AUPRC"))
-        ),
-        headline="geolocalization.image.f1",
+        "Best F1 over K and the area under the precision-recall curve, means over landforms. Image "
+        "queries are the mode every model can run, image-only models included.",
+        columns=_declared_columns("geolocalization", {
+            f"{mode}.{metric}": (label, f"{mode.capitalize()} query", FRACTION)
+            for mode in GEO_MODES for metric, label in (("f1", "F1"), ("auprc", "AUPRC"))}),
+        headline=_headline("geolocalization"),
+        needs=("image",),
     ),
 )
 
@@ -186,7 +218,7 @@ def declared_task(declaration: dict[str, Any]) -> Task:
     """The table of a task other than MarsRetrieval's three, from the declaration a result file
     records with its scores: one column per declared metric, ranked by its headline."""
     return Task(key=declaration["name"], number=None, title=declaration["title"],
-                summary=f"A task registered by a plugin ({declaration['name']}). Ranked by {declaration['headline']}.",
+                summary=f"A task registered by a plugin ({declaration['name']}).",
                 columns=tuple(Column(f"{declaration['name']}.{name}", name, declaration["title"], NUMBER, direction)
                               for name, direction in declaration["metrics"].items()),
                 headline=f"{declaration['name']}.{declaration['headline']}")
@@ -214,7 +246,7 @@ def format_value(value: float | None, kind: str = FRACTION) -> str:
     the downloads keep the raw value.
     """
     if value is None:
-        return "\u2013"
+        return MISSING
     if kind == RANK:
         return str(round(value))
     if kind == NUMBER:
@@ -236,46 +268,4 @@ def sort_key(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
-@dataclass(frozen=True)
-class Headline:
-    """The one number per task in the overview table: the mean of `columns` (all of them must
-    be present), named in the header. `needs` is the modality the number cannot be measured
-    without, so a model lacking it reads "not applicable" rather than missing."""
-
-    task: str
-    label: str
-    explanation: str
-    columns: tuple[str, ...]
-    needs: str = "text"
-
-    def value(self, result: dict[str, Any]) -> float | None:
-        values = [COLUMNS_BY_KEY[key].value(result) for key in self.columns]
-        return None if not values or None in values else sum(values) / len(values)
-
-    def interval(self, result: dict[str, Any]) -> tuple[float, float] | None:
-        """The number's 95% interval: the file's own where it is one metric; for a mean of
-        several (task 1's R@1 of both directions) the bootstrap of the per-pair mean, from the
-        per-pair ranks the file keeps and the seed of its intervals, where it has both."""
-        if len(self.columns) == 1:
-            return COLUMNS_BY_KEY[self.columns[0]].interval(result)
-        section = result["tasks"].get(self.task) or {}
-        if set(self.columns) != set(MEAN_R1) or "per_query" not in section or "confidence" not in section:
-            return None
-        from mars_zoo.uncertainty import paired_mean_r1_interval
-
-        low, high = paired_mean_r1_interval(section["per_query"], section["confidence"]["seed"])
-        return low, high
-
-    def applies(self, modalities: Sequence[str]) -> bool:
-        return self.needs in modalities
-
-
 COLUMNS_BY_KEY = {column.key: column for task in TASKS for column in task.columns}
-
-MEAN_R1 = ("paired.t2i.r1", "paired.i2t.r1")
-HEADLINES = (
-    Headline("paired", "Mean R@1", "Task 1: mean of text-to-image and image-to-text R@1 (%)", MEAN_R1),
-    Headline("landform", "mAP", "Task 2: mean average precision over landform classes (%)", ("landform.map",)),
-    Headline("geolocalization", "Text F1", "Task 3: best F1 of text queries, mean over landforms (%)",
-             ("geolocalization.text.f1",)),
-)

@@ -22,6 +22,12 @@ from mars_zoo.leaderboard.layout import BENCHMARK_URL, document
 from mars_zoo.leaderboard.methodology import render_markdown
 
 SUBMIT_PAGE = "submit.html"
+SHORT_GUIDE = """# How to submit a result
+
+Run `mars-zoo run MODEL --out FILE`, check the file with `mars-zoo validate FILE`, and open a pull
+request that adds it under `submissions/<family>/` of the mars-zoo repository. The guide in that
+folder's README.md says more.
+"""
 CHANGELOG_SHOWN = 30
 GIT_TIMEOUT_S = 20
 BIBTEX = """@misc{marsretrieval2026,
@@ -94,10 +100,9 @@ def _changelog(history: list[Change] | None) -> Markup:
     return el("ul", items, class_="changelog")
 
 
-def context_section(entries: Sequence[Entry], history: list[Change] | None, has_guide: bool) -> Markup:
+def context_section(entries: Sequence[Entry], history: list[Change] | None) -> Markup:
     updated = last_updated(history, entries)
-    submit = (el("a", "How to submit a result", href=SUBMIT_PAGE) if has_guide
-              else "How to submit a result: see submissions/README.md in the repository")
+    submit = el("a", "How to submit a result", href=SUBMIT_PAGE)
     return el(
         "section",
         el("h2", "About"),
@@ -117,6 +122,8 @@ def context_section(entries: Sequence[Entry], history: list[Change] | None, has_
     )
 
 
-def submit_page(guide: str, version: str) -> bytes:
-    body = el("section", render_markdown(guide), class_="methodology", id="submit")
+def submit_page(guide: str | None, version: str) -> bytes:
+    """The submission guide (the submissions folder's README.md), or where it is missing the
+    short version of it."""
+    body = el("section", render_markdown(guide or SHORT_GUIDE), class_="methodology", id="submit")
     return document("How to submit a result \u2014 mars-zoo", [body], "", version)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
 from mars_zoo.leaderboard.columns import Task
+from mars_zoo.leaderboard.svg import model_styles
 from mars_zoo.submissions import ResultFile
 
 T = TypeVar("T")
@@ -44,7 +45,8 @@ class Entry:
     slug: str
     anchor: str
     color: str
-    dash: str = ""  # the dash pattern of its curves (see svg.style)
+    dash: str = ""  # the dash pattern of its curves and
+    shape: str = "circle"  # the shape of its points (see svg.model_styles)
 
     @property
     def model(self) -> dict[str, Any]:
@@ -85,9 +87,14 @@ class Entry:
         return f"{self.page}#{self.anchor}"
 
     @property
+    def ident(self) -> str:
+        """Names the result in the site's files and addresses (the comparison page's `?a=`)."""
+        return f"{self.slug}--{self.anchor}"
+
+    @property
     def result_file(self) -> str:
         """Where the site keeps a copy of the result file, as validated."""
-        return f"data/results/{self.slug}--{self.anchor}.json"
+        return f"data/results/{self.ident}.json"
 
     @property
     def weights_url(self) -> str | None:
@@ -151,13 +158,13 @@ def _order(result: ResultFile) -> tuple:
             model.get("revision") or "", data["benchmark"]["name"], result.display)
 
 
-def make_entries(results: Sequence[ResultFile], style: Callable[[int], tuple[str, str]]) -> list[Entry]:
+def make_entries(results: Sequence[ResultFile]) -> list[Entry]:
     """Entries in a stable order (real before synthetic, then by model name, provenance,
-    revision, file); one style (colour and dash, `style(index)`) per model name, kept across
-    every chart."""
+    revision, file); one style (colour, dash and point shape, `model_styles`) per model name, kept
+    across every chart, its colour across builds too."""
     ordered = sorted(results, key=_order)
     names = sorted({shown_name(result.data["model"]) for result in ordered})
-    styles = {name: style(index) for index, name in enumerate(names)}
+    styles = model_styles(names)
     slugs = {name: _slug(name) for name in names}
     if len(set(slugs.values())) != len(slugs):  # two names with the same readable form
         slugs = {name: f"{slug}-{hashlib.sha256(name.encode('utf-8')).hexdigest()[:10]}"

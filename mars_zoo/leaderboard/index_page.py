@@ -14,7 +14,7 @@ from mars_zoo.leaderboard.overview import overview_table
 from mars_zoo.leaderboard.svg import no_data, stack
 from mars_zoo.leaderboard.tables import (
     FILTERS, MODEL_HEADER, Header, Row, details_note, entry_attributes, filter_values, metric_cell, model_cell,
-    table, task_headers, task_rows,
+    notation, table, task_headers, task_rows,
 )
 
 DOWNLOADS = (
@@ -75,10 +75,10 @@ def _per_landform(entries: Sequence[Entry], table_id: str) -> Markup:
 def _task_section(task: Task, entries: Sequence[Entry]) -> Markup:
     ranking = ranked(entries, task)
     with_task = [entry for _, entry in ranking]
-    parts = [el("h2", task.heading), el("p", task.summary)]
+    parts = [el("h2", task.heading), el("p", task.summary, f" Ranked by {task.headline_name}.")]
     if ranking:
-        unit = " (scores in %)" if task.headline_column.kind == FRACTION else ""
-        parts += [table(f"table-{task.key}", f"{task.heading}{unit}",
+        unit = "scores in %, " if task.headline_column.kind == FRACTION else ""
+        parts += [table(f"table-{task.key}", f"{task.heading} ({unit}ranked by {task.headline_name})",
                         task_headers(task, True), task_rows(task, ranking, "", True), filterable=True),
                   details_note(task)]
     parts.append(plots.task_bars(task, with_task, f"bars-{task.key}"))
@@ -126,6 +126,11 @@ def _intro(real: Sequence[Entry], synthetic: Sequence[Entry]) -> Markup:
 
 
 def _legend() -> Markup:
+    """What the badges and the tables' marks mean."""
+    return el("div", _badges(), notation(), id="legend")
+
+
+def _badges() -> Markup:
     return el(
         "ul",
         el("li", el("span", "reproduced", class_="badge badge-reproduced"),
@@ -154,12 +159,12 @@ def _downloads() -> Markup:
 
 
 def index_page(entries: Sequence[Entry], version: str, history: list[Change] | None = None,
-               has_guide: bool = False) -> bytes:
+) -> bytes:
     """The front page; `history` is the submissions' changelog (`context.submissions_history`)."""
     real = [entry for entry in entries if not entry.synthetic]
     synthetic = [entry for entry in entries if entry.synthetic]
     body = [_intro(real, synthetic), overview_table(real), _filters(entries), _legend()]
     body += [_task_section(task, real) for task in tasks_of([entry.data for entry in real])]
-    body += [_size_section(real), _synthetic_section(synthetic), _downloads(), context_section(real, history, has_guide)]
+    body += [_size_section(real), _synthetic_section(synthetic), _downloads(), context_section(real, history)]
     return document("MarsRetrieval leaderboard \u2014 mars-zoo", body, "", version, index=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from mars_zoo.leaderboard.columns import MISSING
 from mars_zoo.leaderboard.html import Markup, el, external_link
 from mars_zoo.leaderboard.html import document as html_document  # this module's `document` frames it
 
@@ -28,6 +29,8 @@ NAV = (
     ("downloads", "Downloads"),
     ("about", "About"),
 )
+PAGES = (("compare.html", "Compare"), ("methodology.html", "Methodology"), ("submit.html", "Submit"))
+FAVICON = "assets/favicon.svg"
 
 
 def document(title: str, body: Sequence[Any], prefix: str, version: str, *, index: bool = False) -> bytes:
@@ -38,7 +41,9 @@ def document(title: str, body: Sequence[Any], prefix: str, version: str, *, inde
         el("meta", name="viewport", content="width=device-width, initial-scale=1"),
         el("meta", http_equiv="Content-Security-Policy", content=CONTENT_SECURITY_POLICY),
         el("meta", name="referrer", content="no-referrer"),
+        el("meta", name="color-scheme", content="light dark"),
         el("title", title),
+        el("link", rel="icon", href=f"{prefix}{FAVICON}", type="image/svg+xml"),
         el("link", rel="stylesheet", href=f"{prefix}assets/style.css"),
         el("script", src=f"{prefix}assets/leaderboard.js", defer=True),
     )
@@ -52,7 +57,7 @@ def _header(prefix: str, index: bool) -> Markup:
     # filters and sorts the script keeps there), where 'index.html#x' would load the page afresh.
     target = "" if index else f"{prefix}index.html"
     links = [el("li", el("a", label, href=f"{target}#{anchor}")) for anchor, label in NAV]
-    links.append(el("li", el("a", "Methodology", href=f"{prefix}methodology.html")))
+    links += [el("li", el("a", label, href=f"{prefix}{page}"), class_="page-link") for page, label in PAGES]
     return el(
         "header",
         el("p", el("a", SITE_NAME, href=f"{prefix}index.html", class_="brand"), " leaderboard for ",
@@ -70,11 +75,11 @@ def _footer(version: str) -> Markup:
 def text_of(value: Any) -> str:
     """A JSON value as plain text for people."""
     if value is None:
-        return "\u2013"
+        return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
-        return ", ".join(text_of(item) for item in value) or "\u2013"
+        return ", ".join(text_of(item) for item in value) or MISSING
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)

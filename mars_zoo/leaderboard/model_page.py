@@ -8,12 +8,14 @@ from typing import Any, Sequence
 
 from mars_zoo.leaderboard import plots
 from mars_zoo.leaderboard.columns import (
-    GEO_MODES, HEADLINES, LANDFORM_CLASS_METRICS, RANK, TASKS_BY_KEY, declared_task, format_value, tasks_of,
+    COLUMNS_BY_KEY, GEO_MODES, LANDFORM_CLASS_METRICS, MISSING, RANK, TASKS, TASKS_BY_KEY, Column, declared_task,
+    format_value, tasks_of,
 )
+from mars_zoo.leaderboard.compare import compare_url
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el, external_link, join
 from mars_zoo.leaderboard.layout import definitions, document, notes, text_of
-from mars_zoo.leaderboard.overview import APART, headline_cell
+from mars_zoo.leaderboard.overview import PARTIAL, Standing, headline_cell
 from mars_zoo.leaderboard.svg import stack
 from mars_zoo.leaderboard.tables import (
     TEXT, Cell, Header, Row, badge, details_note, format_parameters, metric_cell, metric_header, short_revision,
@@ -149,6 +151,11 @@ def _timings(body: dict[str, Any]) -> Markup | None:
     return definitions(pairs, "facts compact") if pairs else None
 
 
+def _metric(entry: Entry, column: Column) -> Cell:
+    """A metric of the result with its 95% interval, where the file has one."""
+    return metric_cell(column.value(entry.data), column.kind, column.interval(entry.data))
+
+
 def _paired(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     task = TASKS_BY_KEY["paired"]
     metrics = [column for column in task.columns if column.group == task.columns[0].group]
@@ -157,7 +164,7 @@ def _paired(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     for direction, label in (("t2i", "Text \u2192 image"), ("i2t", "Image \u2192 text")):
         values = body["metrics"].get(direction)
         if values:
-            rows.append(Row([Cell(label)] + [metric_cell(values.get(column.key.rsplit(".", 1)[1]), column.kind)
+            rows.append(Row([Cell(label)] + [_metric(entry, COLUMNS_BY_KEY[f"paired.{direction}.{column.key.rsplit('.', 1)[1]}"])
                                              for column in metrics]))
     facts = [("Caption", body.get("caption")), ("Image source", body.get("source"))]
     facts += [(detail.label, detail.value(entry.data) or "not stated") for detail in task.details]
@@ -170,7 +177,7 @@ def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]
     task = TASKS_BY_KEY["landform"]
     parts = [table(f"{table_id}-means", "Task 2 means over classes (%)",
                    [metric_header(column) for column in task.columns],
-                   [Row([metric_cell(column.value(entry.data), column.kind) for column in task.columns])],
+                   [Row([_metric(entry, column) for column in task.columns])],
                    sortable=False, named_by=_heading_id(entry.anchor))]
     per_class = body.get("per_class", [])
     if per_class:
@@ -187,7 +194,7 @@ def _landform(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]
 def _geo(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]:
     parts = [definitions([(term, body.get(key)) for term, key in
                           (("K max", "k_max"), ("Radius (degrees)", "radius_deg")) if key in body])]
-    mode_rows = [Row([Cell(mode)] + [metric_cell(body["metrics"][mode].get(metric), "fraction")
+    mode_rows = [Row([Cell(mode)] + [_metric(entry, COLUMNS_BY_KEY[f"geolocalization.{mode}.{metric}"])
                                      for metric in ("f1", "auprc")])
                  for mode in GEO_MODES if mode in body["metrics"]]
     parts.append(table(f"{table_id}-modes", "Task 3 means over landforms (%)",
@@ -215,8 +222,8 @@ def _declared(entry: Entry, body: dict[str, Any], table_id: str) -> list[Markup]
     """A task a plugin declares: its declared metrics, as the result's declaration names them."""
     task = declared_task(body["declaration"])
     return [table(f"{table_id}-metrics", f"{task.title}: declared metrics",
-                  [metric_header(column) for column in task.columns],
-                  [Row([metric_cell(column.value(entry.data), column.kind) for column in task.columns])],
+                  [metric_header(column, column.key == task.headline) for column in task.columns],
+                  [Row([_metric(entry, column) for column in task.columns])],
                   sortable=False, named_by=_heading_id(entry.anchor))]
 
 
@@ -264,38 +271,39 @@ def _compared(reproduced: Sequence[Entry], reported: Sequence[Entry]) -> tuple[E
 def _difference(reproduced: Entry, reported: Entry) -> Row:
     """Reproduced minus reported, per headline number measured under the same protocol in both."""
     cells = [Cell("Reproduced \u2212 reported (points)"), Cell("")]
-    for headline in HEADLINES:
-        task = TASKS_BY_KEY[headline.task]
-        new, old = headline.value(reproduced.data), headline.value(reported.data)
+    for task in TASKS:
+        column = task.headline_column
+        new, old = column.value(reproduced.data), column.value(reported.data)
         if new is None or old is None:
-            cells.append(Cell("\u2013", "", "num missing"))
+            cells.append(Cell(MISSING, "", "num missing"))
         elif task.protocol_of(reproduced.data) != task.protocol_of(reported.data):
-            cells.append(Cell("\u2013", "", "num missing", "not compared: measured under different protocols ("
+            cells.append(Cell(MISSING, "", "num missing", "not compared: measured under different protocols ("
                               f"{task.protocol_of(reproduced.data)} and {task.protocol_of(reported.data) or 'not stated'})"))
         else:
             cells.append(Cell(f"{(new - old) * 100:+.2f}", repr(new - old), "num"))
     return Row(cells)
 
 
-def _standing(rank: int | None, covered: int, ranked_count: int) -> str:
-    if rank is not None:
-        return f"{rank} of {ranked_count}"
-    if covered == len(HEADLINES):
-        return f"not ranked ({APART})"
-    return f"not ranked ({covered} of {len(HEADLINES)} headline numbers)"
+def _standing(standing: Standing, ranked_count: int) -> str:
+    """'2 of 5 (mean rank 1.50 over 2 of 3 tasks, partial)', or why there is no place."""
+    if standing.rank is None:
+        return f"not ranked ({standing.words().removeprefix('not ranked: ')})"
+    partial = f", {PARTIAL}" if standing.partial else ""
+    return (f"{standing.rank} of {ranked_count} (mean rank {standing.mean:.2f} over {standing.covered} of "
+            f"{standing.tasks} tasks{partial})")
 
 
-def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]]) -> list[Markup]:
-    """The first screen: rank and headline numbers of every result of the model side by side
-    (with the difference where it was both reported and reproduced), then the links."""
+def _summary(entries: Sequence[Entry], ranks: dict[str, Standing]) -> list[Markup]:
+    """The first screen: overview place and headline numbers of every result of the model side by
+    side (with the difference where it was both reported and reproduced), then the links."""
     real = [entry for entry in entries if not entry.synthetic]
-    ranked_count = sum(rank is not None for rank, _ in ranks.values())
-    headers = [Header("Result", "", TEXT), Header("Cross-task rank", "", TEXT)] + [
-        Header(f"Task {index}: {headline.label}", "", title=headline.explanation)
-        for index, headline in enumerate(HEADLINES, 1)]
+    ranked_count = sum(standing.rank is not None for standing in ranks.values())
+    headers = [Header("Result", "", TEXT), Header("Overview rank", "", TEXT)] + [
+        Header(f"Task {task.number}: {task.headline_name}", "", title=f"Task {task.number}: {task.headline_name} (%)")
+        for task in TASKS]
     rows = [Row([Cell(el("a", badge(entry.provenance, entry.provenance), href=f"#{entry.anchor}")),
-                 Cell(_standing(*ranks[entry.key], ranked_count))]
-                + [headline_cell(headline, entry) for headline in HEADLINES]) for entry in real]
+                 Cell(_standing(ranks[entry.key], ranked_count))]
+                + [headline_cell(task, entry) for task in TASKS]) for entry in real]
     reproduced = [entry for entry in real if entry.provenance == "reproduced"]
     reported = [entry for entry in real if entry.provenance == "reported"]
     if reproduced and reported:
@@ -309,6 +317,8 @@ def _summary(entries: Sequence[Entry], ranks: dict[str, tuple[int | None, int]])
                                                                                      ("code_url", "code"))]
     links += [el("a", f"result file ({entry.provenance} on {entry.data['benchmark']['name']})",
                  href=PREFIX + entry.result_file) for entry in entries]
+    links += [el("a", f"compare the {entry.provenance} result with another", href=f"{PREFIX}{compare_url(entry)}")
+              for entry in real]
     parts.append(el("p", join([link for link in links if link], " \u00b7 "), class_="links"))
     recipe_notes = list(dict.fromkeys(entry.model["recipe_notes"] for entry in entries
                                       if entry.model.get("recipe_notes")))
@@ -326,9 +336,9 @@ def _weights_label(entry: Entry) -> str:
     return f"{label} ({UNVERIFIED})" if entry.revision_unverified else label
 
 
-def model_page(entries: Sequence[Entry], version: str, ranks: dict[str, tuple[int | None, int]]) -> bytes:
+def model_page(entries: Sequence[Entry], version: str, ranks: dict[str, Standing]) -> bytes:
     """The page of one model name; `entries` are all its results, in the leaderboard's order;
-    `ranks` the cross-task standing of every real result (`overview.standings`)."""
+    `ranks` the overview standing of every real result by its key (`overview.standings`)."""
     name = entries[0].name
     contents = [el("li", el("a", f"{entry.provenance} on {entry.data['benchmark']['name']}"
                             + (" (SYNTHETIC)" if entry.synthetic else ""), href=f"#{entry.anchor}"),

@@ -20,17 +20,20 @@ def _short(entry: Entry) -> str:
 
 
 def task_bars(task: Task, ranked: Sequence[Entry], chart_id: str) -> Markup:
-    """The task's fraction metrics of its headline group, one bar per metric, models best first."""
+    """The task's fraction metrics of its headline group, one bar per metric (the headline's
+    first), models in the order of the task's table: by the headline metric, best first."""
     if not ranked:
         return no_data("No results for this task yet.")
     group = task.headline_column.group
-    columns = [column for column in task.columns if column.group == group and column.kind == "fraction"]
+    columns = sorted((column for column in task.columns if column.group == group and column.kind == "fraction"),
+                     key=lambda column: column.key != task.headline)
     if not columns:
         return no_data("No chart: this task's metrics are not fractions.")
     series = [Series(column.label, style(index)[0], [column.value(entry.data) for entry in ranked],
                      intervals=[column.interval(entry.data) for entry in ranked], metric=column.key)
               for index, column in enumerate(columns)]
-    title = f"{task.heading} \u2014 {group}"
+    name = f"Task {task.number}: {group}" if task.number else task.title
+    title = f"{name}, ranked by {task.headline_column.label}"
     return bar_chart(chart_id, title, [_label(entry) for entry in ranked], series, [entry.key for entry in ranked])
 
 
@@ -86,12 +89,12 @@ def size_charts(entries: Sequence[Entry], id_prefix: str) -> list[Markup]:
         column = task.headline_column
         series = [
             Series(_label(entry), entry.color, points=[(entry.model["parameters"], value)], key=entry.key,
-                   intervals=[column.interval(entry.data)], metric=column.key, label=_short(entry))
+                   intervals=[column.interval(entry.data)], metric=column.key, label=_short(entry), shape=entry.shape)
             for entry in entries
             if entry.model.get("parameters") and (value := column.value(entry.data)) is not None
         ]
         if series:
             charts.append(scatter_chart(f"{id_prefix}-{task.key}",
-                                        f"Task {task.number}: {column.group} {column.label} vs parameters",
+                                        f"Task {task.number}: {task.headline_name} vs parameters",
                                         series, "parameters (log scale)", f"{column.label} (%)"))
     return charts

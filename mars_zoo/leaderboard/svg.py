@@ -12,22 +12,30 @@ name kept in their tooltip, so that no text leaves its drawing. Coordinates are
 rounded to 0.1 px so the output is byte-stable; colours come from a fixed palette; styling is by
 presentation attributes and CSS classes (the site's Content Security Policy forbids inline
 styles). All text goes through `el`, so labels are escaped.
+
+A model's colour is a hash of its name (`model_styles`), so it keeps its colour from one build to
+the next whichever other models are on the board; models that share a colour are told apart by
+the dash of their curves and the shape of their points, and every curve and point is named.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import defaultdict
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
+from mars_zoo.leaderboard.columns import MISSING
 from mars_zoo.leaderboard.html import Markup, el, join
 from mars_zoo.leaderboard.text_width import fit, text_width
 
 # Colours told apart with the common colour-vision deficiencies (after Okabe and Ito, the yellow
-# and orange darkened), each at least 3:1 against the white chart background. After six
-# models the colours come back with a dash pattern, so no two curves of a chart look alike.
+# and orange darkened), each at least 3:1 against the white chart background. Series that share
+# a colour differ in dash pattern and point shape, so no two curves or points of a chart look alike.
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#aa3377", "#8c6d00", "#333333")
-DASHES = ("", "6 3", "2 3", "8 3 2 3")
+DASHES = ("", "6 3", "2 3", "8 3 2 3", "12 4", "8 3 2 3 2 3")
+SHAPES = ("circle", "square", "diamond", "triangle", "triangle-down", "hexagon")
 NICE_STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)
 SWATCH = 14.0  # the line or square that shows a series' colour and dash before its name
 
@@ -83,11 +91,46 @@ class Series:
     intervals: Sequence[tuple[float, float] | None] = ()  # one per value (bars) or point (scatter)
     metric: str | None = None  # the column key its values are read from, named on its whiskers
     label: str | None = None  # the short name of its direct label (default: the name)
+    shape: str = "circle"  # of its points, in a scatter (SHAPES)
 
 
 def style(index: int) -> tuple[str, str]:
-    """The colour and dash pattern of the index-th series: distinct for the first 24."""
+    """The colour and dash pattern of the index-th series of a chart (metrics, query modes):
+    distinct for the first 36."""
     return PALETTE[index % len(PALETTE)], DASHES[(index // len(PALETTE)) % len(DASHES)]
+
+
+def colour_of(name: str) -> str:
+    """A model's colour, from its name alone (the first 8 bytes of its SHA-256)."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return PALETTE[int.from_bytes(digest[:8], "big") % len(PALETTE)]
+
+
+def model_styles(names: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    """Name -> (colour, dash, shape). The colour is `colour_of(name)`, the same in every build; the
+    names of one colour, in name order, take the dashes and shapes in turn, so that two models of
+    a build look alike only when more than six share a colour (their labels still name them)."""
+    by_colour: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(set(names)):
+        by_colour[colour_of(name)].append(name)
+    return {name: (colour, DASHES[index % len(DASHES)], SHAPES[index % len(SHAPES)])
+            for colour, members in by_colour.items() for index, name in enumerate(members)}
+
+
+def marker(shape: str, x: float, y: float, radius: float, colour: str, *children: Markup) -> Markup:
+    """A point of `shape` (SHAPES, also its class) centred on (x, y), about as large as a circle of `radius`."""
+    if shape == "circle":
+        return el("circle", *children, cx=_n(x), cy=_n(y), r=_n(radius), fill=colour, class_=shape)
+    if shape == "square":
+        side = radius * 1.7
+        return el("rect", *children, x=_n(x - side / 2), y=_n(y - side / 2), width=_n(side), height=_n(side),
+                  fill=colour, class_=shape)
+    corners = {"diamond": (4, 90), "triangle": (3, -90), "triangle-down": (3, 90), "hexagon": (6, 0)}[shape]
+    size = radius * (1.35 if corners[0] == 3 else 1.2)
+    points = [(x + size * math.cos(math.radians(corners[1] + 360 * k / corners[0])),
+               y + size * math.sin(math.radians(corners[1] + 360 * k / corners[0]))) for k in range(corners[0])]
+    return el("polygon", *children, points=" ".join(f"{_n(px)},{_n(py)}" for px, py in points), fill=colour,
+              class_=shape)
 
 
 def _n(value: float) -> str:
@@ -212,7 +255,7 @@ def _whisker(start: tuple[float, float], end: tuple[float, float], metric: str |
 def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[Series],
               keys: Sequence[str] = ()) -> Markup:
     """Horizontal bars: one group per label, one bar per series; values are fractions
-    (shown in percent), None draws no bar and says n/a; a value's interval is a whisker. With
+    (shown in percent), None draws no bar and says MISSING; a value's interval is a whisker. With
     `keys` (one per label) each group is a `g` the script can hide and move up, the chart
     shrinking to the groups left."""
     return _each_layout(chart_id, lambda layout, svg_id: _bars(layout, svg_id, title, labels, series, keys))
@@ -258,7 +301,7 @@ def _bars(layout: Layout, chart_id: str, title: str, labels: Sequence[str], seri
             interval = entry.intervals[row] if entry.intervals else None
             y = label_height + index * bar
             if value is None:
-                marks.append(el("text", "n/a", x=_n(left + 4), y=_n(y + bar - 2), class_="value",
+                marks.append(el("text", MISSING, x=_n(left + 4), y=_n(y + bar - 2), class_="value",
                                 font_size=_n(layout.small)))
                 continue
             marks.append(el("rect", el("title", f"{label} \u2014 {entry.name}: {_percent(value)}"
@@ -302,10 +345,11 @@ def _axes(left: float, top: float, size_x: float, size_y: float, x_label: str, y
 
 
 def _direct_labels(ends: Sequence[tuple[Series, float, float]], x: float, top: float, bottom: float,
-                   layout: Layout, room: float) -> tuple[list[Markup], float]:
+                   layout: Layout, room: float, points: bool = False) -> tuple[list[Markup], float]:
     """Each series' short name in a column at `x`, as near its curve end or point (x, y) as
     the other names allow (`spread` between `top` and `bottom`), joined to it by a thin line in its colour and led by
-    a swatch of its colour and dash, cut to `room`. Returns the markup and the lowest y used."""
+    a swatch of its colour and dash (with `points`, its point's shape), cut to `room`. Returns the
+    markup and the lowest y used."""
     gap = layout.font * 1.35
     placed = spread([y for _, _, y in ends], gap, top, bottom)
     body = []
@@ -314,6 +358,7 @@ def _direct_labels(ends: Sequence[tuple[Series, float, float]], x: float, top: f
         body.append(el("g",
                        el("line", x1=_n(end_x + 3), y1=_n(end_y), x2=_n(x - 2), y2=_n(y), stroke=entry.color,
                           class_="leader"),
+                       marker(entry.shape, x + SWATCH / 2, y, 4, entry.color) if points else
                        el("line", x1=_n(x), y1=_n(y), x2=_n(x + SWATCH), y2=_n(y), stroke=entry.color,
                           stroke_width=2, stroke_dasharray=entry.dash or None),
                        el("text", el("title", entry.name), label, x=_n(x + SWATCH + 4), y=_n(y),
@@ -387,13 +432,10 @@ def _scatter(layout: Layout, chart_id: str, title: str, series: Sequence[Series]
             cx, cy = position(x, y)
             interval = entry.intervals[index] if entry.intervals else None
             whisker = interval and _whisker(position(x, interval[0]), position(x, interval[1]), entry.metric)
-            body.append(el("g", whisker,
-                           el("circle", el("title", f"{entry.name}: {_percent(y)}{_interval_text(interval)} at "
-                                                    f"{x:,.0f} parameters"),
-                              cx=_n(cx), cy=_n(cy), r=5, fill=entry.color),
-                           data_entry=entry.key))
+            title = el("title", f"{entry.name}: {_percent(y)}{_interval_text(interval)} at {x:,.0f} parameters")
+            body.append(el("g", whisker, marker(entry.shape, cx, cy, 5, entry.color, title), data_entry=entry.key))
             ends.append((entry, cx + 3, cy))
-    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, room)
+    labels, lowest = _direct_labels(ends, left + size_x + 10, top, top + size_y, layout, room, points=True)
     body += labels
     return _frame(chart_id, title, layout, width, max(top + size_y + layout.font * 3.8, lowest + 6), body)
 

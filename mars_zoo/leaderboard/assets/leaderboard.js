@@ -1,7 +1,8 @@
-/* mars-zoo leaderboard: sort tables by clicking a column header, filter rows.
+/* mars-zoo leaderboard: sort tables by clicking a column header, filter rows, show the two
+   results chosen on the comparison page, and keep focused elements clear of sticky ones.
    The page is complete without this script (every row is pre-rendered); it only reorders
-   rows by their cells' data-sort values and hides rows that fail the filters. It makes no
-   request and reads nothing but the page itself. */
+   rows by their cells' data-sort values, hides rows that fail the filters and columns not
+   chosen. It makes no request and reads nothing but the page itself. */
 (function () {
   "use strict";
 
@@ -40,7 +41,7 @@
     var ascending = nextAscending(header);
     var order = header.getAttribute("data-type") === "text" ? (ascending ? "A to Z" : "Z to A")
       : (ascending ? "lower first" : "higher first");
-    button.setAttribute("aria-label", "Sort by " + button.getAttribute("data-spoken") + ", " + order);
+    button.querySelector(".sort-order").textContent = ", " + button.getAttribute("data-spoken") + ", sort " + order;
   }
 
   /* The first click puts the best first (data-better), the next ones toggle. Missing values
@@ -202,6 +203,123 @@
         header.setAttribute("aria-sort", parts[2] === "asc" ? "descending" : "ascending");
         sortTable(table, header);  /* toggles to the saved order */
       }
+    });
+  }
+
+  /* Sticky elements never hide the focused element. The page keeps it below the filter bar where
+     the bar sticks (scroll-padding-top), a table region below its header row and right of its
+     sticky model column (the scroll margins of its cells' controls, --sticky-head and
+     --sticky-left). The browser scrolls a focused element into view only when less than a few
+     dozen pixels of it show; on keyboard focus the script scrolls it fully into view. */
+  function keepFocusInSight() {
+    var bar = document.querySelector(".filters");
+    if (bar && getComputedStyle(bar).position === "sticky") {
+      root.style.setProperty("--sticky-top", (bar.offsetHeight + 8) + "px");
+    } else {
+      root.style.removeProperty("--sticky-top");
+    }
+    Array.prototype.forEach.call(document.querySelectorAll(".table-scroll"), function (region) {
+      var head = region.querySelector("thead");
+      var model = region.querySelector("thead th.model-col");
+      region.style.setProperty("--sticky-head", (head ? head.offsetHeight : 0) + "px");
+      region.style.setProperty("--sticky-left", (model && getComputedStyle(model).position === "sticky"
+        ? model.offsetWidth : 0) + "px");
+    });
+  }
+
+  document.addEventListener("focusin", function (event) {
+    var target = event.target;
+    if (target !== document.body && target.matches(":focus-visible")) {
+      target.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+  });
+  keepFocusInSight();
+  window.addEventListener("resize", keepFocusInSight);
+
+  /* The comparison page: the two chosen results' columns, side by side in the chosen order, the
+     better value of each row bold, both where their 95% intervals overlap (marked as a tie). */
+  var compareForm = document.getElementById("compare-form");
+
+  function number(cell, name) {
+    var raw = cell.getAttribute(name);
+    return raw === null || raw === "" ? null : parseFloat(raw);
+  }
+
+  function markPair(row, first, second) {
+    [first, second].forEach(function (cell) {
+      cell.classList.remove("best", "tie");
+      var old = cell.querySelector(".pair-tie");
+      if (old) {
+        old.parentNode.removeChild(old);
+      }
+    });
+    var better = row.getAttribute("data-better");
+    var a = number(first, "data-sort");
+    var b = number(second, "data-sort");
+    if (!better || a === null || b === null || first === second) {
+      return;
+    }
+    var tied = a === b || (number(first, "data-low") !== null && number(second, "data-low") !== null
+      && number(first, "data-low") <= number(second, "data-high")
+      && number(second, "data-low") <= number(first, "data-high"));
+    if (tied) {
+      [first, second].forEach(function (cell) {
+        cell.classList.add("best", "tie");
+        var mark = document.createElement("span");
+        mark.className = "ci-overlap pair-tie";
+        mark.title = compareForm.getAttribute("data-tie");
+        mark.textContent = "\u2248";
+        cell.insertBefore(mark, cell.firstChild.nextSibling);
+      });
+    } else {
+      ((better === "higher") === (a > b) ? first : second).classList.add("best");
+    }
+  }
+
+  function showPair() {
+    var chosen = [compareForm.elements.a.value, compareForm.elements.b.value];
+    Array.prototype.forEach.call(document.querySelectorAll("table.compare tr"), function (row) {
+      var cells = {};
+      Array.prototype.forEach.call(row.querySelectorAll("[data-entry]"), function (cell) {
+        var key = cell.getAttribute("data-entry");
+        cells[key] = cell;
+        cell.hidden = chosen.indexOf(key) === -1;
+      });
+      chosen.forEach(function (key) {
+        if (cells[key]) {
+          row.appendChild(cells[key]);
+        }
+      });
+      if (row.parentNode.tagName === "TBODY" && cells[chosen[0]] && cells[chosen[1]]) {
+        markPair(row, cells[chosen[0]], cells[chosen[1]]);
+      }
+    });
+    keepFocusInSight();
+  }
+
+  if (compareForm) {
+    var wanted = new URLSearchParams(location.search);
+    ["a", "b"].forEach(function (name) {
+      var select = compareForm.elements[name];
+      var value = wanted.get(name);
+      if (value && select.querySelector('option[value="' + CSS.escape(value) + '"]')) {
+        select.value = value;
+      }
+    });
+    showPair();
+    compareForm.addEventListener("input", function () {
+      showPair();
+      var params = new URLSearchParams();
+      params.set("a", compareForm.elements.a.value);
+      params.set("b", compareForm.elements.b.value);
+      try {
+        history.replaceState(null, "", location.pathname + "?" + params.toString() + location.hash);
+      } catch (error) {
+        /* some browsers refuse it for file: pages; the view still works */
+      }
+    });
+    compareForm.addEventListener("submit", function (event) {
+      event.preventDefault();
     });
   }
 
