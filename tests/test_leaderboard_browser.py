@@ -419,11 +419,11 @@ def views(crawl, browser, base_url, artifacts):
             })""")
             view["charts"] = page.evaluate(CHART_TEXT)
             view["axe"] = run_axe(page, axe)
+            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}.png"))
+            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}-full.png"), full_page=True)
             if viewport_name == "phone":  # the desktop's walks are the crawl's
                 view["focus"] = tab_through(page)
             view["errors"] = visit.console_errors
-            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}.png"))
-            page.screenshot(path=str(artifacts / f"{kind}-{viewport_name}-full.png"), full_page=True)
             found[viewport_name, kind] = view
             page.close()
         ctx.close()
