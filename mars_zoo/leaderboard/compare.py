@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from mars_zoo.leaderboard.columns import FRACTION, GEO_MODES, MISSING, TASKS, Column
+from mars_zoo.leaderboard.columns import FRACTION, GEO_MODES, MISSING, TASKS, TASKS_BY_KEY, Column
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.html import Markup, el
 from mars_zoo.leaderboard.layout import document
@@ -92,9 +92,8 @@ def _per_landform(entries: Sequence[Entry], shown: set[str]) -> list[Row]:
 
 def _details(entries: Sequence[Entry], shown: set[str]) -> list[Row]:
     """How each task 1 number was measured: rows measured differently are not comparable."""
-    paired = TASKS[0]
     return [_row(detail.label, [Cell(detail.value(entry.data) or MISSING, class_="detail") for entry in entries],
-                 entries, shown, None) for detail in paired.details]
+                 entries, shown, None) for detail in TASKS_BY_KEY["paired"].details]
 
 
 def _form(entries: Sequence[Entry], chosen: tuple[str, str]) -> Markup:
@@ -122,7 +121,7 @@ def compare_page(entries: Sequence[Entry], version: str) -> bytes:
                           ordered, shown, "lower")]
     headline_rows += [_row(f"Task {task.number}: {task.headline_name}", [headline_cell(task, entry) for entry in ordered],
                            ordered, shown, task.headline_column.better) for task in TASKS]
-    landform, geo = TASKS[1], TASKS[2]
+    paired, landform, geo = (TASKS_BY_KEY[key] for key in ("paired", "landform", "geolocalization"))
     body: list[Any] = [
         heading,
         el("p", "Two results side by side: every metric of every task, per landform class, per landform and query "
@@ -134,8 +133,8 @@ def compare_page(entries: Sequence[Entry], version: str) -> bytes:
         notation(tie=f"a statistical tie: {PAIR_TIE}", bold="the better of the two values, both where they are tied"),
         *_section("compare-headlines", "Headline metrics", "Each task's headline metric (%) and the overview's mean "
                   "rank", headline_rows, ordered, shown),
-        *_section("compare-paired", f"Task 1: {TASKS[0].title}", "Task 1 metrics (%, MedR as a rank)",
-                  _metric_rows(TASKS[0].columns, ordered, shown) + _details(ordered, shown), ordered, shown),
+        *_section("compare-paired", f"Task 1: {paired.title}", "Task 1 metrics (%, MedR as a rank)",
+                  _metric_rows(paired.columns, ordered, shown) + _details(ordered, shown), ordered, shown),
         *_section("compare-landform", f"Task 2: {landform.title}", "Task 2 means over classes (%)",
                   _metric_rows(landform.columns, ordered, shown), ordered, shown),
         *_section("compare-classes", "Task 2 per landform class", "Task 2: average precision per landform class (%)",
