@@ -91,6 +91,7 @@ class Task:
     protocol: Detail | None = None
     reference_protocol: str | None = None
     needs: tuple[str, ...] = ("image", "text")  # the modalities a model needs for the headline
+    headline_label: str | None = None  # the headline in words where group and label do not read as one
 
     @property
     def heading(self) -> str:
@@ -105,6 +106,8 @@ class Task:
     def headline_name(self) -> str:
         """The headline metric in words, as headers and chart titles name it: its label, after its
         group where the task's metrics come in groups ('Text \u2192 image R@1', 'mAP')."""
+        if self.headline_label:
+            return self.headline_label
         column = self.headline_column
         return f"{column.group} {column.label}" if len({c.group for c in self.columns}) > 1 else column.label
 
@@ -207,6 +210,7 @@ TASKS = (
             f"{mode}.{metric}": (label, f"{mode.capitalize()} query", FRACTION)
             for mode in GEO_MODES for metric, label in (("f1", "F1"), ("auprc", "AUPRC"))}),
         headline=_headline("geolocalization"),
+        headline_label="Image-query F1",
         needs=("image",),
     ),
 )
