@@ -42,11 +42,11 @@ PINS = (
     ("numpy>=1.24.0", "requirements.txt"),
     ("tqdm>=4.65.0", "requirements.txt"),
 )
-# GME's remote code refuses transformers 4.52 and later; the published instructions
-# (docs/INSTALL.md) install transformers 4.51.3 over the pins to run it, so GME runs in a
-# side folder of its own with that one pin changed.
-GME_PINS = tuple(("transformers==4.51.3", "docs/INSTALL.md, for GME only") if pin.startswith("transformers==")
-                 else (pin, why) for pin, why in PINS)
+# GME's remote code refuses transformers 4.52 and later; the published installation notes
+# (docs/INSTALL in the published checkout) install transformers 4.51.3 over the pins to run
+# it, so GME runs in a side folder of its own with that one pin changed.
+GME_PINS = tuple(("transformers==4.51.3", "the published docs/INSTALL, for GME only")
+                 if pin.startswith("transformers==") else (pin, why) for pin, why in PINS)
 # Resolved with the pins but taken from the project's environment (see the docstring).
 FROM_PROJECT = ("torch", "torchvision", "torchaudio", "triton")
 FROM_PROJECT_PREFIXES = ("nvidia-", "cuda-")

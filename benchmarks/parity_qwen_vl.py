@@ -7,10 +7,11 @@ The published wrappers do not embed through transformers alone:
 
 - GME: `AutoModel.from_pretrained(..., trust_remote_code=True)`, the repository's
   `modeling_gme_qwen2vl.py` (`GmeQwen2VL`), which refuses transformers 4.52 and later; the
-  published instructions (docs/INSTALL.md) install transformers 4.51.3 to run it, so GME's
-  published side runs in a side folder of its own (`parity_env.GME_PINS`).
+  published installation notes (docs/INSTALL in the published checkout) install
+  transformers 4.51.3 to run it, so GME's published side runs in a side folder of its own
+  (`parity_env.GME_PINS`).
 - Ops-MM: `ops_mm_embedding_v1.OpsMMEmbeddingV1` from `third_party/ops_mm_embedding`, a
-  clone of the Hub repository (docs/INSTALL.md).
+  clone of the Hub repository (as those notes say).
 - Qwen3-VL-Embedding: `scirpts.Qwen3VLEmbedder` from `third_party/qwen3_vl_embedding`, where
   the instructions download the repository's `scripts/qwen3_vl_embedding.py`. The name
   `scirpts` is what the published module imports; the instructions create no package of
