@@ -60,13 +60,17 @@ def entry_identity(
     number, which an edit leaves unchanged); the device kind and the dtypes of weights and
     computation (`ModelSpec.run_dtypes`, known before loading); the preprocessing; the
     dataset, its revision, split and subset; and the item ids in order (for texts, the texts
-    themselves). The shard layout is no part of it: the entry's manifest records it.
+    themselves). The shard layout is no part of it: the entry's manifest records it. A model
+    whose loader loads base weights from another repository (`ModelSpec.base_repo`) is keyed by
+    their commit too (the field is absent for the others, so their keys stay as they were).
     """
     weights_dtype, compute_dtype = spec.run_dtypes(options.device, options.precision)
+    base = {"base": [spec.base_repo, spec.base_revision]} if spec.base_repo else {}
     return {
         "model": spec.name,
         "checkpoint": spec.checkpoint,
         "revision": spec.evaluated_revision,  # own weights: their sha256
+        **base,
         "plugin": spec.plugin,
         "plugin_code": plugin_code,
         "device": device_kind(options.device),

@@ -183,6 +183,12 @@ class ModelSpec:
     url_weights: UrlWeights | None = None
     # Mars-domain training its publishers declare; None: none (the model is evaluated zero-shot).
     declared_training: DeclaredTraining | None = None
+    # The Hub model repository whose weights the loader loads beneath `checkpoint`'s (the base
+    # model a peft adapter's adapter_config.json names), and its commit: 40 hex digits or
+    # RESOLVE_AT_FIRST_USE, which the harness resolves and records like `revision` (in the run's
+    # mars-zoo cache) before loading. The embedding cache is keyed by both.
+    base_repo: str | None = None
+    base_revision: str | None = None
     # Set by the harness for `run --weights PATH` (see the class docstring).
     weights: str | None = None
     weights_sha256: str | None = None

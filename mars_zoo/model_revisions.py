@@ -69,12 +69,16 @@ def recorded_model_revision(spec: ModelSpec, cache_dir: Path) -> str | None:
 
 
 def resolve_model_revision(spec: ModelSpec, cache_dir: Path) -> ModelSpec:
-    """`spec` with a concrete revision: itself when pinned, else with the recorded commit
-    (recording the main branch's commit now if none is recorded yet)."""
-    if spec.revision != RESOLVE_AT_FIRST_USE:
-        return spec
-    commit = resolve_repository_revision(spec.repository, _subject(spec), cache_dir)
-    return dataclasses.replace(spec, revision=commit)
+    """`spec` with concrete revisions of its checkpoint and of its base model (`base_repo`):
+    each pinned one kept, each other the recorded commit (recording the main branch's commit
+    now if none is recorded yet)."""
+    if spec.revision == RESOLVE_AT_FIRST_USE:
+        commit = resolve_repository_revision(spec.repository, _subject(spec), cache_dir)
+        spec = dataclasses.replace(spec, revision=commit)
+    if spec.base_revision == RESOLVE_AT_FIRST_USE:
+        subject = f"The base model {spec.base_repo} of {_subject(spec)}"
+        spec = dataclasses.replace(spec, base_revision=resolve_repository_revision(spec.base_repo, subject, cache_dir))
+    return spec
 
 
 def resolve_repository_revision(repo: str, subject: str, cache_dir: Path) -> str:

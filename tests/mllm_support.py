@@ -4,6 +4,8 @@ through the plugins' real loaders, and test images of different sizes."""
 from __future__ import annotations
 
 import functools
+import shutil
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -49,3 +51,16 @@ TEXTS = [
     "pitted cones",
 ]
 IMAGES = [picture(64, 64, 0), picture(224, 160, 1), picture(96, 300, 2)]
+
+
+def tiny_adapter_copy(name: str, into: Path, rename=lambda key: key) -> Path:
+    """A copy, at `into`, of the adapter folder of tiny model `name`, each tensor's name
+    passed through `rename`."""
+    from safetensors.torch import load_file, save_file
+
+    from mars_zoo.folders import default_cache_dir
+
+    shutil.copytree(registry().get(name).loader.tiny.folder(default_cache_dir()), into)
+    tensors = load_file(into / "adapter_model.safetensors")
+    save_file({rename(key): value for key, value in tensors.items()}, into / "adapter_model.safetensors")
+    return into

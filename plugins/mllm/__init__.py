@@ -16,12 +16,15 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
 - `pooling` ("last", "last_non_pad", "mean") and `padding_side` (None: the side the
   checkpoint's tokenizer config says, batched as the published code batches);
 - `image_size` (the processor's pixel limits), `image_resize` (a PIL resize before
-  the processor), `max_length`, `processor_kwargs`;
+  the processor), `small_image` (a fixed resize of images under a side length),
+  `image_backend`, `max_length`, `processor_kwargs`;
 - `hidden_states(model, inputs) -> [B, L, D]`: the family's forward pass (see
   `qwen2vl.py`; another family adds its own module beside it);
 - `adapter=True` when the checkpoint is a peft adapter, loaded as VLM2Vec's published
-  loader loads one: the base its adapter_config.json names, the adapter applied once
-  (then peft is required).
+  loader loads one: the base its adapter_config.json names (which the spec declares in
+  `base_repo`/`base_revision`), the adapter applied once, every tensor of it loaded
+  (`adapter_renames` maps module names of an older layout of the class); then peft is
+  required.
 
 `loading.load_encoder` loads every source the same way: the pinned checkpoint, a
 `run --weights` folder (`spec.weights`), or a seeded tiny model

@@ -1,10 +1,15 @@
 """B3++ (B3_Qwen2_2B): Qwen2-VL with a LoRA adapter merged by peft; last token.
 
-The published code runs B3++ through VLM2Vec's loader and demo prompts (not B3's
-own), so it shares VLM2Vec-V2.0's recipe: the base model its adapter_config.json names
-(which one is not known here), the adapter applied once, the bare image token prompt
-and raw text. Upstream publishes no revision of the adapter or of its base: both are
-resolved at first use and recorded.
+The published code runs B3++ through VLM2Vec's loader, forward and demo prompts (not B3's
+own), so it shares VLM2Vec-V2.0's recipe (see `vlm2vec.py`): the base model its
+adapter_config.json names, the adapter applied once, sequential positions, the bare image
+token prompt and raw text. Its script calls the repository "LoRA baked"; whatever else it
+holds, the published sequence loads the base the adapter names and the adapter, so that is
+done here too. The base is declared as Qwen/Qwen2-VL-2B-Instruct, the model B3_Qwen2_2B
+is trained from (the adapter's own adapter_config.json could not be read here: an adapter
+naming another base is refused with a message, never loaded under this base's key).
+Upstream publishes no revision of the adapter or of its base: both are resolved at first
+use and recorded.
 """
 
 from mars_zoo import RESOLVE_AT_FIRST_USE
@@ -26,7 +31,8 @@ MODELS = (
             "prompts, not the model card or B3's own instructions. " + vlm2vec.LOADING_NOTES
         ),
         **qwen2vl.QWEN2VL_2B_METADATA,
+        **vlm2vec.BASE,
         description="B3++: Qwen2-VL-2B with a merged LoRA adapter, trained with smart batch mining.",
     ),
-    qwen2vl.tiny_spec("b3/tiny-random", vlm2vec.RECIPE, "B3++", adapter="lora"),
+    qwen2vl.tiny_spec("b3/tiny-random", vlm2vec.RECIPE, "B3++", adapter="lora", legacy_names=True),
 )

@@ -122,10 +122,13 @@ class MllmEncoder(Encoder):
         return self.recipe.image_prompt.render(self.processor)
 
     def prepare_image(self, image: Any) -> Any:
-        """RGB, then the recipe's PIL resize if it has one."""
+        """RGB, then the recipe's small-image rule and PIL resize if it has them."""
         from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
         image = image.convert("RGB")
+        if self.recipe.small_image is not None and min(image.size) < self.recipe.small_image[0]:
+            size = self.recipe.small_image[1]
+            image = image.resize((size, size))  # PIL's default resampling, as the published code
         resize = self.recipe.image_resize
         if resize is None:
             return image

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mars_zoo import MarsZooError, ModelSpec
+from mars_zoo import RESOLVE_AT_FIRST_USE, MarsZooError, ModelSpec
 from mars_zoo.weights import WeightsForm, own_weights
 from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
@@ -30,10 +30,15 @@ def _local_snapshot(checkpoint: str, revision: str | None) -> Path:
     return Path(snapshot_download(checkpoint, revision=revision))
 
 
-def _adapter_base(folder: Path, cache_dir: Path) -> tuple[str, str | None]:
+def _adapter_base(
+    folder: Path, declared: tuple[str, str] | None, own: bool, cache_dir: Path
+) -> tuple[str, str | None]:
     """The base model the adapter in `folder` names in its adapter_config.json, and the
-    revision to load: none for a folder, else the one recorded at first use in the mars-zoo
-    cache `cache_dir` (adapter configs name no revision)."""
+    revision to load: none for a folder; for the base the spec declares (`declared`: its
+    repository and the commit the harness resolved), that commit. Another Hub repository is
+    refused for the checkpoint itself (its weights would not be the ones the embedding cache is
+    keyed by), and for `own` weights (trained on another base) loaded at the commit recorded at
+    first use in the mars-zoo cache `cache_dir` (adapter configs name no revision)."""
     from mars_zoo.model_revisions import resolve_repository_revision
 
     base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
@@ -43,30 +48,75 @@ def _adapter_base(folder: Path, cache_dir: Path) -> tuple[str, str | None]:
         return base, None
     if Path(base).is_absolute() or base.startswith("."):
         raise ValueError(f"{folder / ADAPTER_CONFIG} names the base model folder {base}, which does not exist")
+    if declared is not None and not own and base != declared[0]:
+        raise BaseMismatch(f"its adapter_config.json names the base model {base}, not {declared[0]}")
+    if declared is not None and base == declared[0] and declared[1] != RESOLVE_AT_FIRST_USE:
+        return declared
     return base, resolve_repository_revision(base, f"The base model {base} of the adapter in {folder}", cache_dir)
 
 
+class BaseMismatch(Exception):
+    """A checkpoint's adapter names another base model than its spec declares."""
+
+
 def load_model(
-    recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool, *, cache_dir: Path
+    recipe: Recipe, source: str, revision: str | None, dtype: torch.dtype, adapter: bool, *, cache_dir: Path,
+    base: tuple[str, str] | None = None, own: bool = False,
 ) -> Any:
     """The model of `source` (Hub id or folder) in `dtype`. With `adapter`, `source` is a
     peft adapter loaded as VLM2Vec's `MMEBModel.load` loads it: the base model its
-    adapter_config.json names (never weights beside the adapter; its revision recorded in
-    the mars-zoo cache `cache_dir`), built with the adapter's
-    own config.json where it has one, the adapter applied once. The published code keeps
-    the adapter unmerged; merging it is the same function (equal to 1e-6 in fp32), faster."""
+    adapter_config.json names (never weights beside the adapter; `base`: the repository and
+    commit the spec declares for it; `own`: `source` is own weights; other revisions recorded
+    in the mars-zoo cache `cache_dir`), built with the adapter's own config.json where it has
+    one, the adapter applied once. The published code keeps the adapter unmerged; merging it
+    is the same function (equal to 1e-7 in fp32), faster."""
     import transformers
 
     model_class = getattr(transformers, recipe.model_class)
     if not adapter:
         return model_class.from_pretrained(source, revision=revision, dtype=dtype)
-    from peft import PeftModel
-
     folder = _local_snapshot(source, revision)
-    base, base_revision = _adapter_base(folder, cache_dir)
+    base_source, base_revision = _adapter_base(folder, base, own, cache_dir)
     config = transformers.AutoConfig.from_pretrained(folder) if (folder / "config.json").is_file() else None
-    model = model_class.from_pretrained(base, revision=base_revision, config=config, dtype=dtype)
-    return PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    model = model_class.from_pretrained(base_source, revision=base_revision, config=config, dtype=dtype)
+    return with_adapter(model, folder, recipe.adapter_renames).merge_and_unload()
+
+
+PEFT_PREFIX = "base_model.model."
+
+
+def with_adapter(model: Any, folder: Path, renames: tuple[tuple[str, str], ...]) -> Any:
+    """`model` wrapped in the peft adapter saved in `folder`, every one of its tensors loaded.
+
+    The adapter's tensor names are first renamed to `model`'s module names by `renames`
+    (regex, replacement; the first that matches, applied without peft's prefix), as
+    transformers renames the base's own legacy names. peft only warns when a saved tensor
+    finds no module (the adapter then silently stays at its initial values, which for a
+    trained LoRA or DoRA adapter means no adapter at all), so that is an error here."""
+    import re
+
+    from peft import PeftConfig, PeftModel, load_peft_weights, set_peft_model_state_dict
+
+    def renamed(key: str) -> str:
+        name = key.removeprefix(PEFT_PREFIX)
+        for pattern, replacement in renames:
+            name, count = re.subn(pattern, replacement, name)
+            if count:
+                break
+        return PEFT_PREFIX + name if key.startswith(PEFT_PREFIX) else name
+
+    peft_model = PeftModel(model, PeftConfig.from_pretrained(str(folder)))
+    weights = {renamed(key): value for key, value in load_peft_weights(str(folder), device="cpu").items()}
+    result = set_peft_model_state_dict(peft_model, weights)
+    missing = [key for key in result.missing_keys if ".lora_" in key]
+    if missing or result.unexpected_keys:
+        unmatched = (result.unexpected_keys or missing)[:3]
+        raise ValueError(
+            f"the adapter in {folder} does not fit the modules of {type(model).__name__} "
+            f"({len(result.unexpected_keys)} of its tensors name no module of the model, {len(missing)} of the "
+            f"model's adapter tensors are not in it; e.g. {', '.join(unmatched)})"
+        )
+    return peft_model
 
 
 def load_processor(recipe: Recipe, source: str, revision: str | None) -> Any:
@@ -118,10 +168,17 @@ def load_encoder(
         adapter = adapter and (weights / ADAPTER_CONFIG).is_file()
         if any((weights / name).is_file() for name in PROCESSOR_FILES):
             processor_source, processor_revision = str(weights), None
+    declared = (spec.base_repo, spec.base_revision) if spec.base_repo else None
     try:
         model = load_model(recipe, model_source, model_revision, spec.weights_torch_dtype(device, precision), adapter,
-                           cache_dir=spec.cache_dir)
+                           cache_dir=spec.cache_dir, base=declared, own=bool(spec.weights))
         processor = load_processor(recipe, processor_source, processor_revision)
+    except BaseMismatch as exc:
+        raise MarsZooError(
+            f"Could not load {spec.name}: the adapter {model_source} at revision {model_revision} does not fit its "
+            f"plugin: {exc}, the base the model declares (base_repo). Fix: report it to the plugin, which must "
+            f"declare the base the adapter names."
+        ) from exc
     except (OSError, ValueError) as exc:
         raise MarsZooError(_load_error(spec, model_source, model_revision, exc, adapter)) from exc
     return MllmEncoder(model.to(device), processor, recipe, device)

@@ -48,6 +48,15 @@ QWEN2VL_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+# How transformers before 4.52 (and VLM2Vec's copy of its Qwen2-VL classes, which trained the
+# VLM2Vec and B3++ adapters) named the modules: `visual.*` and `model.layers.*`, where the 5.x
+# class has `model.visual.*` and `model.language_model.*`. As (regex, replacement) pairs from the
+# old names to the new (`Recipe.adapter_renames`); names already new match neither.
+LEGACY_MODULE_NAMES = (
+    (r"^visual\.", "model.visual."),
+    (r"^model\.(?!language_model\.|visual\.)", "model.language_model."),
+)
+
 # The full-size Qwen2-VL-2B architecture (GME, B3++, VLM2Vec-V2.0, Ops-MM share it).
 QWEN2VL_2B_TEXT: Mapping[str, Any] = {
     "vocab_size": 151936, "hidden_size": 1536, "intermediate_size": 8960,
@@ -124,7 +133,8 @@ def build_config(text: Mapping[str, Any], vision: Mapping[str, Any], tokenizer: 
     return Qwen2VLConfig(text_config=text, vision_config=dict(vision), tie_word_embeddings=tie, **ids)
 
 
-def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path | None = None) -> None:
+def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path | None = None,
+               legacy_names: bool = False) -> None:
     """A seeded tiny Qwen2VLForConditionalGeneration with a byte-level BPE tokenizer
     holding the Qwen special tokens, the default Qwen2-VL image processor and the
     Qwen2-VL chat template, saved as the real checkpoints are.
@@ -132,7 +142,9 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path |
     `adapter` ("lora" or "dora") saves instead the layout of an adapter repository: a
     seeded, non-zero peft adapter (DoRA magnitudes off their initial weight norms), the
     config and processor files, and an adapter_config.json naming as its base the folder
-    `base`, the tiny base model of the same seed (`TinyModel.base`).
+    `base`, the tiny base model of the same seed (`TinyModel.base`). With `legacy_names` its
+    tensors name the modules as the published adapters do (`LEGACY_MODULE_NAMES`), else as
+    transformers 5 does.
     """
     import torch
     from transformers import (
@@ -142,7 +154,7 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path |
     from mars_zoo.tiny import train_bpe_tokenizer
 
     if adapter is not None:
-        _build_tiny_adapter(folder, seed, adapter, base)
+        _build_tiny_adapter(folder, seed, adapter, base, legacy_names)
         return
     tokenizer = train_bpe_tokenizer(QWEN_SPECIAL_TOKENS, pad_token="<|endoftext|>", eos_token="<|im_end|>")
     processor = Qwen2VLProcessor(
@@ -156,7 +168,7 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path |
     processor.save_pretrained(folder)
 
 
-def _build_tiny_adapter(folder: Path, seed: int, kind: str, base: Path) -> None:
+def _build_tiny_adapter(folder: Path, seed: int, kind: str, base: Path, legacy_names: bool) -> None:
     """See `build_tiny`: the adapter repository layout over the tiny base of `seed`."""
     import shutil
 
@@ -176,6 +188,25 @@ def _build_tiny_adapter(folder: Path, seed: int, kind: str, base: Path) -> None:
                 if "lora_magnitude_vector" in name:
                     parameter.mul_(1 + 0.5 * torch.rand_like(parameter))
     model.save_pretrained(folder)  # adapter_config.json names `base` as its base model
+    if legacy_names:
+        _save_with_legacy_names(folder / "adapter_model.safetensors")
     for path in base.iterdir():
         if path.name != "model.safetensors":
             shutil.copy(path, folder / path.name)
+
+
+def _save_with_legacy_names(path: Path) -> None:
+    """Rewrite the adapter file at `path` with the module names of `LEGACY_MODULE_NAMES`'
+    old layout, as the published adapters name them."""
+    from safetensors.torch import load_file, save_file
+
+    new_to_old = (("base_model.model.model.language_model.", "base_model.model.model."),
+                  ("base_model.model.model.visual.", "base_model.model.visual."))
+    tensors = {}
+    for key, value in load_file(path).items():
+        for new, old in new_to_old:
+            if key.startswith(new):
+                key = old + key.removeprefix(new)
+                break
+        tensors[key] = value.contiguous()
+    save_file(tensors, path, metadata={"format": "pt"})

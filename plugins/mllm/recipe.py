@@ -98,10 +98,16 @@ class Recipe:
         than transformers 5's default: "pil" for the slow, PIL-based processors that
         transformers 4 loaded unless asked for a fast one.
     image_resize: an optional PIL resize before the processor.
+    small_image: (side, size): an image with a side shorter than `side` px is first resized
+        to `size` x `size` with PIL's default resampling, as VLM2Vec's `Qwen2_VL_process_fn`
+        does (side 28, size 56); None: no such rule.
     max_length: truncation length of the tokenizer (None: no truncation).
     hidden_states: the forward pass; returns the last hidden state.
     adapter: the checkpoint is a peft adapter (LoRA/DoRA), loaded as VLM2Vec's published
         loader loads one: onto the base model its adapter_config.json names, once.
+    adapter_renames: (regex, replacement) pairs that rename an adapter's module names into
+        `model_class`'s where the adapter was saved from an older layout of the class (the
+        first pair that matches applies; see `loading.with_adapter`).
     processor_kwargs: any further keyword arguments of the processor's from_pretrained.
     """
 
@@ -115,8 +121,10 @@ class Recipe:
     image_size: Mapping[str, int] = field(default_factory=dict)
     image_backend: str | None = None
     image_resize: ImageResize | None = None
+    small_image: tuple[int, int] | None = None
     max_length: int | None = None
     adapter: bool = False
+    adapter_renames: tuple[tuple[str, str], ...] = ()
     processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

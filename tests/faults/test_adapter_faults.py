@@ -32,3 +32,18 @@ def test_an_adapter_without_a_usable_base_is_one_error(tmp_path, capsys, name, c
                   "--tasks", "landform", "--out", out, "--cache-dir", tmp_path / "cache")
     assert_clean_error(outcome, 2, str(weights), *needles)
     assert not out.exists()
+
+
+def test_an_adapter_whose_tensors_name_no_module_of_the_model_is_one_error(tmp_path, capsys):
+    """peft only warns when a saved tensor finds no module, and the adapter then stays at its
+    initial values: a trained adapter silently becomes no adapter. Here the adapter (the tiny
+    model's own, its layers renamed) is refused, naming the folder and a tensor."""
+    from mllm_support import tiny_adapter_copy
+
+    weights = tiny_adapter_copy("vlm2vec/tiny-random", tmp_path / "adapter", lambda key: key.replace(".mlp.", ".ffn."))
+    out = tmp_path / "r.json"
+    outcome = cli(capsys, "run", "vlm2vec/tiny-random", "--weights", weights, "--benchmark", "mini",
+                  "--tasks", "landform", "--out", out, "--cache-dir", tmp_path / "cache")
+    assert_clean_error(outcome, 2, str(weights), "does not fit the modules of Qwen2VLForConditionalGeneration",
+                       ".ffn.")
+    assert not out.exists()
