@@ -38,7 +38,7 @@ import traceback
 from pathlib import Path
 
 FAMILY_MODULES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm",
-                  "qwen_vl": "parity_qwen_vl"}
+                  "qwen_vl": "parity_qwen_vl", "vlm2vec": "parity_vlm2vec"}
 LIBRARIES = ("torch", "torchvision", "transformers", "tokenizers", "huggingface_hub", "open_clip", "timm",
              "PIL", "numpy", "safetensors", "sentencepiece", "peft", "accelerate")
 
@@ -226,7 +226,8 @@ def _published_embeddings(entry: dict, images: list[str], batches: list[list[str
 
     image_encoder, text_encoder, batch_size = _published_encoders(entry, out)
     result = {"processor": _describe(_processor_of(image_encoder)),
-              "dtype": next((_dtype_of(m) for m in _models_of(image_encoder)), None)}
+              "dtype": next((_dtype_of(m) for m in _models_of(image_encoder)), None),
+              "facts": _model_facts(entry, image_encoder)}
     for route in ROUTES:
         result[route], result[f"{route}_pixels"] = _published_images(image_encoder, images, route, batch_size)
     _inspected_pixels(entry, image_encoder, images, result)
@@ -238,6 +239,13 @@ def _published_embeddings(entry: dict, images: list[str], batches: list[list[str
             result["text"] = np.concatenate([text_encoder.encode_text(texts).float().cpu().numpy()
                                              for texts in text_batches])
     return result
+
+
+def _model_facts(entry: dict, encoder) -> dict | None:
+    """What the family's `model_facts(encoder)` hook reports of the loaded model, if it has one
+    (VLM2Vec's: the adapter layers it holds)."""
+    facts = getattr(importlib.import_module(FAMILY_MODULES[entry["family"]]), "model_facts", None)
+    return None if facts is None else facts(encoder)
 
 
 def _processor_of(encoder):
@@ -264,9 +272,10 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
     from mars_zoo.registry import load_registry
     from mars_zoo.reporting import Reporter
 
-    # the tiny checkpoint's revision and width; everything else is the registered model's
+    # the tiny checkpoint's revision and width (and what else the family's job entry names of
+    # it, e.g. the base model's commit); everything else is the registered model's
     spec = dataclasses.replace(load_registry().get(name), revision=entry["revision"],
-                               embedding_dim=entry["embedding_dim"])
+                               embedding_dim=entry["embedding_dim"], **entry.get("spec", {}))
     embedder = Embedder(spec, "parity", EmbedOptions(), EmbeddingCache(out / "mars-zoo-cache" / name), Reporter())
     source = FileImageSource(images, [Path(p).name for p in images], fix="regenerate the parity inputs")
     dataset = DatasetRef("parity", "inputs", None, str(out))
@@ -285,6 +294,7 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
         _describe(embedder.image_transform(preparation) or _processor_of(encoder))
         for preparation in preparations.values()))
     result["dtype"] = next((_dtype_of(m) for m in _models_of(encoder)), None)
+    result["facts"] = _model_facts(entry, encoder)
     return result
 
 
@@ -320,7 +330,7 @@ def main() -> int:
         import numpy as np
 
         np.savez(out / f"{name.replace('/', '--')}.npz", **arrays)
-        meta["models"][name] = {"processor": result["processor"], "dtype": result["dtype"],
+        meta["models"][name] = {"processor": result["processor"], "dtype": result["dtype"], "facts": result["facts"],
                                 "transformers": importlib.metadata.version("transformers")}
         if options.side == "published" and entry.get("published_fp32"):
             meta["models"][name]["fp32_instead_of"] = entry["published_fp32"]

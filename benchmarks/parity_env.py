@@ -35,9 +35,14 @@ PINS = (
     ("open-clip-torch==3.2.0", ">=2.24.0 in requirements.txt; 3.3.0 came out 2026-02-26"),
     ("timm==1.0.24", ">=0.9.12 in requirements.txt; 1.0.25 came out 2026-02-23"),
     ("pillow==12.1.1", ">=9.5.0 in requirements.txt; 12.1.1 came out 2026-02-11, 12.2.0 2026-04-01"),
-    ("peft>=0.15.2", "requirements.txt"),
-    ("accelerate>=0.28.0", "requirements.txt"),
+    ("peft==0.18.1", ">=0.15.2 in requirements.txt; 0.19.0 came out 2026-04-14"),
+    ("accelerate==1.12.0", ">=0.28.0 in requirements.txt; 1.13.0 came out 2026-03-04"),
     ("sentencepiece>=0.1.99", "requirements.txt"),
+    # imported by VLM2Vec's src/ (the published third_party/vlm2vec), which the VLM2Vec and
+    # B3++ wrappers load
+    ("scikit-image==0.26.0", "no version in requirements.txt; 0.27.0rc1 came out 2026-10-27"),
+    ("scikit-learn==1.8.0", ">=1.2.0 in requirements.txt; 1.9.0 came out 2026-06-02"),
+    ("opencv-contrib-python==4.13.0.92", "no version in requirements.txt; 5.0.0.93 came out 2026-07-02"),
     ("einops>=0.7.0", "requirements.txt"),
     ("numpy>=1.24.0", "requirements.txt"),
     ("tqdm>=4.65.0", "requirements.txt"),

@@ -1,7 +1,7 @@
 """Parity with the published MarsRetrieval evaluation code: the same tiny checkpoint must
 give the same embeddings through the published wrapper and through mars-zoo's plugin.
 
-    python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders mllm qwen_vl]
+    python benchmarks/parity_published.py --published DIR [--families openclip hf_encoders mllm qwen_vl vlm2vec]
         [--models M ...] [--remote-code DIR] [--env pinned|current] [--mars-zoo-pillow current|published]
         [--published-precision fp32|as-published] [--json OUT] [--work DIR]
 
@@ -25,8 +25,9 @@ with HF_HUB_OFFLINE=1 and that cache as HF_HOME:
 
 Some published wrappers run code of the checkpoint's repository (`trust_remote_code=True`:
 BGE-VL, AIMv2, GME, jina-embeddings-v4; files its instructions copy into `third_party/`:
-Ops-MM, Qwen3-VL-Embedding); it is not in this repository, and `--remote-code` gives it (see
-parity_hf_encoders.py and parity_qwen_vl.py). A model whose published wrapper needs other
+Ops-MM, Qwen3-VL-Embedding) or of another one cloned there (VLM2Vec's `src/`, for VLM2Vec-V2.0
+and B3++); it is not in this repository, and `--remote-code` gives it (see
+parity_hf_encoders.py, parity_qwen_vl.py and parity_vlm2vec.py). A model whose published wrapper needs other
 libraries than the pins runs in a published process of its own (GME: transformers 4.51.3).
 
 It prints per model the max |difference| of the L2-normalised fp32 embeddings (images of tasks
@@ -58,7 +59,7 @@ DRIVER = HERE / "parity_driver.py"
 TARGET = 1e-4
 PIXEL_TARGET = 1e-6
 FAMILIES = {"openclip": "parity_openclip", "hf_encoders": "parity_hf_encoders", "mllm": "parity_mllm",
-            "qwen_vl": "parity_qwen_vl"}
+            "qwen_vl": "parity_qwen_vl", "vlm2vec": "parity_vlm2vec"}
 
 # Documented differences above the targets: cause -> why, and per model the max |difference|
 # of "image", "text" and "pixels" measured when it was documented (with `--env pinned`). A documented size covers a
@@ -121,6 +122,21 @@ CAUSES: dict[str, dict] = {
             "prepared, agree. The measured size includes Pillow's (pillow-resample-fetch-image)."
         ),
         "models": {"qwen3-vl/qwen3-vl-embedding-2b": {"image": 1.81e-1}},
+    },
+    "pillow-resample-qwen2vl": {
+        "why": (
+            "Pillow 13.0 (this environment) and Pillow 12.1.1 (the published environment) resample three of "
+            "the eight images differently when VLM2Vec's Qwen2-VL image processor resizes them to multiples of "
+            "28 px (333x517 to 336x504, 257x263 to 252x252, 300x200 to 308x196: up to 8/255 per pixel, 0.12 per "
+            "normalised pixel); the other five are equal. With --mars-zoo-pillow published (Pillow 12.1.1 alone "
+            "on the mars-zoo side) pixels are equal on all eight images and image embeddings within 1e-6, so the "
+            "recipes agree; texts are equal either way."
+        ),
+        "models": {
+            "vlm2vec/vlm2vec-v2.0": {"image": 1.03e-2, "paired_image": 1.03e-2, "pixels": 1.20e-1,
+                                     "paired_pixels": 1.20e-1},
+            "b3/b3-qwen2-2b": {"image": 1.73e-3, "paired_image": 1.73e-3, "pixels": 1.20e-1, "paired_pixels": 1.20e-1},
+        },
     },
     "published-bf16": {
         "why": (
@@ -186,10 +202,11 @@ def _check_remote_code(selected: dict[str, list[str]], root: Path | None) -> Non
                 for problem in _family_module(family).remote_code_problems(names, root)]
     if problems:
         raise UsageError(
-            f"The published wrappers of the chosen models load remote code (trust_remote_code=True) from these Hub "
-            f"repositories, which this harness does not hold: {'; '.join(problems)}. Fix: download each one's "
-            f"*.py files and config.json into DIR/<org>/<name>/ and pass --remote-code DIR, or leave those models "
-            f"out with --models."
+            f"The published wrappers of the chosen models run code of these repositories (Hub remote code, "
+            f"trust_remote_code=True, or code the published instructions put in third_party/), which this harness "
+            f"does not hold: {'; '.join(problems)}. Fix: put each one's files into DIR/<org>/<name>/ as said "
+            f"(for Hub repositories their *.py files and config.json) and pass --remote-code DIR, or leave those "
+            f"models out with --models."
         )
 
 
@@ -250,7 +267,8 @@ def _published_pillow(work: Path) -> Path:
 def _run_side(side: str, job: Path, work: Path, pythonpath: list[Path]) -> None:
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HF_HUB_CACHE")}
     env.update(HF_HOME=str(work / "hf"), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               HF_HUB_DISABLE_TELEMETRY="1", TOKENIZERS_PARALLELISM="false")
+               HF_HUB_DISABLE_TELEMETRY="1", TOKENIZERS_PARALLELISM="false",
+               MARS_ZOO_CACHE=str(work / "mars-zoo-cache"))  # what the tiny names resolve to stays here
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(str(path) for path in pythonpath)
     done = subprocess.run([sys.executable, str(DRIVER), side, str(job)], env=env, capture_output=True, text=True)
@@ -281,6 +299,9 @@ def _compare(name: str, out: Path) -> dict:
     row["processor"] = {side: meta.get("processor") for side, meta in metas.items()}
     row["dtype"] = {side: meta.get("dtype") for side, meta in metas.items()}
     row["transformers"] = {side: meta.get("transformers") for side, meta in metas.items()}
+    facts = {side: meta["facts"] for side, meta in metas.items() if meta.get("facts") is not None}
+    if facts:
+        row["facts"] = facts
     if metas["published"].get("fp32_instead_of"):  # the harness made the published side compute in fp32
         row["published_fp32_instead_of"] = metas["published"]["fp32_instead_of"]
     errors = {side: meta["error"] for side, meta in metas.items() if "error" in meta}
@@ -350,8 +371,9 @@ def _print_table(rows: list[dict]) -> None:
             print(f"    {what}: documented cause {cause}: {CAUSES[cause]['why']}")
     for row in rows:
         for side in ("published", "mars-zoo"):
+            facts = row.get("facts", {}).get(side)
             print(f"  {row['model']} {side}: {row['processor'].get(side)}; weights {row['dtype'].get(side)}; "
-                  f"transformers {row['transformers'].get(side)}")
+                  f"transformers {row['transformers'].get(side)}" + (f"; {json.dumps(facts)}" if facts else ""))
         if row.get("published_fp32_instead_of"):
             print(f"  {row['model']} published: computed in fp32 instead of the wrapper's "
                   f"{row['published_fp32_instead_of']} (--published-precision fp32)")

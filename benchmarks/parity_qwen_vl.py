@@ -256,9 +256,10 @@ def published_context(entry: dict):
 # --- the builders, run in the published environment (python parity_qwen_vl.py build ...) ---
 
 
-def _tokenizer():
+def qwen2_tokenizer():
     """A Qwen2-style tokenizer: byte-level BPE over Qwen2's split pattern and NFC, trained on
-    mars-zoo's fixed corpus, the Qwen special tokens added after the vocabulary."""
+    mars-zoo's fixed corpus, the Qwen special tokens added after the vocabulary (the VLM2Vec
+    family's tiny repositories use it too)."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import Qwen2TokenizerFast
 
@@ -346,7 +347,7 @@ def _build_gme(folder: Path, code: Path) -> None:
     the LM head), the GME fields and the remote code's auto_map in config.json."""
     from transformers import Qwen2VLForConditionalGeneration
 
-    tokenizer = _tokenizer()
+    tokenizer = qwen2_tokenizer()
     _qwen2vl_processor(tokenizer).save_pretrained(folder)
     config = _qwen2vl_config(tokenizer)
     model = _seeded(Qwen2VLForConditionalGeneration, config)
@@ -365,7 +366,7 @@ def _build_ops_mm(folder: Path, code: Path) -> None:
     import torch
     from transformers import Qwen2VLForConditionalGeneration
 
-    tokenizer = _tokenizer()
+    tokenizer = qwen2_tokenizer()
     _qwen2vl_processor(tokenizer).save_pretrained(folder)
     _seeded(Qwen2VLForConditionalGeneration, _qwen2vl_config(tokenizer)).to(torch.bfloat16).save_pretrained(folder)
     shutil.copyfile(code / "ops_mm_embedding_v1.py", folder / "ops_mm_embedding_v1.py")
@@ -385,7 +386,7 @@ def _build_qwen3(folder: Path, code: Path) -> None:
     from mars_zoo_mllm import qwen3_vl
     from mars_zoo_mllm.qwen2vl import QWEN2VL_CHAT_TEMPLATE
 
-    tokenizer = _tokenizer()
+    tokenizer = qwen2_tokenizer()
     config = Qwen3VLConfig(text_config={**qwen3_vl.TINY_TEXT, **_text_ids(tokenizer)},
                            vision_config=dict(qwen3_vl.TINY_VISION), tie_word_embeddings=True, **_token_ids(tokenizer))
     Qwen3VLProcessor(
@@ -452,7 +453,7 @@ def _build_jina(folder: Path, code: Path, reads: Path) -> None:
     from mars_zoo_mllm import jina
 
     modeling = _jina_code(code)
-    tokenizer = _tokenizer()
+    tokenizer = qwen2_tokenizer()
     _jina_processor_files(folder, tokenizer, remote=True)
     _jina_processor_files(reads, tokenizer, remote=False)
     native = Qwen2_5_VLConfig(text_config={**jina.TINY_TEXT, **_text_ids(tokenizer)},

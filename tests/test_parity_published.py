@@ -177,6 +177,28 @@ def test_models_whose_wrapper_runs_remote_code_need_it_given(stand_in, tmp_path)
     assert "BAAI/BGE-VL-large:" not in message
 
 
+def test_models_whose_wrapper_runs_vlm2vecs_code_need_its_clone(stand_in, tmp_path):
+    """VLM2Vec's and B3++'s published wrappers import VLM2Vec's src/ from the published code's
+    uncommitted third_party/vlm2vec: without its clone in --remote-code nothing is built and the
+    message says what to clone where; with it the check passes."""
+    models = ("--models", "vlm2vec/vlm2vec-v2.0", "b3/b3-qwen2-2b")
+    done = _harness("--published", str(stand_in), "--env", "current", "--remote-code", str(tmp_path), *models)
+    assert done.returncode == 2, done.stdout + done.stderr
+    message = " ".join(done.stderr.split())
+    assert "vlm2vec/vlm2vec-v2.0, b3/b3-qwen2-2b: the published wrappers import VLM2Vec's src/" in message
+    clone = tmp_path / "TIGER-AI-Lab" / "VLM2Vec"
+    assert f"git clone https://github.com/TIGER-AI-Lab/VLM2Vec {clone}" in message
+    assert "Traceback" not in done.stderr
+    (clone / "src" / "model").mkdir(parents=True)
+    (clone / "src" / "model" / "model.py").write_text("")
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import parity_vlm2vec
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert parity_vlm2vec.remote_code_problems(list(models[1:]), tmp_path) == []
+
+
 @pytest.fixture(scope="module")
 def harness_module():
     sys.path.insert(0, str(BENCHMARKS))
