@@ -1,9 +1,10 @@
 """The `mars-zoo` command line.
 
 Each command group lives in its own module of this package and exposes
-`register(subparsers)`, which adds its parser(s) and sets `handler` to a function
-taking the parsed arguments and returning an exit code. Command modules import
-heavy libraries only inside their handlers, so `--help` and `list` stay fast.
+`register(subparsers)`, which adds its commands with `mars_zoo.cli.commands.add_command`:
+a command is run by a handler, a function taking the parsed arguments and returning an
+exit code, whose docstring is the command's help. Command modules import heavy libraries
+only inside their handlers, so `--help` and `list` stay fast.
 """
 
 from __future__ import annotations

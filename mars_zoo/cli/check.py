@@ -8,31 +8,29 @@ import json
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option, settings_values
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.reporting import RichReporter, console
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "check",
-        help="check that a model honours the plugin contract",
-        description=(
-            "Run the plugin contract check on MODEL: on the embedded mini benchmark, on the CPU, "
-            "check output shapes, dtype and finite values, that an item's embedding does not depend "
-            "on its batch mates or the batch size, that two runs agree, and that the declared "
-            "metadata matches the model. Run it before submitting a plugin."
-        ),
-    )
+    parser = add_command(subparsers, "check", run_check)
     parser.add_argument("model", help="model name, e.g. openclip/tiny-random")
     parser.add_argument("--json", action="store_true",
                         help="print the checks as JSON (name, passed, detail) instead of a table")
     add_weights_option(parser)
     add_plugins_dir_option(parser)
-    parser.set_defaults(handler=run_check)
 
 
 def run_check(args: argparse.Namespace) -> int:
+    """check that a model honours the plugin contract
+
+    Run the plugin contract check on MODEL: on the embedded mini benchmark, on the CPU, check output
+    shapes, dtype and finite values, that an item's embedding does not depend on its batch mates or
+    the batch size, that two runs agree, and that the declared metadata matches the model. Run it
+    before submitting a plugin.
+    """
     from mars_zoo.contract import check_model
     from mars_zoo.registry import load_registry
     from mars_zoo.settings import Settings, prepare_spec

@@ -7,6 +7,7 @@ import json
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.data.specs import BENCHMARK_TASKS
@@ -16,16 +17,7 @@ CONTAMINATED_EXIT = 1
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "contamination",
-        help="check a training set against every benchmark item a score depends on",
-        description="Compare every image-caption pair of DATA with the benchmark items the scores depend "
-        "on (task 1 images and captions, task 2 images, task 3 query images and the gallery tiles within "
-        "the catalogue radius of a ground-truth point): the same pixels, a re-encoded, resized or slightly "
-        "cropped copy (perceptual hashes of crop windows, confirmed by aligning the images), or the same "
-        "caption up to case, punctuation and spacing. Prints the counts per task with examples; exits 0 "
-        "when nothing was found, 1 when the data is contaminated, 2 on a usage or input error.",
-    )
+    parser = add_command(subparsers, "contamination", run_contamination)
     parser.add_argument("data", metavar="DATA", help="training pairs: 'mini' (the mini benchmark's training "
                         "split), a Hub dataset id, or a local parquet dataset, parquet file or WebDataset tar shards")
     parser.add_argument("--image-column", default="image", help="the image column (parquet) or file extension "
@@ -42,10 +34,18 @@ def register(subparsers) -> None:
     parser.add_argument("--json", dest="json_out", type=absolute_path, default=None, metavar="OUT",
                         help="also write the report as JSON to OUT")
     add_cache_dir_option(parser, "the benchmark's fingerprints, the mini benchmark and its training split")
-    parser.set_defaults(handler=run_contamination)
 
 
 def run_contamination(args: argparse.Namespace) -> int:
+    """check a training set against every benchmark item a score depends on
+
+    Compare every image-caption pair of DATA with the benchmark items the scores depend on (task 1
+    images and captions, task 2 images, task 3 query images and the gallery tiles within the
+    catalogue radius of a ground-truth point): the same pixels, a re-encoded, resized or slightly
+    cropped copy (perceptual hashes of crop windows, confirmed by aligning the images), or the same
+    caption up to case, punctuation and spacing. Prints the counts per task with examples; exits 0
+    when nothing was found, 1 when the data is contaminated, 2 on a usage or input error.
+    """
     from mars_zoo.adapt.contamination import contamination_report
     from mars_zoo.adapt.training_data import open_training_data
     from mars_zoo.atomic import atomic_write_bytes

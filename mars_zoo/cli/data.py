@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.data.specs import BENCHMARK_TASKS, DATASETS, GEOLOCALIZATION, datasets_for_tasks
 from mars_zoo.cli.options import add_cache_dir_option, add_revision_option, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
@@ -19,21 +20,10 @@ CACHE_HOLDS = "the mini benchmark, recorded revisions"
 
 
 def register(subparsers) -> None:
-    data = subparsers.add_parser(
-        "data",
-        help="download the benchmark data, show what is cached",
-        description="Manage the MarsRetrieval datasets in the Hugging Face cache.",
-    )
-    commands = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+    commands = add_group(subparsers, "data", "download the benchmark data, show what is cached",
+                         "Manage the MarsRetrieval datasets in the Hugging Face cache.")
 
-    download = commands.add_parser(
-        "download",
-        help="pre-fetch datasets into the Hugging Face cache",
-        description="Download the benchmark's datasets (at their pinned or recorded revisions) into "
-        "the Hugging Face cache, so later runs work offline (HF_HUB_OFFLINE=1). Copy that cache "
-        "(HF_HUB_CACHE) to a machine without internet to run there. The geo-localization gallery "
-        "(CTX tiles) is not on the Hub and is not downloaded.",
-    )
+    download = add_command(commands, "download", run_download)
     download.add_argument(
         "--tasks",
         type=task_names(BENCHMARK_TASKS),
@@ -43,21 +33,20 @@ def register(subparsers) -> None:
     )
     add_revision_option(download)
     add_cache_dir_option(download, CACHE_HOLDS)
-    download.set_defaults(handler=run_download)
 
-    info = commands.add_parser(
-        "info",
-        help="show cached datasets, revisions and sizes",
-        description="Show, for each benchmark dataset, its revision (pinned or recorded at first "
-        "use), the revisions in the Hugging Face cache with their size and folder, and where the "
-        "mini benchmark lives.",
-    )
+    info = add_command(commands, "info", run_info)
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_cache_dir_option(info, CACHE_HOLDS)
-    info.set_defaults(handler=run_info)
 
 
 def run_download(args: argparse.Namespace) -> int:
+    """pre-fetch datasets into the Hugging Face cache
+
+    Download the benchmark's datasets (at their pinned or recorded revisions) into the Hugging Face
+    cache, so later runs work offline (HF_HUB_OFFLINE=1). Copy that cache (HF_HUB_CACHE) to a
+    machine without internet to run there. The geo-localization gallery (CTX tiles) is not on the
+    Hub and is not downloaded.
+    """
     from mars_zoo.data import hub
 
     reporter = RichReporter()
@@ -121,6 +110,11 @@ def collect_info(cache_dir: Path) -> dict:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    """show cached datasets, revisions and sizes
+
+    Show, for each benchmark dataset, its revision (pinned or recorded at first use), the revisions
+    in the Hugging Face cache with their size and folder, and where the mini benchmark lives.
+    """
     info = collect_info(args.cache_dir)
     if args.json:
         console.print_json(json.dumps(info))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.cli.options import int_between
 
 DEFAULT_SUBMISSIONS = Path("submissions")
@@ -12,20 +13,10 @@ DEFAULT_SITE = Path("leaderboard/site")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "leaderboard",
-        help="build or serve the static leaderboard",
-        description="Build the static leaderboard from result files, or serve a built one locally.",
-    )
-    commands = parser.add_subparsers(dest="leaderboard_command", metavar="COMMAND", required=True)
+    commands = add_group(subparsers, "leaderboard", "build or serve the static leaderboard",
+                         "Build the static leaderboard from result files, or serve a built one locally.")
 
-    build = commands.add_parser(
-        "build",
-        help="build the site from submissions",
-        description="Validate every result file and write the static site: HTML pages with the "
-        "tables pre-rendered, SVG plots, JSON and CSV downloads. Reads only JSON (never plugin "
-        "code); the output is byte-identical for the same inputs and works from file://.",
-    )
+    build = add_command(commands, "build", run_build)
     build.add_argument("--submissions", type=Path, default=DEFAULT_SUBMISSIONS, metavar="DIR",
                        help=f"submissions folder (default: {DEFAULT_SUBMISSIONS})")
     build.add_argument("--include", type=Path, action="extend", nargs="+", default=[], metavar="FILE",
@@ -33,21 +24,21 @@ def register(subparsers) -> None:
                        "results are shown apart, marked SYNTHETIC, never ranked")
     build.add_argument("--out", type=Path, default=DEFAULT_SITE, metavar="DIR",
                        help=f"output folder, replaced as a whole (default: {DEFAULT_SITE})")
-    build.set_defaults(handler=run_build)
 
-    serve = commands.add_parser(
-        "serve",
-        help="serve a built site on 127.0.0.1",
-        description="Serve a built site with Python's http.server on 127.0.0.1 (loopback only).",
-    )
+    serve = add_command(commands, "serve", run_serve)
     serve.add_argument("--dir", type=Path, default=DEFAULT_SITE, metavar="DIR",
                        help=f"built site (default: {DEFAULT_SITE})")
     serve.add_argument("--port", type=int_between(0, 65535), default=8000, metavar="N",
                        help="port (default: 8000; 0 picks a free one)")
-    serve.set_defaults(handler=run_serve)
 
 
 def run_build(args: argparse.Namespace) -> int:
+    """build the site from submissions
+
+    Validate every result file and write the static site: HTML pages with the tables pre-rendered,
+    SVG plots, JSON and CSV downloads. Reads only JSON (never plugin code); the output is
+    byte-identical for the same inputs and works from file://.
+    """
     from mars_zoo.leaderboard.build import build_site
     from mars_zoo.reporting import RichReporter
 
@@ -56,6 +47,10 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    """serve a built site on 127.0.0.1
+
+    Serve a built site with Python's http.server on 127.0.0.1 (loopback only).
+    """
     from mars_zoo.leaderboard.serve import serve
     from mars_zoo.reporting import RichReporter
 

@@ -7,6 +7,7 @@ import json
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.leaderboard.tables import format_parameters
@@ -19,23 +20,11 @@ from mars_zoo.reporting import RichReporter, console
 
 
 def register(subparsers) -> None:
-    plugins = subparsers.add_parser(
-        "plugins",
-        help="list loaded plugins",
-        description="List the loaded plugins in load order: built-ins, installed entry points "
-        "(group 'mars_zoo', filtered by MARS_ZOO_LOAD_PLUGINS if set), then --plugins-dir files, with "
-        "the hooks each implements (a plugin with none is listed, with a warning that it registers nothing).",
-    )
+    plugins = add_command(subparsers, "plugins", run_plugins)
     plugins.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_plugins_dir_option(plugins)
-    plugins.set_defaults(handler=run_plugins)
 
-    listing = subparsers.add_parser(
-        "list",
-        help="list registered models",
-        description="List every registered model with its metadata and whether the packages it "
-        "needs are installed. Loads no model and imports no model library.",
-    )
+    listing = add_command(subparsers, "list", run_list)
     output = listing.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print JSON (every field, revision and "
                         "recipe notes included) instead of a table")
@@ -43,10 +32,15 @@ def register(subparsers) -> None:
     listing.add_argument("--wide", action="store_true", help="show every column (family, checkpoint, licence, "
                          "install hints) even where the terminal is too narrow for them to fit on one line a model")
     add_plugins_dir_option(listing)
-    listing.set_defaults(handler=run_list)
 
 
 def run_plugins(args: argparse.Namespace) -> int:
+    """list loaded plugins
+
+    List the loaded plugins in load order: built-ins, installed entry points (group 'mars_zoo',
+    filtered by MARS_ZOO_LOAD_PLUGINS if set), then --plugins-dir files, with the hooks each
+    implements (a plugin with none is listed, with a warning that it registers nothing).
+    """
     registry = load_registry(args.plugins_dir, RichReporter())
     pm = registry.pm
     rows = []
@@ -91,6 +85,11 @@ def _revision_cell(spec, recorded: dict[str, str | None]) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    """list registered models
+
+    List every registered model with its metadata and whether the packages it needs are installed.
+    Loads no model and imports no model library.
+    """
     registry = load_registry(args.plugins_dir, RichReporter())
     if args.markdown:
         console.print(readme_block(registry), markup=False, highlight=False, soft_wrap=True)

@@ -6,33 +6,23 @@ import argparse
 import json
 from pathlib import Path
 
+from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.cli.options import absolute_path, add_plugins_dir_option
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import RichReporter, console_err
 
 DEFAULT_SUBMISSIONS = Path("submissions")
+# `mars-zoo import FORMAT` and `mars-zoo export FORMAT`: each verb takes the other benchmark's
+# name, so more formats fit later.
+IMPORT_SUMMARY = "turn results of another benchmark into reported result files"
+EXPORT_SUMMARY = "write a reproduced result in another benchmark's layout"
 PULL_REQUEST = "https://github.com/embeddings-benchmark/mteb/pull/5148"
 CITATION = ("MTEB pull request #5148 (embeddings-benchmark/mteb), tasks MarsVLPairsT2IRetrieval and "
             "MarsVLPairsI2TRetrieval")
 
 
-def _mteb_parser(subparsers, verb: str, about: str, help: str, description: str) -> argparse.ArgumentParser:
-    """`mars-zoo VERB mteb`: each verb takes the other benchmark's name, so more formats fit later."""
-    formats = subparsers.add_parser(verb, help=about, description=about[0].upper() + about[1:] + ".")
-    return formats.add_subparsers(dest=f"{verb}_format", metavar="FORMAT", required=True).add_parser(
-        "mteb", help=help, description=description)
-
-
 def register(subparsers) -> None:
-    importer = _mteb_parser(
-        subparsers, "import", "turn results of another benchmark into reported result files",
-        "MTEB result files of MarsVLPairsT2IRetrieval / MarsVLPairsI2TRetrieval",
-        "Read MTEB result files of the task 1 retrieval tasks (MarsVLPairsT2IRetrieval.json, "
-        "MarsVLPairsI2TRetrieval.json and the model_meta.json beside them; a folder is searched) and "
-        "write one reported result per model folder at DIR/<family>/<name>__reported.json. "
-        "R@1 = recall_at_1, R@10 = recall_at_10, MRR = mrr_at_2247 (the whole gallery). MTEB writes no "
-        "median rank: MedR is null unless the cited text states it and --medr gives it. The source (files, "
-        "MTEB version, model revision, where MedR comes from) is recorded in source.notes.")
+    importer = add_command(add_group(subparsers, "import", IMPORT_SUMMARY, metavar="FORMAT"), "mteb", run_import)
     importer.add_argument("paths", nargs="+", type=absolute_path, metavar="PATH", help="MTEB result files or folders")
     importer.add_argument("--model", metavar="FAMILY/NAME",
                           help="the row's model name (default: the registered model whose checkpoint is "
@@ -48,19 +38,11 @@ def register(subparsers) -> None:
                           help=f"submissions folder to write into (default: {DEFAULT_SUBMISSIONS})")
     importer.add_argument("--force", action="store_true", help="replace a reported file that exists")
     add_plugins_dir_option(importer)
-    importer.set_defaults(handler=run_import)
 
-    exporter = _mteb_parser(
-        subparsers, "export", "write a reproduced result in another benchmark's layout",
-        "task 1 as MTEB result files",
-        "Write the task 1 numbers of a reproduced result (frozen copy, refined captions) as MTEB "
-        "result files: OUT/<org>__<model>/<revision>/MarsVLPairsT2IRetrieval.json, "
-        "MarsVLPairsI2TRetrieval.json and model_meta.json, with recall_at_1, recall_at_10 and "
-        "mrr_at_<pairs> (the main score). mteb_version is null: MTEB did not write them.")
+    exporter = add_command(add_group(subparsers, "export", EXPORT_SUMMARY, metavar="FORMAT"), "mteb", run_export)
     exporter.add_argument("result", type=absolute_path, metavar="RESULT", help="a reproduced result file")
     exporter.add_argument("--out", type=absolute_path, default=Path("mteb-results"), metavar="DIR",
                           help="folder to write into (default: mteb-results)")
-    exporter.set_defaults(handler=run_export)
 
 
 def _write_json(path: Path, document: dict) -> None:
@@ -70,6 +52,15 @@ def _write_json(path: Path, document: dict) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    """MTEB result files of MarsVLPairsT2IRetrieval / MarsVLPairsI2TRetrieval
+
+    Read MTEB result files of the task 1 retrieval tasks (MarsVLPairsT2IRetrieval.json,
+    MarsVLPairsI2TRetrieval.json and the model_meta.json beside them; a folder is searched) and
+    write one reported result per model folder at DIR/<family>/<name>__reported.json. R@1 =
+    recall_at_1, R@10 = recall_at_10, MRR = mrr_at_2247 (the whole gallery). MTEB writes no median
+    rank: MedR is null unless the cited text states it and --medr gives it. The source (files, MTEB
+    version, model revision, where MedR comes from) is recorded in source.notes.
+    """
     from mars_zoo.mteb_format import find_runs, medr_from_flags, model_block, reported_result
     from mars_zoo.registry import load_registry
     from mars_zoo.result_validation import validate_result
@@ -105,6 +96,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """task 1 as MTEB result files
+
+    Write the task 1 numbers of a reproduced result (frozen copy, refined captions) as MTEB result
+    files: OUT/<org>__<model>/<revision>/MarsVLPairsT2IRetrieval.json,
+    MarsVLPairsI2TRetrieval.json and model_meta.json, with recall_at_1, recall_at_10 and
+    mrr_at_<pairs> (the main score). mteb_version is null: MTEB did not write them.
+    """
     from mars_zoo.mteb_format import mteb_layout
     from mars_zoo.result_validation import read_result
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.options import (
     absolute_path, add_cache_use_options, add_data_options, add_embedding_options, add_plugins_dir_option,
@@ -33,15 +34,7 @@ def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "run",
-        help="evaluate a model and write a result file",
-        description=(
-            "Evaluate MODEL on the MarsRetrieval tasks and write a result file validated against "
-            "the result schema. Embeddings are cached, so a rerun (or a run killed and restarted) "
-            "only computes what is missing. Defaults follow the published protocol."
-        ),
-    )
+    parser = add_command(subparsers, "run", run_command)
     parser.add_argument("model", help="model name as shown by 'mars-zoo list', e.g. openclip/tiny-random")
     parser.add_argument(
         "--tasks",
@@ -75,10 +68,15 @@ def register(subparsers) -> None:
                         help="embed with N processes on this machine (torchrun; one GPU each on CUDA); for "
                         "several machines start `torchrun ... -m mars_zoo run ...` on each")
     add_plugins_dir_option(parser)
-    parser.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
+    """evaluate a model and write a result file
+
+    Evaluate MODEL on the MarsRetrieval tasks and write a result file validated against the result
+    schema. Embeddings are cached, so a rerun (or a run killed and restarted) only computes what is
+    missing. Defaults follow the published protocol.
+    """
     from mars_zoo.distributed import environment_ranks, launch, process_group
     from mars_zoo.registry import load_registry
     from mars_zoo.runner import RunConfig, run

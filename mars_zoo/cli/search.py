@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.cli.leaderboard import DEFAULT_SITE
 from mars_zoo.cli.options import (
@@ -27,18 +28,7 @@ HIT_COLUMNS = (Column("rank", justify="right"), Column("tile"), Column("lon", pr
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "search",
-        help="search the tile gallery in words or with example images",
-        description=(
-            "Rank every tile of the geo-localization gallery against a query, built as task 3 builds "
-            "its queries: the prompt ensemble over QUERY (text), the mean of the example images "
-            "(image), or task 3's hybrid of both. Gallery embeddings come from the same cache as "
-            "'mars-zoo run', so a model evaluated once searches for free. Writes a self-contained map "
-            "page (search.html), hits.csv and hits.geojson into --out; --json prints the hits."
-        ),
-        epilog='Example: mars-zoo search openclip/tiny-random "pitted cones" --benchmark mini --out hits/',
-    )
+    parser = add_command(subparsers, "search", search_command, epilog='Example: mars-zoo search openclip/tiny-random "pitted cones" --benchmark mini --out hits/')
     parser.add_argument("model", help="model name as shown by 'mars-zoo list'")
     parser.add_argument("query", nargs="?", default=None,
                         help="what to look for, in words (e.g. \"alluvial fans\"); optional with --image")
@@ -60,7 +50,6 @@ def register(subparsers) -> None:
     add_data_options(parser)
     add_embedding_options(parser)
     add_plugins_dir_option(parser)
-    parser.set_defaults(handler=search_command)
 
 
 def default_out(query: str | None, images: list[Path]) -> Path:
@@ -73,6 +62,14 @@ def default_out(query: str | None, images: list[Path]) -> Path:
 
 
 def search_command(args: argparse.Namespace) -> int:
+    """search the tile gallery in words or with example images
+
+    Rank every tile of the geo-localization gallery against a query, built as task 3 builds its
+    queries: the prompt ensemble over QUERY (text), the mean of the example images (image), or task
+    3's hybrid of both. Gallery embeddings come from the same cache as 'mars-zoo run', so a model
+    evaluated once searches for free. Writes a self-contained map page (search.html), hits.csv and
+    hits.geojson into --out; --json prints the hits.
+    """
     from mars_zoo.discover.outputs import write_outputs
     from mars_zoo.discover.searcher import SearchConfig, run_search
     from mars_zoo.registry import load_registry

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.cli.options import MAX_COUNT, MAX_TILE_PX, MAX_WORKERS, absolute_path, int_between
 from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.protocol import GEO_TILE_WIDTH_PX
@@ -12,21 +13,9 @@ from mars_zoo.reporting import RichReporter
 
 
 def register(subparsers) -> None:
-    tiles = subparsers.add_parser(
-        "tiles",
-        help="build the task 3 tile gallery",
-        description="Commands for the task 3 gallery of CTX mosaic tiles.",
-    )
-    commands = tiles.add_subparsers(dest="tiles_command", metavar="SUBCOMMAND", required=True)
-    build = commands.add_parser(
-        "build",
-        help="cut CTX mosaic GeoTIFFs into 0.2° tiles in tar shards",
-        description="Cut the Murray Lab CTX mosaic GeoTIFFs under --ctx into 0.2° x 0.2° tiles "
-        "named by their lower-left corner, skipping tiles outside -80..80° latitude (tiles "
-        "without data are kept, as in the published gallery), and write them as tar shards "
-        "(tiles-000000.tar, ...) with tiles.json to --out. A killed build resumes where it "
-        "stopped; rerunning a finished build does nothing.",
-    )
+    commands = add_group(subparsers, "tiles", "build the task 3 tile gallery",
+                         "Commands for the task 3 gallery of CTX mosaic tiles.")
+    build = add_command(commands, "build", run_build)
     build.add_argument("--ctx", type=absolute_path, required=True, metavar="DIR",
                        help="folder with the mosaic GeoTIFFs (searched recursively)")
     build.add_argument("--out", type=absolute_path, required=True, metavar="DIR",
@@ -37,10 +26,16 @@ def register(subparsers) -> None:
                        help=f"tiles per tar shard (default {TILE_SHARD_SIZE})")
     build.add_argument("--workers", type=int_between(1, MAX_WORKERS), default=os.cpu_count() or 1, metavar="N",
                        help="source files rendered in parallel (default: the number of CPUs)")
-    build.set_defaults(handler=run_build)
 
 
 def run_build(args: argparse.Namespace) -> int:
+    """cut CTX mosaic GeoTIFFs into 0.2° tiles in tar shards
+
+    Cut the Murray Lab CTX mosaic GeoTIFFs under --ctx into 0.2° x 0.2° tiles named by their
+    lower-left corner, skipping tiles outside -80..80° latitude (tiles without data are kept, as in
+    the published gallery), and write them as tar shards (tiles-000000.tar, ...) with tiles.json to
+    --out. A killed build resumes where it stopped; rerunning a finished build does nothing.
+    """
     from mars_zoo.data.ctx_tiles import build_tiles
 
     reporter = RichReporter()

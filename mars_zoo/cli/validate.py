@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import RichReporter, console_err, printable
@@ -14,27 +15,25 @@ DEFAULT_PATH = Path("submissions")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "validate",
-        help="check result files against the result schema",
-        description="Check result files: the JSON Schema (version 1), finite numbers, "
-        "consistency between fields (orderings, F1 from P and R, means of their rows, counts), "
-        "no results on the generated mini data claiming to be real, duplicates, and that a "
-        "reproduced result names a registered model (pass --plugins-dir for a plugin folder's "
-        "models). A folder is read as a submissions folder (regular files at "
-        "<family>/<file>.json, no links, no synthetic results). Prints each problem as "
-        "'FILE: field.path: message' and exits 1 if there is any.",
-    )
+    parser = add_command(subparsers, "validate", run_validate)
     parser.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH",
         help=f"result files or folders (default: {DEFAULT_PATH}/)",
     )
     parser.add_argument("--json", action="store_true", help="print a JSON report on stdout")
     add_plugins_dir_option(parser)
-    parser.set_defaults(handler=run_validate)
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    """check result files against the result schema
+
+    Check result files: the JSON Schema (version 1), finite numbers, consistency between fields
+    (orderings, F1 from P and R, means of their rows, counts), no results on the generated mini data
+    claiming to be real, duplicates, and that a reproduced result names a registered model (pass
+    --plugins-dir for a plugin folder's models). A folder is read as a submissions folder (regular
+    files at <family>/<file>.json, no links, no synthetic results). Prints each problem as 'FILE:
+    field.path: message' and exits 1 if there is any.
+    """
     from mars_zoo.registry import load_registry
     from mars_zoo.submissions import validate_paths
 

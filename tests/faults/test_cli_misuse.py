@@ -138,6 +138,7 @@ def test_an_unexpected_exception_is_one_paragraph_that_says_it_is_a_bug(scratch,
     import mars_zoo.cli.validate as validate_command
 
     def broken(args):
+        """check result files, with a bug"""
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(validate_command, "run_validate", broken)
