@@ -13,6 +13,10 @@ from PIL import Image
 
 from mars_zoo.registry import load_registry
 
+# Texts the families' tests embed: a caption, and a longer one.
+CAPTION = "a crater with a layered deposit"
+LONGER = "dune field with ridges and a valley network near the polar cap"
+
 
 @functools.lru_cache(maxsize=None)
 def registry():

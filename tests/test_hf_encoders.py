@@ -19,7 +19,7 @@ from PIL import Image
 from mars_zoo.contract import check_model
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
-from mllm_support import picture, tiny_encoder
+from mllm_support import CAPTION, LONGER, picture, tiny_encoder
 from mllm_support import registry as shared_registry
 
 REAL = {
@@ -29,8 +29,6 @@ REAL = {
     "dinov3/dinov3-vitl16-pretrain-lvd1689m": "facebook/dinov3-vitl16-pretrain-lvd1689m",
 }
 TINY = ["bge-vl/tiny-random", "aimv2/tiny-random", "aimv2/tiny-random-vision", "dinov3/tiny-random"]
-CAPTION = "a crater with a layered deposit"
-LONGER = "dune field with ridges and a valley network near the polar cap"
 
 
 @pytest.fixture(scope="module")

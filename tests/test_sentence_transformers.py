@@ -16,7 +16,7 @@ from mars_zoo import RESOLVE_AT_FIRST_USE
 from mars_zoo.contract import check_model
 from mars_zoo.errors import MarsZooError
 from mars_zoo.reporting import Reporter
-from mllm_support import picture, tiny_encoder
+from mllm_support import CAPTION, LONGER, picture, tiny_encoder
 from mllm_support import registry as shared_registry
 
 # model -> (Hub id, CLIP vision tower: hidden, layers, heads, patch; text hidden/heads; projection)
@@ -25,8 +25,6 @@ REAL = {
     "st/clip-vit-b-16": ("sentence-transformers/clip-ViT-B-16", (768, 12, 12, 16), (512, 8), 512),
     "st/clip-vit-l-14": ("sentence-transformers/clip-ViT-L-14", (1024, 24, 16, 14), (768, 12), 768),
 }
-CAPTION = "a crater with a layered deposit"
-LONGER = "dune field with ridges and a valley network near the polar cap"
 
 
 @pytest.fixture(scope="module")
