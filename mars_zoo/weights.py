@@ -46,13 +46,24 @@ def content_sha256(path: Path) -> str:
     return files_sha256(path, files)
 
 
+# The longest name a result records (the result schema's $defs.name.maxLength; a test keeps
+# the two equal).
+RECORDED_NAME_MAX = 200
+RENAME_FIX = "rename the weights file (or folder) to a plain name, e.g. letters, digits, '.', '_' and '-'"
+
+
 def weights_name(path: Path) -> str:
     """The name results (and the default result file's name) record for the weights at `path`,
     refused at the start of a run when no result could record it (a control character, bytes
-    that are not UTF-8), instead of when the result is written, after the whole run."""
-    return plain_name(path.name, field=f"--weights {printable(str(path))}",
-                      fix="rename the weights file (or folder) to a plain name, e.g. letters, digits, '.', '_' "
-                          "and '-', and pass the new path")
+    that are not UTF-8, more characters than a result's names may have), instead of when the
+    result is written, after the whole run."""
+    field = f"--weights {printable(str(path))}"
+    name = plain_name(path.name, field=field, fix=f"{RENAME_FIX}, and pass the new path")
+    if len(name) > RECORDED_NAME_MAX:
+        raise MarsZooError(f"{field}: its name has {len(name)} characters, more than the {RECORDED_NAME_MAX} a "
+                           f"result records. Fix: {RENAME_FIX}, of at most {RECORDED_NAME_MAX} characters, and "
+                           f"pass the new path.")
+    return name
 
 
 def with_own_weights(spec: ModelSpec, path: Path) -> ModelSpec:

@@ -95,3 +95,22 @@ def test_damaged_own_weights_are_the_users_file_named_with_what_it_holds(capsys,
     assert_clean_error(outcome, 2, f"--weights {weights}", *words, f"{model} {forms}")
     assert "Fix the plugin" not in outcome.message
     assert not (tmp_path / "result.json").exists()
+
+
+@pytest.mark.parametrize("length, refused", [(200, False), (201, True), (255, True)])
+def test_a_weights_name_longer_than_a_result_records_is_refused_before_the_run(capsys, tmp_path, length, refused):
+    """A result records the weights' name in at most the schema's `name` length; a longer
+    name is refused at the start, not after the whole run when the result is validated."""
+    from mars_zoo.results_schema import load_schema
+    from mars_zoo.weights import RECORDED_NAME_MAX
+
+    assert RECORDED_NAME_MAX == load_schema()["$defs"]["name"]["maxLength"] == 200
+    weights = tmp_path / ("w" * (length - 3) + ".pt")
+    weights.write_bytes(b"")
+    outcome = cli(capsys, "run", OPENCLIP, "--weights", weights, "--benchmark", "mini", "--tasks", "landform",
+                  "--out", tmp_path / "result.json", "--no-cache")
+    if refused:
+        assert_clean_error(outcome, 2, f"its name has {length} characters, more than the 200 a result records")
+    else:  # past the name check, refused for what the file holds
+        assert_clean_error(outcome, 2, f"{weights.name} is empty")
+    assert not (tmp_path / "result.json").exists()
