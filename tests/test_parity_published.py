@@ -118,6 +118,9 @@ def build_text_encoder(args, device):
 }
 
 
+FLOAT_NOISE = 1e-6  # 100 times below the harness's 1e-4 target
+
+
 @pytest.fixture(scope="module")
 def stand_in(tmp_path_factory):
     root = tmp_path_factory.mktemp("published-stand-in")
@@ -138,10 +141,12 @@ def test_equal_recipes_agree_and_a_changed_one_fails(stand_in, tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     rows = {row["model"]: row for row in json.loads(table.read_text())["models"]}
     same, slipped = rows["openclip/dfn2b-clip-vit-l-14"], rows["openclip/vit-l-16-siglip-384"]
-    assert (same["image"], same["text"], same["pixels"], same["verdict"]) == (0.0, 0.0, 0.0, "ok")
+    # Equal recipes give equal pixels; their embeddings may differ by the order of CPU float sums
+    # (two processes, each with its own thread count: up to about 1e-7 seen), far below the target.
+    assert (same["pixels"], same["verdict"]) == (0.0, "ok") and max(same["image"], same["text"]) <= FLOAT_NOISE
     # bilinear vs bicubic moves pixels by far more than quantisation and the image embedding
     # past the target; the text path did not change
-    assert slipped["pixels"] > 0.01 and slipped["image"] > 1e-4 and slipped["text"] == 0.0
+    assert slipped["pixels"] > 0.01 and slipped["image"] > 1e-4 and slipped["text"] <= FLOAT_NOISE
     assert slipped["verdict"] == "FAIL"
     assert "interpolation=bilinear" in slipped["processor"]["published"]
     assert "interpolation=bicubic" in slipped["processor"]["mars-zoo"]
