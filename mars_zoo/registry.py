@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 from mars_zoo.data.files import files_sha256
 from mars_zoo.errors import MarsZooError
@@ -15,9 +14,6 @@ from mars_zoo.plugin_code import code_sha256
 from mars_zoo.plugin_manager import PluginManager, build_plugin_manager
 from mars_zoo.reporting import Reporter
 from mars_zoo.spec_checks import check_spec
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from mars_zoo.tasks.registry import TaskRegistry
 
 
 class Registry:
@@ -35,13 +31,6 @@ class Registry:
     def _add(self, spec: ModelSpec, plugin: str) -> None:
         check_spec(spec, plugin)
         self._specs[spec.name] = dataclasses.replace(spec, plugin=plugin)
-
-    @functools.cached_property
-    def tasks(self) -> "TaskRegistry":
-        """The tasks the same plugins register, asked for once, when a command first needs them."""
-        from mars_zoo.tasks.registry import TaskRegistry
-
-        return TaskRegistry(self.pm)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(sorted(self._specs.values(), key=lambda spec: spec.name))

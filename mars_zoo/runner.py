@@ -73,11 +73,12 @@ def run(
     the others return None."""
     import numpy as np
 
+    from mars_zoo.tasks.registry import registered_tasks
     from mars_zoo.tasks.walk import agree, evaluate, make_plans
 
     spec = registry.get(config.model)
     check_paired_protocol(config, spec)
-    tasks = registry.tasks.select(spec.name, spec.modalities, config.tasks)
+    tasks = registered_tasks(registry.pm).select(spec.name, spec.modalities, config.tasks)
     check_writable(config.out)
     np.random.seed(config.seed)
 
@@ -130,5 +131,5 @@ def run(
         "training": training,
     }
     write_result(result, config.out, {task.name: f"Task {task.name!r} (plugin {task.plugin})"
-                                      for task in tasks if not registry.tasks.builtin(task)})
+                                      for task in tasks if not registered_tasks(registry.pm).builtin(task)})
     return result, embedder

@@ -93,10 +93,10 @@ def _planned_steps(plugins_dir: Path) -> list[str]:
     from mars_zoo.registry import load_registry
     from mars_zoo.reporting import Reporter
     from mars_zoo.tasks import TaskSettings
+    from mars_zoo.tasks.registry import registered_tasks
     from mars_zoo.tasks.walk import make_plans
 
-    registry = load_registry(plugins_dir)
-    tasks = registry.tasks.select("fake/good", ("image", "text"), None)
+    tasks = registered_tasks(load_registry(plugins_dir).pm).select("fake/good", ("image", "text"), None)
     plans = make_plans(tasks, open_benchmark("mini", reporter=Reporter()), TaskSettings(("image", "text")))
     return [f"{step.modality} {len(step.source.ids) if step.modality == 'image' else len(step.texts)} "
             f"{step.label or step.key}" for plan in plans.values() for step in plan.steps]

@@ -80,6 +80,7 @@ def run_command(args: argparse.Namespace) -> int:
     from mars_zoo.distributed import environment_ranks, launch, process_group
     from mars_zoo.registry import load_registry
     from mars_zoo.runner import RunConfig, run
+    from mars_zoo.tasks.registry import registered_tasks
 
     ranks = environment_ranks()
     if args.nproc is not None:
@@ -106,7 +107,7 @@ def run_command(args: argparse.Namespace) -> int:
         result, embedder = run(config, registry, reporter, ranks)
     if result is None:
         return 0  # not rank 0: its share is in the cache, rank 0 reports
-    print_summary(result, registry.tasks)
+    print_summary(result, registered_tasks(registry.pm))
     calls = embedder.stats.calls
     console.print(
         f"model calls: {calls['image']} image batches, {calls['text']} text batches "
@@ -126,9 +127,10 @@ def print_summary(result: dict, tasks: "TaskRegistry | None" = None) -> None:
     metrics. A narrow terminal leaves out the least needed columns rather than break a number.
     `tasks` are those of the run's plugins (default: the built-in ones)."""
     from mars_zoo.registry import load_registry
+    from mars_zoo.tasks.registry import registered_tasks
     from mars_zoo.tasks.tables import declared_summary
 
-    tasks = tasks if tasks is not None else load_registry().tasks
+    tasks = tasks if tasks is not None else registered_tasks(load_registry().pm)
 
     synthetic = " [yellow](SYNTHETIC mini benchmark: not Mars data)[/]" if result["benchmark"]["synthetic"] else ""
     console.print(f"[bold]{escape(result['model']['name'])}[/] on {result['benchmark']['name']}{synthetic}")

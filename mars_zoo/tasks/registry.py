@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import weakref
 from typing import Iterator
 
 from mars_zoo.errors import MarsZooError
@@ -109,3 +110,16 @@ class TaskRegistry:
                 f"{','.join(task.name for task in allowed)}."
             )
         return tuple(task for task in self if task.name in requested)
+
+
+_ASKED: "weakref.WeakKeyDictionary[PluginManager, TaskRegistry]" = weakref.WeakKeyDictionary()
+
+
+def registered_tasks(pm: PluginManager) -> TaskRegistry:
+    """The tasks the plugins of `pm` register, asked for once per plugin manager, when a command first
+    needs them. Tasks are asked for here, not by the model registry, so that the models know nothing
+    of tasks, which stand above them (a task plans embeddings and scores them)."""
+    tasks = _ASKED.get(pm)
+    if tasks is None:
+        tasks = _ASKED[pm] = TaskRegistry(pm)
+    return tasks
