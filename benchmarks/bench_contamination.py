@@ -42,7 +42,7 @@ from mars_zoo.adapt.training_data import TrainingPair, open_training_data
 from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.data.decoding import decode, to_rgb
 from mars_zoo.data.image_sources import many
-from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_RADIUS_DEG, GEO_TILE_DEG
+from mars_zoo.core.protocol import GEO_MAX_ABS_LAT, GEO_RADIUS_DEG, GEO_TILE_DEG
 
 CROPS = (0.02, 0.05, 0.08, 0.10, 0.12, 0.15)
 
@@ -187,7 +187,7 @@ def catalogue(points: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def speed(points: int, queries: int, repeats: int) -> None:
-    from mars_zoo.metrics import pairs_within_radius
+    from mars_zoo.scoring.metrics import pairs_within_radius
 
     print("\n3. Speed")
     rng = np.random.default_rng(1)

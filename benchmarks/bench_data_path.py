@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE
+from mars_zoo.embedding.cache import DEFAULT_SHARD_SIZE
 
 TARGET = 0.90
 DIM = 64
@@ -68,7 +68,7 @@ class NullEncoder:
 
 
 def null_spec():
-    from mars_zoo.model import ModelSpec
+    from mars_zoo.models.model import ModelSpec
 
     return ModelSpec(name="bench/null", family="bench", checkpoint="none", loader=lambda spec, device, precision: NullEncoder(),
                      modalities=("image",), embedding_dim=DIM, random_weights=True, plugin="bench")
@@ -146,10 +146,10 @@ def bare_seconds(members, processes: int, batch_size: int) -> float:
 
 
 def harness_seconds(source, processes: int, cache_root: Path, batch_size: int) -> float:
-    from mars_zoo.cache import EmbeddingCache
+    from mars_zoo.embedding.cache import EmbeddingCache
     from mars_zoo.data.types import DatasetRef
-    from mars_zoo.embed import Embedder, EmbedOptions
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.embedding.embed import Embedder, EmbedOptions
+    from mars_zoo.core.reporting import Reporter
 
     options = EmbedOptions(device="cpu", batch_size=batch_size, workers=0 if processes == 1 else processes)
     with tempfile.TemporaryDirectory(dir=cache_root) as cache:  # empty: everything is embedded
@@ -174,7 +174,7 @@ def timed(measure) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from mars_zoo.data.tile_gallery import read_tile_gallery
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.core.reporting import Reporter
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiles", type=int, default=3000)

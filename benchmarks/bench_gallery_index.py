@@ -65,7 +65,7 @@ from mars_zoo.data.files import list_files
 from mars_zoo.data.fingerprints import local_revision
 from mars_zoo.data.tile_gallery import png_tiles, read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.reporting import Reporter
 from timing import timed
 
 TARGET_RATIO = 2.0

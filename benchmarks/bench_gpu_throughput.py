@@ -20,7 +20,7 @@ in `--precision` (bf16 on CUDA), exactly as the harness runs a bf16 model. The g
   forward under the same autocast, each batch's embeddings copied to the host; no cache.
 - torchrun: `torch.distributed.run --standalone --nproc-per-node N` starts this script in
   worker mode; every rank embeds its share of the cache shards through the harness's
-  distributed path (`mars_zoo.distributed`: shards listed by rank 0, dealt out, all ranks
+  distributed path (`mars_zoo.embedding.distributed`: shards listed by rank 0, dealt out, all ranks
   waiting for each other). Skipped with fewer than 2 GPUs (on the CPU, `--nproc 2` runs it
   with gloo, as a check of the path). Each rank gets the cores / N decoding workers, at
   most --workers.
@@ -52,8 +52,8 @@ from pathlib import Path
 
 from bench_data_path import batches, cpu_seconds, tar_members, write_gallery
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE
-from mars_zoo.errors import MarsZooError
+from mars_zoo.embedding.cache import DEFAULT_SHARD_SIZE
+from mars_zoo.core.errors import MarsZooError
 
 DEFAULT_ARCH = "ViT-L-16-SigLIP2-512"
 DISTINCT_TILES = 1000  # tiles generated and encoded; the rest repeat their bytes
@@ -85,7 +85,7 @@ def bench_spec(arch: str, encoder):
     """A model spec whose loader hands the harness the already built `encoder`."""
     import open_clip
 
-    from mars_zoo.model import ModelSpec
+    from mars_zoo.models.model import ModelSpec
 
     return ModelSpec(name=f"bench/{arch}", family="bench", checkpoint=arch, loader=lambda spec, device, precision: encoder,
                      modalities=("image",), embedding_dim=open_clip.get_model_config(arch)["embed_dim"],
@@ -97,7 +97,7 @@ def warm_up(model, preprocess, px: int, batch_size: int, device: str, precision:
     import torch
     from PIL import Image
 
-    from mars_zoo.embed import autocast
+    from mars_zoo.embedding.embed import autocast
 
     image = preprocess(Image.new("RGB", (px, px)))
     with torch.inference_mode(), autocast(device, precision):
@@ -193,11 +193,11 @@ def gpu_indices(device: str, count: int = 1) -> list[int]:
 def harness_side(source, spec, cache_parent: Path, shard_size: int, options, ranks=None) -> tuple[float, int, float]:
     """(wall seconds, images this process embedded, its own embedding seconds) of one
     `Embedder.images` over the gallery with an empty cache."""
-    from mars_zoo.cache import EmbeddingCache
+    from mars_zoo.embedding.cache import EmbeddingCache
     from mars_zoo.data.types import DatasetRef
-    from mars_zoo.distributed import Ranks
-    from mars_zoo.embed import Embedder
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.embedding.distributed import Ranks
+    from mars_zoo.embedding.embed import Embedder
+    from mars_zoo.core.reporting import Reporter
 
     ranks = ranks or Ranks()
     embedder = Embedder(spec, "0", options, EmbeddingCache(cache_parent, shard_size), Reporter(), ranks)
@@ -234,7 +234,7 @@ def bare_side(members, model, preprocess, args) -> float:
     import torch
     from torch.utils.data import DataLoader
 
-    from mars_zoo.embed import autocast
+    from mars_zoo.embedding.embed import autocast
 
     loader = DataLoader(TarTiles(members, preprocess), batch_sampler=batches(len(members), args.batch_size, args.shard_size),
                         num_workers=args.workers, pin_memory=args.device.startswith("cuda"))
@@ -253,12 +253,12 @@ def worker(args) -> int:
     path; rank 0 writes every rank's figures to --worker-report."""
     import torch
 
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
     from mars_zoo.data.tile_gallery import read_tile_gallery
-    from mars_zoo.distributed import environment_ranks, process_group, rank_device
-    from mars_zoo.environment import check_precision
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.settings import embed_options
+    from mars_zoo.embedding.distributed import environment_ranks, process_group, rank_device
+    from mars_zoo.embedding.environment import check_precision
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.settings import embed_options
     from mars_zoo_openclip.encoder import OpenClipEncoder
 
     ranks = environment_ranks()
@@ -324,7 +324,7 @@ def parse(argv):
 def resolve_device(args) -> None:
     import torch
 
-    from mars_zoo.environment import check_precision, default_workers
+    from mars_zoo.embedding.environment import check_precision, default_workers
 
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -342,8 +342,8 @@ def measure(args) -> list[str]:
     import torch
 
     from mars_zoo.data.tile_gallery import read_tile_gallery
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.settings import embed_options
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.settings import embed_options
     from mars_zoo_openclip.encoder import OpenClipEncoder
 
     gpu = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else f"none (CPU: {platform.processor() or platform.machine()})"

@@ -35,7 +35,7 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from mars_zoo import metrics  # noqa: E402
+from mars_zoo.scoring import metrics  # noqa: E402
 
 PAIRS, DIM = 2_287, 768
 CLASSES, IMAGES = 20, 5_000

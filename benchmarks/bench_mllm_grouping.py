@@ -29,9 +29,9 @@ import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
 from mars_zoo.data.mini import ensure_mini  # noqa: E402
-from mars_zoo.folders import default_cache_dir  # noqa: E402
-from mars_zoo.protocol import GEO_LANDFORMS, PROMPT_TEMPLATES  # noqa: E402
-from mars_zoo.registry import load_registry  # noqa: E402
+from mars_zoo.core.folders import default_cache_dir  # noqa: E402
+from mars_zoo.core.protocol import GEO_LANDFORMS, PROMPT_TEMPLATES  # noqa: E402
+from mars_zoo.models.registry import load_registry  # noqa: E402
 from mars_zoo_mllm.encoder import length_groups  # noqa: E402
 
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_paired_ranks.py [--pairs 2247] [--dim 1024] [--repeats 7]
 
 Times, in turn within each of `--repeats` rounds (after one untimed warm-up), the float32
-product S = I Tᵀ of N L2-normalised pairs and `mars_zoo.metrics.paired_from_scores(S)`
+product S = I Tᵀ of N L2-normalised pairs and `mars_zoo.scoring.metrics.paired_from_scores(S)`
 (both directions' ranks, R@1, R@10, MRR, MedR), and prints their medians and the ratio
 ranks / product (target at most 1.3).
 """
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from mars_zoo.metrics import paired_from_scores
+from mars_zoo.scoring.metrics import paired_from_scores
 
 TARGET_RATIO = 1.3
 

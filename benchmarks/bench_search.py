@@ -8,7 +8,7 @@ folder as the harness's own cache shards (and, up to --one-file-up-to rows, as o
 times, with every core:
 
 - shards: what a run does, opening the cache's shards (`CacheEntry.rows()`, one memory
-  map per shard, whose pages are faulted in by the search) and `mars_zoo.search.top_k`
+  map per shard, whose pages are faulted in by the search) and `mars_zoo.scoring.search.top_k`
   over them;
 - one file: `top_k` over the one memory-mapped .npy file, opened likewise;
 - faiss: faiss-cpu's `IndexFlatIP.search` (exact inner product; the index holds the
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mars_zoo.cache import DEFAULT_SHARD_SIZE, CacheEntry
-from mars_zoo.search import top_k
+from mars_zoo.embedding.cache import DEFAULT_SHARD_SIZE, CacheEntry
+from mars_zoo.scoring.search import top_k
 from timing import timed
 
 TARGET_RATIO = 0.35

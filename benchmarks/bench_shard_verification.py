@@ -33,8 +33,8 @@ import numpy as np
 
 from bench_search import write_gallery
 from timing import timed
-from mars_zoo.cache import VERIFIED_NAME
-from mars_zoo.search import top_k
+from mars_zoo.embedding.cache import VERIFIED_NAME
+from mars_zoo.scoring.search import top_k
 
 TARGET_CHECK_RATIO = 0.01
 

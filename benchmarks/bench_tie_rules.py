@@ -18,7 +18,7 @@ AUPRC orders the curve's points with `np.argsort(recall)`, the same quicksort on
 
 Each query is ranked four ways and scored:
 
-  a. mars-zoo: `mars_zoo.metrics` on the float32 scores. Nothing is rounded; only equal float32
+  a. mars-zoo: `mars_zoo.scoring.metrics` on the float32 scores. Nothing is rounded; only equal float32
      scores tie, and among them the relevant candidates come last.
   b. published: `faiss_order`, then the rounding and pandas' `sort_values` themselves, with this
      process's pandas and numpy; the curve's points in `np.argsort(recall)` order.
@@ -70,8 +70,8 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-from mars_zoo import metrics
-from mars_zoo.protocol import (
+from mars_zoo.scoring import metrics
+from mars_zoo.core.protocol import (
     GEO_CURVE_POINTS as CURVE_POINTS,
     GEO_K_MAX as K_MAX,
     GEO_LANDFORMS,

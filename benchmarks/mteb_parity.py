@@ -26,7 +26,7 @@ Offline (HF_HUB_OFFLINE=1) after a first run has installed mteb. What it does:
    of MTEB's rule a random model never reaches.
 5. mars-zoo's side: `mars-zoo run openclip/tiny-random --data-dir ... --tasks paired
    --paired-protocol mteb` with the same batch size (and on CUDA `--precision fp16`, since mteb's
-   OpenCLIP wrapper runs under `torch.cuda.amp.autocast()`), and `mars_zoo.metrics` on the same
+   OpenCLIP wrapper runs under `torch.cuda.amp.autocast()`), and `mars_zoo.scoring.metrics` on the same
    tie matrices.
 
 It prints both sides' R@1, R@10 (recall_at_1, recall_at_10) and MRR (mrr_at_2247) per direction and
@@ -68,7 +68,7 @@ ODD = ("rgba", "la", "palette-transparent", "grey", "grey16", "cmyk", "exif-rota
 
 def side_folder() -> Path:
     """mteb installed into the mars-zoo cache with `pip install --target` (once)."""
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     folder = default_cache_dir() / "mteb-side" / f"mteb-{MTEB}"
     if (folder / "INSTALLED").is_file():
@@ -169,7 +169,7 @@ def write_weights(hf_home: Path) -> str:
     from parity_inputs import HubCache
     from safetensors.torch import save_file
 
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
 
     encoder = load_registry().get(MODEL).load("cpu", "fp32")
     model = encoder.model
@@ -251,9 +251,9 @@ def run_mteb(side: Path, hf_home: Path, job: dict, work: Path) -> dict:
 
 
 def run_mars_zoo(data_root: Path, work: Path, device: str, batch_size: int, ties: list[dict]) -> dict:
-    from mars_zoo import metrics
-    from mars_zoo.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
-    from mars_zoo.registry import load_registry
+    from mars_zoo.scoring import metrics
+    from mars_zoo.tasks.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
+    from mars_zoo.models.registry import load_registry
 
     out = work / "mars-zoo.json"
     command = [sys.executable, "-m", "mars_zoo", "run", MODEL, "--data-dir", str(data_root), "--tasks", "paired",
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(out).write_text(json.dumps(mteb_side(json.loads(job.read_text()))))
         return 0
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
     from mars_zoo.data.specs import PAIRS_FROZEN
 

@@ -14,7 +14,7 @@ batches, each prompt ensemble whole). A family whose wrappers preprocess inside
 `encode_image` gives an `inspect_images(encoder, images)` hook that reads the pixels.
 
 SIDE `mars-zoo` loads the same model through its mars-zoo plugin and embeds the same
-files and texts through mars-zoo's own embedding path (`mars_zoo.embed.Embedder`, file
+files and texts through mars-zoo's own embedding path (`mars_zoo.embedding.embed.Embedder`, file
 decoding, the plugin's transform, the batch checks and L2 normalisation), the task-1 route
 with task 1's preprocessing key (which picks an encoder's `paired_image_transform`).
 
@@ -264,13 +264,13 @@ def _mars_zoo(entry: dict, name: str, images: list[str], batches: list[list[str]
 
     import numpy as np
 
-    from mars_zoo.cache import EmbeddingCache
+    from mars_zoo.embedding.cache import EmbeddingCache
     from mars_zoo.data.image_sources import FileImageSource
     from mars_zoo.data.images import PUBLISHED_PREPARATION
     from mars_zoo.data.types import DatasetRef
-    from mars_zoo.embed import EmbedOptions, Embedder
-    from mars_zoo.registry import load_registry
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.embedding.embed import EmbedOptions, Embedder
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.core.reporting import Reporter
 
     # the tiny checkpoint's revision and width (and what else the family's job entry names of
     # it, e.g. the base model's commit); everything else is the registered model's

@@ -101,7 +101,7 @@ def build(work: Path, hub, models: list[str], published_env: dict) -> dict[str, 
     `remote_code_problems`), and "pythonpath", the published environment, where the
     weights are built (see `_weights`). A model whose build fails gets an entry with
     `error`, which its row shows."""
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
 
     registry = load_registry()
     jobs = {}
@@ -191,7 +191,7 @@ def _clip_tokenizer_files(folder: Path) -> None:
     vocab.json and merges.txt of the slow tokenizer."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    from mars_zoo.tiny import CORPUS
+    from mars_zoo.models.tiny import CORPUS
 
     tokenizer = Tokenizer(models.BPE(unk_token=END, end_of_word_suffix="</w>"))
     tokenizer.normalizer = normalizers.Sequence(

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from mars_zoo.protocol import GEO_LANDFORMS, geo_query_name, landform_query_name, prompts_for
+from mars_zoo.core.protocol import GEO_LANDFORMS, geo_query_name, landform_query_name, prompts_for
 
 
 # Files loaders ask for whether or not a repository has them. Online, the Hub answers

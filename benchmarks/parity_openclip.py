@@ -165,7 +165,7 @@ def _t5_tokenizer_files(folder: Path) -> None:
     and its end-of-sequence post-processor, as timm/ViT-B-16-SigLIP's T5Tokenizer."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
-    from mars_zoo.tiny import CORPUS
+    from mars_zoo.models.tiny import CORPUS
 
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -186,7 +186,7 @@ def _gemma_tokenizer_files(folder: Path) -> None:
     Gemma's special tokens, as timm/ViT-L-16-SigLIP2-512's GemmaTokenizer."""
     from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
 
-    from mars_zoo.tiny import CORPUS
+    from mars_zoo.models.tiny import CORPUS
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
     tokenizer.normalizer = normalizers.Replace(" ", "▁")

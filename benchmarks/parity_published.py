@@ -254,7 +254,7 @@ def _published_pillow(work: Path) -> Path:
     folder), to put first on the mars-zoo side's PYTHONPATH."""
     from parity_env import side_folder
 
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     source, folder = side_folder(default_cache_dir()), work / "published-pillow"
     folder.mkdir(exist_ok=True)
@@ -411,7 +411,7 @@ def run(options: argparse.Namespace) -> int:
     if options.env == "pinned":
         from parity_env import PINS, side_folder
 
-        from mars_zoo.folders import default_cache_dir
+        from mars_zoo.core.folders import default_cache_dir
 
         side = [side_folder(default_cache_dir())]
         environment.update(side_folder=str(side[0]), pins=dict(PINS))
@@ -431,7 +431,7 @@ def run(options: argparse.Namespace) -> int:
         row["verdict"] = _verdict(row)
     _print_table(rows)
     if options.json:
-        from mars_zoo.atomic import atomic_write_bytes
+        from mars_zoo.core.atomic import atomic_write_bytes
 
         table = {"target": TARGET, "pixel_target": PIXEL_TARGET, "environment": environment,
                  "versions": versions, "causes": CAUSES, "models": rows}

@@ -152,7 +152,7 @@ def _environment(model: dict, published_env: dict) -> list[str]:
     if model.get("env") == "gme" and published_env["env"] == "pinned":
         from parity_env import GME_PINS, side_folder
 
-        from mars_zoo.folders import default_cache_dir
+        from mars_zoo.core.folders import default_cache_dir
 
         return [str(side_folder(default_cache_dir(), GME_PINS))]
     return [str(path) for path in published_env["pythonpath"]]
@@ -165,7 +165,7 @@ def build(work: Path, hub, models: list[str], published_env: dict) -> dict[str, 
     beforehand with `remote_code_problems`), "pythonpath" and "env" of the published side,
     and "precision" ("fp32": `published_fp32` where a wrapper hard-codes bf16; "as-published").
     A model whose build fails gets an entry with `error`, which its row shows."""
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
 
     registry = load_registry()
     jobs = {}
@@ -263,7 +263,7 @@ def qwen2_tokenizer():
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import Qwen2TokenizerFast
 
-    from mars_zoo.tiny import CORPUS
+    from mars_zoo.models.tiny import CORPUS
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.normalizer = normalizers.NFC()

@@ -11,9 +11,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0.0.0+unknown"
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.hookspecs import hookimpl
-from mars_zoo.model import RESOLVE_AT_FIRST_USE, DeclaredTraining, Encoder, ModelSpec, UrlWeights
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.hookspecs import hookimpl
+from mars_zoo.models.model import RESOLVE_AT_FIRST_USE, DeclaredTraining, Encoder, ModelSpec, UrlWeights
 from mars_zoo.tasks import EmbeddingPlan, ImageItems, Task, TaskSettings, TextItems
 
 __all__ = ["DeclaredTraining", "EmbeddingPlan", "Encoder", "ImageItems", "MarsZooError", "ModelSpec",

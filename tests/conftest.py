@@ -30,7 +30,7 @@ def isolated_caches(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mini_dir(isolated_caches):
     """The generated mini benchmark (`open_benchmark("mini")` reads this same copy)."""
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
 
     return ensure_mini(default_cache_dir())
@@ -40,9 +40,9 @@ def mini_dir(isolated_caches):
 def mini_run(mini_dir, tmp_path_factory):
     """One full mini run of `openclip/tiny-random` (seed 0, no embedding cache) as its result:
     for the tests that read a whole result file, so the session runs it once."""
-    from mars_zoo.registry import load_registry
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.runner import RunConfig, run
 
     out = tmp_path_factory.mktemp("mini-run") / "result.json"
     config = RunConfig(model="openclip/tiny-random", out=out, benchmark="mini", device="cpu",

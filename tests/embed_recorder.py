@@ -7,7 +7,7 @@ imported; it registers nothing."""
 import os
 
 import mars_zoo
-from mars_zoo.embed import Embedder
+from mars_zoo.embedding.embed import Embedder
 
 
 def _recorded(method, modality, count):

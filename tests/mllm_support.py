@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from mars_zoo.registry import load_registry
+from mars_zoo.models.registry import load_registry
 
 # Texts the families' tests embed: a caption, and a longer one.
 CAPTION = "a crater with a layered deposit"
@@ -62,7 +62,7 @@ def tiny_adapter_copy(name: str, into: Path, rename=lambda key: key) -> Path:
     passed through `rename`."""
     from safetensors.torch import load_file, save_file
 
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     shutil.copytree(registry().get(name).loader.tiny.folder(default_cache_dir()), into)
     tensors = load_file(into / "adapter_model.safetensors")

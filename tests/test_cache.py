@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
-from mars_zoo.cache import VERIFIED_NAME, EmbeddingCache, cache_key, embeddings_dir
-from mars_zoo.folders import default_cache_dir
-from mars_zoo.cache import _read_shard as read_shard
+from mars_zoo.core.atomic import atomic_output, atomic_path, atomic_write_bytes, remove_temporaries
+from mars_zoo.embedding.cache import VERIFIED_NAME, EmbeddingCache, cache_key, embeddings_dir
+from mars_zoo.core.folders import default_cache_dir
+from mars_zoo.embedding.cache import _read_shard as read_shard
 
 FIELDS = {"model": "fake/good", "precision": "fp32", "dataset": "d", "dataset_revision": "r1", "items_sha256": "x"}
 
@@ -102,7 +102,7 @@ def shard_reads(monkeypatch):
         reads.append(path.name)
         return read_shard(path)
 
-    monkeypatch.setattr("mars_zoo.cache._read_shard", counted)
+    monkeypatch.setattr("mars_zoo.embedding.cache._read_shard", counted)
     return reads
 
 
@@ -137,7 +137,7 @@ def test_shards_written_by_this_run_are_recorded_as_verified_and_not_read_again(
 def test_a_shard_replaced_right_after_it_was_written_is_not_recorded(tmp_path, monkeypatch):
     """Another process may publish the same shard between our rename and our stat: the
     stat is then of its file, not of the bytes our checksum describes."""
-    import mars_zoo.cache
+    import mars_zoo.embedding.cache
 
     def write_then_replaced(path, data):
         inode = atomic_write_bytes(path, data)
@@ -145,7 +145,7 @@ def test_a_shard_replaced_right_after_it_was_written_is_not_recorded(tmp_path, m
             atomic_write_bytes(path, data)  # the other process's copy: same bytes, another file
         return inode
 
-    monkeypatch.setattr(mars_zoo.cache, "atomic_write_bytes", write_then_replaced)
+    monkeypatch.setattr(mars_zoo.embedding.cache, "atomic_write_bytes", write_then_replaced)
     entry = EmbeddingCache(tmp_path, shard_size=4).entry(FIELDS, items=4)
     entry.write(0, np.ones((4, 3), dtype=np.float32))
     assert entry.written == {}
@@ -292,7 +292,7 @@ def test_cache_directory_rule(monkeypatch, tmp_path):
 def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
     import os
 
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
 
     previous = os.umask(0o022)
     os.umask(previous)

@@ -65,7 +65,7 @@ def _files(folder: Path) -> list[str]:
 def _adapter_weights(tmp_path: Path, hub: Path) -> Path:
     """A --weights folder holding the tiny adapter of ADAPTER_MODEL, its config naming the
     Hub repository BASE_REPO as its base, and that base in the Hugging Face cache `hub`."""
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
 
     adapter = load_registry().get(ADAPTER_MODEL).loader.tiny.folder(tmp_path / "built")
     base = Path(json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"])

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mars_zoo.cache import EmbeddingCache
+from mars_zoo.embedding.cache import EmbeddingCache
 from mars_zoo.data.image_sources import FileImageSource
 from mars_zoo.data.types import DatasetRef
-from mars_zoo.embed import Embedder, EmbedOptions
-from mars_zoo.errors import MarsZooError
-from mars_zoo.model import ModelSpec
-from mars_zoo.registry import load_registry
-from mars_zoo.reporting import Reporter
+from mars_zoo.embedding.embed import Embedder, EmbedOptions
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.models.registry import load_registry
+from mars_zoo.core.reporting import Reporter
 
 IDS = ("a", "b", "c", "d", "e")
 DATA = DatasetRef("test/images", "r1", "train", "here")
@@ -291,8 +291,8 @@ def test_the_key_is_known_without_torch(plugins_dir):
 
     code = (
         "import sys\n"
-        "from mars_zoo.registry import load_registry\n"
-        "from mars_zoo.embed import entry_identity, EmbedOptions\n"
+        "from mars_zoo.models.registry import load_registry\n"
+        "from mars_zoo.embedding.embed import entry_identity, EmbedOptions\n"
         f"registry = load_registry({str(plugins_dir)!r})\n"
         "for name in ('openclip/tiny-random', 'gme/tiny-random', 'fake/good'):\n"
         "    spec = registry.get(name)\n"
@@ -305,7 +305,7 @@ def test_the_key_is_known_without_torch(plugins_dir):
 
 
 def test_the_code_of_a_package_is_all_its_files_but_bytecode(tmp_path, monkeypatch):
-    from mars_zoo.plugin_code import code_sha256
+    from mars_zoo.models.plugin_code import code_sha256
 
     package = _installed_package(tmp_path / "site")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))

@@ -4,10 +4,10 @@ catches the ones that break the contract."""
 import pytest
 
 from mars_zoo.cli import main
-from mars_zoo.contract import check_model
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import Reporter
+from mars_zoo.models.contract import check_model
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import Reporter
 
 
 @pytest.fixture(scope="module")

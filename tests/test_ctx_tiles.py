@@ -25,7 +25,7 @@ from mars_zoo.cli import main
 from mars_zoo.data import ctx_tiles, hub_format
 from mars_zoo.data.ctx_tiles import build_tiles
 from mars_zoo.data.tile_names import parse_tile_name, tile_name
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 MARS_RADIUS = 3396190.0
 EQC = "+proj=eqc +lat_ts={lat_ts} +lon_0=0 +a=3396190 +b=3396190 +units=m +no_defs"

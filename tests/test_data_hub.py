@@ -20,8 +20,8 @@ from mars_zoo.cli import build_parser, main
 from mars_zoo.data import hub
 from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.data.specs import GEOLOCALIZATION, LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILES_DIRNAME
-from mars_zoo.errors import MarsZooError
-from mars_zoo.revision_record import RevisionRecord
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.revision_record import RevisionRecord
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40

@@ -20,8 +20,8 @@ from mars_zoo.data.mini import (
     ground_truth,
 )
 from mars_zoo.data.tile_names import parse_tile_name
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_IMAGE_SIZE
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_IMAGE_SIZE
 
 
 def _files(root):

@@ -21,8 +21,8 @@ from mars_zoo.data.benchmark import open_benchmark
 from mars_zoo.data.specs import LANDFORMS, PAIRS_FROZEN, PAIRS_URLS, TILE_GALLERY_ID
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 
 
 @pytest.fixture

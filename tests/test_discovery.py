@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 
 from browser_support import axe_source, open_page
-from mars_zoo.cache import EmbeddingCache, embeddings_dir
+from mars_zoo.embedding.cache import EmbeddingCache, embeddings_dir
 from mars_zoo.cli import main
 from mars_zoo.data.benchmark import open_benchmark
-from mars_zoo.embed import Embedder, EmbedOptions
-from mars_zoo.folders import default_cache_dir
-from mars_zoo.registry import load_registry
-from mars_zoo.reporting import Reporter
+from mars_zoo.embedding.embed import Embedder, EmbedOptions
+from mars_zoo.core.folders import default_cache_dir
+from mars_zoo.models.registry import load_registry
+from mars_zoo.core.reporting import Reporter
 
 MODEL = "openclip/tiny-random"
 PROMPTS = ("a photo of {}, a type of martian terrain", "a satellite photo of {}.",

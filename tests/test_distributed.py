@@ -75,14 +75,14 @@ def _assert_like_one_process(one_process, result: Path, log: Path, nodes: list[i
 
 def _assert_every_shard_recorded_as_verified(cache: Path, monkeypatch) -> None:
     """Rank 0 recorded the shards of every rank as verified: a later run reads none."""
-    import mars_zoo.cache
+    import mars_zoo.embedding.cache
 
-    monkeypatch.setattr(mars_zoo.cache, "_read_shard", lambda path: pytest.fail(f"{path} was read"))
+    monkeypatch.setattr(mars_zoo.embedding.cache, "_read_shard", lambda path: pytest.fail(f"{path} was read"))
     manifests = list(cache.glob("embeddings/*/*/manifest.json"))
     assert manifests
     for manifest in manifests:
         record = json.loads(manifest.read_text())
-        entry = mars_zoo.cache.CacheEntry(manifest.parent, record["fields"], record["items"], record["shard_size"])
+        entry = mars_zoo.embedding.cache.CacheEntry(manifest.parent, record["fields"], record["items"], record["shard_size"])
         assert entry.missing() == []
 
 
@@ -90,8 +90,8 @@ def _planned_steps(plugins_dir: Path) -> list[str]:
     """What every task a run of fake/good scores plans to embed, in the plans' order, as the
     embedding recorder (tests/embed_recorder.py) writes each step: modality, items, label."""
     from mars_zoo.data.benchmark import open_benchmark
-    from mars_zoo.registry import load_registry
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.core.reporting import Reporter
     from mars_zoo.tasks import TaskSettings
     from mars_zoo.tasks.registry import registered_tasks
     from mars_zoo.tasks.walk import make_plans
@@ -226,8 +226,8 @@ def test_nproc_below_one_is_refused_before_anything_starts(capsys):
 def test_more_processes_on_a_node_than_it_has_gpus_is_one_clear_error(monkeypatch):
     import torch
 
-    from mars_zoo.distributed import Ranks, rank_device
-    from mars_zoo.errors import MarsZooError
+    from mars_zoo.embedding.distributed import Ranks, rank_device
+    from mars_zoo.core.errors import MarsZooError
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert rank_device("cuda", Ranks(rank=3, world_size=6, local_rank=1, node=1)) == "cuda:1"
@@ -236,9 +236,9 @@ def test_more_processes_on_a_node_than_it_has_gpus_is_one_clear_error(monkeypatc
 
 
 def test_ranks_of_a_node_share_its_cores_for_decoding_workers(monkeypatch):
-    from mars_zoo.distributed import environment_ranks
-    from mars_zoo.registry import load_registry
-    from mars_zoo.settings import embed_options
+    from mars_zoo.embedding.distributed import environment_ranks
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.pipeline.settings import embed_options
 
     spec = load_registry().get("openclip/tiny-random")
     monkeypatch.setattr(os, "cpu_count", lambda: 16)

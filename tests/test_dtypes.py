@@ -9,9 +9,9 @@ import json
 import pytest
 import torch
 
-from mars_zoo.boundary import load_encoder
-from mars_zoo.model import ModelSpec
-from mars_zoo.registry import load_registry
+from mars_zoo.models.boundary import load_encoder
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.models.registry import load_registry
 
 # One tiny model per loader of each built-in family.
 LOADERS = [

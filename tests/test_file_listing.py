@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mars_zoo.data.files import has_suffix, list_files
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from listing_support import visible_files
 
 NAMES = ["a", "a.png", "a0", "ab", "A", "Z.png", "\u00e9t\u00e9.png", "\u65e5.png", "b-c", "b.c"]

@@ -18,8 +18,8 @@ from PIL import Image
 from mars_zoo.data import gallery_index, hub_format
 from mars_zoo.data.tile_gallery import _placed_tiles, read_tile_gallery
 from mars_zoo.data.tile_names import TileNameError, parse_tile_name, parse_tile_names, tile_name
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 from stat_edits import rewrite_in_place, swap_files
 
 

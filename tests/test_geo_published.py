@@ -11,7 +11,7 @@ AUPRC is the trapezoidal area over (recall, precision) ordered by `np.argsort(re
 Catalogue points on a 0.1 degree grid lie exactly 0.5 degrees from many tiles (offsets
 (0.5, 0), (0.3, 0.4), ...), and there floating-point rounding decides: the same test in
 degrees decides some of those pairs the other way. The cases below are built so that it
-does (checked in the test), and `mars_zoo.metrics.geolocalization` must give the
+does (checked in the test), and `mars_zoo.scoring.metrics.geolocalization` must give the
 published F1, precision, recall, K and AUPRC to 1e-9.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-from mars_zoo import metrics
+from mars_zoo.scoring import metrics
 
 TOL = 1e-9
 RADIUS_DEG = 0.5

@@ -29,9 +29,9 @@ TOL = 1e-9  # float sums may round differently on another CPU; ranks may not mov
 
 def mini_run_numbers(cache_dir: Path, out: Path) -> dict[str, Any]:
     """The numbers of a fresh full mini run, in the golden file's layout."""
-    from mars_zoo.registry import load_registry
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.runner import RunConfig, run
 
     config = RunConfig(model="openclip/tiny-random", out=out, benchmark="mini", device="cpu",
                        workers=0, cache_dir=cache_dir, no_cache=True)
@@ -100,13 +100,13 @@ def test_a_full_mini_run_gives_the_golden_numbers(numbers, task):
 
 def regenerate() -> None:
     """Rewrite the golden file from a fresh run (see the module docstring)."""
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo.data.mini import ensure_mini
 
     ensure_mini(default_cache_dir())
     with tempfile.TemporaryDirectory() as tmp:
         numbers = mini_run_numbers(default_cache_dir(), Path(tmp) / "result.json")
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
 
     GOLDEN.parent.mkdir(exist_ok=True)
     atomic_write_bytes(GOLDEN, (json.dumps(numbers, indent=1, sort_keys=True) + "\n").encode("utf-8"))

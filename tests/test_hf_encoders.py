@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from mars_zoo.contract import check_model
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.models.contract import check_model
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 from mllm_support import CAPTION, LONGER, picture, tiny_encoder
 from mllm_support import registry as shared_registry
 
@@ -197,11 +197,11 @@ def test_bge_vl_re_encodes_only_task_1_images_as_jpeg(encoders, images):
 def test_the_harness_hands_only_task_1_images_to_the_paired_transform(registry, encoders, images, tmp_path):
     """Embedded through mars-zoo's embedding path: images prepared for task 1 (their cache
     key's preprocessing) go through the JPEG round trip, any other images do not."""
-    from mars_zoo.cache import EmbeddingCache
+    from mars_zoo.embedding.cache import EmbeddingCache
     from mars_zoo.data.image_sources import FileImageSource
     from mars_zoo.data.images import PUBLISHED_PREPARATION
     from mars_zoo.data.types import DatasetRef
-    from mars_zoo.embed import EmbedOptions, Embedder
+    from mars_zoo.embedding.embed import EmbedOptions, Embedder
 
     encoder = encoders["bge-vl/tiny-random"]
     processor = encoder.image_transform.image_processor
@@ -351,8 +351,8 @@ def _apple_checkpoint(name, state, folder):
 
     from safetensors.torch import save_file
 
-    from mars_zoo.folders import default_cache_dir
-    from mars_zoo.tiny import TINY_DIR
+    from mars_zoo.core.folders import default_cache_dir
+    from mars_zoo.models.tiny import TINY_DIR
 
     built = next((default_cache_dir() / TINY_DIR).glob(name.replace("/", "--") + "-*"))
     shutil.copytree(built, folder)

@@ -16,7 +16,7 @@ from PIL import Image
 
 from mars_zoo.data import image_fetch
 from mars_zoo.data.image_fetch import cache_path, fetch_images
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.reporting import Reporter
 
 # Wide margins: a slow response must finish well inside the timeout even on a busy machine.
 CLIENT_TIMEOUT = 1.5

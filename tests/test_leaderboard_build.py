@@ -18,7 +18,7 @@ import pytest
 
 from fixtures.site_inputs import MINI, REPO, make_submissions, results_in, xss_names
 from mars_zoo.cli import main
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo.leaderboard.build import MARKER, build_site
 from mars_zoo.leaderboard.columns import PROTOCOL_BADGES
 from mars_zoo.leaderboard.html import safe_url
@@ -368,7 +368,7 @@ def test_build_never_imports_plugins_or_model_libraries(site, tmp_path):
         "import sys\n"
         "from mars_zoo.leaderboard.build import build_site\n"
         f"build_site({str(submissions)!r}, {str(tmp_path / 'out')!r})\n"
-        "loaded = {'torch', 'open_clip', 'transformers', 'mars_zoo.registry', 'mars_zoo_openclip'} & set(sys.modules)\n"
+        "loaded = {'torch', 'open_clip', 'transformers', 'mars_zoo.models.registry', 'mars_zoo_openclip'} & set(sys.modules)\n"
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

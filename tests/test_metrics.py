@@ -1,7 +1,7 @@
 """The metrics against plain loop implementations written from leaderboard/PROTOCOL.md.
 
 The `reference_*` functions below follow the protocol text line by line, with
-loops and Python sorts and no shared code with mars_zoo.metrics; the vectorised
+loops and Python sorts and no shared code with mars_zoo.scoring.metrics; the vectorised
 metrics must agree with them to 1e-9 on random inputs, including inputs full of
 exact ties and ground-truth points on distance boundaries.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from mars_zoo import metrics
+from mars_zoo.scoring import metrics
 
 TOL = 1e-9
 

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo_mllm.encoder import length_groups, pool, vision_span
 from mars_zoo_mllm.recipe import RawPrompt, Recipe
 

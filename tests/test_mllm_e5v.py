@@ -11,8 +11,8 @@ import dataclasses
 import pytest
 import torch
 
-from mars_zoo.folders import default_cache_dir
-from mars_zoo.protocol import prompts_for
+from mars_zoo.core.folders import default_cache_dir
+from mars_zoo.core.protocol import prompts_for
 from mars_zoo_mllm.recipe import MllmLoader, TinyModel
 
 from mllm_support import picture, received, registry, tiny_encoder

@@ -111,7 +111,7 @@ def test_pixel_limits_and_the_pil_processor_hold_over_a_checkpoints_own_limits(t
     import json
     import shutil
 
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo_mllm.gme import RECIPE
     from mars_zoo_mllm.loading import load_processor
 

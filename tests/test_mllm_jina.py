@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mllm_support import picture, received, registry, tiny_encoder
 
 JINA_IMAGE_PROMPT = "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Describe the image.<|im_end|>\n"
@@ -107,7 +107,7 @@ def test_the_unpinned_checkpoint_is_resolved_at_first_use_or_named_with_the_fix(
     the run stops before loading, naming the model, the repository and the fix; once a
     commit is resolved, a missing checkpoint names that commit."""
     from mars_zoo import RESOLVE_AT_FIRST_USE
-    from mars_zoo.model_revisions import resolve_model_revision
+    from mars_zoo.models.model_revisions import resolve_model_revision
 
     spec = registry().get("jina/jina-embeddings-v4")
     assert spec.revision == RESOLVE_AT_FIRST_USE

@@ -103,7 +103,7 @@ def hub(tmp_path_factory):
     from huggingface_hub import constants
     from transformers import Qwen2VLForConditionalGeneration
 
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     hub, work = tmp_path_factory.mktemp("hf-hub"), tmp_path_factory.mktemp("repos")
     tinies = [registry().get(name).loader.tiny for name in ADAPTERS]
@@ -193,7 +193,7 @@ def test_the_adapter_is_applied_once_onto_the_base_its_config_names(name, hub, t
 def test_adapters_named_as_transformers_5_names_modules_load_the_same(tmp_path):
     """The renames touch only the published names: an adapter saved by transformers 5's class
     (same seed) gives the same weights."""
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo_mllm import qwen2vl
     from mars_zoo_mllm.loading import load_model
 
@@ -223,9 +223,9 @@ def _spec(name="vlm2vec/vlm2vec-v2.0", **fields):
 
 
 def test_the_base_commit_is_resolved_in_the_runs_cache_and_keys_the_embeddings(hub, tmp_path):
-    from mars_zoo.embed import EmbedOptions, entry_identity
-    from mars_zoo.folders import default_cache_dir
-    from mars_zoo.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision
+    from mars_zoo.embedding.embed import EmbedOptions, entry_identity
+    from mars_zoo.core.folders import default_cache_dir
+    from mars_zoo.models.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision
 
     spec = resolve_model_revision(_spec(base_revision=RESOLVE_AT_FIRST_USE), tmp_path / "cache")
     assert spec.base_revision == BASE_COMMIT

@@ -9,9 +9,9 @@ import pytest
 
 import mars_zoo
 from local_servers import fake_hub, local_server, online_against
-from mars_zoo.errors import MarsZooError
-from mars_zoo.model import ModelSpec
-from mars_zoo.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision, verify_model_revision
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.models.model_revisions import MODEL_REVISIONS_FILE, resolve_model_revision, verify_model_revision
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40
@@ -82,9 +82,9 @@ def test_offline_without_a_cached_copy_names_the_model_and_the_fix(tmp_path, mon
 def test_a_run_hands_the_loader_the_recorded_commit_and_the_result_names_it(tmp_path, hub):
     import textwrap
 
-    from mars_zoo.registry import load_registry
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.runner import RunConfig, run
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()
@@ -208,7 +208,7 @@ PINNED_PLUGIN = """
 def test_a_run_offline_records_the_revision_unverified_and_the_leaderboard_says_so(tmp_path, capsys):
     from mars_zoo.cli import main
     from mars_zoo.leaderboard.build import build_site
-    from mars_zoo.result_validation import validate_file
+    from mars_zoo.results.validation import validate_file
 
     plugins = tmp_path / "plugins"
     plugins.mkdir()

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 from mars_zoo.cli import main
-from mars_zoo.model_revisions import MODEL_REVISIONS_FILE
-from mars_zoo.model_table import END, START, readme_block
-from mars_zoo.plugin_manager import ALLOW_LIST_ENV
-from mars_zoo.registry import load_registry
+from mars_zoo.models.model_revisions import MODEL_REVISIONS_FILE
+from mars_zoo.models.model_table import END, START, readme_block
+from mars_zoo.models.plugin_manager import ALLOW_LIST_ENV
+from mars_zoo.models.registry import load_registry
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -39,7 +39,7 @@ def test_markdown_lists_each_builtin_model_once_with_its_facts(capsys, monkeypat
 
 
 def test_list_json_has_every_field_and_the_recorded_revision(capsys):
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     registry = load_registry()
     unpinned = next(spec for spec in registry if spec.revision == "resolve-at-first-use")

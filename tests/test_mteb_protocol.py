@@ -1,4 +1,4 @@
-"""Task 1 under MTEB's protocol (`--paired-protocol mteb`, mars_zoo/mteb_protocol.py).
+"""Task 1 under MTEB's protocol (`--paired-protocol mteb`, mars_zoo/tasks/mteb_protocol.py).
 
 What each test proves, and what it does not:
 
@@ -28,19 +28,19 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from mars_zoo import metrics
+from mars_zoo.scoring import metrics
 from mars_zoo.data import hub_format
 from mars_zoo.data.arrow_splits import ArrowSplit
 from mars_zoo.data.image_sources import DatasetImageSource
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
 from mars_zoo.data.specs import PAIRS_FROZEN
-from mars_zoo.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import Reporter
-from mars_zoo.result_consistency import consistency_problems
-from mars_zoo.result_validation import validate_file
-from mars_zoo.runner import RunConfig, run
+from mars_zoo.tasks.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.results.consistency import consistency_problems
+from mars_zoo.results.validation import validate_file
+from mars_zoo.pipeline.runner import RunConfig, run
 
 
 def mteb_expected(scores: np.ndarray, ids: list[str]) -> dict[str, dict[str, float]]:

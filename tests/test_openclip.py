@@ -14,8 +14,8 @@ import json
 import pytest
 
 import mars_zoo
-from mars_zoo.errors import MarsZooError
-from mars_zoo.registry import load_registry
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.registry import load_registry
 
 # model -> (open_clip architecture of its checkpoint, image size, Hub repo of its weights)
 ARCHITECTURES = {

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from mars_zoo.cli import main
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo.leaderboard.build import build_site
-from mars_zoo.registry import load_registry
-from mars_zoo.weights import content_sha256, with_own_weights
+from mars_zoo.models.registry import load_registry
+from mars_zoo.models.weights import content_sha256, with_own_weights
 
 MODEL = "openclip/tiny-random"
 

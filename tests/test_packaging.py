@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mars_zoo.plugin_manager import ALLOW_LIST_ENV, BUILTIN_PLUGINS, BUILTIN_TASK_PLUGINS
-from mars_zoo.registry import load_registry
+from mars_zoo.models.plugin_manager import ALLOW_LIST_ENV, BUILTIN_PLUGINS, BUILTIN_TASK_PLUGINS
+from mars_zoo.models.registry import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 # In the checkout, built-in plugin NAME lives in plugins/NAME and installs as BUILTIN_PLUGINS[NAME].
@@ -73,7 +73,7 @@ def test_wheel_carries_every_module_and_data_file_of_mars_zoo_and_the_builtin_pl
 def test_the_builtin_plugins_import_and_register_from_the_wheel_alone(wheel, tmp_path, monkeypatch):
     _, site = wheel
     code = (
-        "import importlib, json, pkgutil; from mars_zoo.registry import load_registry; "
+        "import importlib, json, pkgutil; from mars_zoo.models.registry import load_registry; "
         f"packages = {sorted(PLUGIN_FOLDERS)!r}; "
         "modules = [importlib.import_module(info.name) for package in ['mars_zoo', *packages] "
         "           for info in pkgutil.walk_packages(importlib.import_module(package).__path__, package + '.') "
@@ -94,7 +94,7 @@ def test_the_builtin_plugins_import_and_register_from_the_wheel_alone(wheel, tmp
 @pytest.mark.parametrize("model", ["openclip/tiny-random", "st/tiny-random"])
 def test_a_builtin_model_loads_from_the_wheel_alone(wheel, tmp_path, model):
     _, site = wheel
-    code = ("import json; from mars_zoo.registry import load_registry; "
+    code = ("import json; from mars_zoo.models.registry import load_registry; "
             f"encoder = load_registry().get({model!r}).load('cpu', 'fp32'); "
             "print(json.dumps(list(encoder.encode_text(['a crater']).shape)))")
     assert json.loads(_in_wheel_python(code, site, tmp_path)) == [1, load_registry().get(model).embedding_dim]

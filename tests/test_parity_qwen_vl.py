@@ -76,7 +76,7 @@ def test_autocast_to_bf16_is_disabled_only_where_the_entry_asks_for_fp32(family)
 def test_bf16_weights_load_in_fp32_only_where_the_entry_asks_for_it(family):
     from transformers import AutoModelForImageTextToText
 
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     from mllm_support import registry
 

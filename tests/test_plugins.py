@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
 
 TESTS = Path(__file__).parent
 HEAVY_MODULES = ("torch", "open_clip", "transformers", "sentence_transformers", "datasets")
@@ -210,7 +210,7 @@ def test_a_plugins_version_covers_its_helpers_and_its_files_are_listed(tmp_path)
 
 
 def test_a_file_without_a_hook_is_reported_to_the_library_users_reporter(tmp_path):
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.core.reporting import Reporter
 
     class Recorder(Reporter):
         def __init__(self):
@@ -251,7 +251,7 @@ def test_plugin_import_error_names_the_file(tmp_path):
 
 
 def test_unavailable_dependency_lists_with_hint_and_refuses_to_load():
-    from mars_zoo.model import ModelSpec
+    from mars_zoo.models.model import ModelSpec
 
     spec = ModelSpec(name="acme/x", family="acme", checkpoint="x", loader=lambda *a: None,
                      requires=("surely-not-installed-dist",), install_hint="pip install acme-extra",

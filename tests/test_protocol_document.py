@@ -8,7 +8,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from mars_zoo import protocol
+from mars_zoo.core import protocol
 from mars_zoo.leaderboard.build import render_site
 from mars_zoo.leaderboard.methodology import protocol_text, render_markdown
 
@@ -78,7 +78,7 @@ def test_the_methodology_page_links_every_heading_and_lists_them_in_its_contents
 def test_the_site_has_a_methodology_page_linked_from_every_page(tmp_path):
     from fixtures.site_inputs import REPRODUCED
     from mars_zoo.leaderboard.entries import make_entries
-    from mars_zoo.submissions import validate_paths
+    from mars_zoo.results.submissions import validate_paths
 
     entries = make_entries(validate_paths([REPRODUCED], known_models=None).results)
     files = render_site(entries, version="0")

@@ -23,7 +23,7 @@ from mars_zoo.data.arrow_splits import ArrowSplit
 from mars_zoo.data.image_sources import DatasetImageSource
 from mars_zoo.data.images import PUBLISHED_PREPARATION, PreparationError, prepare_published
 from mars_zoo.data.specs import PAIRS_FROZEN, PAIRS_URLS
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 JPEG_95 = [int(cv2.IMWRITE_JPEG_QUALITY), 95]
 

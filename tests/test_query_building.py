@@ -21,11 +21,12 @@ from PIL import Image
 
 import mars_zoo
 from fake_models import DIM, image_features, text_features
-from mars_zoo import Encoder, ModelSpec, search
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import Reporter
-from mars_zoo.runner import RunConfig, run
+from mars_zoo import Encoder, ModelSpec
+from mars_zoo.scoring import search
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.pipeline.runner import RunConfig, run
 
 TEMPLATES = (
     "a photo of {}, a type of martian terrain",
@@ -167,7 +168,7 @@ def test_geolocalization_query_vectors_follow_the_protocol(recorded, mini_dir):
 @pytest.mark.parametrize("concept", ["yardangs", "glacier-like form", "a photo of pits"])
 def test_each_prompt_names_its_whole_ensemble_and_no_other_text_does(concept):
     """What an embedder that batches an ensemble as the published code does relies on."""
-    from mars_zoo.protocol import ensemble_of
+    from mars_zoo.core.protocol import ensemble_of
 
     prompts = [template.format(concept) for template in TEMPLATES]
     assert [ensemble_of(prompt) for prompt in prompts] == [prompts] * 3

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from mars_zoo.cli import main
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import Reporter
-from mars_zoo.result_validation import validate_file
-from mars_zoo.runner import RunConfig, run
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.results.validation import validate_file
+from mars_zoo.pipeline.runner import RunConfig, run
 
 
 
@@ -288,8 +288,8 @@ def test_a_failing_image_transform_is_named_even_in_worker_processes(tmp_path):
 ])
 def test_a_cpu_run_of_an_fp16_model_uses_fp32_unless_asked(recommended, device, used):
     from mars_zoo import ModelSpec
-    from mars_zoo.environment import check_precision
-    from mars_zoo.settings import recommended_precision
+    from mars_zoo.embedding.environment import check_precision
+    from mars_zoo.pipeline.settings import recommended_precision
 
     spec = ModelSpec(name="fake/p", family="fake", checkpoint="x", loader=lambda *a: None,
                      precision=recommended)

@@ -3,10 +3,10 @@
 import pytest
 from jsonschema import Draft202012Validator
 
-from mars_zoo.cache import EmbeddingCache, cache_key
-from mars_zoo.errors import MarsZooError
-from mars_zoo.results_schema import load_schema
-from mars_zoo.safe_paths import path_under
+from mars_zoo.embedding.cache import EmbeddingCache, cache_key
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.schema.results_schema import load_schema
+from mars_zoo.core.safe_paths import path_under
 
 FIX = "rename it"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

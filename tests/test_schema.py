@@ -1,4 +1,4 @@
-"""The result-file schema (version 1) and the per-file checks of mars_zoo.result_validation."""
+"""The result-file schema (version 1) and the per-file checks of mars_zoo.results.validation."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from mars_zoo.model import ModelSpec
-from mars_zoo.result_validation import result_problems, validate_file, validate_result
-from mars_zoo.results_schema import FILE, ROOT, SCHEMA_VERSION, format_path, load_schema
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.results.validation import result_problems, validate_file, validate_result
+from mars_zoo.schema.results_schema import FILE, ROOT, SCHEMA_VERSION, format_path, load_schema
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mars_zoo import search
+from mars_zoo.scoring import search
 
 
 def small_integer_embeddings(rng, rows, dim=6):
@@ -81,7 +81,7 @@ def test_top_k_keeps_every_row_tied_with_the_kth(k, chunk_size):
 
 
 def test_top_k_over_cache_shards_reads_views_not_copies(tmp_path):
-    from mars_zoo.cache import CacheEntry
+    from mars_zoo.embedding.cache import CacheEntry
 
     rng = np.random.default_rng(5)
     queries, gallery = small_integer_embeddings(rng, 3), small_integer_embeddings(rng, 250)
@@ -107,7 +107,7 @@ def test_top_k_on_the_torch_path():
 
 
 def test_top_k_scores_give_the_metrics_of_the_full_scores():
-    from mars_zoo import metrics
+    from mars_zoo.scoring import metrics
 
     rng = np.random.default_rng(7)
     queries, gallery = small_integer_embeddings(rng, 5), small_integer_embeddings(rng, 400)
@@ -138,7 +138,7 @@ def gallery_as(form, gallery, tmp_path):
     if form == "memmap":
         np.save(tmp_path / "gallery.npy", gallery)
         return np.load(tmp_path / "gallery.npy", mmap_mode="r")
-    from mars_zoo.cache import CacheEntry
+    from mars_zoo.embedding.cache import CacheEntry
 
     entry = CacheEntry(tmp_path, {"test": 1}, len(gallery), shard_size=1000)
     for shard in range(entry.shards):

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from mars_zoo import RESOLVE_AT_FIRST_USE
-from mars_zoo.contract import check_model
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.models.contract import check_model
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 from mllm_support import CAPTION, LONGER, picture, tiny_encoder
 from mllm_support import registry as shared_registry
 
@@ -66,7 +66,7 @@ def test_declared_metadata_matches_the_architecture(registry, name):
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_loading_offline_names_the_model_and_the_fix(registry, name, tmp_path):
-    from mars_zoo.model_revisions import resolve_model_revision
+    from mars_zoo.models.model_revisions import resolve_model_revision
 
     spec = registry.get(name)
     with pytest.raises(MarsZooError) as error:  # as `run` and `check` load: the revision first
@@ -122,7 +122,7 @@ def test_a_text_only_model_is_refused(registry, tmp_path):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import StaticEmbedding
 
-    from mars_zoo.tiny import train_bpe_tokenizer
+    from mars_zoo.models.tiny import train_bpe_tokenizer
 
     text_only = SentenceTransformer(modules=[StaticEmbedding(train_bpe_tokenizer(["[PAD]"]), embedding_dim=8)])
     text_only.save(str(tmp_path / "text-only"))

@@ -9,10 +9,10 @@ import pytest
 
 import mars_zoo
 from mars_zoo.cli import main
-from mars_zoo.errors import MarsZooError
-from mars_zoo.model import ModelSpec
-from mars_zoo.registry import load_registry
-from mars_zoo.spec_checks import check_spec, spec_problems
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.models.registry import load_registry
+from mars_zoo.models.spec_checks import check_spec, spec_problems
 
 GOOD = ModelSpec(
     name="acme/vit-b", family="acme", checkpoint="acme/vit-b-mars",

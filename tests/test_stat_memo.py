@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from mars_zoo.stat_memo import StatMemo, stat_key, stat_rows, unchanged
+from mars_zoo.core.stat_memo import StatMemo, stat_key, stat_rows, unchanged
 from stat_edits import rewrite_in_place
 
 # What a user cannot put back, as the rule is documented: the change time moves on every

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mars_zoo.cli import main
-from mars_zoo.results_schema import FILE, MAX_FILE_BYTES
-from mars_zoo.submissions import validate_paths
+from mars_zoo.schema.results_schema import FILE, MAX_FILE_BYTES
+from mars_zoo.results.submissions import validate_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SUBMISSIONS = REPO / "submissions"

@@ -19,12 +19,12 @@ from PIL import Image
 import mars_zoo
 from fake_models import image_features
 from mars_zoo.cli import main
-from mars_zoo.errors import MarsZooError
-from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import console, console_err
-from mars_zoo.result_validation import validate_result
-from mars_zoo.results_schema import load_schema
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import console, console_err
+from mars_zoo.results.validation import validate_result
+from mars_zoo.schema.results_schema import load_schema
 from mars_zoo.tasks.registry import registered_tasks
 from test_plugins import make_distribution, mars_zoo_cli
 

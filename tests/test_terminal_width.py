@@ -12,8 +12,8 @@ from rich.cells import cell_len
 
 from mars_zoo.cli import main
 from mars_zoo.cli.run import print_summary
-from mars_zoo.registry import load_registry
-from mars_zoo.reporting import console, console_err
+from mars_zoo.models.registry import load_registry
+from mars_zoo.core.reporting import console, console_err
 
 WIDTHS = (80, 40)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mars_zoo import metrics
+from mars_zoo.scoring import metrics
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tie_rules.py"
 TOL = 1e-12

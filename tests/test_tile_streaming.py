@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mars_zoo.cache import EmbeddingCache
+from mars_zoo.embedding.cache import EmbeddingCache
 from mars_zoo.data import image_sources
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.tile_names import tile_name
 from mars_zoo.data.types import DatasetRef
-from mars_zoo.embed import Embedder, EmbedOptions
-from mars_zoo.model import ModelSpec
-from mars_zoo.reporting import Reporter
+from mars_zoo.embedding.embed import Embedder, EmbedOptions
+from mars_zoo.models.model import ModelSpec
+from mars_zoo.core.reporting import Reporter
 
 PER_SHARD = 7
 SHARDS = 3

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mars_zoo.tiny import materialize, train_bpe_tokenizer
+from mars_zoo.models.tiny import materialize, train_bpe_tokenizer
 
 
 def test_materialize_builds_once_and_keys_by_recipe(tmp_path):

@@ -11,11 +11,11 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from mars_zoo.cli import main
-from mars_zoo.registry import load_registry
-from mars_zoo.results_schema import load_schema
-from mars_zoo.result_validation import validate_file
-from mars_zoo.training import TRAINING_SCHEMA
-from mars_zoo.weights import training_section
+from mars_zoo.models.registry import load_registry
+from mars_zoo.schema.results_schema import load_schema
+from mars_zoo.results.validation import validate_file
+from mars_zoo.schema.training import TRAINING_SCHEMA
+from mars_zoo.models.weights import training_section
 from training_support import contaminated_report, training_record, weights_folder
 
 MODEL = "openclip/tiny-random"

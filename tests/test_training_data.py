@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from mars_zoo.adapt.training_data import open_training_data
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 
 def _png(value: int) -> bytes:

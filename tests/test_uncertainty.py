@@ -5,8 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from mars_zoo.result_validation import validate_result
-from mars_zoo.uncertainty import intervals
+from mars_zoo.results.validation import validate_result
+from mars_zoo.scoring.uncertainty import intervals
 
 def reference(values, seed, statistic=np.mean):
     """The percentile bootstrap written out: 1000 draws of n indices with replacement, 2.5 / 97.5 %."""

@@ -17,11 +17,11 @@ import pytest
 from local_servers import Answer, local_server
 from mars_zoo import UrlWeights
 from mars_zoo.cli import main
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo.leaderboard.build import build_site
-from mars_zoo.registry import load_registry
-from mars_zoo.result_validation import validate_file
-from mars_zoo.url_weights import with_weights_file
+from mars_zoo.models.registry import load_registry
+from mars_zoo.results.validation import validate_file
+from mars_zoo.models.url_weights import with_weights_file
 
 FILE = "tiny-clip.safetensors"  # the extension tells open_clip how to read it: the cache keeps the name
 ROUTE = f"/releases/{FILE}"
@@ -131,7 +131,7 @@ def test_a_damaged_cached_copy_is_downloaded_again(checkpoint, server, tmp_path)
 
 
 def test_url_weights_name_the_revision_and_key_the_embedding_cache(checkpoint, tmp_path):
-    from mars_zoo.weights import with_own_weights
+    from mars_zoo.models.weights import with_own_weights
 
     path, _, sha256, _ = checkpoint
     spec = _url_spec("https://example.org/" + FILE, sha256)

@@ -50,12 +50,12 @@ def test_a_warm_run_imports_no_heavy_library_and_scores_the_same(tmp_path):
 def test_a_warm_run_reads_no_cache_shard(plugins_dir, mini_dir, tmp_path, monkeypatch, capsys):
     """Shards are recorded as verified when written, so even the first warm run reads
     none of them; without that record a run reads (and hashes) every one."""
-    import mars_zoo.cache
+    import mars_zoo.embedding.cache
     from mars_zoo.cli import main
 
     reads = []
-    read_shard = mars_zoo.cache._read_shard
-    monkeypatch.setattr(mars_zoo.cache, "_read_shard", lambda path: reads.append(path) or read_shard(path))
+    read_shard = mars_zoo.embedding.cache._read_shard
+    monkeypatch.setattr(mars_zoo.embedding.cache, "_read_shard", lambda path: reads.append(path) or read_shard(path))
     cache = tmp_path / "cache"
     shutil.copytree(mini_dir, cache / mini_dir.name)  # the session's mini benchmark, not a new one
     args = ["run", "fake/good", "--benchmark", "mini", "--plugins-dir", str(plugins_dir), "--device", "cpu",
@@ -65,7 +65,7 @@ def test_a_warm_run_reads_no_cache_shard(plugins_dir, mini_dir, tmp_path, monkey
     assert len(shards) > 10 and reads == []  # nothing was cached: nothing to check
     for name, forget in (("warm-1", False), ("warm-2", True), ("warm-3", False)):
         if forget:
-            for record in cache.glob(f"embeddings/*/*/{mars_zoo.cache.VERIFIED_NAME}"):
+            for record in cache.glob(f"embeddings/*/*/{mars_zoo.embedding.cache.VERIFIED_NAME}"):
                 record.unlink()
         reads.clear()
         capsys.readouterr()

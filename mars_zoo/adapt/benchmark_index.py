@@ -37,13 +37,13 @@ import numpy as np
 
 from mars_zoo.adapt import image_fingerprints as fingerprints
 from mars_zoo.adapt.hamming_index import HammingIndex
-from mars_zoo.atomic import atomic_output
+from mars_zoo.core.atomic import atomic_output
 from mars_zoo.data.decoding import to_rgb
 from mars_zoo.data.image_sources import many
 from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.specs import BENCHMARK_TASKS
-from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_CAPTION_COLUMNS
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, PAIRED_CAPTION_COLUMNS
+from mars_zoo.core.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.benchmark import Benchmark
@@ -92,7 +92,7 @@ class ScoredItems:
 
 def scored_items(benchmark: "Benchmark", tasks: Sequence[str] = BENCHMARK_TASKS) -> ScoredItems:
     """Every item of `tasks` that a score depends on (see the module docstring)."""
-    from mars_zoo.metrics import pairs_within_radius
+    from mars_zoo.scoring.metrics import pairs_within_radius
 
     groups: list[ImageGroup] = []
     captions: list[tuple[str, str, str]] = []

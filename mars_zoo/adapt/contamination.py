@@ -27,7 +27,7 @@ from mars_zoo.adapt import image_fingerprints as fingerprints
 from mars_zoo.adapt.benchmark_index import PARTS, BenchmarkIndex, benchmark_index, normalise_caption
 from mars_zoo.data.decoding import decode
 from mars_zoo.data.specs import BENCHMARK_TASKS
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.reporting import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.adapt.training_data import TrainingPair

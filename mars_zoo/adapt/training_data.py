@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter, printable
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter, printable
 
 MINI_SOURCE = "mini"
 PARQUET_SUFFIX = ".parquet"
@@ -129,7 +129,7 @@ def open_training_data(
     reporter = reporter or Reporter()
     path = Path(source).expanduser()
     if source == MINI_SOURCE:
-        from mars_zoo.folders import default_cache_dir
+        from mars_zoo.core.folders import default_cache_dir
         from mars_zoo.data.mini import MINI_TRAINING_NAME, MINI_TRAINING_VERSION, ensure_mini_training
 
         _no_revision(source, revision, "the mini training split is generated, not versioned by commits")

@@ -15,11 +15,11 @@ import sys
 
 from mars_zoo import __version__
 from mars_zoo.cli import check, contamination, data, leaderboard, models, mteb, run, search, tiles, validate
-from mars_zoo.distributed import report_failure
-from mars_zoo.errors import MarsZooError, RanksLost
+from mars_zoo.embedding.distributed import report_failure
+from mars_zoo.core.errors import MarsZooError, RanksLost
 from rich.markup import escape
 
-from mars_zoo.reporting import console_err, print_paragraph
+from mars_zoo.core.reporting import console_err, print_paragraph
 
 COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb, contamination)
 
@@ -51,7 +51,7 @@ def _error(message: str) -> None:
 
 def _fail(message: str, code: int, lost: bool = False) -> int:
     """Say why the command failed, and return its exit code; a rank started by
-    `mars-zoo run --nproc` leaves saying it to its launcher (see mars_zoo.distributed)."""
+    `mars-zoo run --nproc` leaves saying it to its launcher (see mars_zoo.embedding.distributed)."""
     if not report_failure(message, code, lost):
         _error(message)
     return code

@@ -11,7 +11,7 @@ from rich.markup import escape
 from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option, add_weights_option, settings_values
 from mars_zoo.cli.terminal_table import Column, print_table
-from mars_zoo.reporting import RichReporter, console
+from mars_zoo.core.reporting import RichReporter, console
 
 
 def register(subparsers) -> None:
@@ -31,9 +31,9 @@ def run_check(args: argparse.Namespace) -> int:
     the batch size, that two runs agree, and that the declared metadata matches the model. Run it
     before submitting a plugin.
     """
-    from mars_zoo.contract import check_model
-    from mars_zoo.registry import load_registry
-    from mars_zoo.settings import Settings, prepare_spec
+    from mars_zoo.models.contract import check_model
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.pipeline.settings import Settings, prepare_spec
 
     settings = Settings(**settings_values(args))
     reporter = RichReporter()

@@ -11,7 +11,7 @@ from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.data.specs import BENCHMARK_TASKS
-from mars_zoo.reporting import console
+from mars_zoo.core.reporting import console
 
 CONTAMINATED_EXIT = 1
 
@@ -48,10 +48,10 @@ def run_contamination(args: argparse.Namespace) -> int:
     """
     from mars_zoo.adapt.contamination import contamination_report
     from mars_zoo.adapt.training_data import open_training_data
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
     from mars_zoo.data.benchmark import open_benchmark
-    from mars_zoo.folders import write_error
-    from mars_zoo.reporting import RichReporter
+    from mars_zoo.core.folders import write_error
+    from mars_zoo.core.reporting import RichReporter
 
     reporter = RichReporter()
     benchmark = open_benchmark(args.benchmark, args.data_dir, args.tiles_dir, dict(args.revisions), args.cache_dir,

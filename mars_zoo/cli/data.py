@@ -13,7 +13,7 @@ from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.data.specs import BENCHMARK_TASKS, DATASETS, GEOLOCALIZATION, datasets_for_tasks
 from mars_zoo.cli.options import add_cache_dir_option, add_revision_option, task_names
 from mars_zoo.cli.terminal_table import Column, print_table
-from mars_zoo.reporting import RichReporter, console, print_paragraph
+from mars_zoo.core.reporting import RichReporter, console, print_paragraph
 
 
 CACHE_HOLDS = "the mini benchmark, recorded revisions"

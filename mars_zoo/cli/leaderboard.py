@@ -40,7 +40,7 @@ def run_build(args: argparse.Namespace) -> int:
     byte-identical for the same inputs and works from file://.
     """
     from mars_zoo.leaderboard.build import build_site
-    from mars_zoo.reporting import RichReporter
+    from mars_zoo.core.reporting import RichReporter
 
     build_site(args.submissions, args.out, include=args.include, reporter=RichReporter())
     return 0
@@ -52,7 +52,7 @@ def run_serve(args: argparse.Namespace) -> int:
     Serve a built site with Python's http.server on 127.0.0.1 (loopback only).
     """
     from mars_zoo.leaderboard.serve import serve
-    from mars_zoo.reporting import RichReporter
+    from mars_zoo.core.reporting import RichReporter
 
     serve(args.dir, args.port, reporter=RichReporter())
     return 0

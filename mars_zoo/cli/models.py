@@ -11,12 +11,12 @@ from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.leaderboard.tables import format_parameters
-from mars_zoo.folders import default_cache_dir
-from mars_zoo.model import RESOLVE_AT_FIRST_USE
-from mars_zoo.model_revisions import recorded_model_revision
-from mars_zoo.model_table import readme_block
-from mars_zoo.registry import load_registry
-from mars_zoo.reporting import RichReporter, console
+from mars_zoo.core.folders import default_cache_dir
+from mars_zoo.models.model import RESOLVE_AT_FIRST_USE
+from mars_zoo.models.model_revisions import recorded_model_revision
+from mars_zoo.models.model_table import readme_block
+from mars_zoo.models.registry import load_registry
+from mars_zoo.core.reporting import RichReporter, console
 
 
 def register(subparsers) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.cli.options import absolute_path, add_plugins_dir_option
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import RichReporter, console_err
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import RichReporter, console_err
 
 DEFAULT_SUBMISSIONS = Path("submissions")
 # `mars-zoo import FORMAT` and `mars-zoo export FORMAT`: each verb takes the other benchmark's
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def _write_json(path: Path, document: dict) -> None:
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n").encode())
 
@@ -61,11 +61,11 @@ def run_import(args: argparse.Namespace) -> int:
     rank: MedR is null unless the cited text states it and --medr gives it. The source (files, MTEB
     version, model revision, where MedR comes from) is recorded in source.notes.
     """
-    from mars_zoo.mteb_format import find_runs, medr_from_flags, model_block, reported_result
-    from mars_zoo.registry import load_registry
-    from mars_zoo.result_validation import validate_result
-    from mars_zoo.safe_paths import path_under
-    from mars_zoo.training import declared_section
+    from mars_zoo.results.mteb_format import find_runs, medr_from_flags, model_block, reported_result
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.results.validation import validate_result
+    from mars_zoo.core.safe_paths import path_under
+    from mars_zoo.schema.training import declared_section
 
     runs = find_runs(args.paths)
     for flag, given in (("--model", args.model), ("--medr", args.medr)):
@@ -103,8 +103,8 @@ def run_export(args: argparse.Namespace) -> int:
     MarsVLPairsI2TRetrieval.json and model_meta.json, with recall_at_1, recall_at_10 and
     mrr_at_<pairs> (the main score). mteb_version is null: MTEB did not write them.
     """
-    from mars_zoo.mteb_format import mteb_layout
-    from mars_zoo.result_validation import read_result
+    from mars_zoo.results.mteb_format import mteb_layout
+    from mars_zoo.results.validation import read_result
 
     result, problems = read_result(args.result)
     if problems:

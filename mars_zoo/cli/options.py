@@ -1,6 +1,6 @@
 """Command-line options shared by several commands, parsed the same way everywhere.
 
-The options of the shared `Settings` (mars_zoo.settings) are declared here, each once, with
+The options of the shared `Settings` (mars_zoo.pipeline.settings) are declared here, each once, with
 their dest the field they set, so that `settings_values` reads whichever a command declares.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mars_zoo.data.specs import find_dataset
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 
 def absolute_path(value: str) -> Path:
@@ -133,7 +133,7 @@ def add_data_options(parser: argparse.ArgumentParser) -> None:
 def add_cache_dir_option(parser: argparse.ArgumentParser, holds: str) -> None:
     """--cache-dir: the mars-zoo cache, which `holds` what the command keeps there. Its default
     is resolved when the parser is built, before any plugin loads."""
-    from mars_zoo.folders import CACHE_ENV, default_cache_dir
+    from mars_zoo.core.folders import CACHE_ENV, default_cache_dir
 
     parser.add_argument("--cache-dir", type=absolute_path, default=default_cache_dir(), metavar="DIR",
                         help=f"mars-zoo cache: {holds} (default: ${CACHE_ENV}, else ~/.cache/mars-zoo; "
@@ -142,7 +142,7 @@ def add_cache_dir_option(parser: argparse.ArgumentParser, holds: str) -> None:
 
 def add_embedding_options(parser: argparse.ArgumentParser) -> None:
     """How embeddings are computed and where they are cached."""
-    from mars_zoo.model import PRECISIONS
+    from mars_zoo.models.model import PRECISIONS
 
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
@@ -164,7 +164,7 @@ def add_seed_option(parser: argparse.ArgumentParser) -> None:
 
 def add_cache_use_options(parser: argparse.ArgumentParser) -> None:
     """Whether the embedding cache is used, and the shards of its new entries."""
-    from mars_zoo.cache import DEFAULT_SHARD_SIZE
+    from mars_zoo.embedding.cache import DEFAULT_SHARD_SIZE
 
     parser.add_argument("--no-cache", action="store_true", help="compute every embedding afresh")
     parser.add_argument("--cache-shard-size", dest="shard_size", type=int_between(1, MAX_COUNT),
@@ -176,7 +176,7 @@ def add_cache_use_options(parser: argparse.ArgumentParser) -> None:
 def settings_values(args: argparse.Namespace) -> dict:
     """The shared `Settings` the command's options set, by field name; a setting the command
     has no option for is left out (its default applies)."""
-    from mars_zoo.settings import Settings
+    from mars_zoo.pipeline.settings import Settings
 
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(Settings)
               if hasattr(args, field.name)}

@@ -14,18 +14,18 @@ from mars_zoo.cli.options import (
     absolute_path, add_cache_use_options, add_data_options, add_embedding_options, add_plugins_dir_option,
     add_seed_option, add_weights_option, int_between, settings_values, task_names,
 )
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo.data.specs import PAIRED_SOURCES
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
-from mars_zoo.reporting import Reporter, RichReporter, console
+from mars_zoo.core.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
+from mars_zoo.core.reporting import Reporter, RichReporter, console
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from mars_zoo.tasks.registry import TaskRegistry
 
 
 def default_out(model: str, benchmark: str, weights: Path | None = None) -> Path:
-    from mars_zoo.safe_paths import path_under
-    from mars_zoo.weights import weights_name
+    from mars_zoo.core.safe_paths import path_under
+    from mars_zoo.models.weights import weights_name
 
     own = f"__{weights_name(weights)}" if weights is not None else ""  # never overwrite the base model's result
     return path_under(Path("mars-zoo-results"), f"{model.replace('/', '__')}__{benchmark}{own}.json",
@@ -77,9 +77,9 @@ def run_command(args: argparse.Namespace) -> int:
     schema. Embeddings are cached, so a rerun (or a run killed and restarted) only computes what is
     missing. Defaults follow the published protocol.
     """
-    from mars_zoo.distributed import environment_ranks, launch, process_group
-    from mars_zoo.registry import load_registry
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.embedding.distributed import environment_ranks, launch, process_group
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.pipeline.runner import RunConfig, run
     from mars_zoo.tasks.registry import registered_tasks
 
     ranks = environment_ranks()
@@ -126,7 +126,7 @@ def print_summary(result: dict, tasks: "TaskRegistry | None" = None) -> None:
     """One table per task: what the task says of its section (`Task.table`), or its declared
     metrics. A narrow terminal leaves out the least needed columns rather than break a number.
     `tasks` are those of the run's plugins (default: the built-in ones)."""
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
     from mars_zoo.tasks.registry import registered_tasks
     from mars_zoo.tasks.tables import declared_summary
 

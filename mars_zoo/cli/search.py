@@ -16,8 +16,8 @@ from mars_zoo.cli.options import (
     MAX_COUNT, absolute_path, add_data_options, add_embedding_options, add_plugins_dir_option, int_between,
     settings_values,
 )
-from mars_zoo.protocol import GEO_LANDFORMS, GEO_QUERY_MODES
-from mars_zoo.reporting import RichReporter, console, printable
+from mars_zoo.core.protocol import GEO_LANDFORMS, GEO_QUERY_MODES
+from mars_zoo.core.reporting import RichReporter, console, printable
 
 SHOWN_IN_TERMINAL = 10
 
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
 
 
 def default_out(query: str | None, images: list[Path]) -> Path:
-    from mars_zoo.safe_paths import path_under
+    from mars_zoo.core.safe_paths import path_under
 
     words = query or (images[0].stem if images else "search")
     slug = re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-")[:60] or "search"
@@ -72,7 +72,7 @@ def search_command(args: argparse.Namespace) -> int:
     """
     from mars_zoo.discover.outputs import write_outputs
     from mars_zoo.discover.searcher import SearchConfig, run_search
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
 
     config = SearchConfig(
         model=args.model,

@@ -8,8 +8,8 @@ import os
 from mars_zoo.cli.commands import add_command, add_group
 from mars_zoo.cli.options import MAX_COUNT, MAX_TILE_PX, MAX_WORKERS, absolute_path, int_between
 from mars_zoo.data.specs import TILE_SHARD_SIZE
-from mars_zoo.protocol import GEO_TILE_WIDTH_PX
-from mars_zoo.reporting import RichReporter
+from mars_zoo.core.protocol import GEO_TILE_WIDTH_PX
+from mars_zoo.core.reporting import RichReporter
 
 
 def register(subparsers) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import add_plugins_dir_option
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import RichReporter, console_err, printable
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import RichReporter, console_err, printable
 
 DEFAULT_PATH = Path("submissions")
 
@@ -34,8 +34,8 @@ def run_validate(args: argparse.Namespace) -> int:
     files at <family>/<file>.json, no links, no synthetic results). Prints each problem as 'FILE:
     field.path: message' and exits 1 if there is any.
     """
-    from mars_zoo.registry import load_registry
-    from mars_zoo.submissions import validate_paths
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.results.submissions import validate_paths
 
     if args.plugins_dir is not None and not args.plugins_dir.is_dir():
         raise MarsZooError(f"--plugins-dir {args.plugins_dir} is not a directory.")

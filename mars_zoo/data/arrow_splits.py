@@ -7,7 +7,7 @@ first time a split of a given revision is opened, it is loaded with datasets, an
 datasets produced (its Arrow files, with their sizes, and the split's features) is recorded
 in the mars-zoo cache. Later runs open the same files with pyarrow, as datasets itself
 does; a file that is gone or changed since (its size, times or inode: the rule of
-`mars_zoo.stat_memo`) sends the run back to datasets.
+`mars_zoo.core.stat_memo`) sends the run back to datasets.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from mars_zoo.atomic import atomic_write_bytes
-from mars_zoo.stat_memo import stat_key
+from mars_zoo.core.atomic import atomic_write_bytes
+from mars_zoo.core.stat_memo import stat_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -35,10 +35,10 @@ from mars_zoo.data.specs import (
 )
 from mars_zoo.data.tile_gallery import read_tile_gallery
 from mars_zoo.data.types import DatasetRef, GeoData, LandformData, PairsData, TileGallery
-from mars_zoo.errors import MarsZooError
-from mars_zoo.folders import default_cache_dir, ensure_folder
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.folders import default_cache_dir, ensure_folder
+from mars_zoo.core.protocol import PAIRED_CAPTION_COLUMNS, PAIRED_DEFAULT_CAPTION
+from mars_zoo.core.reporting import Reporter
 
 
 @dataclass

@@ -47,7 +47,7 @@ in two stages, under `out_dir/.build/`:
 1. render: each source file becomes one tar of its tiles plus a done-marker JSON
    (both written atomically, the marker last). A marker that matches the build
    parameters and the stat of the source and of its tar (size, times and inode, the
-   rule of `mars_zoo.stat_memo`: a file rewritten with its modification time put back
+   rule of `mars_zoo.core.stat_memo`: a file rewritten with its modification time put back
    is seen) means the file is done; a killed build loses at most the files in progress.
 2. pack: the tiles of all sources, in sorted source order (tiles of one file row by
    row from the north-west), are grouped into shards. A shard is written to a
@@ -75,16 +75,16 @@ from typing import Iterator
 
 import numpy as np
 
-from mars_zoo.atomic import atomic_write_bytes, remove_temporaries
+from mars_zoo.core.atomic import atomic_write_bytes, remove_temporaries
 from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_GLOB, encode_image, shard_name, write_tile_shard
 from mars_zoo.data.files import file_sha256
 from mars_zoo.data.tile_names import tile_name
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
-from mars_zoo.reporting import Reporter
-from mars_zoo.safe_paths import path_under
-from mars_zoo.stat_memo import stat_key
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import GEO_MAX_ABS_LAT, GEO_TILE_DEG, GEO_TILE_WIDTH_PX
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.core.safe_paths import path_under
+from mars_zoo.core.stat_memo import stat_key
 
 # 2: empty tiles are kept (format 1 dropped them), so staging from format 1 is redone.
 TILES_FORMAT = 2

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 # What PIL raises for bytes that are not a (complete) image: UnidentifiedImageError and
 # "image file is truncated" are OSErrors; some plugins raise SyntaxError or EOFError.

@@ -3,7 +3,7 @@ and the digest of one file.
 
 The listing skips hidden entries (download caches, atomic-write temporaries), is
 sorted by relative path, so neither the order nor the fingerprint depends on the
-file system, and holds each file's stat as `mars_zoo.stat_memo.stat_rows` gives it, which
+file system, and holds each file's stat as `mars_zoo.core.stat_memo.stat_rows` gives it, which
 the fingerprints and the tar gallery's cached index compare with what they recorded.
 """
 
@@ -17,8 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.stat_memo import SIZE, stat_rows
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.stat_memo import SIZE, stat_rows
 
 
 def require_dir(path: Path, what: str, fix: str) -> None:

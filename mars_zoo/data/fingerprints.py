@@ -10,7 +10,7 @@ and SHA-256 of its bytes, in the order of the relative paths.
 Hashing the whole 1.4-million-tile gallery (hundreds of GB) on every run is too
 slow, so each file's digest is remembered under the cache (`fingerprints/<hash of the
 copy's path>.npz`) with its stat, by the rule every remembered digest follows
-(`mars_zoo.stat_memo`): a file whose size, modification time, change time and inode
+(`mars_zoo.core.stat_memo`): a file whose size, modification time, change time and inode
 are unchanged is not read again; any difference means a full read. The record is
 numpy arrays (paths, `stat_rows`, digests, and the revision they give), compared with
 the listing's arrays at once (`unchanged`): a gallery of a million PNG files is a
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.core.atomic import atomic_write_bytes
 from mars_zoo.data.files import Listing, file_sha256, list_files
-from mars_zoo.folders import write_error
-from mars_zoo.reporting import Reporter
-from mars_zoo.stat_memo import unchanged
+from mars_zoo.core.folders import write_error
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.core.stat_memo import unchanged
 
 FINGERPRINTS_DIRNAME = "fingerprints"
 REVISION_PREFIX = "content-sha256:"

@@ -15,7 +15,7 @@ The finished index is saved as numpy arrays in the mars-zoo cache, one file per 
 folder, together with what it was built from: the format, the folder, and the shards'
 relative paths and stat rows. Later runs, and every rank of a distributed run, open it
 in a fraction of a second while all of these are unchanged, by the rule every record of
-a file's bytes follows (`mars_zoo.stat_memo`: size, modification time, change time and
+a file's bytes follows (`mars_zoo.core.stat_memo`: size, modification time, change time and
 inode). So a shard edited in place or swapped with another of its size is indexed
 again, even with its modification time put back; the new index replaces the old.
 """
@@ -32,11 +32,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from mars_zoo.atomic import atomic_output
+from mars_zoo.core.atomic import atomic_output
 from mars_zoo.data.files import Listing, has_suffix
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
-from mars_zoo.stat_memo import unchanged
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.core.stat_memo import unchanged
 
 INDEX_FORMAT = 3  # 3: one file per folder, with its shards' stat rows; 2 was named by their sizes and mtimes
 _BLOCK = 512

@@ -12,8 +12,8 @@ from mars_zoo.data.decoding import header_problem, refused
 from mars_zoo.data.files import require_dir
 from mars_zoo.data.image_sources import FileImageSource
 from mars_zoo.data.types import DatasetRef, GeoData, TileGallery
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import GEO_LANDFORMS
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import GEO_LANDFORMS
 
 # The query image files the published evaluation code reads (compared case-insensitively).
 QUERY_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")

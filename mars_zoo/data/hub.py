@@ -19,9 +19,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
-from mars_zoo.revision_record import COMMIT, RevisionRecord
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.core.revision_record import COMMIT, RevisionRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.specs import DatasetSpec

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from mars_zoo.atomic import atomic_output, atomic_path, atomic_write_bytes
+from mars_zoo.core.atomic import atomic_output, atomic_path, atomic_write_bytes
 from mars_zoo.data.specs import TILE_SHARD_SIZE
 from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.tile_names import parse_tile_name

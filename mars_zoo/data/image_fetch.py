@@ -36,9 +36,9 @@ from http.client import HTTPException
 from pathlib import Path
 
 from mars_zoo import __version__
-from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.core.atomic import atomic_write_bytes
 from mars_zoo.data.images import PreparationError, prepare_published
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.reporting import Reporter
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 RETRY_STATUS = frozenset({408, 425, 429}) | frozenset(range(500, 600))

@@ -21,7 +21,7 @@ from PIL import Image
 
 from mars_zoo.data.decoding import decode, decode_stored
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION, PreparationError, prepare_published
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.arrow_splits import ArrowSplit

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mars_zoo.protocol import PAIRED_IMAGE_SIZE, PAIRED_JPEG_QUALITY
+from mars_zoo.core.protocol import PAIRED_IMAGE_SIZE, PAIRED_JPEG_QUALITY
 
 # The task 1 image preparations, recorded in result files (tasks.paired.image_preparation, whose
 # schema allows exactly these) and in the embedding cache key:
@@ -35,7 +35,7 @@ from mars_zoo.protocol import PAIRED_IMAGE_SIZE, PAIRED_JPEG_QUALITY
 # - MTEB's (`--paired-protocol mteb`): the frozen copy's stored bytes decoded as the `datasets`
 #   Image feature decodes them, in their stored mode (`decoding.decode_stored`), and nothing else
 #   before the model's own preprocessing. Rows measured so are ranked by MTEB's rule too
-#   (`mars_zoo.mteb_protocol`).
+#   (`mars_zoo.tasks.mteb_protocol`).
 PUBLISHED_PREPARATION = f"img2dataset-center-crop-{PAIRED_IMAGE_SIZE}-jpeg{PAIRED_JPEG_QUALITY}"
 MTEB_PREPARATION = "mteb-original-bytes"
 IMAGE_PREPARATIONS = (PUBLISHED_PREPARATION, MTEB_PREPARATION)

@@ -35,9 +35,9 @@ from mars_zoo.data.specs import (
     TILES_DIRNAME,
 )
 from mars_zoo.data.tile_names import tile_name
-from mars_zoo.folders import write_error
-from mars_zoo.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, GEO_TILE_DEG
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.folders import write_error
+from mars_zoo.core.protocol import GEO_LANDFORMS, GEO_RADIUS_DEG, GEO_TILE_DEG
+from mars_zoo.core.reporting import Reporter
 
 MINI_VERSION = "mini-v1"
 SEED = 2602_13961

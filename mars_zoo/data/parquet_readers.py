@@ -9,7 +9,7 @@ map the Arrow files datasets made then (`arrow_splits`), without importing datas
 datasets keeps the Arrow files it converts in a cache that knows a local file by its
 path and modification time alone, so a parquet file edited in place with its time put
 back would be read as it was. The copy's revision sees the edit (the hash of its bytes,
-by the stat rule of `mars_zoo.stat_memo`), so datasets is given a cache folder of its
+by the stat rule of `mars_zoo.core.stat_memo`), so datasets is given a cache folder of its
 own for each copy and revision (`datasets/` in the mars-zoo cache): a new revision is
 converted afresh.
 """
@@ -30,9 +30,9 @@ from mars_zoo.data.image_sources import DatasetImageSource, FileImageSource
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
 from mars_zoo.data.quiet import quiet_datasets
 from mars_zoo.data.types import DatasetRef, LandformData, PairsData
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS, paired_row_kept
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import PAIRED_CAPTION_COLUMNS, paired_row_kept
+from mars_zoo.core.reporting import Reporter
 
 DATASETS_DIRNAME = "datasets"
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import PAIRED_CAPTION_COLUMNS
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import PAIRED_CAPTION_COLUMNS
 
 BENCHMARK_NAMES = ("marsretrieval", "mini")
 PAIRED_SOURCES = ("frozen", "urls")

@@ -17,8 +17,8 @@ from mars_zoo.data.hub_format import GALLERY_INDEX, SHARD_PREFIX, shard_name
 from mars_zoo.data.image_sources import FileImageSource, NameList, PathList, TarImageSource
 from mars_zoo.data.tile_names import TileNameError, parse_tile_names
 from mars_zoo.data.types import DatasetRef, TileGallery
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 
 _SHARD_NUMBER = re.compile(rf"^{SHARD_PREFIX}(\d+)\.tar$")
 

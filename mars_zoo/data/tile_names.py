@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 _RULE = r"E(_?)([0-9]+)_([0-9])_N(_?)([0-9]+)_([0-9])\.png"
 _NAME = re.compile(_RULE)

@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mars_zoo import metrics
-from mars_zoo.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
-from mars_zoo.search import TopK
+from mars_zoo.scoring import metrics
+from mars_zoo.core.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
+from mars_zoo.scoring.search import TopK
 
 CSV_COLUMNS = ("rank", "tile", "lon", "lat", "score", "near_ground_truth")
 

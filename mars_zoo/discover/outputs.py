@@ -7,12 +7,12 @@ import os
 import urllib.parse
 from pathlib import Path
 
-from mars_zoo.atomic import atomic_write_bytes
+from mars_zoo.core.atomic import atomic_write_bytes
 from mars_zoo.discover import hits as hitlib
 from mars_zoo.discover.page import render
 from mars_zoo.discover.searcher import SearchResult
-from mars_zoo.errors import MarsZooError
-from mars_zoo.safe_paths import path_under
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.safe_paths import path_under
 
 PAGE, CSV, GEOJSON = "search.html", "hits.csv", "hits.geojson"
 

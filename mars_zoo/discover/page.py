@@ -30,7 +30,7 @@ from mars_zoo.data.decoding import decode
 from mars_zoo.discover.hits import Coverage, Hit
 from mars_zoo.discover.searcher import SearchResult
 from mars_zoo.leaderboard.html import Markup, document, el, image_data_url, script_json
-from mars_zoo.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
+from mars_zoo.core.protocol import GEO_RADIUS_DEG, GEO_TILE_DEG
 
 MAP_MAX_WIDTH = 2048
 THUMB_PX = 160

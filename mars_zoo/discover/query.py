@@ -15,9 +15,9 @@ import numpy as np
 
 from mars_zoo.data.geo_readers import checked_images
 from mars_zoo.data.types import DatasetRef
-from mars_zoo.embed import Embedder
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import GEO_QUERY_MODES
+from mars_zoo.embedding.embed import Embedder
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import GEO_QUERY_MODES
 from mars_zoo.tasks.base import prompt_ensemble
 from mars_zoo.tasks.geolocalization import hybrid_query, image_query
 

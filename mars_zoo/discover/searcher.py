@@ -11,14 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from mars_zoo import search
+from mars_zoo.scoring import search
 from mars_zoo.discover import hits as hitlib
 from mars_zoo.discover.query import build_query, choose_mode
-from mars_zoo.errors import MarsZooError
-from mars_zoo.protocol import GEO_LANDFORMS
-from mars_zoo.registry import Registry
-from mars_zoo.reporting import Reporter
-from mars_zoo.settings import Settings, set_up
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.protocol import GEO_LANDFORMS
+from mars_zoo.models.registry import Registry
+from mars_zoo.core.reporting import Reporter
+from mars_zoo.pipeline.settings import Settings, set_up
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mars_zoo import __version__
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 from mars_zoo.leaderboard.compare import PAGE as COMPARE_PAGE
 from mars_zoo.leaderboard.compare import compare_page
 from mars_zoo.leaderboard.context import SUBMIT_PAGE, Change, submissions_history, submit_page
@@ -30,9 +30,9 @@ from mars_zoo.leaderboard.methodology import PAGE as METHODOLOGY_PAGE
 from mars_zoo.leaderboard.methodology import methodology_page
 from mars_zoo.leaderboard.model_page import model_page
 from mars_zoo.leaderboard.overview import standings
-from mars_zoo.reporting import Reporter, printable
-from mars_zoo.safe_paths import path_under
-from mars_zoo.submissions import validate_paths
+from mars_zoo.core.reporting import Reporter, printable
+from mars_zoo.core.safe_paths import path_under
+from mars_zoo.results.submissions import validate_paths
 
 ASSETS = ("style.css", "leaderboard.js", "favicon.svg")
 MARKER = ".mars-zoo-site"  # marks a folder this build may replace, and lists what it wrote there

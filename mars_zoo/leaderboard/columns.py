@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
-from mars_zoo.results_schema import load_schema
+from mars_zoo.schema.results_schema import load_schema
 
 FRACTION = "fraction"  # shown in percent with two decimals, like the paper
 RANK = "rank"  # MedR: shown as an integer, lower is better

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from mars_zoo.leaderboard.columns import Task
 from mars_zoo.leaderboard.svg import model_styles
-from mars_zoo.submissions import ResultFile
+from mars_zoo.results.submissions import ResultFile
 
 T = TypeVar("T")
 _SLUG_UNSAFE = re.compile(r"[^a-z0-9._-]+")

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 from mars_zoo.leaderboard.columns import LANDFORM_CLASS_METRICS, tasks_of
 from mars_zoo.leaderboard.entries import Entry
 from mars_zoo.leaderboard.training import training_mark
-from mars_zoo.training import found_counts
+from mars_zoo.schema.training import found_counts
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 MODEL_FIELDS = ("name", "family", "checkpoint", "revision", "modalities", "parameters", "embedding_dim",

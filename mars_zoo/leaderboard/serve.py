@@ -6,8 +6,8 @@ import functools
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 
 HOST = "127.0.0.1"
 

@@ -3,7 +3,7 @@ or by mars-zoo finetune on data measured clean, unchecked or unrecorded), or con
 how many benchmark items its training data holds.
 
 MTEB marks a model zero-shot by what its authors declare; here the marker of fine-tuned weights
-comes from the contamination report their training record carries (mars_zoo.training), measured
+comes from the contamination report their training record carries (mars_zoo.schema.training), measured
 against every benchmark item a score depends on. The overview shows every result's marker in a
 column, the filter bar filters by it, and a model's name carries it wherever the weights are not
 the published zero-shot ones.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mars_zoo.leaderboard.html import Markup, el
-from mars_zoo.training import DECLARED, FINE_TUNED, ZERO_SHOT, found_counts
+from mars_zoo.schema.training import DECLARED, FINE_TUNED, ZERO_SHOT, found_counts
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import numpy as np
 
 from mars_zoo.data.mini_fingerprint import mini_items
 from mars_zoo.data.types import DatasetRef, ids_sha256
-from mars_zoo.embed import Embedder
-from mars_zoo.protocol import PROMPT_TEMPLATES, prompts_for
+from mars_zoo.embedding.embed import Embedder
+from mars_zoo.core.protocol import PROMPT_TEMPLATES, prompts_for
 
 
 def l2_normalize(array: np.ndarray) -> np.ndarray:

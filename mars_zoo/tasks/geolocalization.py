@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 from rich.markup import escape
 
-from mars_zoo import metrics, search, uncertainty
+from mars_zoo.scoring import metrics, search, uncertainty
 from mars_zoo.data.benchmark import Benchmark
-from mars_zoo.protocol import (
+from mars_zoo.core.protocol import (
     GEO_CURVE_POINTS,
     GEO_HYBRID_IMAGE_WEIGHT,
     GEO_HYBRID_TEMPERATURE,

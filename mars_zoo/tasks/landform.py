@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from mars_zoo import metrics, search, uncertainty
+from mars_zoo.scoring import metrics, search, uncertainty
 from mars_zoo.data.benchmark import Benchmark
-from mars_zoo.protocol import landform_query_name
+from mars_zoo.core.protocol import landform_query_name
 from mars_zoo.tasks.base import dataset_record, ensemble_prompts, ensembled
 from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, TextItems
 from mars_zoo.tasks.spec import Task, TaskSettings

@@ -2,7 +2,7 @@
 task. The task modules are imported by the hook, not with this module, so that commands that
 only list models do not load them."""
 
-from mars_zoo.hookspecs import hookimpl
+from mars_zoo.models.hookspecs import hookimpl
 
 
 @hookimpl

@@ -1,11 +1,12 @@
 """Task 1: paired image-text retrieval (both directions over the N evaluated pairs), under the
-published protocol or, with `--paired-protocol mteb`, under MTEB's (`mars_zoo.mteb_protocol`)."""
+published protocol or, with `--paired-protocol mteb`, under MTEB's (`mars_zoo.tasks.mteb_protocol`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mars_zoo import metrics, mteb_protocol, uncertainty
+from mars_zoo.scoring import metrics, uncertainty
+from mars_zoo.tasks import mteb_protocol
 from mars_zoo.data.images import MTEB_PREPARATION, PUBLISHED_PREPARATION
 from mars_zoo.data.benchmark import Benchmark
 from mars_zoo.tasks.base import dataset_record

@@ -24,7 +24,7 @@ class ImageItems:
     prepared before the model's own preprocessing (it keys the cache too); `subset` names a part
     of the dataset whose ids are unique only within it. `in_memory=False` hands `score` a lazy
     view over the cache shards instead of an array (a gallery too large for memory, which
-    `mars_zoo.search` reads chunk by chunk). `label` names the step in progress output."""
+    `mars_zoo.scoring.search` reads chunk by chunk). `label` names the step in progress output."""
 
     key: str
     source: "ImageSource"

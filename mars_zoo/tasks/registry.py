@@ -14,11 +14,11 @@ import functools
 import weakref
 from typing import Iterator
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.model import MODALITIES
-from mars_zoo.plugin_manager import PluginManager
-from mars_zoo.problems import Problem
-from mars_zoo.results_schema import load_schema, schema_error_problems
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.models.model import MODALITIES
+from mars_zoo.models.plugin_manager import PluginManager
+from mars_zoo.core.problems import Problem
+from mars_zoo.schema.results_schema import load_schema, schema_error_problems
 from mars_zoo.tasks.spec import Task
 
 FIXES = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from mars_zoo.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
+from mars_zoo.core.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from mars_zoo.data.benchmark import Benchmark

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping
 
-from mars_zoo.boundary import plugin_call
+from mars_zoo.models.boundary import plugin_call
 from mars_zoo.data.types import ids_sha256
-from mars_zoo.distributed import Ranks
-from mars_zoo.embed import Embedder
-from mars_zoo.errors import MarsZooError, PluginError
+from mars_zoo.embedding.distributed import Ranks
+from mars_zoo.embedding.embed import Embedder
+from mars_zoo.core.errors import MarsZooError, PluginError
 from mars_zoo.tasks.base import Stopwatch, stats_snapshot, throughput
 from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, Step
 from mars_zoo.tasks.spec import Task, TaskSettings
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 
 def _task_call(task: Task, during: str):
-    """A call into a task's code, behind the plugin boundary (`mars_zoo.boundary`)."""
+    """A call into a task's code, behind the plugin boundary (`mars_zoo.models.boundary`)."""
     return plugin_call(f"Task {task.name!r} (plugin {task.plugin or '?'})", during,
                        "Fix the task's plugin, or leave the task out (--tasks).")
 

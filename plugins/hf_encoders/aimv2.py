@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mars_zoo import MarsZooError, ModelSpec
-from mars_zoo.model import IMAGE
+from mars_zoo.models.model import IMAGE
 from mars_zoo_hf_encoders.specs import spec, tiny_spec
 
 FAMILY = "aimv2"
@@ -34,7 +34,7 @@ CODE = "https://github.com/apple/ml-aim"
 def build_tiny_lit(folder: Path) -> None:
     from transformers import Aimv2Config, Aimv2Model
 
-    from mars_zoo.tiny import clip_processor, seeded
+    from mars_zoo.models.tiny import clip_processor, seeded
 
     processor = clip_processor(TINY_IMAGE_SIZE)
     tokenizer = processor.tokenizer
@@ -51,7 +51,7 @@ def build_tiny_lit(folder: Path) -> None:
 def build_tiny_vision(folder: Path) -> None:
     from transformers import Aimv2VisionConfig, Aimv2VisionModel
 
-    from mars_zoo.tiny import clip_processor, seeded
+    from mars_zoo.models.tiny import clip_processor, seeded
 
     config = Aimv2VisionConfig(**TINY_VISION, use_head=False)
     seeded(TINY_SEED, lambda: Aimv2VisionModel(config)).save_pretrained(folder)

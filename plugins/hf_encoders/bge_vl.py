@@ -31,7 +31,7 @@ TINY_RECIPE = {"model": "CLIPModel", "seed": TINY_SEED, "text": TINY_TEXT, "visi
 def build_tiny(folder: Path) -> None:
     from transformers import CLIPConfig, CLIPModel
 
-    from mars_zoo.tiny import clip_processor, seeded
+    from mars_zoo.models.tiny import clip_processor, seeded
 
     processor = clip_processor(TINY_IMAGE_SIZE)
     tokenizer = processor.tokenizer

@@ -14,8 +14,8 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
-from mars_zoo.tiny import materialize
-from mars_zoo.weights import WeightsForm, own_weights
+from mars_zoo.models.tiny import materialize
+from mars_zoo.models.weights import WeightsForm, own_weights
 
 # Build a tiny model into a folder: (folder) -> None; its recipe dict keys the folder.
 TinyBuilder = Callable[[Path], None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mars_zoo import ModelSpec
-from mars_zoo.model import IMAGE
+from mars_zoo.models.model import IMAGE
 from mars_zoo_hf_encoders.specs import spec, tiny_spec
 
 FAMILY = "dinov3"
@@ -26,7 +26,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def build_tiny(folder: Path) -> None:
     from transformers import DINOv3ViTConfig, DINOv3ViTImageProcessor, DINOv3ViTModel
 
-    from mars_zoo.tiny import seeded
+    from mars_zoo.models.tiny import seeded
 
     seeded(TINY_SEED, lambda: DINOv3ViTModel(DINOv3ViTConfig(**TINY_CONFIG))).save_pretrained(folder)
     DINOv3ViTImageProcessor(

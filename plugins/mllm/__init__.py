@@ -29,7 +29,7 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
 `loading.load_encoder` loads every source the same way: the pinned checkpoint, a
 `run --weights` folder (`spec.weights`), or a seeded tiny model
 (`mllm_spec(..., tiny=TinyModel(build, params), random_weights=True)`) built once
-into the mars-zoo cache by `mars_zoo.tiny.materialize`. `encoder.MllmEncoder` renders
+into the mars-zoo cache by `mars_zoo.models.tiny.materialize`. `encoder.MllmEncoder` renders
 the prompts, groups each harness batch by prompt length or pixel count, runs
 `hidden_states` and pools.
 """

@@ -92,7 +92,7 @@ def build_tiny(folder: Path, seed: int, padding_side: str = "right") -> None:
     from tokenizers.processors import TemplateProcessing
     from transformers import LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessor, LlavaNextProcessor
 
-    from mars_zoo.tiny import train_bpe_tokenizer
+    from mars_zoo.models.tiny import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(
         LLAMA3_SPECIAL_TOKENS, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",

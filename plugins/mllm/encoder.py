@@ -19,7 +19,7 @@ from typing import Any, Hashable, NamedTuple, Sequence
 import torch
 
 from mars_zoo import Encoder
-from mars_zoo.protocol import ensemble_of
+from mars_zoo.core.protocol import ensemble_of
 from mars_zoo_mllm.recipe import Recipe
 
 # A group grows while its largest item costs at most this much more than its smallest.

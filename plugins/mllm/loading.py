@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from mars_zoo import RESOLVE_AT_FIRST_USE, MarsZooError, ModelSpec
-from mars_zoo.weights import WeightsForm, own_weights
+from mars_zoo.models.weights import WeightsForm, own_weights
 from mars_zoo_mllm.encoder import MllmEncoder
 from mars_zoo_mllm.recipe import Recipe, TinyModel
 
@@ -39,7 +39,7 @@ def _adapter_base(
     refused for the checkpoint itself (its weights would not be the ones the embedding cache is
     keyed by), and for `own` weights (trained on another base) loaded at the commit recorded at
     first use in the mars-zoo cache `cache_dir` (adapter configs name no revision)."""
-    from mars_zoo.model_revisions import resolve_repository_revision
+    from mars_zoo.models.model_revisions import resolve_repository_revision
 
     base = json.loads((folder / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
     if not base:

@@ -151,7 +151,7 @@ def build_tiny(folder: Path, seed: int, adapter: str | None = None, base: Path |
         Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor, Qwen2VLVideoProcessor,
     )
 
-    from mars_zoo.tiny import train_bpe_tokenizer
+    from mars_zoo.models.tiny import train_bpe_tokenizer
 
     if adapter is not None:
         _build_tiny_adapter(folder, seed, adapter, base, legacy_names)

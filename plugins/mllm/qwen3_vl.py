@@ -70,7 +70,7 @@ def build_tiny(folder: Path, seed: int) -> None:
     import torch
     from transformers import Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLModel, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    from mars_zoo.tiny import train_bpe_tokenizer
+    from mars_zoo.models.tiny import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(
         qwen2vl.QWEN_SPECIAL_TOKENS, pad_token="<|endoftext|>", eos_token="<|im_end|>", padding_side="left"

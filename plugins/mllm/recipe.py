@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from mars_zoo import ModelSpec
-from mars_zoo.tiny import materialize
+from mars_zoo.models.tiny import materialize
 
 POOLINGS = ("last", "last_non_pad", "mean", "vision_span")
 PADDING_SIDES = ("left", "right")

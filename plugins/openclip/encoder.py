@@ -13,7 +13,7 @@ from typing import Sequence
 import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
-from mars_zoo.weights import WeightsForm, own_weights
+from mars_zoo.models.weights import WeightsForm, own_weights
 
 TINY_CONFIG = Path(__file__).with_name("mars-zoo-tiny-random.json")
 TINY_ARCHITECTURE = TINY_CONFIG.stem

@@ -13,8 +13,8 @@ from typing import Sequence
 import torch
 
 from mars_zoo import Encoder, MarsZooError, ModelSpec
-from mars_zoo.tiny import clip_processor, materialize, seeded
-from mars_zoo.weights import WeightsForm, own_weights
+from mars_zoo.models.tiny import clip_processor, materialize, seeded
+from mars_zoo.models.weights import WeightsForm, own_weights
 
 TINY_SEED = 0
 TINY_IMAGE_SIZE = 32

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mars_zoo.cli import main
-from mars_zoo.reporting import console, console_err
+from mars_zoo.core.reporting import console, console_err
 
 WIDE = 1000  # columns
 

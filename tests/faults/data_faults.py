@@ -22,7 +22,7 @@ import pytest
 
 from boundary_helpers import Outcome as CliOutcome
 from boundary_helpers import assert_clean_error, cli
-from mars_zoo.cache import VERIFIED_NAME, CacheEntry
+from mars_zoo.embedding.cache import VERIFIED_NAME, CacheEntry
 from mars_zoo.cli import main
 
 TESTS = Path(__file__).resolve().parents[1]

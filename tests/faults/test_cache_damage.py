@@ -209,8 +209,8 @@ def _failing_write(code: int):
 
 DISK = {
     # case: (module whose atomic writes fail, errno, what the message names)
-    "disk-full-writing-a-shard": ("mars_zoo.cache", errno.ENOSPC, "an embedding cache shard"),
-    "read-only-writing-a-shard": ("mars_zoo.cache", errno.EROFS, "an embedding cache shard"),
+    "disk-full-writing-a-shard": ("mars_zoo.embedding.cache", errno.ENOSPC, "an embedding cache shard"),
+    "read-only-writing-a-shard": ("mars_zoo.embedding.cache", errno.EROFS, "an embedding cache shard"),
     "disk-full-writing-fingerprints": ("mars_zoo.data.fingerprints", errno.ENOSPC, "the fingerprints"),
 }
 

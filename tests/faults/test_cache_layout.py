@@ -19,8 +19,8 @@ import pytest
 
 from boundary_helpers import assert_clean_error, cli
 from data_faults import BATCH, MODEL, assert_one_paragraph_error, entry_dir, metrics, run_cli, shard_file
-from mars_zoo.cache import VERIFIED_NAME
-from mars_zoo.stat_memo import stat_key
+from mars_zoo.embedding.cache import VERIFIED_NAME
+from mars_zoo.core.stat_memo import stat_key
 
 
 def trusted(path: Path, array: np.ndarray | None = None, data: bytes | None = None) -> None:

@@ -28,7 +28,7 @@ from PIL import Image
 from data_faults import assert_one_paragraph_error, metrics, run_cli
 from mars_zoo.data.hub_format import write_tile_shard, write_tile_shards
 from mars_zoo.data.tile_gallery import read_tile_gallery
-from mars_zoo.reporting import Reporter
+from mars_zoo.core.reporting import Reporter
 from stat_edits import rewrite_in_place, swap_files
 
 TILES = Path("tiles")

@@ -5,7 +5,7 @@ and a leaderboard --out that would delete its inputs.
 Each case asserts the exit code of `mars-zoo validate` (or `leaderboard build`), a message that
 names the file and field, no traceback, and that nothing was published or lost. The numeric
 cases start from honest results: a real mini run of a fake model (computed here) and the
-reproduced fixture, whose numbers were computed with `mars_zoo.metrics`.
+reproduced fixture, whose numbers were computed with `mars_zoo.scoring.metrics`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from boundary_helpers import assert_clean_error, cli
-from mars_zoo.result_validation import result_problems
+from mars_zoo.results.validation import result_problems
 from training_support import EXAMPLE, contaminated_report, fine_tuned, training_record
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -34,10 +34,10 @@ def mini_result(tmp_path_factory):
     """A real result of the fake model on the mini benchmark, every task."""
     import fake_models
 
-    from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-    from mars_zoo.registry import Registry
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+    from mars_zoo.models.registry import Registry
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.runner import RunConfig, run
 
     pm = build_plugin_manager()
     pm.add(fake_models, PluginInfo("fake", "test", "tests", "0"))
@@ -252,10 +252,10 @@ def test_mini_data_with_its_markers_removed_is_still_recorded_as_synthetic(tmp_p
     import fake_models
 
     from mars_zoo.data.hub_format import SYNTHETIC_MARKER
-    from mars_zoo.plugin_manager import PluginInfo, build_plugin_manager
-    from mars_zoo.registry import Registry
-    from mars_zoo.reporting import Reporter
-    from mars_zoo.runner import RunConfig, run
+    from mars_zoo.models.plugin_manager import PluginInfo, build_plugin_manager
+    from mars_zoo.models.registry import Registry
+    from mars_zoo.core.reporting import Reporter
+    from mars_zoo.pipeline.runner import RunConfig, run
 
     copy_dir = tmp_path / "data"
     shutil.copytree(mini_dir, copy_dir)

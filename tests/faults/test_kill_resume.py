@@ -22,7 +22,8 @@ from typing import Callable
 import pytest
 
 from data_faults import MODEL, SHARD_ARGS, calls_for, complete_shards, metrics, run_cli, without_embeddings
-from mars_zoo import atomic, checks
+from mars_zoo.core import atomic
+from mars_zoo.models import checks
 from mars_zoo.cli import main
 
 ORPHAN_GRACE = 10.0  # seconds

@@ -23,9 +23,9 @@ BROKEN_HEADER = (16).to_bytes(8, "little") + b'{"a": '
 
 def _tiny_folder(name: str) -> Path:
     """The save_pretrained folder the seeded tiny model `name` is built into (built if needed)."""
-    from mars_zoo.folders import default_cache_dir
-    from mars_zoo.registry import load_registry
-    from mars_zoo.tiny import TINY_DIR
+    from mars_zoo.core.folders import default_cache_dir
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.models.tiny import TINY_DIR
 
     load_registry().get(name).load("cpu", "fp32")
     return next((default_cache_dir() / TINY_DIR).glob(name.replace("/", "--") + "-*"))
@@ -101,8 +101,8 @@ def test_damaged_own_weights_are_the_users_file_named_with_what_it_holds(capsys,
 def test_a_weights_name_longer_than_a_result_records_is_refused_before_the_run(capsys, tmp_path, length, refused):
     """A result records the weights' name in at most the schema's `name` length; a longer
     name is refused at the start, not after the whole run when the result is validated."""
-    from mars_zoo.results_schema import load_schema
-    from mars_zoo.weights import RECORDED_NAME_MAX
+    from mars_zoo.schema.results_schema import load_schema
+    from mars_zoo.models.weights import RECORDED_NAME_MAX
 
     assert RECORDED_NAME_MAX == load_schema()["$defs"]["name"]["maxLength"] == 200
     weights = tmp_path / ("w" * (length - 3) + ".pt")

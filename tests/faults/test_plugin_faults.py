@@ -252,16 +252,16 @@ def write_files(directory: Path, files: dict[str, str]) -> None:
 
 
 def declared_hooks() -> str:
-    """The hooks of mars_zoo/hookspecs.py with their arguments, read from the module itself."""
+    """The hooks of mars_zoo/models/hookspecs.py with their arguments, read from the module itself."""
     import inspect
 
-    from mars_zoo import hookspecs
+    from mars_zoo.models import hookspecs
 
     return ", ".join(f"{name}({', '.join(inspect.signature(function).parameters)})"
                      for name, function in sorted(vars(hookspecs).items()) if hasattr(function, "mars_zoo_spec"))
 
 
-HOOKS_LISTED = re.compile(r"The hooks a plugin may implement, declared in mars_zoo/hookspecs\.py, are: (.*?)\. ")
+HOOKS_LISTED = re.compile(r"The hooks a plugin may implement, declared in mars_zoo/models/hookspecs\.py, are: (.*?)\. ")
 
 # (case id, hook definition, what the message must say, the suggestion or None)
 MISSPELLED_HOOKS = [

@@ -18,8 +18,8 @@ import pytest
 
 from boundary_helpers import assert_clean_error, cli
 from local_servers import Answer, fake_hub, local_server, online_against
-from mars_zoo.folders import default_cache_dir
-from mars_zoo.result_validation import validate_file
+from mars_zoo.core.folders import default_cache_dir
+from mars_zoo.results.validation import validate_file
 
 PREVIOUS = '{"a result": "written before"}\n'
 BODY = b"weights of the fault corpus " * 40
