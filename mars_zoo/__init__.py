@@ -2,6 +2,9 @@
 
 Importing this package is cheap on purpose: it imports no torch, transformers or
 open_clip, so that listing models and validating results stay fast.
+
+The public names come from core, models and tasks; `python -m mars_zoo` runs the command line.
+May import: core, models, tasks, cli
 """
 
 from importlib.metadata import PackageNotFoundError, version

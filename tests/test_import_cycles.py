@@ -14,11 +14,18 @@ The rule, as this test reads the source (with `ast`, importing nothing):
 - Imports by computed name (`importlib.import_module`) are not seen.
 
 A failure lists each circle with the file and line of every import that makes it.
+
+The same graph, read package by package, keeps the layers: each package's `__init__` docstring
+says which packages of mars_zoo it may import (`May import: core, data`, or `nothing`), every
+import from one package into another must be one its importer declares, and the declared
+packages themselves form no circle. The top-level modules (`__init__`, `__main__`) count as the
+package mars_zoo itself.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import mars_zoo
@@ -156,6 +163,60 @@ def test_no_module_of_mars_zoo_imports_itself_in_a_circle():
     assert not found, "import circles:\n" + "\n\n".join(_describe(circle, graph, files) for circle in found)
 
 
+MAY_IMPORT = re.compile(r"^May import: (.*)$", re.MULTILINE)
+
+
+def package_of(module: str, root: Path = PACKAGE_ROOT) -> str:
+    """The package of `root` that `module` belongs to (`mars_zoo.models.registry` -> `models`);
+    the modules at the top (`mars_zoo`, `mars_zoo.__main__`) belong to the root package itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (root / parts[1]).is_dir() else root.name
+
+
+def declared_imports(root: Path = PACKAGE_ROOT) -> dict[str, set[str]]:
+    """Package -> the packages its `__init__` docstring says it may import."""
+    declared = {}
+    for init in [root / "__init__.py", *sorted(root.glob("*/__init__.py"))]:
+        package = root.name if init.parent == root else init.parent.name
+        lines = MAY_IMPORT.findall(ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or "")
+        assert len(lines) == 1, (f"{init.relative_to(root.parent)}: its docstring must say once which packages it may "
+                                 f"import, as 'May import: core, data' or 'May import: nothing'")
+        declared[package] = {name.strip() for name in lines[0].split(",")} - {"nothing"}
+    unknown = {f"{package}: {name}" for package, names in declared.items() for name in names - set(declared)}
+    assert not unknown, f"'May import:' names packages that do not exist: {sorted(unknown)}"
+    return declared
+
+
+def undeclared_imports(root: Path = PACKAGE_ROOT) -> list[str]:
+    """Each import from one package of `root` into another that the importer does not declare,
+    as `file:line imports module (package may import: ...)`."""
+    graph, files, declared = import_graph(root), _module_files(root), declared_imports(root)
+    found = []
+    for importer, targets in sorted(graph.items()):
+        package = package_of(importer, root)
+        for target, line in sorted(targets.items()):
+            imported = package_of(target, root)
+            if imported not in (package, root.name) and imported not in declared[package]:
+                allowed = ", ".join(sorted(declared[package])) or "nothing"
+                found.append(f"  {files[importer].relative_to(root.parent)}:{line} imports {target} "
+                             f"({package} may import: {allowed})")
+    return found
+
+
+def test_every_import_between_packages_is_one_its_importer_declares():
+    declared = declared_imports()
+    assert {"core", "models", "data", "embedding", "scoring", "results", "tasks", "leaderboard"} <= set(declared)
+    assert declared["scoring"] == {"core"} and "embedding" not in declared["models"] | declared["data"]
+    found = undeclared_imports()
+    assert not found, "imports a package's 'May import:' line does not allow:\n" + "\n".join(found)
+
+
+def test_the_declared_packages_import_each_other_in_no_circle():
+    declared = declared_imports()
+    found = circles({package: dict.fromkeys(names, 0) for package, names in declared.items()})
+    assert not found, "circles among the declared packages: " + "; ".join(" -> ".join(c + c[:1]) for c in found)
+
+
 def _write(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = root / name
@@ -184,3 +245,20 @@ def test_the_graph_sees_every_kind_of_import_the_rule_counts(tmp_path):
     }
     assert circles(graph) == [["pkg.fetch", "pkg.sub.deep", "pkg.model"]]
     assert circles({**graph, "pkg.model": {}}) == []
+
+
+def test_an_import_the_importer_does_not_declare_and_a_declared_circle_are_found(tmp_path):
+    root = _write(tmp_path / "pkg", {
+        "__init__.py": '"""Top.\n\nMay import: low, high\n"""\nfrom pkg.high import run\n',
+        "low/__init__.py": '"""Low.\n\nMay import: nothing\n"""\n',
+        "low/base.py": "def helper():\n    from pkg.high.run import go\n",  # lazy, still counted
+        "high/__init__.py": '"""High.\n\nMay import: low\n"""\n',
+        "high/run.py": "from pkg.low import base\nimport pkg.high\n",
+    })
+    assert declared_imports(root) == {"pkg": {"low", "high"}, "low": set(), "high": {"low"}}
+    assert undeclared_imports(root) == ["  pkg/low/base.py:2 imports pkg.high (low may import: nothing)",
+                                        "  pkg/low/base.py:2 imports pkg.high.run (low may import: nothing)"]
+    (root / "low" / "__init__.py").write_text('"""Low.\n\nMay import: high\n"""\n')
+    assert undeclared_imports(root) == []
+    assert circles({package: dict.fromkeys(names, 0) for package, names in declared_imports(root).items()}) \
+        == [["high", "low"]]

@@ -12,4 +12,6 @@ writes) but nothing of it imports this package except the command line, which
 imports it only inside its handlers. torch, open_clip and open_clip_train are imported
 inside functions, never at module level, so `import mars_zoo` and `mars-zoo list`
 stay fast.
+
+May import: core, schema, data, models, embedding, scoring
 """

@@ -5,6 +5,8 @@ Each command group lives in its own module of this package and exposes
 a command is run by a handler, a function taking the parsed arguments and returning an
 exit code, whose docstring is the command's help. Command modules import heavy libraries
 only inside their handlers, so `--help` and `list` stay fast.
+
+May import: core, schema, data, models, embedding, scoring, tasks, results, pipeline, leaderboard, discover, adapt
 """
 
 from __future__ import annotations

@@ -1,2 +1,5 @@
 """Benchmark data: the dataset definitions, the Hub-format readers and writers, and
-the embedded synthetic mini benchmark."""
+the embedded synthetic mini benchmark.
+
+May import: core
+"""

@@ -5,4 +5,6 @@ free: the gallery embeddings come from the same cache entries task 3 writes, que
 are built with task 3's rules (`query`), ranked by the same exact search (`hits`), and
 drawn on the dataset's basemap in a self-contained page (`page`) made with the
 leaderboard's HTML builder, the only part of `mars_zoo.leaderboard` it imports.
+
+May import: core, data, models, embedding, scoring, tasks, leaderboard, pipeline
 """

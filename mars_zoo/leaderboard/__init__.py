@@ -4,4 +4,6 @@
 Nothing here imports plugin or model code: the site is made from JSON alone. The HTML
 builder (`html`) is shared with `mars_zoo.discover`, so this file imports nothing: importing the
 builder must not load the site's build.
+
+May import: core, schema, data, results
 """

@@ -5,7 +5,10 @@ plugin registers a task. Each task turns a benchmark into an embedding plan and 
 embeddings of that plan with the pure functions of `mars_zoo.scoring.metrics`.
 
 Importing this package is cheap (it is imported with `mars_zoo`); the task modules themselves
-import numpy and the data layer, and load only when a plugin registers them."""
+import numpy and the data layer, and load only when a plugin registers them.
+
+May import: core, schema, data, models, embedding, scoring
+"""
 
 from mars_zoo.tasks.plan import EmbeddingPlan, ImageItems, TextItems
 from mars_zoo.tasks.spec import Task, TaskSettings
