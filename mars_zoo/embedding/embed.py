@@ -50,6 +50,7 @@ def entry_identity(
     dataset: DatasetRef | None = None,
     preprocessing: str | None = None,
     subset: str | None = None,
+    instruction: str | None = None,
 ) -> dict[str, Any]:
     """The identity of the cache entry holding the embeddings of `ids`: everything that
     decides them, as it runs. Two computations share an entry exactly when all of it agrees,
@@ -62,10 +63,13 @@ def entry_identity(
     dataset, its revision, split and subset; and the item ids in order (for texts, the texts
     themselves). The shard layout is no part of it: the entry's manifest records it. A model
     whose loader loads base weights from another repository (`ModelSpec.base_repo`) is keyed by
-    their commit too (the field is absent for the others, so their keys stay as they were).
+    their commit too (the field is absent for the others, so their keys stay as they were). The task
+    instruction handed to the encoder (`Encoder.with_instruction`; "" is one too) keys it likewise,
+    absent where none was handed.
     """
     weights_dtype, compute_dtype = spec.run_dtypes(options.device, options.precision)
     base = {"base": [spec.base_repo, spec.base_revision]} if spec.base_repo else {}
+    instructed = {"instruction": instruction} if instruction is not None else {}
     return {
         "model": spec.name,
         "checkpoint": spec.checkpoint,
@@ -83,6 +87,7 @@ def entry_identity(
         "split": dataset.split if dataset else None,
         "subset": subset,
         "items_sha256": ids_sha256(ids),
+        **instructed,
     }
 
 
@@ -245,27 +250,31 @@ class Embedder:
         preprocessing: str = "none",
         subset: str | None = None,
         in_memory: bool = True,
+        instruction: str | None = None,
     ) -> "np.ndarray | ShardedRows":
         """Embeddings [N, D] of every image of `source`, in order.
 
         `subset` names a part of the dataset whose ids are only unique within it
         (the query images of one landform), so that it is part of the cache key.
         With `in_memory=False` the result is a lazy view over the cache shards, for a
-        gallery that search reads chunk by chunk.
+        gallery that search reads chunk by chunk. With `instruction` the images are embedded by
+        `Encoder.with_instruction(instruction)`.
         """
         entry, mine = self._prepared(
-            "image", list(source.ids), dataset=dataset, preprocessing=preprocessing, subset=subset
+            "image", list(source.ids), dataset=dataset, preprocessing=preprocessing, subset=subset,
+            instruction=instruction,
         )
         if mine:
-            self._run_images(source, entry, mine, label, preprocessing)
+            self._run_images(source, entry, mine, label, preprocessing, instruction)
         self._wait_for_all_shards(entry)
         return self._agreeing(entry, "image", entry.read() if in_memory else entry.rows())
 
-    def texts(self, texts: Sequence[str], label: str) -> np.ndarray:
-        """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids."""
-        entry, mine = self._prepared("text", list(texts))
+    def texts(self, texts: Sequence[str], label: str, instruction: str | None = None) -> np.ndarray:
+        """Embeddings [N, D] of `texts`, in order; the texts themselves are the ids. With
+        `instruction`, embedded by `Encoder.with_instruction(instruction)`."""
+        entry, mine = self._prepared("text", list(texts), instruction=instruction)
         if mine:
-            self._run_texts(list(texts), entry, mine, label)
+            self._run_texts(list(texts), entry, mine, label, instruction)
         self._wait_for_all_shards(entry)
         return self._agreeing(entry, "text", entry.read())
 
@@ -310,23 +319,33 @@ class Embedder:
             ]
         return batches
 
-    def image_transform(self, preprocessing: str) -> Callable | None:
+    def instructed(self, instruction: str | None) -> Encoder:
+        """The loaded encoder, or with `instruction` the one `with_instruction` gives (behind the
+        plugin boundary: a plugin's own failure there is reported as its fault)."""
+        encoder = self.encoder.get()
+        if instruction is None:
+            return encoder
+        with plugin_call(model_subject(self.spec), f"in with_instruction({instruction!r})", check_hint(self.spec)):
+            return encoder.with_instruction(instruction)
+
+    def image_transform(self, preprocessing: str, encoder: Encoder | None = None) -> Callable | None:
         """The encoder's transform for images prepared by `preprocessing`: task 1's prepared
         images get its `paired_image_transform` where it has one (see `Encoder`)."""
-        encoder = self.encoder.get()
+        encoder = encoder or self.encoder.get()
         paired = getattr(encoder, "paired_image_transform", None)
         if preprocessing == PUBLISHED_PREPARATION and paired is not None:
             return paired
         return getattr(encoder, "image_transform", None)
 
     def _run_images(
-        self, source: ImageSource, entry: CacheEntry, shards: list[int], label: str, preprocessing: str
+        self, source: ImageSource, entry: CacheEntry, shards: list[int], label: str, preprocessing: str,
+        instruction: str | None = None,
     ) -> None:
         import torch
         from torch.utils.data import DataLoader
 
-        encoder = self.encoder.get()
-        transform = self.image_transform(preprocessing)
+        encoder = self.instructed(instruction)
+        transform = self.image_transform(preprocessing, encoder)
         on_cuda = torch.device(self.options.device).type == "cuda"
         loader = DataLoader(
             _TransformedImages(source, transform, self.spec),
@@ -344,8 +363,9 @@ class Embedder:
 
         self._run(entry, shards, loader, encode, "image", label)
 
-    def _run_texts(self, texts: list[str], entry: CacheEntry, shards: list[int], label: str) -> None:
-        encoder = self.encoder.get()
+    def _run_texts(self, texts: list[str], entry: CacheEntry, shards: list[int], label: str,
+                   instruction: str | None = None) -> None:
+        encoder = self.instructed(instruction)
         batches = ([texts[i] for i in batch] for batch in self._batches(entry, shards))
         self._run(entry, shards, batches, encoder.encode_text, "text", label)
 

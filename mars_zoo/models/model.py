@@ -58,6 +58,16 @@ class Encoder:
     The PIL images are RGB, except task 1's under `--paired-protocol mteb`: those keep the mode
     they are stored in (RGBA, LA, P, L, I;16, CMYK ...), as MTEB hands them to a model wrapper,
     so the model's own preprocessing converts them where MTEB's wrapper lets it.
+
+    Task instructions (optional; declared by `ModelSpec.takes_task_instructions`):
+    `with_instruction(instruction)` returns an encoder that embeds as the model's MTEB wrapper
+    does when MTEB hands it `instruction`: what mteb's `AbsEncoder.get_instruction` gives for the
+    task and the side embedded, which for MarsRetrieval's MTEB tasks is the task's query
+    instruction for queries and "" for documents (they name none); the wrapper decides what an
+    empty one means (usually its default system prompt). Everything that wrapper does otherwise
+    than the published code goes with it (its image limits, say), since the harness asks for it
+    only to reproduce MTEB's numbers (`mars_zoo.tasks.mteb_protocol`). The returned encoder may share
+    the loaded model; the harness keys its cache entries by the instruction.
     """
 
     image_transform: Callable[["Image.Image"], "torch.Tensor"] | None = None
@@ -68,6 +78,9 @@ class Encoder:
 
     def encode_text(self, texts: Sequence[str]) -> "torch.Tensor":
         raise MarsZooError(f"{type(self).__name__} does not support text.")
+
+    def with_instruction(self, instruction: str) -> "Encoder":
+        raise MarsZooError(f"{type(self).__name__} takes no task instruction.")
 
 
 Loader = Callable[["ModelSpec", str, str], Encoder]
@@ -150,6 +163,10 @@ class ModelSpec:
     what it holds and the forms the family takes. Results
     then record `weights_sha256` as the revision and the base revision under `weights`.
 
+    Task instructions: `takes_task_instructions` declares that the encoder implements
+    `Encoder.with_instruction`, so that a run knows before loading whether the model can be
+    measured as an MTEB wrapper that adds the task's instruction measures it.
+
     Training: `declared_training` states Mars-domain training the publishers declare (None:
     none, so results of the published weights are marked zero-shot); own weights' training
     is what their `training.json` records (see `mars_zoo.schema.training`).
@@ -200,6 +217,8 @@ class ModelSpec:
     # as the published GPU runs of MLLM embedders do). False: fp32 weights everywhere. Off
     # CUDA the weights are always fp32. See `run_dtypes`.
     weights_at_precision_on_cuda: bool = False
+    # True: the encoder implements `Encoder.with_instruction` (see the class docstring).
+    takes_task_instructions: bool = False
     plugin: str = field(default="", compare=False)
     # Set by the harness: the mars-zoo cache folder of the command (see the class docstring).
     cache_dir: Path | None = field(default=None, compare=False)

@@ -18,7 +18,7 @@ from mars_zoo.embedding.embed import Embedder
 from mars_zoo.embedding.environment import describe
 from mars_zoo.core.errors import MarsZooError
 from mars_zoo.models.model import ModelSpec
-from mars_zoo.tasks.mteb_protocol import PROTOCOL as MTEB_PROTOCOL, check_mteb_run
+from mars_zoo.tasks.mteb_protocol import PROTOCOL as MTEB_PROTOCOL, check_mteb_run, uses_instructions
 from mars_zoo.core.protocol import PAIRED_DEFAULT_CAPTION, PAIRED_PROTOCOLS
 from mars_zoo.models.registry import Registry
 from mars_zoo.core.reporting import Reporter
@@ -87,7 +87,8 @@ def run(
         training = training_section(spec)  # own weights' training.json, checked before any task data is read
         plugin = registry.pm.info(spec.plugin)
         settings = TaskSettings(spec.modalities, device, config.seed, config.caption, config.pairs_source,
-                                config.paired_protocol)
+                                config.paired_protocol,
+                                config.paired_protocol == MTEB_PROTOCOL and uses_instructions(spec))
         plans = make_plans(tasks, benchmark, settings)
         agree(plans, ranks)
         sections = {}

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 
 from mars_zoo.data.images import MTEB_PREPARATION
 from mars_zoo.data.mini_fingerprint import MINI_DATASET_PREFIX, mini_items
-from mars_zoo.tasks.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
+from mars_zoo.tasks.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS, instructions_record
 from mars_zoo.core.problems import Problem, format_path
 from mars_zoo.schema.training import FINE_TUNED, OWN_WEIGHTS_KINDS, record_problems
 
@@ -118,7 +118,27 @@ def _under_mteb(paired: dict) -> bool:
     return paired.get("image_preparation") == MTEB_PREPARATION
 
 
+def _instruction_rules(paired: dict) -> Iterator[Problem]:
+    """Task instructions are MTEB's (mars_zoo.tasks.mteb_protocol): handed only under its protocol, and
+    only what its tasks hand a wrapper."""
+    instructions = paired.get("instructions")
+    if instructions is None:
+        return
+    if not _under_mteb(paired):
+        yield Problem("tasks.paired.instructions",
+                      f"task instructions are MTEB's, but image_preparation is {paired.get('image_preparation')!r}, "
+                      f"not {MTEB_PREPARATION!r}: the published protocol hands a model none")
+    expected = instructions_record()
+    for direction, sides in instructions.items():
+        for side, text in sides.items():
+            if text != expected[direction][side]:
+                yield Problem(f"tasks.paired.instructions.{direction}.{side}",
+                              f"{text!r} is not what MTEB's {direction} task hands a wrapper for its {side}s "
+                              f"({expected[direction][side]!r})")
+
+
 def _paired_rules(paired: dict, ctx: _Context) -> Iterator[Problem]:
+    yield from _instruction_rules(paired)
     dataset = paired.get("dataset")
     items = dataset["items"] if dataset else None
     decimals = RECALL_DECIMALS if _under_mteb(paired) else None

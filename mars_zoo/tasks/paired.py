@@ -26,20 +26,42 @@ def image_preparation(settings: TaskSettings) -> str:
 
 
 def plan(benchmark: Benchmark, settings: TaskSettings) -> EmbeddingPlan:
-    """The pair images (prepared as the protocol says) and their captions."""
+    """The pair images (prepared as the protocol says) and their captions; with MTEB's task
+    instructions, each direction's queries and documents apart, each with what MTEB hands its
+    wrapper (`mteb_protocol.HANDED`)."""
     preparation = image_preparation(settings)
     data = benchmark.paired(caption_column=settings.caption, source=settings.pairs_source, preparation=preparation)
-    steps = (ImageItems("images", data.images, data.dataset, "pair images", preprocessing=preparation),
-             TextItems("captions", data.captions, "captions"))
+    if not settings.task_instructions:
+        steps = (ImageItems("images", data.images, data.dataset, "pair images", preprocessing=preparation),
+                 TextItems("captions", data.captions, "captions"))
+        return EmbeddingPlan(steps, data, settings)
+    handed = mteb_protocol.HANDED
+    steps = (
+        TextItems("t2i.queries", data.captions, "captions as t2i queries", handed["t2i"]["query"]),
+        ImageItems("t2i.documents", data.images, data.dataset, "pair images as t2i documents",
+                   preprocessing=preparation, instruction=handed["t2i"]["document"]),
+        ImageItems("i2t.queries", data.images, data.dataset, "pair images as i2t queries",
+                   preprocessing=preparation, instruction=handed["i2t"]["query"]),
+        TextItems("i2t.documents", data.captions, "captions as i2t documents", handed["i2t"]["document"]),
+    )
     return EmbeddingPlan(steps, data, settings)
 
 
-def _scored(settings: TaskSettings, keys: list[str], images: Any, texts: Any) -> tuple[dict, dict]:
+def _mteb_ranks(keys: list[str], embeddings: dict[str, Any], instructed: bool) -> dict[str, Any]:
+    """Each direction's ranks by MTEB's rule: from one image x caption score matrix, or with task
+    instructions from each direction's own queries and documents."""
+    if not instructed:
+        return metrics.paired_ranks_by_id(embeddings["images"] @ embeddings["captions"].T, keys)
+    return {"t2i": metrics.paired_ranks_by_id(embeddings["t2i.documents"] @ embeddings["t2i.queries"].T, keys)["t2i"],
+            "i2t": metrics.paired_ranks_by_id(embeddings["i2t.queries"] @ embeddings["i2t.documents"].T, keys)["i2t"]}
+
+
+def _scored(settings: TaskSettings, keys: list[str], embeddings: dict[str, Any]) -> tuple[dict, dict]:
     """Each direction's ranks and metrics under the run's protocol."""
     if settings.paired_protocol != mteb_protocol.PROTOCOL:
-        ranks = metrics.paired_ranks(images, texts)
+        ranks = metrics.paired_ranks(embeddings["images"], embeddings["captions"])
         return ranks, metrics.rank_summaries(ranks)
-    ranks = metrics.paired_ranks_by_id(images @ texts.T, keys)
+    ranks = _mteb_ranks(keys, embeddings, settings.task_instructions)
     return ranks, {direction: metrics.mteb_rank_summary(values, mteb_protocol.RECALL_DECIMALS,
                                                         mteb_protocol.MRR_CUTOFF)
                    for direction, values in ranks.items()}
@@ -47,12 +69,14 @@ def _scored(settings: TaskSettings, keys: list[str], images: Any, texts: Any) ->
 
 def score(plan: EmbeddingPlan, embeddings: dict[str, Any]) -> dict[str, Any]:
     data, settings = plan.data, plan.settings
-    ranks, summaries = _scored(settings, data.keys, embeddings["images"], embeddings["captions"])
+    ranks, summaries = _scored(settings, data.keys, embeddings)
     per_query = uncertainty.paired_per_query(ranks)
+    instructions = {"instructions": mteb_protocol.instructions_record()} if settings.task_instructions else {}
     return {
         "dataset": dataset_record(data.dataset, data.keys, data.missing, data.source_rows),
         "caption": data.caption_column,
         "image_preparation": image_preparation(settings),
+        **instructions,
         "source": settings.pairs_source,
         "metrics": summaries,
         "per_query": per_query,

@@ -24,7 +24,9 @@ class ImageItems:
     prepared before the model's own preprocessing (it keys the cache too); `subset` names a part
     of the dataset whose ids are unique only within it. `in_memory=False` hands `score` a lazy
     view over the cache shards instead of an array (a gallery too large for memory, which
-    `mars_zoo.scoring.search` reads chunk by chunk). `label` names the step in progress output."""
+    `mars_zoo.scoring.search` reads chunk by chunk). `label` names the step in progress output.
+    `instruction`, where not None, is handed to the model (`Encoder.with_instruction`) and keys
+    the cache; only a model that declares `takes_task_instructions` gets a step with one."""
 
     key: str
     source: "ImageSource"
@@ -33,17 +35,20 @@ class ImageItems:
     preprocessing: str = "none"
     subset: str | None = None
     in_memory: bool = True
+    instruction: str | None = None
 
     modality = "image"
 
 
 @dataclass(frozen=True)
 class TextItems:
-    """Embed every text of `texts`, in order: a [N, D] array under `key`."""
+    """Embed every text of `texts`, in order: a [N, D] array under `key` (`instruction`: as for
+    `ImageItems`)."""
 
     key: str
     texts: Sequence[str]
     label: str | None = None
+    instruction: str | None = None
 
     modality = "text"
 

@@ -30,7 +30,9 @@ DIRECTIONS = ("higher", "lower")  # which way a metric is better
 class TaskSettings:
     """What a run tells every task's `plan`: the model's modalities and where and how the run
     scores. `caption`, `pairs_source` and `paired_protocol` are the run's options of MarsRetrieval
-    task 1 (`--caption`, `--pairs-source`, `--paired-protocol`); other tasks ignore them."""
+    task 1 (`--caption`, `--pairs-source`, `--paired-protocol`); other tasks ignore them.
+    `task_instructions`: task 1 is embedded with MTEB's task instructions (under MTEB's protocol, a
+    model whose MTEB wrapper uses them: `mars_zoo.tasks.mteb_protocol`)."""
 
     modalities: tuple[str, ...]
     device: str = "cpu"  # where `score` may compute (the search of a large gallery)
@@ -38,6 +40,7 @@ class TaskSettings:
     caption: str = PAIRED_DEFAULT_CAPTION
     pairs_source: str = "frozen"
     paired_protocol: str = PAIRED_PROTOCOLS[0]
+    task_instructions: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,8 +53,8 @@ def step_identity(task: str, step: Step) -> tuple:
     if isinstance(step, ImageItems):
         ref = step.dataset
         return (task, step.key, "image", len(step.source.ids), ids_sha256(list(step.source.ids)),
-                ref.id, ref.revision, ref.split, step.preprocessing, step.subset)
-    return (task, step.key, "text", len(step.texts), ids_sha256(list(step.texts)))
+                ref.id, ref.revision, ref.split, step.preprocessing, step.subset, step.instruction)
+    return (task, step.key, "text", len(step.texts), ids_sha256(list(step.texts)), step.instruction)
 
 
 def _described(identity: tuple | None) -> str:
@@ -94,9 +94,10 @@ def embed(plan: EmbeddingPlan, embedder: Embedder) -> dict[str, Any]:
         label = step.label or step.key
         if isinstance(step, ImageItems):
             embeddings[step.key] = embedder.images(step.source, step.dataset, label, preprocessing=step.preprocessing,
-                                                   subset=step.subset, in_memory=step.in_memory)
+                                                   subset=step.subset, in_memory=step.in_memory,
+                                                   instruction=step.instruction)
         else:
-            embeddings[step.key] = embedder.texts(list(step.texts), label)
+            embeddings[step.key] = embedder.texts(list(step.texts), label, instruction=step.instruction)
     return embeddings
 
 

@@ -107,13 +107,22 @@ class MllmEncoder(Encoder):
 
     group_tolerance = GROUP_TOLERANCE  # infinity: one group per harness batch
 
-    def __init__(self, model: Any, processor: Any, recipe: Recipe, device: str) -> None:
+    def __init__(self, model: Any, processor: Any, recipe: Recipe, device: str,
+                 loaded_image_size: Any = None) -> None:
+        """`loaded_image_size`: the pixel limits `processor` was loaded with, where they are not
+        `recipe.image_size` (an instructed recipe's: its images are processed with its own)."""
         self.model = model.eval()
         self.processor = processor
         self.recipe = recipe
         self.device = device
+        self.loaded_image_size = recipe.image_size if loaded_image_size is None else loaded_image_size
         if recipe.padding_side is not None:
             processor.tokenizer.padding_side = recipe.padding_side
+
+    def with_instruction(self, instruction: str) -> "MllmEncoder":
+        """The same model as its MTEB wrapper runs it when handed `instruction` (`Recipe.instructed`)."""
+        return MllmEncoder(self.model, self.processor, self.recipe.instructed(instruction), self.device,
+                           self.loaded_image_size)
 
     def text_prompts(self, texts: Sequence[str]) -> list[str]:
         return [self.recipe.text_prompt.render(self.processor, text) for text in texts]
@@ -122,10 +131,12 @@ class MllmEncoder(Encoder):
         return self.recipe.image_prompt.render(self.processor)
 
     def prepare_image(self, image: Any) -> Any:
-        """RGB, then the recipe's small-image rule and PIL resize if it has them."""
+        """RGB (unless the recipe leaves that to the processor), then the recipe's small-image
+        rule and PIL resize if it has them."""
         from transformers.models.qwen2_vl.image_processing_qwen2_vl import smart_resize
 
-        image = image.convert("RGB")
+        if self.recipe.convert_rgb:
+            image = image.convert("RGB")
         if self.recipe.small_image is not None and min(image.size) < self.recipe.small_image[0]:
             size = self.recipe.small_image[1]
             image = image.resize((size, size))  # PIL's default resampling, as the published code
@@ -147,6 +158,8 @@ class MllmEncoder(Encoder):
             resize = self.recipe.image_resize
             if resize is not None and not resize.processor_resizes:
                 kwargs["do_resize"] = False
+            if self.recipe.image_size and self.recipe.image_size != self.loaded_image_size:
+                kwargs["size"] = dict(self.recipe.image_size)
         batch = self.processor(text=list(prompts), **kwargs)
         return {key: value.to(self.device) for key, value in batch.items()}
 

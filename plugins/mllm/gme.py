@@ -10,15 +10,24 @@ loads as the slow, PIL-based `Qwen2VLImageProcessor` (`image_backend="pil"`).
 """
 
 from mars_zoo_mllm import qwen2vl
-from mars_zoo_mllm.recipe import ImageResize, Recipe, mllm_spec
+from mars_zoo_mllm.recipe import ImageResize, Recipe, TaskInstructions, mllm_spec
 
 PATCH = 28 * 28
 TEXT_INSTRUCTION = "Find an image that matches the given text."  # the published config's gme_text_instruction
+DEFAULT_SYSTEM = "You are a helpful assistant."  # GME's default_instruction
+
+# mteb 2.26.24's GmeQwen2VL (gme_v_models.py): queries get the task's instruction as the system turn,
+# documents None, which Encoder.embed makes DEFAULT_SYSTEM; the same chat string for texts and images.
+# Its processor is loaded with min_image_tokens=4 (min_pixels 4 x 28 x 28), not GME's 256; its
+# fetch_image is the published one (4 to 16,384 patches, PIL convert("RGB") first).
+MTEB_INSTRUCTIONS = TaskInstructions(
+    default=DEFAULT_SYSTEM, changes={"image_size": {"shortest_edge": 4 * PATCH, "longest_edge": 1280 * PATCH}},
+)
 
 RECIPE = Recipe(
     model_class="Qwen2VLForConditionalGeneration",
     text_prompt=qwen2vl.written_chat(TEXT_INSTRUCTION, "{text}"),
-    image_prompt=qwen2vl.written_chat("You are a helpful assistant.", qwen2vl.VISION),
+    image_prompt=qwen2vl.written_chat(DEFAULT_SYSTEM, qwen2vl.VISION),
     pooling="last_non_pad",
     padding_side="right",
     hidden_states=qwen2vl.sequential_hidden_states,
@@ -26,6 +35,7 @@ RECIPE = Recipe(
     image_backend="pil",
     image_resize=ImageResize(factor=28, min_pixels=4 * PATCH, max_pixels=16384 * PATCH),
     max_length=1800,
+    task_instructions=MTEB_INSTRUCTIONS,
 )
 
 RECIPE_NOTES = (
@@ -38,7 +48,9 @@ RECIPE_NOTES = (
     "model runs on plain sequential positions, as GME's forward does, not Qwen2-VL's 3-D image "
     "positions. Images are resized with PIL to multiples of 28, then preprocessed by the slow, "
     "PIL-based image processor that transformers 4.51.3 loads, held to 256 to 1,280 merged patches. "
-    "Texts are cut at 1,800 tokens."
+    "Texts are cut at 1,800 tokens. Under --paired-protocol mteb it runs as MTEB's GME wrapper does: "
+    "queries get the task's instruction as their system turn, documents \"You are a helpful assistant.\", "
+    "and the processor keeps images down to 4 patches (MTEB's min_image_tokens) instead of 256."
 )
 
 MODELS = (

@@ -8,10 +8,16 @@ fast, torchvision-based image processor, as transformers 5 does by default).
 """
 
 from mars_zoo_mllm import qwen2vl
-from mars_zoo_mllm.recipe import ImageResize, Recipe, mllm_spec
+from mars_zoo_mllm.recipe import ImageResize, Recipe, TaskInstructions, mllm_spec
 
 PATCH = 28 * 28
 SYSTEM = "You are a helpful assistant."
+
+# mteb 2.26.24's OpsMMEmbeddingWrapper (ops_mm_models.py): get_task_instruction as the system turn of the
+# chat embed_batch writes out, "" (documents) becoming SYSTEM; the same string for texts and images. It
+# hands the processor each image as decoded (no PIL resize, no conversion: the processor converts it, and
+# resizes within the same 256 to 1,280 patches).
+MTEB_INSTRUCTIONS = TaskInstructions(default=SYSTEM, changes={"image_resize": None, "convert_rgb": False})
 
 RECIPE = Recipe(
     model_class="Qwen2VLForConditionalGeneration",
@@ -22,6 +28,7 @@ RECIPE = Recipe(
     hidden_states=qwen2vl.hidden_states,
     image_size={"shortest_edge": 256 * PATCH, "longest_edge": 1280 * PATCH},
     image_resize=ImageResize(factor=28, min_pixels=256 * PATCH, max_pixels=1280 * PATCH),
+    task_instructions=MTEB_INSTRUCTIONS,
 )
 
 RECIPE_NOTES = (
@@ -31,7 +38,9 @@ RECIPE_NOTES = (
     "wrapper passes its task's) and a final <|endoftext|>, whose state at the last position is the "
     "embedding (left padding). Images are resized with PIL to multiples of 28 between 256 and 1,280 "
     "merged patches, then preprocessed at the same limits. bf16 weights, as that code loads them on "
-    "every device."
+    "every device. Under --paired-protocol mteb it runs as MTEB's Ops-MM wrapper does: queries get the "
+    "task's instruction as their system turn, documents \"You are a helpful assistant.\", and images go "
+    "to the processor as decoded, without the PIL resize."
 )
 
 MODELS = (

@@ -21,12 +21,13 @@ VISION = "<|vision_start|><|image_pad|><|vision_end|>"  # one image, as the proc
 
 
 def written_chat(system: str, user: str) -> RawPrompt:
-    """The chat prompt that GME's and Ops-MM's own code writes out itself (never the
-    checkpoint's chat template): a system turn, one user turn, the assistant header, then
-    <|endoftext|>, the token whose state is the embedding."""
+    """The chat prompt that GME's and Ops-MM's own code (and their MTEB wrappers) writes out
+    itself (never the checkpoint's chat template): a system turn, one user turn, the assistant
+    header, then <|endoftext|>, the token whose state is the embedding."""
     return RawPrompt(
-        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
-        "<|im_start|>assistant\n<|endoftext|>"
+        "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n" + user + "<|im_end|>\n"
+        "<|im_start|>assistant\n<|endoftext|>",
+        system=system,
     )
 
 

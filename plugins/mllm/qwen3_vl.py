@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from mars_zoo_mllm import qwen2vl
-from mars_zoo_mllm.recipe import ChatPrompt, ImageResize, Recipe, TinyModel, mllm_spec, random_spec
+from mars_zoo_mllm.recipe import (
+    ChatPrompt, ImageResize, Recipe, TaskInstructions, TinyModel, mllm_spec, random_spec,
+)
 
 FAMILY = "qwen3-vl"
 
@@ -49,6 +51,18 @@ QWEN3VL_2B: Mapping[str, Any] = {
     },
     "tie_word_embeddings": True,
 }
+
+# mteb 2.26.24's Qwen3VLEmbeddingWrapper (qwen3_vl_embedding_models.py, on instruct_wrapper.py's
+# InstructSentenceTransformerModel): get_task_instruction, "" (documents) becoming INSTRUCTION, stripped,
+# "." added unless it ends in punctuation, handed to sentence-transformers as `prompt`, which makes it the
+# system message of the chat (Transformer.preprocess) for texts and images alike. Images go to the
+# processor as decoded (no qwen-vl-utils resize: the image processor, loaded with MIN_PIXELS and
+# MAX_PIXELS, resizes and converts them).
+MTEB_INSTRUCTIONS = TaskInstructions(
+    default=INSTRUCTION, punctuate=True,
+    changes={"image_resize": None, "convert_rgb": False,
+             "image_size": {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}},
+)
 
 TINY_TEXT: Mapping[str, Any] = {
     "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 8,
@@ -103,6 +117,7 @@ RECIPE = Recipe(
     hidden_states=qwen2vl.hidden_states,
     image_resize=ImageResize(FACTOR, MIN_PIXELS, MAX_PIXELS, processor_resizes=False),
     max_length=MAX_LENGTH,
+    task_instructions=MTEB_INSTRUCTIONS,
 )
 
 RECIPE_NOTES = (
@@ -110,7 +125,9 @@ RECIPE_NOTES = (
     "\"Represent the user's input.\" as the system turn for both captions and images, the chat "
     "template with the generation prompt, the last attended token with right padding, truncation "
     "at 8,192 tokens. Images are resized with PIL to multiples of 32 (4 to 1,800 merged patches) "
-    "as qwen-vl-utils does, and the processor does not resize them again."
+    "as qwen-vl-utils does, and the processor does not resize them again. Under --paired-protocol mteb "
+    "it runs as MTEB's wrapper does: queries get the task's instruction as their system turn, documents "
+    "\"Represent the user's input.\", and the processor resizes images itself (4 to 1,800 patches)."
 )
 
 MODELS = (

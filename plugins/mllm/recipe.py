@@ -7,6 +7,9 @@ follows a recipe lives in `loading.py` and `encoder.py`.
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,18 +22,30 @@ PADDING_SIDES = ("left", "right")
 IMAGE = "image"  # the placeholder a prompt puts where the picture goes
 
 
+_FIELDS = re.compile(r"\{(text|system)\}")
+
+
 @dataclass(frozen=True)
 class RawPrompt:
-    """A prompt given to the tokenizer as written: `template` with `{text}` replaced.
+    """A prompt given to the tokenizer as written: `template` with `{text}` replaced, and
+    `{system}` by `system` in a template that writes a system turn out itself (which a task
+    instruction replaces: `Recipe.instructed`). Both are replaced in one pass, so a caption
+    that holds "{system}" stays as it is.
 
     Image prompts write the model's own image token (e.g. Qwen2-VL's
     `<|image_pad|>`) where the picture goes; the processor expands it.
     """
 
     template: str = "{text}"
+    system: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.system is None) == ("{system}" in self.template):
+            raise ValueError("a RawPrompt has a system exactly when its template holds {system}")
 
     def render(self, processor: Any, text: str = "") -> str:
-        return self.template.replace("{text}", text)
+        values = {"text": text, "system": self.system}
+        return _FIELDS.sub(lambda match: values[match.group(1)], self.template)
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,30 @@ class ChatPrompt:
 Prompt = RawPrompt | ChatPrompt
 # (model, inputs) -> last hidden state [B, L, D]: how a family runs its model.
 HiddenStates = Callable[[Any, Mapping[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class TaskInstructions:
+    """How the model's MTEB wrapper (mteb 2.26.24) reads the task instruction MTEB hands it
+    (`mars_zoo.Encoder.with_instruction`): as the system turn of its text and image prompts alike,
+    `default` where the instruction is empty (MTEB hands documents ""). `punctuate`: the
+    instruction is stripped and ends in "." unless it ends in punctuation (Qwen3-VL-Embedding's
+    wrapper). `changes`: the recipe fields that wrapper sets otherwise than the published code
+    (how it prepares images), applied with the instruction."""
+
+    default: str
+    punctuate: bool = False
+    changes: Mapping[str, Any] = field(default_factory=dict)
+
+    def system(self, instruction: str) -> str:
+        """The system turn that `instruction` gives."""
+        system = instruction or self.default
+        if not self.punctuate:
+            return system
+        system = system.strip()
+        if system and not unicodedata.category(system[-1]).startswith("P"):
+            system += "."
+        return system
 
 
 @dataclass(frozen=True)
@@ -102,6 +141,12 @@ class Recipe:
         to `size` x `size` with PIL's default resampling, as VLM2Vec's `Qwen2_VL_process_fn`
         does (side 28, size 56); None: no such rule.
     max_length: truncation length of the tokenizer (None: no truncation).
+    convert_rgb: PIL's convert("RGB") first (alpha dropped), as a wrapper that converts the image
+        itself; False: the image goes to the processor as decoded, which converts it (transparency
+        onto white), as a wrapper that hands the processor the image does. Only task 1's images
+        under MTEB's protocol are not RGB already.
+    task_instructions: how the model's MTEB wrapper reads a task instruction (`instructed`), or
+        None where the plugin takes none.
     hidden_states: the forward pass; returns the last hidden state.
     adapter: the checkpoint is a peft adapter (LoRA/DoRA), loaded as VLM2Vec's published
         loader loads one: onto the base model its adapter_config.json names, once.
@@ -126,6 +171,19 @@ class Recipe:
     adapter: bool = False
     adapter_renames: tuple[tuple[str, str], ...] = ()
     processor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    convert_rgb: bool = True
+    task_instructions: TaskInstructions | None = None
+
+    def instructed(self, instruction: str) -> "Recipe":
+        """This recipe as the model's MTEB wrapper runs it when handed `instruction`: the system
+        turn of both prompts replaced, the wrapper's own changes applied."""
+        if self.task_instructions is None:
+            raise ValueError("this recipe takes no task instruction")
+        system = self.task_instructions.system(instruction)
+        return dataclasses.replace(
+            self, text_prompt=dataclasses.replace(self.text_prompt, system=system),
+            image_prompt=dataclasses.replace(self.image_prompt, system=system), **self.task_instructions.changes,
+        )
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS or self.pooling == "vision_span":
@@ -184,8 +242,8 @@ def mllm_spec(name: str, recipe: Recipe, *, tiny: TinyModel | None = None, **met
     if recipe.adapter:
         extra = {"requires": PEFT_REQUIRES, "install_hint": PEFT_HINT}
     return ModelSpec(
-        name=name, family=family, loader=MllmLoader(recipe, tiny), weights_at_precision_on_cuda=True, **extra,
-        **metadata
+        name=name, family=family, loader=MllmLoader(recipe, tiny), weights_at_precision_on_cuda=True,
+        takes_task_instructions=recipe.task_instructions is not None, **extra, **metadata
     )
 
 
