@@ -1,6 +1,7 @@
 """mars-zoo's `--paired-protocol mteb` against mteb 2.26.24's own evaluation, on the same data and weights.
 
-    python benchmarks/mteb_parity.py [--work DIR] [--device cpu|cuda] [--batch-size 32]
+    python benchmarks/mteb_parity.py [--model openclip/tiny-random|ops-mm/tiny-random] [--work DIR]
+                                     [--device cpu|cuda] [--batch-size 32]
 
 Offline (HF_HUB_OFFLINE=1) after a first run has installed mteb. What it does:
 
@@ -15,23 +16,37 @@ Offline (HF_HUB_OFFLINE=1) after a first run has installed mteb. What it does:
    and extreme aspect ratios. With exactly 2,247 rows mteb's own loader accepts it unchanged.
 3. The weights: `openclip/tiny-random` as mars-zoo's plugin builds it, written as the Hub
    repository `mars-zoo/openclip-tiny-random` (open_clip_config.json with the plugin model's own
-   preprocessing config, open_clip_model.safetensors) into a private Hugging Face cache.
+   preprocessing config, open_clip_model.safetensors) into a private Hugging Face cache; with
+   `--model ops-mm/tiny-random`, the tiny Qwen2-VL behind Ops-MM's recipe as the repository
+   `mars-zoo/ops-mm-tiny-random` (its save_pretrained folder).
 4. mteb's side: `mteb.evaluate` of MarsVLPairsT2IRetrieval and MarsVLPairsI2TRetrieval with
    mteb's own OpenCLIP wrapper (`openclip_loader`, registered in mteb for the laion CLIP models),
    unmodified: it loads `hf-hub:mars-zoo/openclip-tiny-random` from that cache, exactly as it
-   loads timm/ViT-L-16-SigLIP2-512. Only where the tasks read their data changes: each task's
+   loads timm/ViT-L-16-SigLIP2-512. For Ops-MM, mteb's own `OpsMMEmbeddingWrapper` (the metadata
+   of OpenSearch-AI/Ops-MM-embedding-v1-2B with the test repository's name and commit): it hands
+   queries the task's instruction and documents "You are a helpful assistant.", as mars-zoo's
+   `with_instruction` must. Only where the tasks read their data changes: each task's
    `metadata.dataset["path"]` is set to the local copy (its revision stays the pinned one), since
    `datasets` cannot read a Hub dataset offline. The same child also scores three tie-laden score
    matrices with mteb's `calculate_retrieval_scores` (pytrec_eval and MTEB's own MRR), the part
    of MTEB's rule a random model never reaches.
-5. mars-zoo's side: `mars-zoo run openclip/tiny-random --data-dir ... --tasks paired
-   --paired-protocol mteb` with the same batch size (and on CUDA `--precision fp16`, since mteb's
-   OpenCLIP wrapper runs under `torch.cuda.amp.autocast()`), and `mars_zoo.scoring.metrics` on the same
-   tie matrices.
+5. mars-zoo's side: `mars-zoo run MODEL --data-dir ... --tasks paired --paired-protocol mteb`
+   with the same batch size (and on CUDA `--precision fp16` for OpenCLIP, since mteb's OpenCLIP
+   wrapper runs under `torch.cuda.amp.autocast()`; bf16 for Ops-MM, whose wrapper loads the
+   checkpoint's dtype there), and `mars_zoo.scoring.metrics` on the same tie matrices.
+6. The instruction texts of the three instruction-aware wrappers (GME, Ops-MM, Qwen3-VL-Embedding)
+   for both tasks and both sides, built by mteb's own wrapper code (no weights: see
+   `parity_mteb_instructions.py`), against mars-zoo's `with_instruction` prompts. GME's and
+   Qwen3-VL's wrappers cannot run here: GME's needs transformers < 4.52 (its `Encoder.forward`
+   reads `base.model.embed_tokens`, which 5.x's Qwen2-VL no longer has), Qwen3-VL's loads the
+   checkpoint through sentence-transformers' configuration files of the Hub repository
+   (modules.json, sentence_bert_config.json with its chat-template settings), which a tiny model
+   built here does not have and which are not known offline.
 
 It prints both sides' R@1, R@10 (recall_at_1, recall_at_10) and MRR (mrr_at_2247) per direction and
-the largest difference; exit status 0 when every number is equal (target: equal, to mteb's own
-rounding of recall to 5 decimals) and the two image transforms are the same, else 1.
+the largest difference, then the instruction texts; exit status 0 when every number and every text
+is equal (target: equal, to mteb's own rounding of recall to 5 decimals) and, for OpenCLIP, the two
+image transforms are the same, else 1.
 """
 
 from __future__ import annotations
@@ -55,8 +70,10 @@ MTEB = "2.26.24"
 SIDE_PACKAGES = (f"mteb=={MTEB}", "pytrec-eval-terrier==0.5.11", "polars==2.2.0")
 TASKS = {"t2i": "MarsVLPairsT2IRetrieval", "i2t": "MarsVLPairsI2TRetrieval"}
 METRICS = {"r1": "recall_at_1", "r10": "recall_at_10", "mrr": "mrr_at_2247"}
-MODEL = "openclip/tiny-random"
-HUB_REPO = "mars-zoo/openclip-tiny-random"
+MODELS = ("openclip/tiny-random", "ops-mm/tiny-random")
+HUB_REPOS = {"openclip/tiny-random": "mars-zoo/openclip-tiny-random", "ops-mm/tiny-random": "mars-zoo/ops-mm-tiny-random"}
+# mteb's Ops-MM wrapper is registered in the metadata of this checkpoint.
+MTEB_OPSMM_META = "ops_mm_embedding_v1_2b"
 # mteb's OpenCLIP wrapper is registered only in the metadata of these checkpoints; a copy of one
 # with the name and revision of the test repository loads the test weights through it.
 MTEB_OPENCLIP_META = "CLIP_ViT_B_32_DataComp_XL_s13B_b90K"
@@ -163,15 +180,20 @@ def write_pairs(folder: Path, mini_frozen: Path, rows: int, seed: int = 5148) ->
 # --------------------------------------------------------------------------- 3. the weights
 
 
-def write_weights(hf_home: Path) -> str:
-    """The plugin's openclip/tiny-random, as a Hub repository in a private cache; its commit."""
+def write_weights(hf_home: Path, model: str) -> str:
+    """The plugin's tiny `model`, as a Hub repository in a private cache; its commit."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from parity_inputs import HubCache
     from safetensors.torch import save_file
 
+    from mars_zoo.core.folders import default_cache_dir
     from mars_zoo.models.registry import load_registry
 
-    encoder = load_registry().get(MODEL).load("cpu", "fp32")
+    spec = load_registry().get(model)
+    if model != "openclip/tiny-random":
+        folder = spec.loader.tiny.folder(default_cache_dir())
+        return HubCache(hf_home).write(HUB_REPOS[model], lambda into: shutil.copytree(folder, into, dirs_exist_ok=True))
+    encoder = spec.load("cpu", "fp32")
     model = encoder.model
     config = json.loads(importlib.import_module(type(encoder).__module__).TINY_CONFIG.read_text())
     open_clip_config = {"model_cfg": config, "preprocess_cfg": dict(model.visual.preprocess_cfg)}
@@ -181,7 +203,7 @@ def write_weights(hf_home: Path) -> str:
         save_file({name: tensor.contiguous() for name, tensor in model.state_dict().items()},
                   str(folder / "open_clip_model.safetensors"))
 
-    return HubCache(hf_home).write(HUB_REPO, fill)
+    return HubCache(hf_home).write(HUB_REPOS[model], fill)
 
 
 # --------------------------------------------------------------------------- tie cases
@@ -210,12 +232,18 @@ def mteb_side(job: dict) -> dict:
     """Runs with the side folder on PYTHONPATH: mteb's own evaluation, and its scorer on the tie cases."""
     import mteb
     from mteb._evaluators.retrieval_metrics import calculate_retrieval_scores
-    from mteb.models.model_implementations import openclip_models
+    from mteb.models.model_implementations import openclip_models, ops_mm_models
+
+    from parity_mteb_instructions import mteb_texts
 
     # The copy names the test repository, and no extras group: mteb pins open_clip_torch 2.31.0 for
-    # it, while both sides here run this environment's open_clip.
-    meta = getattr(openclip_models, MTEB_OPENCLIP_META).model_copy(
-        update={"name": HUB_REPO, "revision": job["revision"], "reference": None, "extra_requirements_groups": []})
+    # it, while both sides here run this environment's open_clip. Ops-MM's copy declares images and
+    # text only: its video modality would ask for torchcodec, which these tasks never use.
+    source, update = (openclip_models, MTEB_OPENCLIP_META), {}
+    if job["model"] != "openclip/tiny-random":
+        source, update = (ops_mm_models, MTEB_OPSMM_META), {"modalities": ["image", "text"]}
+    meta = getattr(*source).model_copy(update={"name": HUB_REPOS[job["model"]], "revision": job["revision"],
+                                               "reference": None, "extra_requirements_groups": [], **update})
     tasks = mteb.get_tasks(tasks=list(TASKS.values()))
     for task in tasks:
         task.metadata.dataset["path"] = job["data"]  # a local copy of the repository, at the pinned revision
@@ -235,7 +263,7 @@ def mteb_side(job: dict) -> dict:
     return {"mteb": mteb.__version__, "scores": {direction: {name: scores[TASKS[direction]][key]
                                                              for name, key in METRICS.items()}
                                                  for direction in TASKS},
-            "transform": repr(model.img_preprocess), "ties": ties}
+            "transform": repr(getattr(model, "img_preprocess", None)), "ties": ties, "texts": mteb_texts()}
 
 
 def run_mteb(side: Path, hf_home: Path, job: dict, work: Path) -> dict:
@@ -250,16 +278,19 @@ def run_mteb(side: Path, hf_home: Path, job: dict, work: Path) -> dict:
 # --------------------------------------------------------------------------- 5. mars-zoo's side
 
 
-def run_mars_zoo(data_root: Path, work: Path, device: str, batch_size: int, ties: list[dict]) -> dict:
+def run_mars_zoo(data_root: Path, work: Path, model: str, device: str, batch_size: int, ties: list[dict]) -> dict:
     from mars_zoo.scoring import metrics
     from mars_zoo.tasks.mteb_protocol import MRR_CUTOFF, RECALL_DECIMALS
     from mars_zoo.models.registry import load_registry
 
+    from parity_mteb_instructions import ours
+
     out = work / "mars-zoo.json"
-    command = [sys.executable, "-m", "mars_zoo", "run", MODEL, "--data-dir", str(data_root), "--tasks", "paired",
+    cuda_precision = "fp16" if model == "openclip/tiny-random" else "bf16"
+    command = [sys.executable, "-m", "mars_zoo", "run", model, "--data-dir", str(data_root), "--tasks", "paired",
                "--paired-protocol", "mteb", "--out", str(out), "--cache-dir", str(work / "mars-zoo-cache"),
                "--batch-size", str(batch_size), "--device", device,
-               "--precision", "fp16" if device.startswith("cuda") else "fp32"]
+               "--precision", cuda_precision if device.startswith("cuda") else "fp32"]
     subprocess.run(command, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     paired = json.loads(out.read_text())["tasks"]["paired"]
     tied = []
@@ -267,11 +298,11 @@ def run_mars_zoo(data_root: Path, work: Path, device: str, batch_size: int, ties
         ranks = metrics.paired_ranks_by_id(np.asarray(case["scores"], dtype=np.float32), case["ids"])
         tied.append({direction: {name: metrics.mteb_rank_summary(values, RECALL_DECIMALS, MRR_CUTOFF)[name]
                                  for name in METRICS} for direction, values in ranks.items()})
-    transform = load_registry().get(MODEL).load("cpu", "fp32").image_transform
+    transform = getattr(load_registry().get(model).load("cpu", "fp32"), "image_transform", None)
     return {"scores": {direction: {name: paired["metrics"][direction][name] for name in METRICS}
                        for direction in TASKS},
             "items": paired["dataset"]["items"], "missing": paired["dataset"]["missing"],
-            "transform": repr(transform), "ties": tied}
+            "instructions": paired.get("instructions"), "transform": repr(transform), "ties": tied, "texts": ours()}
 
 
 # --------------------------------------------------------------------------- report
@@ -282,6 +313,8 @@ def largest_difference(ours: dict, theirs: dict) -> float:
 
 
 def report(ours: dict, theirs: dict, ties: list[dict]) -> bool:
+    from parity_mteb_instructions import report as report_texts
+
     print(f"\nmteb {theirs['mteb']} vs mars-zoo --paired-protocol mteb, {ours['items']} pairs "
           f"({len(ours['missing'])} missing on mars-zoo's side)")
     print(f"{'direction':10} {'metric':7} {'mteb':>22} {'mars-zoo':>22}")
@@ -299,11 +332,14 @@ def report(ours: dict, theirs: dict, ties: list[dict]) -> bool:
         theirs["transform"].replace("(", "[").replace(")", "]")
     print("image transform:", "the same" if same_transform else f"DIFFERENT\n  mteb: {theirs['transform']}\n"
                                                                   f"  mars-zoo: {ours['transform']}")
-    return gap == 0 and not any(gaps) and same_transform and not ours["missing"]
+    print("instructions recorded by mars-zoo:", ours["instructions"])
+    same_texts = report_texts(theirs["texts"], ours["texts"])
+    return gap == 0 and not any(gaps) and same_transform and same_texts and not ours["missing"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=MODELS, default=MODELS[0], help="the tiny model both sides run")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
     parser.add_argument("--batch-size", type=int, default=32, help="both sides' batch size (mteb's default: 32)")
@@ -322,12 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="mteb-parity-"))
     data_root = work / "data"
     write_pairs(data_root / PAIRS_FROZEN.name, ensure_mini(default_cache_dir()) / PAIRS_FROZEN.name, PAIRS_FROZEN.rows)
-    revision = write_weights(work / "hf")
+    revision = write_weights(work / "hf", args.model)
     ties = tie_cases()
     job = {"data": str(data_root / PAIRS_FROZEN.name), "revision": revision, "batch_size": args.batch_size,
-           "device": args.device, "ties": ties}
+           "device": args.device, "ties": ties, "model": args.model}
     theirs = run_mteb(side, work / "hf", job, work)
-    ours = run_mars_zoo(data_root, work, args.device, args.batch_size, ties)
+    ours = run_mars_zoo(data_root, work, args.model, args.device, args.batch_size, ties)
     equal = report(ours, theirs, ties)
     print("equal" if equal else "NOT EQUAL", f"(work folder {work})")
     return 0 if equal else 1

@@ -57,8 +57,10 @@ def register(subparsers) -> None:
                         "as mteb 2.26.24's MarsVLPairsT2IRetrieval / MarsVLPairsI2TRetrieval measure it (the "
                         "frozen copy's original image bytes in their stored mode, tied scores ordered by pair id, "
                         "R@1 and R@10 rounded to 5 decimals, MRR = mrr_at_2247), to reproduce MTEB's numbers; "
-                        "needs --tasks paired, refuses models whose MTEB wrapper adds task instructions, and is "
-                        "recorded as image_preparation mteb-original-bytes, which the leaderboard ranks apart; "
+                        "needs --tasks paired; a model whose MTEB wrapper adds the tasks' instructions (qwen3-vl, "
+                        "gme, ops-mm) gets them as that wrapper does (recorded as tasks.paired.instructions), or "
+                        "is refused where its plugin takes none; recorded as image_preparation "
+                        "mteb-original-bytes, which the leaderboard ranks apart; "
                         "default: %(default)s")
     add_weights_option(parser)
     parser.add_argument("--out", type=absolute_path, default=None,

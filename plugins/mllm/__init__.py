@@ -11,13 +11,20 @@ listed in `RECIPE_MODULES` below. A `Recipe` is data:
 
 - `model_class`: the native transformers class (never remote code);
 - `text_prompt` / `image_prompt`: a `RawPrompt("... {text} ...")` given to the
-  tokenizer as written, or a `ChatPrompt(system=..., user=..., image=True,
-  generation_prompt=...)` rendered by the processor's chat template;
+  tokenizer as written (with `{system}` and `system=` where it writes a system turn
+  out), or a `ChatPrompt(system=..., user=..., image=True, generation_prompt=...)`
+  rendered by the processor's chat template;
 - `pooling` ("last", "last_non_pad", "mean") and `padding_side` (None: the side the
   checkpoint's tokenizer config says, batched as the published code batches);
 - `image_size` (the processor's pixel limits), `image_resize` (a PIL resize before
   the processor), `small_image` (a fixed resize of images under a side length),
-  `image_backend`, `max_length`, `processor_kwargs`;
+  `image_backend`, `max_length`, `processor_kwargs`, `convert_rgb` (False: the processor
+  converts the decoded image itself);
+- `task_instructions=TaskInstructions(default=..., punctuate=..., changes={...})` where the
+  model's MTEB wrapper reads the task instruction (the system turn of both prompts, `default`
+  for documents; `changes`: the recipe fields that wrapper sets otherwise): the encoder's
+  `with_instruction` then follows `Recipe.instructed`, and the spec declares
+  `takes_task_instructions`;
 - `hidden_states(model, inputs) -> [B, L, D]`: the family's forward pass (see
   `qwen2vl.py`; another family adds its own module beside it);
 - `adapter=True` when the checkpoint is a peft adapter, loaded as VLM2Vec's published
