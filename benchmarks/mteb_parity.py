@@ -330,8 +330,11 @@ def report(ours: dict, theirs: dict, ties: list[dict]) -> bool:
     # mean and std come back from open_clip_config.json as lists where the plugin has tuples
     same_transform = ours["transform"].replace("(", "[").replace(")", "]") == \
         theirs["transform"].replace("(", "[").replace(")", "]")
-    print("image transform:", "the same" if same_transform else f"DIFFERENT\n  mteb: {theirs['transform']}\n"
-                                                                  f"  mars-zoo: {ours['transform']}")
+    if ours["transform"] == theirs["transform"] == "None":
+        print("image transform: none on either side (the processor prepares the images)")
+    else:
+        print("image transform:", "the same" if same_transform else f"DIFFERENT\n  mteb: {theirs['transform']}\n"
+                                                                      f"  mars-zoo: {ours['transform']}")
     print("instructions recorded by mars-zoo:", ours["instructions"])
     same_texts = report_texts(theirs["texts"], ours["texts"])
     return gap == 0 and not any(gaps) and same_transform and same_texts and not ours["missing"]

@@ -264,3 +264,32 @@ def test_instructions_are_consistent_only_as_mteb_hands_them_under_its_protocol(
     published, _ = evaluate(registry, root, tmp_path / "cache", tmp_path / "p.json", "marsretrieval")
     published["tasks"]["paired"]["instructions"] = EXPECTED_RECORD
     assert "tasks.paired.instructions" in {p.field for p in consistency_problems(published)}
+
+
+PLAIN_PLUGIN = '''
+import mars_zoo
+from mars_zoo import Encoder, ModelSpec
+
+
+@mars_zoo.hookimpl
+def register_models(register):
+    register(ModelSpec(name="gme/plain", family="gme", checkpoint="fake:plain", embedding_dim=4, parameters=1,
+                       license="apache-2.0", random_weights=True, loader=lambda spec, device, precision: Encoder()))
+'''
+
+
+def test_the_command_refuses_such_a_model_with_one_paragraph_and_writes_nothing(tmp_path, capsys):
+    from mars_zoo.cli import main
+
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "plain_gme.py").write_text(PLAIN_PLUGIN)
+    out, cache = tmp_path / "r.json", tmp_path / "cache"
+    capsys.readouterr()
+    code = main(["run", "gme/plain", "--plugins-dir", str(plugins), "--benchmark", "mini", "--tasks", "paired",
+                 "--paired-protocol", "mteb", "--out", str(out), "--cache-dir", str(cache)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "Traceback" not in err
+    assert "Model 'gme/plain' cannot be measured under --paired-protocol mteb" in err
+    assert "GmeQwen2VL makes the task's instruction the system turn of queries" in err and "Fix:" in err
+    assert not out.exists() and not cache.exists()

@@ -84,11 +84,6 @@ CASES = [
       "Fix: drop --pairs-source"]),
     ("paired-protocol-mteb-ori-caption", [*TINY, *PAIRED, "--caption", "ori_caption", "--paired-protocol", "mteb"], 2,
      ["scores the refined_caption column", "--caption is 'ori_caption'", "Fix: drop --caption"]),
-    ("paired-protocol-mteb-instructed-model", ["run", "qwen3-vl/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
-     ["Model 'qwen3-vl/tiny-random' cannot be measured under --paired-protocol mteb",
-      "'Retrieve the Mars image that matches this scientific description.'", "takes no task instruction"]),
-    ("paired-protocol-mteb-gme", ["run", "gme/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
-     ["Model 'gme/tiny-random' cannot be measured", "the GME wrapper gives queries the task's instruction"]),
     ("paired-protocol-mteb-image-only-model", ["run", "dinov3/tiny-random", *PAIRED, "--paired-protocol", "mteb"], 2,
      ["Model 'dinov3/tiny-random' is image-only", "task(s) paired need text embeddings"]),
 ]
