@@ -293,3 +293,20 @@ def test_the_command_refuses_such_a_model_with_one_paragraph_and_writes_nothing(
     assert "Model 'gme/plain' cannot be measured under --paired-protocol mteb" in err
     assert "GmeQwen2VL makes the task's instruction the system turn of queries" in err and "Fix:" in err
     assert not out.exists() and not cache.exists()
+
+
+def test_a_family_whose_mteb_wrapper_embeds_otherwise_than_its_recipe_is_refused(tmp_path, capsys):
+    """VLM2Vec-V2.0 under mteb 2.26.24 reads images through the bare image token (its prompt table has no
+    Mars task); the recipe uses VLM2Vec-V2's demo prompt, as the published code does. A number measured
+    with the recipe under MTEB's preparation would be neither, so the command refuses it."""
+    from mars_zoo.cli import main
+
+    out, cache = tmp_path / "r.json", tmp_path / "cache"
+    capsys.readouterr()
+    code = main(["run", "vlm2vec/tiny-random", "--benchmark", "mini", "--tasks", "paired",
+                 "--paired-protocol", "mteb", "--out", str(out), "--cache-dir", str(cache)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "Traceback" not in err
+    assert "Model 'vlm2vec/tiny-random' cannot be measured under --paired-protocol mteb" in err
+    assert 'bare image token "<|image_pad|>"' in err and "Fix: run it without --paired-protocol" in err
+    assert not out.exists() and not cache.exists()

@@ -71,11 +71,21 @@ INSTRUCTED_FAMILIES = {
 }
 # Checked and using none for these tasks: openclip (openclip_models.py, no prompt at all); jina
 # (jina_models.py, JinaV4Wrapper: its model_prompts name no Any2AnyRetrieval prompt, so every text gets
-# jina's own "query" prompt and task "retrieval", never the task's instruction); vlm2vec
-# (vlm2vec_models.py, VLM2VEC2Wrapper: its own table _VLM2VEC2_TASK_PROMPTS, which has no Mars task, so
-# ""); e5-v (e5_v.py: fixed templates); bge-vl and st (bge_vl_models.py, sentence_transformers_models.py:
+# jina's own "query" prompt and task "retrieval", as the recipe does); e5-v (e5_v.py:
+# fixed templates); bge-vl and st (bge_vl_models.py, sentence_transformers_models.py:
 # SentenceTransformerEncoderWrapper, the checkpoint's own sentence-transformers prompts only); b3 and
 # aimv2 have no wrapper in mteb 2.26.24; dinov3 embeds no text.
+
+# Checked and using none either, but embedding otherwise than the family's recipe (which follows the
+# published wrapper), so a run of theirs under MTEB's preparation would not be MTEB's number: refused
+# rather than written as one. mars-zoo family -> what differs.
+MTEB_WRAPPER_DIFFERS = {
+    # vlm2vec_models.py, VLM2VEC2Wrapper: its own table _VLM2VEC2_TASK_PROMPTS has no Mars task, so an image
+    # is f"{_VLM2VEC2_IMAGE_TOKEN} {''}".strip(), the bare "<|image_pad|>", and a text the raw text.
+    "vlm2vec": "VLM2VEC2Wrapper reads an image through the bare image token \"<|image_pad|>\", where the "
+               "recipe (VLM2Vec-V2's own demo prompt, as the published code runs it) asks \"Represent the given "
+               "image with the following question: What is in the image\"",
+}
 
 
 def uses_instructions(spec: ModelSpec) -> bool:
@@ -88,10 +98,11 @@ def instructions_record() -> dict[str, dict[str, str]]:
     handed, per direction and side."""
     return {direction: dict(sides) for direction, sides in HANDED.items()}
 
+
 def check_mteb_run(spec: ModelSpec, tasks: Sequence[str] | None, pairs_source: str, caption: str) -> None:
     """Refuse a `--paired-protocol mteb` run that MTEB's tasks could not have measured: other tasks,
     the URL rows, the original captions, or a model whose MTEB wrapper adds instructions and whose
-    plugin takes none."""
+    plugin takes none, or a model whose MTEB wrapper embeds task 1's texts otherwise than its recipe."""
     if tasks is None or tuple(tasks) != ("paired",):
         asked = f"--tasks {','.join(tasks)}" if tasks else "no --tasks (every task)"
         raise MarsZooError(
@@ -116,4 +127,10 @@ def check_mteb_run(spec: ModelSpec, tasks: Sequence[str] | None, pairs_source: s
             f"plugin {spec.plugin or spec.family!r} declares no task instructions (ModelSpec.takes_task_instructions), "
             f"so the number would not be MTEB's. Fix: run it without --paired-protocol (the published protocol), "
             f"or give its encoder Encoder.with_instruction and declare takes_task_instructions=True."
+        )
+    if spec.family in MTEB_WRAPPER_DIFFERS:
+        raise MarsZooError(
+            f"Model {spec.name!r} cannot be measured under --paired-protocol mteb: in mteb {MTEB_VERSION} "
+            f"{MTEB_WRAPPER_DIFFERS[spec.family]}, so the number would not be MTEB's. Fix: run it without "
+            f"--paired-protocol (the published protocol), or compare with MTEB's reported row."
         )
