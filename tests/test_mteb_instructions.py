@@ -278,35 +278,33 @@ def register_models(register):
 '''
 
 
-def test_the_command_refuses_such_a_model_with_one_paragraph_and_writes_nothing(tmp_path, capsys):
+def _refused_mteb_run(model, tmp_path, capsys, *options):
+    """The one-paragraph error (whitespace folded) of `mars-zoo run MODEL` under MTEB's protocol,
+    checked to be exit 2 with nothing written."""
     from mars_zoo.cli import main
 
+    out, cache = tmp_path / "r.json", tmp_path / "cache"
+    capsys.readouterr()
+    code = main(["run", model, *options, "--benchmark", "mini", "--tasks", "paired", "--paired-protocol", "mteb",
+                 "--out", str(out), "--cache-dir", str(cache)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "Traceback" not in err
+    assert f"Model '{model}' cannot be measured under --paired-protocol mteb" in err
+    assert not out.exists() and not cache.exists()
+    return err
+
+
+def test_the_command_refuses_such_a_model_with_one_paragraph_and_writes_nothing(tmp_path, capsys):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "plain_gme.py").write_text(PLAIN_PLUGIN)
-    out, cache = tmp_path / "r.json", tmp_path / "cache"
-    capsys.readouterr()
-    code = main(["run", "gme/plain", "--plugins-dir", str(plugins), "--benchmark", "mini", "--tasks", "paired",
-                 "--paired-protocol", "mteb", "--out", str(out), "--cache-dir", str(cache)])
-    err = " ".join(capsys.readouterr().err.split())
-    assert code == 2 and "Traceback" not in err
-    assert "Model 'gme/plain' cannot be measured under --paired-protocol mteb" in err
+    err = _refused_mteb_run("gme/plain", tmp_path, capsys, "--plugins-dir", str(plugins))
     assert "GmeQwen2VL makes the task's instruction the system turn of queries" in err and "Fix:" in err
-    assert not out.exists() and not cache.exists()
 
 
 def test_a_family_whose_mteb_wrapper_embeds_otherwise_than_its_recipe_is_refused(tmp_path, capsys):
     """VLM2Vec-V2.0 under mteb 2.26.24 reads images through the bare image token (its prompt table has no
     Mars task); the recipe uses VLM2Vec-V2's demo prompt, as the published code does. A number measured
     with the recipe under MTEB's preparation would be neither, so the command refuses it."""
-    from mars_zoo.cli import main
-
-    out, cache = tmp_path / "r.json", tmp_path / "cache"
-    capsys.readouterr()
-    code = main(["run", "vlm2vec/tiny-random", "--benchmark", "mini", "--tasks", "paired",
-                 "--paired-protocol", "mteb", "--out", str(out), "--cache-dir", str(cache)])
-    err = " ".join(capsys.readouterr().err.split())
-    assert code == 2 and "Traceback" not in err
-    assert "Model 'vlm2vec/tiny-random' cannot be measured under --paired-protocol mteb" in err
+    err = _refused_mteb_run("vlm2vec/tiny-random", tmp_path, capsys)
     assert 'bare image token "<|image_pad|>"' in err and "Fix: run it without --paired-protocol" in err
-    assert not out.exists() and not cache.exists()
