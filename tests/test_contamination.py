@@ -132,6 +132,27 @@ def test_every_planted_duplicate_is_found_and_nothing_else(mini_dir, planted):
     assert by_part["gallery-tiles"].pairs_hit == 14
     assert report.as_dict()["tasks"]["geolocalization"]["items_hit"] == 4
     json.dumps(report.as_dict())  # JSON-ready
+    _assert_kept_as_training_records_keep_it(report, expected)
+
+
+def _assert_kept_as_training_records_keep_it(report, expected) -> None:
+    """`record()` counts, per task, the distinct benchmark images and captions the planted pairs
+    duplicate, and is a valid training record's contamination report."""
+    from mars_zoo.results_schema import schema_problems
+    from mars_zoo.training import TRAINING_SCHEMA, record_problems
+    from training_support import training_record
+
+    task_of = {"paired-images": "paired", "paired-captions": "paired", "landform-images": "landform",
+               "geo-queries": "geolocalization", "gallery-tiles": "geolocalization"}
+    counts = {task: {"images": set(), "captions": set()} for task in task_of.values()}
+    for _, _, part, item in expected:
+        counts[task_of[part]]["captions" if part == "paired-captions" else "images"].add((part, item))
+    kept = report.record()
+    assert kept["tasks"] == {task: {kind: len(items) for kind, items in by_kind.items()}
+                             for task, by_kind in counts.items()}
+    assert kept["contaminated"] and len(kept["examples"]) == len(report.examples)
+    record = training_record(contamination=json.loads(json.dumps(kept)), allowed_contaminated=True)
+    assert sorted(schema_problems(record, TRAINING_SCHEMA)) == [] and list(record_problems(record, [])) == []
 
 
 def test_the_mini_training_split_is_clean(mini_dir):

@@ -50,9 +50,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.data.types import DatasetRef, ImageSource
 
 INDEX_FORMAT = 1  # raise it whenever what a fingerprint is changes: it keys the cached ones
+CAPTION_PART = "paired-captions"  # the one part whose items are captions; every other part's are images
 PARTS = {  # part -> (task, what it holds)
     "paired-images": ("paired", "task 1 images"),
-    "paired-captions": ("paired", "task 1 captions"),
+    CAPTION_PART: ("paired", "task 1 captions"),
     "landform-images": ("landform", "task 2 images"),
     "geo-queries": ("geolocalization", "task 3 query images"),
     "gallery-tiles": ("geolocalization", f"task 3 gallery tiles within {GEO_RADIUS_DEG} deg of a catalogue point"),
@@ -254,7 +255,7 @@ class BenchmarkIndex:
         counted = {part: 0 for part in PARTS}
         for group in self.items.groups:
             counted[group.part] += len(group.positions)
-        counted["paired-captions"] = len(self.items.captions)
+        counted[CAPTION_PART] = len(self.items.captions)
         return {part: count for part, count in counted.items() if PARTS[part][0] in self.items.tasks}
 
 

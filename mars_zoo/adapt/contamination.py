@@ -11,8 +11,9 @@ training pair with every benchmark item a score depends on (`benchmark_index`):
   forms), is one of task 1's captions.
 
 The report counts, per part of the benchmark, the items hit and the training pairs that
-hit them, by kind, with examples; `as_dict()` is what result files and a weights folder's
-training record keep.
+hit them, by kind, with examples; `as_dict()` is all of it (`mars-zoo contamination
+--json`), `record()` the part a weights folder's training record keeps, in the shape of
+mars_zoo/schema/training-v1.schema.json (per task, the benchmark images and captions found).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from mars_zoo.adapt import image_fingerprints as fingerprints
-from mars_zoo.adapt.benchmark_index import PARTS, BenchmarkIndex, benchmark_index, normalise_caption
+from mars_zoo.adapt.benchmark_index import CAPTION_PART, PARTS, BenchmarkIndex, benchmark_index, normalise_caption
 from mars_zoo.data.decoding import decode
 from mars_zoo.data.specs import BENCHMARK_TASKS
 from mars_zoo.core.reporting import Reporter
@@ -105,6 +106,16 @@ class ContaminationReport:
                 task["items"][kind] += count
         return summary
 
+    def record(self) -> dict[str, Any]:
+        """The report as a training record keeps it (its `contamination`): per task, how many
+        of its benchmark images (exact or near copies) and captions the training data holds."""
+        tasks: dict[str, dict[str, int]] = {}
+        for part in self.parts:
+            counts = tasks.setdefault(part.task, {"images": 0, "captions": 0})
+            counts["captions" if part.part == CAPTION_PART else "images"] += part.items_hit
+        return {"contaminated": self.contaminated, "tasks": tasks,
+                "examples": [match.as_dict() for match in self.examples]}
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "contaminated": self.contaminated,
@@ -149,7 +160,7 @@ class _Scan:
 
     def _caption(self, pair: "TrainingPair") -> None:
         for key, column in self.index.caption_items.get(normalise_caption(pair.caption), ()):
-            self.matches.append(Match("caption", "paired-captions", key, pair.key, {"column": column}))
+            self.matches.append(Match("caption", CAPTION_PART, key, pair.key, {"column": column}))
 
     def _near(self, pair: "TrainingPair", thumb: np.ndarray, exact: set[int], stored: np.ndarray,
               distance: np.ndarray) -> None:
