@@ -134,18 +134,20 @@ def environment_ranks() -> Ranks:
 
 
 @contextlib.contextmanager
-def process_group(ranks: Ranks) -> Iterator[None]:
+def process_group(ranks: Ranks, backend: str = "gloo") -> Iterator[None]:
     """The block as a member of a torchrun launch's process group (no-op for a single
     process). A block that succeeds waits for every rank before leaving; one that fails
     leaves at once (a barrier would wait for ranks busy in another collective), and the
-    others then find their next collective broken (`RanksLost`) instead of hanging."""
+    others then find their next collective broken (`RanksLost`) instead of hanging.
+    `backend` is torch's: gloo carries the harness's small messages; a block that also
+    trains through DDP on GPUs asks for "cpu:gloo,cuda:nccl"."""
     if not ranks.distributed:
         yield
         return
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=COLLECTIVE_TIMEOUT)
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
     try:
         yield
         ranks.wait_for_all()
@@ -212,11 +214,12 @@ def report_failure(message: str, exit_code: int, lost: bool) -> bool:
     return launched
 
 
-def launch(nproc: int, command: list[str], cache_dir: Path) -> int:
+def launch(nproc: int, command: list[str], cache_dir: Path, resume: str | None = None) -> int:
     """`python -m mars_zoo COMMAND` on `nproc` ranks of this machine, through torch's
     elastic launcher (torchrun `--standalone`: a free local rendezvous port) run in this
     process, so that a failed run ends with one paragraph (`_stopped`), not torchrun's
-    traceback. `cache_dir` is where the finished embeddings are kept."""
+    traceback. `cache_dir` is where the finished embeddings are kept; `resume` says how to
+    resume a command that keeps its work elsewhere."""
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
@@ -228,7 +231,7 @@ def launch(nproc: int, command: list[str], cache_dir: Path) -> int:
     try:
         run(args)
     except ChildFailedError as exc:
-        raise _stopped(exc.failures, nproc, cache_dir) from None
+        raise _stopped(exc.failures, nproc, resume or RESUME.format(where=f" ({cache_dir})")) from None
     except SignalException as exc:  # Ctrl-C (or a kill) of the launcher, which stopped the ranks
         raise KeyboardInterrupt from exc
     finally:
@@ -237,7 +240,7 @@ def launch(nproc: int, command: list[str], cache_dir: Path) -> int:
     return 0
 
 
-def _stopped(failures: dict, nproc: int, cache_dir: Path) -> MarsZooError:
+def _stopped(failures: dict, nproc: int, resume: str) -> MarsZooError:
     """Why the ranks stopped, from torchrun's failures by rank: the paragraph a rank
     recorded, or which rank died and how. The ranks the launcher stopped after the first
     failure (SIGTERM) and those that only lost the others are not the cause."""
@@ -255,8 +258,7 @@ def _stopped(failures: dict, nproc: int, cache_dir: Path) -> MarsZooError:
             return error
     deaths = " and ".join(f"rank {rank} (pid {failure.pid}) {_death(failure)}" for rank, failure in causes.items())
     return RanksLost(
-        f"The run on {nproc} ranks stopped: {deaths}; the launcher stopped the other ranks. "
-        f"{RESUME.format(where=f' ({cache_dir})')}"
+        f"The run on {nproc} ranks stopped: {deaths}; the launcher stopped the other ranks. {resume}"
     )
 
 
