@@ -8,7 +8,9 @@ import json
 from rich.markup import escape
 
 from mars_zoo.cli.commands import add_command
-from mars_zoo.cli.options import absolute_path, add_cache_dir_option, add_data_options, int_between, task_names
+from mars_zoo.cli.options import (
+    absolute_path, add_cache_dir_option, add_data_options, add_training_data_options, int_between, task_names,
+)
 from mars_zoo.cli.terminal_table import Column, print_table
 from mars_zoo.data.specs import BENCHMARK_TASKS
 from mars_zoo.core.reporting import console
@@ -20,12 +22,7 @@ def register(subparsers) -> None:
     parser = add_command(subparsers, "contamination", run_contamination)
     parser.add_argument("data", metavar="DATA", help="training pairs: 'mini' (the mini benchmark's training "
                         "split), a Hub dataset id, or a local parquet dataset, parquet file or WebDataset tar shards")
-    parser.add_argument("--image-column", default="image", help="the image column (parquet) or file extension "
-                        "(tar shards); default: %(default)s")
-    parser.add_argument("--caption-column", default="caption", help="the caption column (parquet) or file "
-                        "extension (tar shards); default: %(default)s")
-    parser.add_argument("--train-revision", default=None, metavar="REV",
-                        help="the commit, branch or tag of a Hub dataset DATA to read")
+    add_training_data_options(parser)
     add_data_options(parser)
     parser.add_argument("--tasks", type=task_names(BENCHMARK_TASKS), default=BENCHMARK_TASKS,
                         help=f"comma-separated tasks whose items are checked; default: {','.join(BENCHMARK_TASKS)}")

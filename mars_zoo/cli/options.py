@@ -111,23 +111,35 @@ def add_weights_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_data_options(parser: argparse.ArgumentParser) -> None:
-    """Where the benchmark's data comes from: the Hub, a local copy, or the mini benchmark."""
+def add_data_options(parser: argparse.ArgumentParser, default: str | None = "marsretrieval",
+                     default_words: str = "%(default)s") -> None:
+    """Where the benchmark's data comes from: the Hub, a local copy, or the mini benchmark
+    (`default`, said in the help as `default_words`)."""
     from mars_zoo.data.specs import BENCHMARK_NAMES
 
     parser.add_argument(
         "--benchmark",
         choices=BENCHMARK_NAMES,
-        default="marsretrieval",
+        default=default,
         help="'marsretrieval' is the real benchmark (Hugging Face Hub or --data-dir); 'mini' is the "
         "embedded synthetic test benchmark (offline, seconds on a CPU; its numbers mean nothing about Mars); "
-        "default: %(default)s",
+        f"default: {default_words}",
     )
     parser.add_argument("--data-dir", type=absolute_path, metavar="DIR",
                         help="read the benchmark from DIR (the Hub's formats, one folder per dataset)")
     parser.add_argument("--tiles", dest="tiles_dir", type=absolute_path, metavar="DIR",
                         help="the geo-localization tile gallery (tar shards or PNGs named by the tile rule)")
     add_revision_option(parser)
+
+
+def add_training_data_options(parser: argparse.ArgumentParser) -> None:
+    """How training pairs are read (mars_zoo.adapt.training_data): their columns, and a Hub dataset's revision."""
+    parser.add_argument("--image-column", default="image", help="the image column (parquet) or file extension "
+                        "(tar shards); default: %(default)s")
+    parser.add_argument("--caption-column", default="caption", help="the caption column (parquet) or file "
+                        "extension (tar shards); default: %(default)s")
+    parser.add_argument("--train-revision", default=None, metavar="REV",
+                        help="the commit, branch or tag of a Hub dataset DATA to read")
 
 
 def add_cache_dir_option(parser: argparse.ArgumentParser, holds: str) -> None:
