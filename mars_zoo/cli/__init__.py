@@ -16,14 +16,16 @@ import os
 import sys
 
 from mars_zoo import __version__
-from mars_zoo.cli import check, contamination, data, leaderboard, models, mteb, run, search, tiles, validate
+from mars_zoo.cli import (
+    check, contamination, data, finetune, leaderboard, models, mteb, run, search, tiles, validate,
+)
 from mars_zoo.embedding.distributed import report_failure
 from mars_zoo.core.errors import MarsZooError, RanksLost
 from rich.markup import escape
 
 from mars_zoo.core.reporting import console_err, print_paragraph
 
-COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb, contamination)
+COMMAND_MODULES = (models, run, check, search, data, tiles, validate, leaderboard, mteb, contamination, finetune)
 
 
 def build_parser() -> argparse.ArgumentParser:
