@@ -49,9 +49,9 @@ def _engine_settings(args, cache: Path, work: Path):
     from mars_zoo.adapt.openclip_train import EngineSettings
     from mars_zoo.adapt.pairs_csv import export_pairs
     from mars_zoo.adapt.training_data import open_training_data
-    from mars_zoo.registry import load_registry
-    from mars_zoo.settings import Settings, prepare_spec
-    from mars_zoo.reporting import Reporter
+    from mars_zoo.models.registry import load_registry
+    from mars_zoo.pipeline.settings import Settings, prepare_spec
+    from mars_zoo.core.reporting import Reporter
     from mars_zoo_openclip.training_base import export_base
     from open_clip_train.params import get_default_params
 

@@ -138,8 +138,8 @@ def test_every_planted_duplicate_is_found_and_nothing_else(mini_dir, planted):
 def _assert_kept_as_training_records_keep_it(report, expected) -> None:
     """`record()` counts, per task, the distinct benchmark images and captions the planted pairs
     duplicate, and is a valid training record's contamination report."""
-    from mars_zoo.results_schema import schema_problems
-    from mars_zoo.training import TRAINING_SCHEMA, record_problems
+    from mars_zoo.schema.results_schema import schema_problems
+    from mars_zoo.schema.training import TRAINING_SCHEMA, record_problems
     from training_support import training_record
 
     task_of = {"paired-images": "paired", "paired-captions": "paired", "landform-images": "landform",

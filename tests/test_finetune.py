@@ -108,7 +108,7 @@ def contaminated(mini_dir, tmp_path_factory) -> Path:
 
 
 def test_contaminated_data_is_refused_and_nothing_is_written(contaminated, tmp_path, capsys):
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.core.folders import default_cache_dir
 
     runs = default_cache_dir() / "finetune-runs"
     before = set(runs.iterdir()) if runs.is_dir() else set()
@@ -187,7 +187,7 @@ def test_the_engine_builds_the_model_the_plugin_evaluates(tmp_path):
     import torch
     from PIL import Image
 
-    from mars_zoo.registry import load_registry
+    from mars_zoo.models.registry import load_registry
     from mars_zoo_openclip.encoder import load_encoder
     from mars_zoo_openclip.training_base import export_base
 

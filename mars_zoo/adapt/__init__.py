@@ -13,5 +13,5 @@ imports it only inside its handlers. torch, open_clip and open_clip_train are im
 inside functions, never at module level, so `import mars_zoo` and `mars-zoo list`
 stay fast.
 
-May import: core, schema, data, models, embedding, scoring
+May import: core, schema, data, models, embedding, scoring, pipeline
 """

@@ -7,7 +7,7 @@ In order: the training data is checked against every benchmark item a score depe
 are written in the form the engine reads (`pairs_csv`), the base model as the folder
 open_clip's factory reads (the plugin's `training_base`); the engine trains
 (`openclip_train`); the last checkpoint's weights and their training record
-(`training.json`, mars_zoo.training) appear in DIR by one rename, complete or not at all.
+(`training.json`, mars_zoo.schema.training) appear in DIR by one rename, complete or not at all.
 
 The engine's logs and epoch checkpoints live in a working folder of the mars-zoo cache
 named by DIR, with the settings they belong to, so that the same command run again after
@@ -26,14 +26,14 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mars_zoo.distributed import Ranks, check_shared_folder, process_group
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter, printable
+from mars_zoo.embedding.distributed import Ranks, check_shared_folder, process_group
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.adapt.contamination import ContaminationReport
-    from mars_zoo.model import ModelSpec
-    from mars_zoo.registry import Registry
+    from mars_zoo.models.model import ModelSpec
+    from mars_zoo.models.registry import Registry
 
 FAMILY = "openclip"
 RUNS_DIR = "finetune-runs"
@@ -94,9 +94,9 @@ class Plan:
 def finetune(config: FinetuneConfig, registry: "Registry", reporter: Reporter, ranks: Ranks = Ranks()) -> Path | None:
     """Train as `config` says; returns the weights folder (None on ranks other than 0)."""
     from mars_zoo.adapt.openclip_train import run_engine
-    from mars_zoo.environment import resolve_device
-    from mars_zoo.distributed import rank_device
-    from mars_zoo.folders import default_cache_dir
+    from mars_zoo.embedding.environment import resolve_device
+    from mars_zoo.embedding.distributed import rank_device
+    from mars_zoo.core.folders import default_cache_dir
 
     config = dataclasses.replace(config, cache_dir=config.cache_dir or default_cache_dir())
     spec = _openclip_spec(registry, config.model)
@@ -144,7 +144,7 @@ def _prepare(config: FinetuneConfig, spec: "ModelSpec", device: str, ranks: Rank
     from mars_zoo.adapt.pairs_csv import export_pairs, held_out_count
     from mars_zoo.adapt.training_data import MINI_SOURCE, open_training_data
     from mars_zoo.data.benchmark import open_benchmark
-    from mars_zoo.settings import Settings, prepare_spec
+    from mars_zoo.pipeline.settings import Settings, prepare_spec
 
     benchmark_name = config.benchmark or ("mini" if config.train == MINI_SOURCE else "marsretrieval")
     data = open_training_data(config.train, image_column=config.image_column, caption_column=config.caption_column,
@@ -205,7 +205,7 @@ def _engine_settings(config: FinetuneConfig, spec: "ModelSpec", device: str, ran
     from open_clip_train.params import get_default_params
 
     from mars_zoo.adapt.openclip_train import EngineSettings
-    from mars_zoo.environment import default_workers
+    from mars_zoo.embedding.environment import default_workers
 
     on_cuda = device.startswith("cuda")
     defaults = get_default_params(spec.checkpoint)  # the engine's rule, by the model's own name
@@ -242,7 +242,7 @@ def _claim(work: Path, config: FinetuneConfig, spec: "ModelSpec", fingerprint: s
                 f"start this one afresh."
             )
         return
-    from mars_zoo.atomic import atomic_write_bytes
+    from mars_zoo.core.atomic import atomic_write_bytes
 
     work.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, (json.dumps(settings, indent=2) + "\n").encode("utf-8"))
@@ -291,9 +291,9 @@ def _write_output(config: FinetuneConfig, plan: Plan, outcome, reporter: Reporte
     from safetensors.torch import save
 
     from mars_zoo.adapt.openclip_train import plain_state
-    from mars_zoo.atomic import atomic_write_bytes
-    from mars_zoo.results_schema import schema_problems
-    from mars_zoo.training import TRAINING_FILE, TRAINING_SCHEMA, record_problems
+    from mars_zoo.core.atomic import atomic_write_bytes
+    from mars_zoo.schema.results_schema import schema_problems
+    from mars_zoo.schema.training import TRAINING_FILE, TRAINING_SCHEMA, record_problems
 
     if outcome.rank_weights is not None and len(set(outcome.rank_weights)) > 1:
         raise MarsZooError(f"The ranks ended training with different weights ({', '.join(outcome.rank_weights)}), "

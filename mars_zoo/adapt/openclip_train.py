@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from mars_zoo.distributed import Ranks
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter
+from mars_zoo.embedding.distributed import Ranks
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter
 
 RUN_NAME = "train"  # the engine's --name: its folder under the logs folder
 HISTORY_FILE = "history.jsonl"
@@ -233,7 +233,7 @@ def _join_process_group(args):
 
 def run_engine(settings: EngineSettings, reporter: Reporter, steps_per_epoch: int, ranks: Ranks) -> EngineOutcome:
     """Train as `settings` say, resuming from the last epoch checkpoint in `settings.logs`;
-    `ranks` are in their process group already (`mars_zoo.distributed.process_group`)."""
+    `ranks` are in their process group already (`mars_zoo.embedding.distributed.process_group`)."""
     import torch
     import open_clip_train.main as engine
 

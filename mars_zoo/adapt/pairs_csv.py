@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mars_zoo.errors import MarsZooError
-from mars_zoo.reporting import Reporter, printable
+from mars_zoo.core.errors import MarsZooError
+from mars_zoo.core.reporting import Reporter, printable
 
 if TYPE_CHECKING:  # pragma: no cover
     from mars_zoo.adapt.training_data import TrainingData

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import (
     MAX_COUNT, MAX_WORKERS, absolute_path, add_cache_dir_option, add_data_options, add_plugins_dir_option,
     add_seed_option, add_training_data_options, int_between,
 )
-from mars_zoo.errors import MarsZooError
+from mars_zoo.core.errors import MarsZooError
 
 PRECISIONS = ("amp", "amp_bf16", "bf16", "fp16", "pure_bf16", "pure_fp16", "fp32")  # open_clip_train's
 
@@ -46,18 +47,7 @@ def non_negative_number(value: str) -> float:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "finetune",
-        help="fine-tune an OpenCLIP model on image-text pairs (open_clip_train)",
-        description=(
-            "Fine-tune MODEL (an OpenCLIP model of 'mars-zoo list') on the image-text pairs of DATA with "
-            "open_clip_train, open_clip's own training engine, and write the weights and their training record "
-            "into DIR, which 'mars-zoo run MODEL --weights DIR' evaluates as is. DATA is first checked against "
-            "every benchmark item a score depends on, and refused when it holds any. The same command run again "
-            "after a kill resumes from the last finished epoch. Several GPUs: --nproc N, or torchrun ... -m "
-            "mars_zoo finetune ... on each machine."
-        ),
-    )
+    parser = add_command(subparsers, "finetune", run_finetune)
     parser.add_argument("model", help="the base model, e.g. openclip/tiny-random")
     parser.add_argument("--train", required=True, metavar="DATA",
                         help="training pairs: 'mini' (the mini benchmark's synthetic training split), a Hub dataset "
@@ -101,13 +91,22 @@ def register(subparsers) -> None:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    """fine-tune an OpenCLIP model on image-text pairs (open_clip_train)
+
+    Fine-tune MODEL (an OpenCLIP model of 'mars-zoo list') on the image-text pairs of DATA with
+    open_clip_train, open_clip's own training engine, and write the weights and their training
+    record into DIR, which 'mars-zoo run MODEL --weights DIR' evaluates as is. DATA is first checked
+    against every benchmark item a score depends on, and refused when it holds any. The same command
+    run again after a kill resumes from the last finished epoch. Several GPUs: --nproc N, or torchrun
+    ... -m mars_zoo finetune ... on each machine.
+    """
     from mars_zoo.adapt.finetune import FinetuneConfig, finetune
     from mars_zoo.cli.run import rank_command
-    from mars_zoo.distributed import environment_ranks, launch
-    from mars_zoo.registry import load_registry
+    from mars_zoo.embedding.distributed import environment_ranks, launch
+    from mars_zoo.models.registry import load_registry
     from rich.markup import escape
 
-    from mars_zoo.reporting import Reporter, RichReporter, console, print_paragraph
+    from mars_zoo.core.reporting import Reporter, RichReporter, console, print_paragraph
 
     ranks = environment_ranks()
     if args.nproc is not None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from mars_zoo.cli import main
-from mars_zoo.folders import default_cache_dir
+from mars_zoo.core.folders import default_cache_dir
 
 COMMAND = ["finetune", "openclip/tiny-random", "--train", "mini", "--epochs", "4", "--batch-size", "64",
            "--device", "cpu", "--seed", "1"]
