@@ -74,10 +74,8 @@ def export_pairs(data: "TrainingData", cache_dir: Path, val_fraction: float, see
     try:
         _write(data, tmp, folder, held_out, reporter)
         tmp.rename(folder)  # complete, or not there: a killed export is written again
-    except FileExistsError:  # another rank or run wrote the same pairs meanwhile
-        pass
     except OSError as exc:
-        if not folder.is_dir():
+        if not folder.is_dir():  # else another run wrote the same pairs meanwhile
             raise MarsZooError(f"The training pairs cannot be written into {folder.parent}: "
                                f"{exc.strerror or exc}. Fix: free space there or pass another --cache-dir.") from exc
     finally:
@@ -111,6 +109,8 @@ def _write_table(path: Path, rows: list[tuple[str, str, str]]) -> None:
         writer.writerow([IMAGE_KEY, CAPTION_KEY])
         writer.writerows((image, caption) for image, caption, _ in rows)
     read = pd.read_csv(path, sep=SEPARATOR)[CAPTION_KEY].tolist()
+    if len(read) != len(rows):
+        raise RuntimeError(f"{path} reads back as {len(read)} rows, not the {len(rows)} written")
     for (_, caption, key), back in zip(rows, read):
         if str(back) != caption:
             raise MarsZooError(

@@ -16,7 +16,7 @@ from pathlib import Path
 from mars_zoo.cli import main
 from mars_zoo.core.folders import default_cache_dir
 
-COMMAND = ["finetune", "openclip/tiny-random", "--train", "mini", "--epochs", "4", "--batch-size", "64",
+COMMAND = ["finetune", "openclip/tiny-random", "--train", "mini", "--epochs", "3", "--batch-size", "64",
            "--device", "cpu", "--seed", "1"]
 
 
@@ -44,7 +44,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, capsys):
     assert process.wait(timeout=60) == -signal.SIGKILL, "the run ended before its first checkpoint"
     assert not out.exists()
     finished = [json.loads(line) for line in history]
-    assert 1 <= len(finished) < 4
+    assert 1 <= len(finished) < 3
 
     assert main([*COMMAND, "--out", str(out), "--lr", "1e-3"]) == 2
     err = " ".join(capsys.readouterr().err.split())
@@ -53,7 +53,7 @@ def test_a_killed_run_resumes_from_its_last_epoch(tmp_path, capsys):
     assert main([*COMMAND, "--out", str(out)]) == 0
     record = json.loads((out / "training.json").read_text())
     epochs = record["config"]["history"]
-    assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3, 4]
+    assert [epoch["epoch"] for epoch in epochs] == [1, 2, 3]
     # The first epoch, checkpointed before the kill, keeps the record the killed run wrote (its timing).
     assert epochs[0] == finished[0]
     assert _run_folder(out) is None  # the working folder goes once the weights are out
