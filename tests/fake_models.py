@@ -49,8 +49,19 @@ def text_features(text):
 
 
 class FakeEncoder(Encoder):
-    def __init__(self, kind):
+    def __init__(self, kind, instruction=None):
         self.kind = kind
+        self.instruction = instruction
+
+    def with_instruction(self, instruction):
+        """"instructed": a new encoder that reads texts after the instruction; "instruction-ignored"
+        returns itself unchanged; "instruction-sticks" keeps the instruction for every later call."""
+        if self.kind == "instruction-ignored":
+            return self
+        if self.kind == "instruction-sticks":
+            self.instruction = instruction
+            return self
+        return FakeEncoder(self.kind, instruction)
 
     def encode_image(self, images):
         import numpy as np
@@ -77,7 +88,8 @@ class FakeEncoder(Encoder):
         _log_call("text")
         if self.kind == "image-only":
             raise MarsZooError("fake/image-only does not support text.")
-        out = torch.tensor(np.stack([text_features(text) for text in texts]), dtype=torch.float32)
+        prefix = f"{self.instruction}\n" if self.instruction is not None else ""
+        out = torch.tensor(np.stack([text_features(prefix + text) for text in texts]), dtype=torch.float32)
         if self.kind == "wrong-dim":
             out = torch.cat([out, out], dim=1)
         if self.kind == "constant":
@@ -93,6 +105,7 @@ def _loader(spec, device, precision):
 # registration asks of every model.
 FAKE_METADATA = dict(embedding_dim=DIM, parameters=1, license="apache-2.0", random_weights=True)
 KINDS = ("good", "nan", "wrong-shape", "wrong-dim", "raises", "constant", "batch-dependent")
+INSTRUCTED_KINDS = ("instructed", "instruction-ignored", "instruction-sticks")
 
 
 @mars_zoo.hookimpl
@@ -100,5 +113,8 @@ def register_models(register):
     for kind in KINDS:
         register(ModelSpec(name=f"fake/{kind}", family="fake", checkpoint=f"fake:{kind}", loader=_loader,
                            batch_size=4, **FAKE_METADATA))
+    for kind in INSTRUCTED_KINDS:
+        register(ModelSpec(name=f"fake/{kind}", family="fake", checkpoint=f"fake:{kind}", loader=_loader,
+                           batch_size=4, takes_task_instructions=True, **FAKE_METADATA))
     register(ModelSpec(name="fake/image-only", family="fake", checkpoint="fake:image-only", loader=_loader,
                        modalities=("image",), batch_size=4, **FAKE_METADATA))

@@ -68,3 +68,16 @@ def test_failing_check_exits_non_zero(tmp_path, capsys):
     shutil.copy(Path(__file__).with_name("fake_models.py"), tmp_path / "fake_models.py")
     assert main(["check", "fake/batch-dependent", "--plugins-dir", str(tmp_path)]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_a_model_that_takes_instructions_must_let_them_reach_it_on_a_new_encoder(registry):
+    passed = {c.name: c for c in check_model(registry.get("fake/instructed"), Reporter())}
+    instructions = passed["task instructions: reach the model, on a new encoder"]
+    assert instructions.passed and instructions.detail.startswith("image moved by 0.0e+00, text moved by")
+    problems = failed(registry, "fake/instruction-ignored")
+    assert list(problems) == ["task instructions: reach the model, on a new encoder"]
+    assert "embeds everything as without it" in problems["task instructions: reach the model, on a new encoder"]
+    problems = failed(registry, "fake/instruction-sticks")
+    assert "it must return a new encoder" in problems["task instructions: reach the model, on a new encoder"]
+    assert "task instructions: reach the model, on a new encoder" not in {
+        c.name for c in check_model(registry.get("fake/good"), Reporter())}  # declared by instructed models only

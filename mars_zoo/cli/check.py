@@ -28,7 +28,8 @@ def run_check(args: argparse.Namespace) -> int:
 
     Run the plugin contract check on MODEL: on the embedded mini benchmark, on the CPU, check output
     shapes, dtype and finite values, that an item's embedding does not depend on its batch mates or
-    the batch size, that two runs agree, and that the declared metadata matches the model. Run it
+    the batch size, that two runs agree, that the declared metadata matches the model, and for a
+    model that declares task instructions, that one reaches the model through a new encoder. Run it
     before submitting a plugin.
     """
     from mars_zoo.models.contract import check_model

@@ -3,7 +3,9 @@
 What a plugin author runs before a pull request: on the embedded mini benchmark,
 on the CPU, it checks that the model returns what the harness can score and that
 its embeddings are a function of the input alone (not of batch mates, batch size
-or the call), and that the declared metadata matches what the model does.
+or the call), that the declared metadata matches what the model does, and, for a
+model that declares task instructions, that an instruction reaches the model through
+a new encoder, leaving the one it was asked of as it was.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from mars_zoo.core.reporting import Reporter
 
 SAMPLE_SIZE = 8
 TOLERANCE = 1e-4  # max abs difference of normalised fp32 embeddings
+# An instruction of the kind MTEB hands a query side, for the check that one reaches the model.
+CHECK_INSTRUCTION = "Retrieve the Mars image that matches this scientific description."
 
 
 class CheckFailed(MarsZooError):
@@ -88,11 +92,11 @@ def check_model(spec: ModelSpec, reporter: Reporter, cache_dir: Path | None = No
     collector.checks.append(Check("loads offline on the CPU", True, type(encoder).__name__))
     validate = BatchChecker(spec)
 
-    def embed(modality: str, items: list) -> np.ndarray:
+    def embed(modality: str, items: list, using: Encoder = encoder) -> np.ndarray:
         with torch.inference_mode(), plugin_call(
             model_subject(spec), f"in encode_{modality} on a batch of {len(items)} {modality}s", check_hint(spec)
         ):
-            output = _encode_images(encoder, items) if modality == "image" else encoder.encode_text(items)
+            output = _encode_images(using, items) if modality == "image" else using.encode_text(items)
         return validate(output, len(items), modality).numpy()
 
     modalities = [m for m in ("image", "text") if m in spec.modalities]
@@ -144,6 +148,24 @@ def check_model(spec: ModelSpec, reporter: Reporter, cache_dir: Path | None = No
             raise CheckFailed("declared image-only, but encode_text returned embeddings without error")
 
         collector.run("text: refused by an image-only model", refuses_text)
+
+    if spec.takes_task_instructions:
+        def instructed() -> str:
+            with plugin_call(model_subject(spec), "in with_instruction", check_hint(spec)):
+                instructed_encoder = encoder.with_instruction(CHECK_INSTRUCTION)
+            moved = {m: _max_difference(embed(m, samples[m], instructed_encoder), batches[m])
+                     for m in modalities if m in batches}
+            _require(any(difference > TOLERANCE for difference in moved.values()),
+                     f"declares takes_task_instructions, but with_instruction({CHECK_INSTRUCTION!r}) embeds "
+                     f"everything as without it; the instruction must reach the model")
+            after = {m: _max_difference(embed(m, samples[m]), batches[m]) for m in moved}
+            stuck = [m for m, difference in after.items() if difference > TOLERANCE]
+            _require(not stuck, f"after with_instruction the encoder itself embeds {' and '.join(stuck)} otherwise "
+                                f"(max difference {max(after.values()):.2e}); it must return a new encoder and "
+                                f"leave the one it was called on as it was")
+            return ", ".join(f"{m} moved by {difference:.1e}" for m, difference in moved.items())
+
+        collector.run("task instructions: reach the model, on a new encoder", instructed)
 
     def metadata() -> str:
         notes = []
