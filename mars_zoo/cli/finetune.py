@@ -7,43 +7,11 @@ import argparse
 from mars_zoo.cli.commands import add_command
 from mars_zoo.cli.options import (
     MAX_COUNT, MAX_WORKERS, absolute_path, add_cache_dir_option, add_data_options, add_plugins_dir_option,
-    add_seed_option, add_training_data_options, int_between,
+    add_seed_option, add_training_data_options, int_between, number_between,
 )
 from mars_zoo.core.errors import MarsZooError
 
 PRECISIONS = ("amp", "amp_bf16", "bf16", "fp16", "pure_bf16", "pure_fp16", "fp32")  # open_clip_train's
-
-
-def fraction_below_one(value: str) -> float:
-    """An argparse type: a number in [0, 1)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is None or not 0 <= number < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 up to (not including) 1, got {value!r}")
-    return number
-
-
-def _number(value: str, low: float, low_included: bool) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is None or not (number >= low if low_included else number > low) or number == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number {'of' if low_included else 'above'} {low:g}"
-                                         f"{' or more' if low_included else ''}, got {value!r}")
-    return number
-
-
-def positive_number(value: str) -> float:
-    """An argparse type: a finite number above 0 (a learning rate)."""
-    return _number(value, 0, low_included=False)
-
-
-def non_negative_number(value: str) -> float:
-    """An argparse type: a finite number of 0 or more (a weight decay)."""
-    return _number(value, 0, low_included=True)
 
 
 def register(subparsers) -> None:
@@ -56,13 +24,13 @@ def register(subparsers) -> None:
                         help="the weights folder to write (must not exist yet, or be empty)")
     add_training_data_options(parser)
     parser.add_argument("--epochs", type=int_between(1, 100_000), default=10, help="default: %(default)s")
-    parser.add_argument("--lr", type=positive_number, default=None,
+    parser.add_argument("--lr", type=number_between(0, low_open=True), default=None,
                         help="peak learning rate (default: 1e-5; 5e-4 for a random-weight model)")
     parser.add_argument("--batch-size", type=int_between(1, MAX_COUNT), default=64,
                         help="pairs per step on each rank; default: %(default)s")
     parser.add_argument("--warmup", type=int_between(0, MAX_COUNT), default=None, metavar="STEPS",
                         help="steps of linear warm-up before the cosine schedule (default: 10%% of the steps)")
-    parser.add_argument("--wd", type=non_negative_number, default=0.2, help="weight decay; default: %(default)s")
+    parser.add_argument("--wd", type=number_between(0), default=0.2, help="weight decay; default: %(default)s")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
                         help="open_clip_train's precision (default: amp on CUDA, fp32 on the CPU)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N; "
@@ -74,7 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--lock-text", action="store_true", help="freeze the text tower")
     parser.add_argument("--grad-checkpointing", action="store_true",
                         help="recompute activations in the backward pass: less memory, more time")
-    parser.add_argument("--val-split", type=fraction_below_one, default=0.0, metavar="FRACTION",
+    parser.add_argument("--val-split", type=number_between(0, 1, high_open=True), default=0.0, metavar="FRACTION",
                         help="hold out this fraction of the pairs (chosen by --seed) and report their retrieval "
                         "R@1 after every epoch; default: %(default)s (train on every pair)")
     parser.add_argument("--allow-contaminated", action="store_true",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -46,6 +47,27 @@ def int_between(low: int, high: int | None = None):
         return number
 
     parse.__name__ = "integer"  # argparse names the type in some messages
+    return parse
+
+
+def number_between(low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a finite number from `low` to `high` (an open end excluded), refused
+    at parse time with the range."""
+    above = f"above {low:g}" if low_open else f"of {low:g} or more"
+    below = "" if high == math.inf else f" and {'below' if high_open else 'at most'} {high:g}"
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        inside = (math.isfinite(number) and (number > low if low_open else number >= low)
+                  and (number < high if high_open else number <= high))
+        if not inside:
+            raise argparse.ArgumentTypeError(f"expected a number {above}{below}, got {value!r}")
+        return number
+
+    parse.__name__ = "number"  # argparse names the type in some messages
     return parse
 
 

@@ -18,6 +18,7 @@ from boundary_helpers import assert_clean_error, cli
 MINI = ["--benchmark", "mini", "--tasks", "landform"]
 PAIRED = ["--benchmark", "mini", "--tasks", "paired"]
 TINY = ["run", "openclip/tiny-random"]
+FINETUNE = ["finetune", "openclip/tiny-random", "--train", "mini", "--out", "weights"]
 
 # (case id, arguments, exit code, what the message must say)
 CASES = [
@@ -69,6 +70,13 @@ CASES = [
     ("tiles-tile-px-zero", ["tiles", "build", "--ctx", "emptydir", "--out", "tiles", "--tile-px", "0"], 2,
      ["argument --tile-px: expected an integer from 1 to 16384"]),
     ("no-command", [], 2, ["the following arguments are required: COMMAND"]),
+    # fine-tuning's numbers are refused at parse time, with the range they must fall in
+    ("finetune-lr-zero", [*FINETUNE, "--lr", "0"], 2, ["argument --lr: expected a number above 0, got '0'"]),
+    ("finetune-lr-infinite", [*FINETUNE, "--lr", "inf"], 2, ["argument --lr: expected a number above 0, got 'inf'"]),
+    ("finetune-wd-negative", [*FINETUNE, "--wd", "-0.1"], 2, ["argument --wd: expected a number of 0 or more"]),
+    ("finetune-wd-not-a-number", [*FINETUNE, "--wd", "nan"], 2, ["argument --wd: expected a number of 0 or more"]),
+    ("finetune-val-split-one", [*FINETUNE, "--val-split", "1"], 2,
+     ["argument --val-split: expected a number of 0 or more and below 1, got '1'"]),
     # --paired-protocol mteb measures only what MTEB's task 1 measures, and says what to drop
     ("paired-protocol-unknown", [*TINY, *PAIRED, "--paired-protocol", "mtab"], 2,
      ["argument --paired-protocol: invalid choice: 'mtab'"]),
