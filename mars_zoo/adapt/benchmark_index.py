@@ -27,7 +27,6 @@ import hashlib
 import json
 import re
 import unicodedata
-import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 
 from mars_zoo.adapt import image_fingerprints as fingerprints
 from mars_zoo.adapt.hamming_index import HammingIndex
+from mars_zoo.core.array_records import read_array_record
 from mars_zoo.core.atomic import atomic_output
 from mars_zoo.data.decoding import to_rgb
 from mars_zoo.data.image_sources import many
@@ -184,10 +184,8 @@ def _cache_key(items: ScoredItems) -> str:
 
 def _load(path: Path, items: ScoredItems) -> Fingerprints | None:
     """The cached fingerprints at `path`, if they are whole and of these items."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            found = Fingerprints(**{name: stored[name] for name in Fingerprints.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    found = read_array_record(path, Fingerprints)
+    if found is None:
         return None
     expected_ids = [item for group in items.groups for item in group.ids]
     whole = (len(found.ids) == len(expected_ids) == len(found.sizes) == len(found.digests) == len(found.group)

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from mars_zoo.core.array_records import read_array_record
 from mars_zoo.core.atomic import atomic_write_bytes
 from mars_zoo.data.files import Listing, file_sha256, list_files
 from mars_zoo.core.folders import write_error
@@ -59,10 +59,8 @@ def _sidecar(cache_dir: Path, root: Path) -> Path:
 
 def _load(path: Path, scope: str) -> _Record | None:
     """The record at `path` if it is sound and was written for `scope`, else None."""
-    try:
-        with np.load(path, allow_pickle=False) as stored:
-            record = _Record(**{field: stored[field] for field in _Record.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    record = read_array_record(path, _Record)
+    if record is None:
         return None
     record.root, record.revision = str(record.root), str(record.revision)
     files = len(record.paths)

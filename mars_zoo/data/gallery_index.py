@@ -25,13 +25,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tarfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from mars_zoo.core.array_records import UNREADABLE
 from mars_zoo.core.atomic import atomic_output
 from mars_zoo.data.files import Listing, has_suffix
 from mars_zoo.core.errors import MarsZooError
@@ -252,7 +252,7 @@ def _load(path: Path, listed: Listing) -> ShardIndex | None:
             if not (same and unchanged(recorded["stats"], expected["stats"]).all()):
                 return None
             index = ShardIndex(**{name: stored[name] for name in ShardIndex.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except UNREADABLE:
         return None
     tiles = index.names.shape
     consistent = (index.names.dtype.kind == "S" and len(tiles) == 1 and index.lonlat.shape == (*tiles, 2)
