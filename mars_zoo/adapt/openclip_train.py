@@ -135,7 +135,7 @@ class _Progress(logging.Handler):
         self.steps_per_epoch = steps_per_epoch
         self.reporter = reporter
         self.done = None  # steps counted so far, from the first line seen (a resumed run starts mid-way)
-        self.last: dict[str, float] = {}
+        self.loss: float | None = None  # the running mean loss of the last step logged
         self.rates: list[float] = []  # samples/s of the steps logged in this epoch
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -148,7 +148,7 @@ class _Progress(logging.Handler):
                 self.done = epoch * self.steps_per_epoch
             self.advance(max(0, step - self.done))
             self.done = max(self.done, step)
-            self.last = {"samples_per_second": float(train.group(4)), "loss": float(train.group(6))}
+            self.loss = float(train.group(6))
             self.rates.append(float(train.group(4)))
         scored = _EVAL_LINE.search(message)
         if scored:
@@ -187,7 +187,7 @@ class _Hooks:
             return
         loader = data["train"].dataloader
         samples = loader.num_batches * self.settings.batch_size * self.settings.world_size
-        entry = {"epoch": epoch + 1, "loss": self.progress.last.get("loss"), "seconds": round(seconds, 3),
+        entry = {"epoch": epoch + 1, "loss": self.progress.loss, "seconds": round(seconds, 3),
                  "samples_per_second": round(samples / seconds, 2) if seconds > 0 else None,
                  # the engine's own figure: the median over the steps it logged (the last batch's time each)
                  "logged_samples_per_second": statistics.median(self.progress.rates) if self.progress.rates else None}
